@@ -1,0 +1,100 @@
+// Storage: a Database behind threads, so that network threads never block on it.
+//
+// One writer thread owns the write connection and runs every write in submission order.
+// Appends are group-committed: the writer takes every append queued while it was busy and
+// commits them in one transaction (leveldb's DBImpl::Write + BuildBatchGroup), then completes
+// each caller with its own seq, or the batch's error. Reads run on a small pool of reader
+// threads, each with its own connection. Callbacks run on the storage thread that did the
+// work: callers post back to their own executor. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace parley::store {
+
+class Storage {
+ public:
+  struct Options {
+    std::size_t max_batch = 512;  // appends committed in one transaction at most
+    std::size_t readers = 2;      // reader threads (each one connection)
+  };
+  struct Stats {
+    std::uint64_t appended = 0;    // messages committed
+    std::uint64_t batches = 0;     // append transactions committed
+    std::uint64_t write_errors = 0;
+    std::uint64_t reads = 0;
+  };
+
+  template <class T>
+  using Callback = std::function<void(Result<T>)>;
+  using Job = std::function<void(Connection&)>;
+
+  // Connects the writer and readers; fails if the database cannot be reached.
+  [[nodiscard]] static Result<std::unique_ptr<Storage>> open(std::shared_ptr<Database> db, Options options);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  // Queues `msg` for the next group commit; `done` runs on the writer thread after the
+  // commit (or failure). Completions run in commit order.
+  void append(NewMessage msg, Callback<Appended> done);
+  // Runs `job` on the writer thread, in order with appends (edits, deletes, read marks...).
+  void write(Job job);
+  // Runs `job` on a reader thread. Sees every write whose callback has run.
+  void read(Job job);
+
+  // Commits what is queued, runs queued jobs, then joins every thread. Later calls fail
+  // with Errc::unavailable. Idempotent.
+  void stop();
+
+  Database& database() noexcept { return *db_; }
+  bool database_up() const noexcept { return up_.load(std::memory_order_relaxed); }
+  Stats stats() const noexcept;
+
+ private:
+  struct PendingAppend {
+    NewMessage msg;
+    Callback<Appended> done;
+  };
+  struct WriteItem {  // either an append or a job
+    std::unique_ptr<PendingAppend> append;
+    Job job;
+  };
+
+  Storage(std::shared_ptr<Database> db, Options options);
+  void run_writer(std::unique_ptr<Connection> conn);
+  void run_reader(std::unique_ptr<Connection> conn);
+  void commit_group(Connection& conn, std::vector<std::unique_ptr<PendingAppend>>& group);
+
+  std::shared_ptr<Database> db_;
+  Options options_;
+
+  std::mutex write_mu_;  // guards write_queue_ and stopping_
+  std::condition_variable write_cv_;
+  std::deque<WriteItem> write_queue_;
+  bool stopping_ = false;
+
+  std::mutex read_mu_;  // guards read_queue_ and read_stopping_
+  std::condition_variable read_cv_;
+  std::deque<Job> read_queue_;
+  bool read_stopping_ = false;
+
+  std::atomic<bool> up_{true};
+  std::atomic<std::uint64_t> appended_{0}, batches_{0}, write_errors_{0}, reads_{0};
+
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+};
+
+}  // namespace parley::store

@@ -1,0 +1,178 @@
+// Storage interfaces. A `Database` is one configured backend (SQLite file, PostgreSQL
+// server, memory); a `Connection` is one session with it. Connections are blocking and not
+// thread-safe: each is used by one thread at a time (the batch writer owns one, each reader
+// thread owns one). `Storage` (storage.hpp) puts them behind threads so I/O threads never
+// block. Only value types from core/model.hpp cross this boundary; SQL stays in backends.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/model.hpp"
+
+namespace parley::store {
+
+// A conversation as lists show it: with its latest message and, for a user's inbox, the
+// number of messages that user has not read.
+struct ConversationSummary {
+  Conversation conversation;
+  std::optional<StoredMessage> last_message;
+  std::optional<std::int64_t> unread;  // set when the list was asked for one user
+};
+
+struct ListQuery {
+  std::size_t limit = 50;
+  std::string cursor;               // opaque, from the previous page's next_cursor
+  std::string q;                    // substring of the title or id; empty: all
+  std::optional<UserId> user;       // only that user's conversations, with `unread`
+};
+
+struct ConversationPage {
+  std::vector<ConversationSummary> conversations;  // newest updated_at first, then id
+  std::string next_cursor;                         // empty: no more
+};
+
+struct NewConversation {
+  ConversationId id;
+  std::string title;
+  std::vector<UserId> participants;
+  std::string settings = "{}";
+  std::string meta = "{}";
+  TimeMs created_at = 0;  // 0: now
+};
+
+struct ConversationPatch {
+  std::optional<std::string> title;
+  std::optional<std::vector<UserId>> participants;
+  std::optional<std::string> settings;
+  std::optional<std::string> meta;
+  std::optional<bool> is_active;
+};
+
+// A whole conversation saved at once (PUT, imports): its messages replace what was stored,
+// numbered 1..n in the given order.
+struct WholeConversation {
+  ConversationId id;
+  std::string title;
+  std::string settings = "{}";
+  std::string meta = "{}";
+  std::vector<UserId> participants;
+  TimeMs created_at = 0;  // 0: keep the stored one, or now
+  TimeMs updated_at = 0;  // 0: now
+  std::vector<NewMessage> messages;
+};
+
+struct SearchQuery {
+  std::string text;                          // full-text query, as a user types it
+  std::optional<ConversationId> conversation;
+  std::size_t limit = 20;
+};
+
+struct SearchHit {
+  StoredMessage message;
+  std::string snippet;  // the matching part, plain text
+};
+
+// One session with a backend. Every method is blocking; not thread-safe.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // --- Messages ---------------------------------------------------------------------------
+  // Appends every message of `batch` in one transaction, in order, creating conversations
+  // that do not exist yet. Each gets the next seq of its conversation. A message whose
+  // (conversation, sender.id, client_id) was stored before yields the stored one with
+  // duplicate = true and is not stored again. Fails as a whole (nothing stored) or not at all.
+  [[nodiscard]] virtual Result<std::vector<Appended>> append_batch(std::span<const NewMessage> batch) = 0;
+
+  // Up to `limit` messages with seq > `after`, oldest first.
+  [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_after(const ConversationId& conversation,
+                                                                      Seq after, std::size_t limit) = 0;
+  // The `limit` messages right before seq `before` (all if before <= 0 means none: pass
+  // a huge value for "the latest"), oldest first.
+  [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_before(const ConversationId& conversation,
+                                                                       Seq before, std::size_t limit) = 0;
+  // One message; not_found if absent.
+  [[nodiscard]] virtual Result<StoredMessage> get_message(const ConversationId& conversation, Seq seq) = 0;
+
+  // Replaces the content of a message and stamps edited_at. With `by` set, only that sender
+  // may edit (permission_denied otherwise). not_found if absent; conflict if deleted.
+  [[nodiscard]] virtual Result<StoredMessage> edit_message(const ConversationId& conversation, Seq seq,
+                                                           const std::string& content,
+                                                           const std::optional<UserId>& by, TimeMs at) = 0;
+  // Soft-deletes: keeps the seq, empties content, sets deleted. Same `by` rule as edit.
+  // Deleting a deleted message succeeds and changes nothing.
+  [[nodiscard]] virtual Result<StoredMessage> delete_message(const ConversationId& conversation, Seq seq,
+                                                             const std::optional<UserId>& by, TimeMs at) = 0;
+
+  // --- Conversations ----------------------------------------------------------------------
+  // already_exists if the id is taken. An empty id gets a new one.
+  [[nodiscard]] virtual Result<Conversation> create_conversation(const NewConversation& conversation) = 0;
+  // The conversation, created empty (at `now`) if it does not exist.
+  [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id, TimeMs now) = 0;
+  [[nodiscard]] virtual Result<Conversation> get_conversation(const ConversationId& id) = 0;
+  [[nodiscard]] virtual Result<ConversationPage> list_conversations(const ListQuery& query) = 0;
+  [[nodiscard]] virtual Result<Conversation> update_conversation(const ConversationId& id,
+                                                                 const ConversationPatch& patch, TimeMs now) = 0;
+  // Removes the conversation with its messages, read state and members. not_found if absent.
+  [[nodiscard]] virtual Result<void> delete_conversation(const ConversationId& id) = 0;
+  // Upserts a whole conversation in one transaction (see WholeConversation).
+  [[nodiscard]] virtual Result<Conversation> replace_conversation(const WholeConversation& whole) = 0;
+  [[nodiscard]] virtual Result<std::int64_t> count_conversations() = 0;
+
+  // Records that `user` takes part in `conversation` (joined or posted); lists use it.
+  [[nodiscard]] virtual Result<void> add_member(const ConversationId& conversation, const UserId& user,
+                                                TimeMs at) = 0;
+
+  // --- Read state -------------------------------------------------------------------------
+  // Raises the user's read seq to `seq` (never lowers it, never past last_seq); returns the
+  // resulting read seq. Creates nothing if the conversation is absent (not_found).
+  [[nodiscard]] virtual Result<Seq> mark_read(const ConversationId& conversation, const UserId& user, Seq seq) = 0;
+  // 0 when the user never read anything there.
+  [[nodiscard]] virtual Result<Seq> read_seq(const ConversationId& conversation, const UserId& user) = 0;
+
+  // --- Users ------------------------------------------------------------------------------
+  // Inserts or updates; empty name/avatar/role keep what was stored.
+  [[nodiscard]] virtual Result<void> upsert_user(const User& user) = 0;
+  [[nodiscard]] virtual Result<User> get_user(const UserId& id) = 0;
+  [[nodiscard]] virtual Result<void> set_last_seen(const UserId& id, TimeMs at) = 0;
+
+  // --- Search and export ------------------------------------------------------------------
+  // Full-text search over non-deleted messages, best match first.
+  [[nodiscard]] virtual Result<std::vector<SearchHit>> search(const SearchQuery& query) = 0;
+  // Calls `fn` for each message of `conversation` with seq > after, in seq order, without
+  // holding them all in memory; stops early when `fn` returns false.
+  [[nodiscard]] virtual Result<void> for_each_message(const ConversationId& conversation, Seq after,
+                                                      const std::function<bool(const StoredMessage&)>& fn) = 0;
+};
+
+// One configured backend; a factory of connections. Thread-safe.
+class Database {
+ public:
+  virtual ~Database() = default;
+  // "sqlite", "postgresql" or "memory", as /health reports it.
+  virtual std::string_view kind() const noexcept = 0;
+  // False only for the memory backend.
+  virtual bool persistent() const noexcept = 0;
+  // A new connection. Schema migrations have already run when open_database returned.
+  [[nodiscard]] virtual Result<std::unique_ptr<Connection>> connect() = 0;
+};
+
+struct StoreConfig {
+  std::string database_url;  // "postgresql://..." or "postgres://..."; empty: SQLite
+  std::string sqlite_path;   // used when database_url is empty; ":memory:"-like "memory:" too
+  // SQLite: "FULL" (default: survives power loss) or "NORMAL" (survives kill -9 only).
+  std::string sqlite_synchronous = "FULL";
+};
+
+// Opens the configured backend, creating and migrating its schema. PostgreSQL when
+// config.database_url is set, memory for sqlite_path "memory:", else SQLite at sqlite_path.
+[[nodiscard]] Result<std::shared_ptr<Database>> open_database(const StoreConfig& config);
+
+}  // namespace parley::store
