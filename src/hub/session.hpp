@@ -1,0 +1,53 @@
+// A client's presence in the hub, whatever its transport: the native WebSocket session and
+// the Socket.IO socket both derive from `Session`. The hub delivers room events to it as
+// encoded frames; the session queues and writes them on its own strand.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "core/model.hpp"
+#include "protocol/command.hpp"
+
+namespace parley::hub {
+
+// An encoded event, shared by every recipient of one fan-out (encoded once per format).
+using Frame = std::shared_ptr<const std::string>;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session();
+  virtual ~Session() = default;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  std::uint64_t id() const noexcept { return id_; }
+
+  // Queues `frame` for the client. Thread-safe and non-blocking; called by room strands.
+  // A session whose queue is over its limit closes itself (slow consumer).
+  virtual void deliver(const Frame& frame) = 0;
+
+  // The authenticated user; empty id before authentication.
+  // Requires: read and written only on the session's strand (the hub reads it in
+  // Hub::handle, which the session calls on its strand).
+  const User& user() const noexcept { return user_; }
+  void set_user(User user) { user_ = std::move(user); }
+  bool is_authenticated() const noexcept { return !user_.id.empty(); }
+
+  // Rooms this session joined, with the wire format it joined them in.
+  // Requires: on the session's strand; maintained by Hub::handle and Hub::disconnect.
+  std::unordered_map<ConversationId, protocol::WireFormat>& joined() noexcept { return joined_; }
+
+ private:
+  static std::atomic<std::uint64_t> next_id_;
+  const std::uint64_t id_;
+  User user_;
+  std::unordered_map<ConversationId, protocol::WireFormat> joined_;
+};
+
+using SessionPtr = std::shared_ptr<Session>;
+
+}  // namespace parley::hub

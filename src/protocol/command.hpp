@@ -1,0 +1,95 @@
+// The transport-neutral vocabulary the hub understands. Front ends (native JSON at /ws,
+// Socket.IO at /socket.io/) decode client requests into `Command`s, receive `Reply`s to
+// them, and encode room `Event`s. The hub never sees a wire format, only a `WireFormat` tag
+// that tells which encoder turns an event into bytes, once per format per fan-out.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model.hpp"
+
+namespace parley::protocol {
+
+enum class WireFormat : std::uint8_t {
+  native = 0,     // PROTOCOL.md native JSON
+  sio_messaging,  // Socket.IO, messaging-app vocabulary (seed 002)
+  sio_woz,        // Socket.IO, Wizard-of-Oz vocabulary (seed 000)
+};
+inline constexpr std::size_t kWireFormats = 3;
+
+enum class Op : std::uint8_t { auth, join, leave, send, edit, remove, read, typing, history, ping };
+
+const char* op_name(Op op) noexcept;
+
+// A client request. Fields not used by `op` are left empty.
+struct Command {
+  Op op = Op::ping;
+  ConversationId conversation;
+  // auth
+  std::string token;
+  User identity;  // open mode: id, name, avatar, role as the client states them
+  // send, edit
+  std::string content;
+  std::string kind = "text";
+  std::string meta = "{}";
+  std::optional<std::string> client_id;
+  // edit, remove, read
+  Seq seq = 0;
+  // join, history
+  std::optional<Seq> since;
+  std::optional<Seq> before;
+  std::optional<Seq> after;
+  std::optional<std::size_t> limit;
+  // typing
+  bool on = false;
+};
+
+using MessagePtr = std::shared_ptr<const StoredMessage>;
+
+enum class ReplyType : std::uint8_t { ok, auth_ok, ack, history, error, pong };
+
+// The answer to one Command, for its sender only.
+struct Reply {
+  ReplyType type = ReplyType::ok;
+  ConversationId conversation;
+  User user;            // auth_ok
+  MessagePtr message;   // ack
+  bool duplicate = false;  // ack of a repeated client_id
+  bool pending = false;    // ack: stored in the outage spool, final seq follows
+  std::vector<MessagePtr> messages;  // history, oldest first
+  bool has_more = false;
+  Seq last_seq = 0;
+  std::optional<Seq> read_seq;  // join only
+  boost::system::error_code error;  // error
+  std::string error_message;
+
+  static Reply make_error(boost::system::error_code ec, std::string message) {
+    Reply r;
+    r.type = ReplyType::error;
+    r.error = ec;
+    r.error_message = std::move(message);
+    return r;
+  }
+};
+
+enum class EventType : std::uint8_t { message, edited, deleted, read, typing, presence };
+
+// Something a room's members see. Immutable once fanned out.
+struct Event {
+  EventType type = EventType::message;
+  ConversationId conversation;
+  MessagePtr message;      // message, edited
+  User user;               // read, typing, presence (id and name)
+  Seq seq = 0;             // deleted, read
+  bool on = false;         // typing
+  bool online = false;     // presence
+  std::optional<TimeMs> last_seen;  // presence offline
+};
+
+}  // namespace parley::protocol

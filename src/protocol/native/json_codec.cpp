@@ -1,0 +1,356 @@
+#include "protocol/native/json_codec.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/time.hpp"
+
+namespace parley::protocol::native {
+namespace json = boost::json;
+
+namespace {
+
+struct OpName {
+  std::string_view name;
+  Op op;
+};
+constexpr OpName kOps[] = {
+    {"auth", Op::auth},       {"join", Op::join},     {"leave", Op::leave},
+    {"send", Op::send},       {"edit", Op::edit},     {"delete", Op::remove},
+    {"read", Op::read},       {"typing", Op::typing}, {"history", Op::history},
+    {"ping", Op::ping},
+};
+
+// Field readers: absent is fine (nullopt / default); present with the wrong type is an error.
+class Fields {
+ public:
+  Fields(const json::object& o, std::string& why) : o_(o), why_(why) {}
+
+  bool str(std::string_view key, std::string& out, bool required = false) {
+    const auto* v = o_.if_contains(key);
+    if (!v || v->is_null()) return !required || fail(key, "is required");
+    if (!v->is_string()) return fail(key, "must be a string");
+    out.assign(v->get_string().data(), v->get_string().size());
+    return true;
+  }
+  bool opt_str(std::string_view key, std::optional<std::string>& out) {
+    const auto* v = o_.if_contains(key);
+    if (!v || v->is_null()) return true;
+    if (!v->is_string()) return fail(key, "must be a string");
+    out.emplace(v->get_string().data(), v->get_string().size());
+    return true;
+  }
+  bool integer(std::string_view key, std::optional<std::int64_t>& out, std::int64_t min) {
+    const auto* v = o_.if_contains(key);
+    if (!v || v->is_null()) return true;
+    std::int64_t n = 0;
+    if (v->is_int64()) {
+      n = v->get_int64();
+    } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+      n = static_cast<std::int64_t>(v->get_uint64());
+    } else if (v->is_double() && v->get_double() == static_cast<double>(static_cast<std::int64_t>(
+                                                         v->get_double()))) {
+      n = static_cast<std::int64_t>(v->get_double());
+    } else {
+      return fail(key, "must be an integer");
+    }
+    if (n < min) return fail(key, "is out of range");
+    out = n;
+    return true;
+  }
+  bool boolean(std::string_view key, bool& out) {
+    const auto* v = o_.if_contains(key);
+    if (!v || v->is_null()) return true;
+    if (!v->is_bool()) return fail(key, "must be a boolean");
+    out = v->get_bool();
+    return true;
+  }
+  bool object_text(std::string_view key, std::string& out) {
+    const auto* v = o_.if_contains(key);
+    if (!v || v->is_null()) return true;
+    if (!v->is_object()) return fail(key, "must be an object");
+    out = json::serialize(*v);
+    return true;
+  }
+
+ private:
+  bool fail(std::string_view key, std::string_view what) {
+    why_ = std::string(key) + " " + std::string(what);
+    return false;
+  }
+  const json::object& o_;
+  std::string& why_;
+};
+
+bool conversation_field(Fields& f, Command& c, std::string& why) {
+  if (!f.str("conversation", c.conversation, true)) return false;
+  if (!is_valid_id(c.conversation)) {
+    why = "conversation must be 1-128 characters of letters, digits and -_.:@";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value& ref,
+                       std::string& why) {
+  ref = nullptr;
+  boost::system::error_code ec;
+  json::value v = json::parse(frame, ec);
+  if (ec) {
+    why = "malformed JSON: " + ec.message();
+    return Errc::invalid_argument;
+  }
+  if (!v.is_object()) {
+    why = "a request must be a JSON object";
+    return Errc::invalid_argument;
+  }
+  const json::object& o = v.get_object();
+  if (const auto* r = o.if_contains("ref"); r && (r->is_string() || r->is_number())) ref = *r;
+  const auto* opv = o.if_contains("op");
+  if (!opv || !opv->is_string()) {
+    why = "op is required";
+    return Errc::invalid_argument;
+  }
+  const std::string_view op_text = opv->get_string();
+  const OpName* found = nullptr;
+  for (const auto& entry : kOps) {
+    if (entry.name == op_text) found = &entry;
+  }
+  if (!found) {
+    why = "unknown op";
+    return Errc::invalid_argument;
+  }
+
+  Decoded d;
+  Command& c = d.command;
+  c.op = found->op;
+  Fields f(o, why);
+  std::optional<std::int64_t> n;
+  auto seq_field = [&](std::string_view key, bool required) -> bool {
+    n.reset();
+    if (!f.integer(key, n, required ? 1 : 0)) return false;
+    if (required && !n) {
+      why = std::string(key) + " is required";
+      return false;
+    }
+    return true;
+  };
+  switch (c.op) {
+    case Op::auth:
+      if (!f.str("token", c.token) || !f.str("user", c.identity.id) ||
+          !f.str("name", c.identity.name) || !f.str("role", c.identity.role) ||
+          !f.str("avatar", c.identity.avatar)) {
+        return Errc::invalid_argument;
+      }
+      break;
+    case Op::join:
+      if (!conversation_field(f, c, why) || !seq_field("since", false)) return Errc::invalid_argument;
+      c.since = n;
+      if (!seq_field("limit", false)) return Errc::invalid_argument;
+      if (n) c.limit = static_cast<std::size_t>(*n);
+      break;
+    case Op::leave:
+      if (!conversation_field(f, c, why)) return Errc::invalid_argument;
+      break;
+    case Op::send: {
+      if (!conversation_field(f, c, why) || !f.str("content", c.content, true) ||
+          !f.str("kind", c.kind) || !f.object_text("meta", c.meta) ||
+          !f.opt_str("client_id", c.client_id)) {
+        return Errc::invalid_argument;
+      }
+      if (c.kind != "text" && c.kind != "image" && c.kind != "file" && c.kind != "system") {
+        why = "kind must be text, image, file or system";
+        return Errc::invalid_argument;
+      }
+      if (c.client_id && c.client_id->size() > 128) {
+        why = "client_id is longer than 128 bytes";
+        return Errc::invalid_argument;
+      }
+      if (c.content.size() > limits.max_content_bytes || c.meta.size() > limits.max_meta_bytes) {
+        why = "content is larger than " + std::to_string(limits.max_content_bytes) + " bytes";
+        return Errc::too_large;
+      }
+      break;
+    }
+    case Op::edit:
+      if (!conversation_field(f, c, why) || !seq_field("seq", true) ||
+          !f.str("content", c.content, true)) {
+        return Errc::invalid_argument;
+      }
+      c.seq = *n;
+      if (c.content.size() > limits.max_content_bytes) {
+        why = "content is larger than " + std::to_string(limits.max_content_bytes) + " bytes";
+        return Errc::too_large;
+      }
+      break;
+    case Op::remove:
+    case Op::read:
+      if (!conversation_field(f, c, why) || !seq_field("seq", c.op == Op::remove)) {
+        return Errc::invalid_argument;
+      }
+      if (c.op == Op::read && !n) {
+        why = "seq is required";
+        return Errc::invalid_argument;
+      }
+      c.seq = *n;
+      break;
+    case Op::typing:
+      if (!conversation_field(f, c, why) || !f.boolean("on", c.on)) return Errc::invalid_argument;
+      break;
+    case Op::history:
+      if (!conversation_field(f, c, why) || !seq_field("before", false)) {
+        return Errc::invalid_argument;
+      }
+      c.before = n;
+      if (!seq_field("after", false)) return Errc::invalid_argument;
+      c.after = n;
+      if (!seq_field("limit", false)) return Errc::invalid_argument;
+      if (n) c.limit = static_cast<std::size_t>(*n);
+      break;
+    case Op::ping:
+      break;
+  }
+  if (c.limit) {
+    if (*c.limit == 0) c.limit = limits.default_history_limit;
+    if (*c.limit > limits.max_history_limit) c.limit = limits.max_history_limit;
+  }
+  return d;
+}
+
+json::object message_to_json(const StoredMessage& m) {
+  json::object o;
+  o.reserve(11);
+  o.emplace("id", m.id);
+  o.emplace("conversation", m.conversation);
+  o.emplace("seq", m.seq);
+  json::object sender;
+  sender.emplace("id", m.sender.id);
+  sender.emplace("name", m.sender.name);
+  sender.emplace("role", m.sender.role);
+  o.emplace("sender", std::move(sender));
+  o.emplace("kind", m.kind);
+  o.emplace("content", m.content);
+  if (m.meta.empty() || m.meta == "{}") {
+    o.emplace("meta", json::object());
+  } else {
+    boost::system::error_code ec;
+    auto meta = json::parse(m.meta, ec);
+    o.emplace("meta", ec ? json::value(json::object()) : std::move(meta));
+  }
+  o.emplace("created_at", format_rfc3339(m.created_at));
+  if (m.edited_at) {
+    o.emplace("edited_at", format_rfc3339(*m.edited_at));
+  } else {
+    o.emplace("edited_at", nullptr);
+  }
+  o.emplace("deleted", m.deleted);
+  if (m.client_id) {
+    o.emplace("client_id", *m.client_id);
+  } else {
+    o.emplace("client_id", nullptr);
+  }
+  return o;
+}
+
+namespace {
+
+json::object with_ref(std::string_view type, const json::value& ref) {
+  json::object o;
+  o.emplace("type", type);
+  if (!ref.is_null()) o.emplace("ref", ref);
+  return o;
+}
+
+}  // namespace
+
+std::string encode_error(const json::value& ref, const boost::system::error_code& ec,
+                         std::string_view message) {
+  auto o = with_ref("error", ref);
+  o.emplace("code", wire_code(ec));
+  o.emplace("message", message);
+  return json::serialize(o);
+}
+
+std::string encode_reply(const json::value& ref, const Reply& r) {
+  switch (r.type) {
+    case ReplyType::ok:
+      return json::serialize(with_ref("ok", ref));
+    case ReplyType::pong:
+      return json::serialize(with_ref("pong", ref));
+    case ReplyType::auth_ok: {
+      auto o = with_ref("ok", ref);
+      json::object user;
+      user.emplace("id", r.user.id);
+      user.emplace("name", r.user.name);
+      user.emplace("role", r.user.role);
+      o.emplace("user", std::move(user));
+      return json::serialize(o);
+    }
+    case ReplyType::ack: {
+      auto o = with_ref("ack", ref);
+      o.emplace("id", r.message->id);
+      o.emplace("seq", r.message->seq);
+      o.emplace("created_at", format_rfc3339(r.message->created_at));
+      if (r.duplicate) o.emplace("duplicate", true);
+      if (r.pending) o.emplace("pending", true);
+      return json::serialize(o);
+    }
+    case ReplyType::history: {
+      auto o = with_ref("history", ref);
+      o.emplace("conversation", r.conversation);
+      json::array messages;
+      messages.reserve(r.messages.size());
+      for (const auto& m : r.messages) messages.emplace_back(message_to_json(*m));
+      o.emplace("messages", std::move(messages));
+      o.emplace("has_more", r.has_more);
+      o.emplace("last_seq", r.last_seq);
+      if (r.read_seq) o.emplace("read_seq", *r.read_seq);
+      return json::serialize(o);
+    }
+    case ReplyType::error:
+      return encode_error(ref, r.error, r.error_message);
+  }
+  return {};
+}
+
+std::string encode_event(const Event& e) {
+  json::object o;
+  switch (e.type) {
+    case EventType::message:
+    case EventType::edited:
+      o.emplace("type", e.type == EventType::message ? "message" : "edited");
+      o.emplace("message", message_to_json(*e.message));
+      break;
+    case EventType::deleted:
+      o.emplace("type", "deleted");
+      o.emplace("conversation", e.conversation);
+      o.emplace("seq", e.seq);
+      break;
+    case EventType::read:
+      o.emplace("type", "read");
+      o.emplace("conversation", e.conversation);
+      o.emplace("user", e.user.id);
+      o.emplace("seq", e.seq);
+      break;
+    case EventType::typing:
+      o.emplace("type", "typing");
+      o.emplace("conversation", e.conversation);
+      o.emplace("user", e.user.id);
+      if (!e.user.name.empty()) o.emplace("name", e.user.name);
+      o.emplace("on", e.on);
+      break;
+    case EventType::presence:
+      o.emplace("type", "presence");
+      o.emplace("conversation", e.conversation);
+      o.emplace("user", e.user.id);
+      if (!e.user.name.empty()) o.emplace("name", e.user.name);
+      o.emplace("status", e.online ? "online" : "offline");
+      if (e.last_seen) o.emplace("last_seen", format_rfc3339(*e.last_seen));
+      break;
+  }
+  return json::serialize(o);
+}
+
+}  // namespace parley::protocol::native

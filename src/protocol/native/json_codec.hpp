@@ -1,0 +1,41 @@
+// The native protocol of PROTOCOL.md: one JSON object per WebSocket text frame. Decoding
+// validates shape, types and UTF-8 (Boost.JSON rejects invalid UTF-8) and never throws;
+// encoding produces the exact objects PROTOCOL.md lists. Pure: no I/O, no clocks.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "protocol/command.hpp"
+
+namespace parley::protocol::native {
+
+struct Limits {
+  std::size_t max_content_bytes = 64 * 1024;
+  std::size_t max_meta_bytes = 16 * 1024;
+  std::size_t max_history_limit = 1000;
+  std::size_t default_history_limit = 100;
+};
+
+struct Decoded {
+  Command command;
+  boost::json::value ref;  // the request's ref (string or number), null when absent
+};
+
+// Decodes one frame. On failure the error is Errc::invalid_argument (or too_large for
+// content over the limit), `ref` is filled if the frame carried one, and `why` says what
+// was wrong in words fit for the client.
+Result<Decoded> decode(std::string_view frame, const Limits& limits, boost::json::value& ref,
+                       std::string& why);
+
+boost::json::object message_to_json(const StoredMessage& m);
+
+std::string encode_reply(const boost::json::value& ref, const Reply& reply);
+std::string encode_error(const boost::json::value& ref, const boost::system::error_code& ec,
+                         std::string_view message);
+std::string encode_event(const Event& event);
+
+}  // namespace parley::protocol::native

@@ -1,0 +1,172 @@
+#include "store/storage.hpp"
+
+#include "core/log.hpp"
+
+namespace parley::store {
+
+Result<std::unique_ptr<Storage>> Storage::open(std::shared_ptr<Database> db, Options options) {
+  auto writer_conn = db->connect();
+  if (!writer_conn) return writer_conn.error();
+  std::vector<std::unique_ptr<Connection>> reader_conns;
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, options.readers); ++i) {
+    auto c = db->connect();
+    if (!c) return c.error();
+    reader_conns.push_back(std::move(*c));
+  }
+  std::unique_ptr<Storage> s{new Storage(std::move(db), options)};
+  s->writer_ = std::thread([self = s.get(), c = std::move(*writer_conn)]() mutable {
+    self->run_writer(std::move(c));
+  });
+  for (auto& c : reader_conns) {
+    s->readers_.emplace_back(
+        [self = s.get(), conn = std::move(c)]() mutable { self->run_reader(std::move(conn)); });
+  }
+  return s;
+}
+
+Storage::Storage(std::shared_ptr<Database> db, Options options)
+    : db_(std::move(db)), options_(options) {}
+
+Storage::~Storage() { stop(); }
+
+void Storage::append(NewMessage msg, Callback<Appended> done) {
+  auto p = std::make_unique<PendingAppend>(PendingAppend{std::move(msg), std::move(done)});
+  {
+    std::lock_guard lock(write_mu_);
+    if (!stopping_) {
+      write_queue_.push_back(WriteItem{std::move(p), {}});
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  p->done(Errc::unavailable);
+}
+
+void Storage::write(Job job) {
+  {
+    std::lock_guard lock(write_mu_);
+    if (!stopping_) {
+      write_queue_.push_back(WriteItem{nullptr, std::move(job)});
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  spdlog::warn("storage: write submitted after stop was dropped");
+}
+
+void Storage::read(Job job) {
+  {
+    std::lock_guard lock(read_mu_);
+    if (!read_stopping_) {
+      read_queue_.push_back(std::move(job));
+      read_cv_.notify_one();
+      return;
+    }
+  }
+  spdlog::warn("storage: read submitted after stop was dropped");
+}
+
+void Storage::stop() {
+  {
+    std::lock_guard lock(write_mu_);
+    stopping_ = true;
+    write_cv_.notify_all();
+  }
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(read_mu_);
+    read_stopping_ = true;
+    read_cv_.notify_all();
+  }
+  for (auto& t : readers_) {
+    if (t.joinable()) t.join();
+  }
+  readers_.clear();
+}
+
+Storage::Stats Storage::stats() const noexcept {
+  return Stats{appended_.load(std::memory_order_relaxed), batches_.load(std::memory_order_relaxed),
+               write_errors_.load(std::memory_order_relaxed), reads_.load(std::memory_order_relaxed)};
+}
+
+// The writer drains the queue in order. A run of consecutive appends (up to max_batch) is
+// one group: it is committed in one transaction, so the cost of a commit (and of its fsync)
+// is shared by every sender that was waiting. Jobs run alone, between groups, so a read
+// mark or an edit is never reordered with the appends around it.
+void Storage::run_writer(std::unique_ptr<Connection> conn) {
+  std::vector<std::unique_ptr<PendingAppend>> group;
+  std::deque<WriteItem> taken;
+  for (;;) {
+    {
+      std::unique_lock lock(write_mu_);
+      write_cv_.wait(lock, [&] { return stopping_ || !write_queue_.empty(); });
+      if (write_queue_.empty() && stopping_) break;
+      taken.swap(write_queue_);
+    }
+    while (!taken.empty()) {
+      if (taken.front().append) {
+        while (!taken.empty() && taken.front().append && group.size() < options_.max_batch) {
+          group.push_back(std::move(taken.front().append));
+          taken.pop_front();
+        }
+        commit_group(*conn, group);
+        group.clear();
+      } else {
+        Job job = std::move(taken.front().job);
+        taken.pop_front();
+        job(*conn);
+      }
+    }
+  }
+}
+
+void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<PendingAppend>>& group) {
+  std::vector<NewMessage> batch;
+  batch.reserve(group.size());
+  for (auto& p : group) batch.push_back(std::move(p->msg));
+  auto result = conn.append_batch(batch);
+  if (result && result->size() == group.size()) {
+    up_.store(true, std::memory_order_relaxed);
+    appended_.fetch_add(group.size(), std::memory_order_relaxed);
+    batches_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < group.size(); ++i) group[i]->done(std::move((*result)[i]));
+    return;
+  }
+  write_errors_.fetch_add(1, std::memory_order_relaxed);
+  if (!result && result.error() == Errc::unavailable) up_.store(false, std::memory_order_relaxed);
+  if (group.size() == 1) {
+    group[0]->done(result ? Result<Appended>(Errc::internal) : Result<Appended>(result.error()));
+    return;
+  }
+  // One bad message must not fail the others that happened to share its transaction:
+  // retry each alone, so every caller gets its own outcome.
+  spdlog::warn("storage: group of {} failed ({}); retrying one by one", group.size(),
+               result ? "size mismatch" : result.error().message());
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    auto one = conn.append_batch(std::span<const NewMessage>(&batch[i], 1));
+    if (one && one->size() == 1) {
+      appended_.fetch_add(1, std::memory_order_relaxed);
+      batches_.fetch_add(1, std::memory_order_relaxed);
+      group[i]->done(std::move(one->front()));
+    } else {
+      group[i]->done(one ? Result<Appended>(Errc::internal) : Result<Appended>(one.error()));
+    }
+  }
+}
+
+void Storage::run_reader(std::unique_ptr<Connection> conn) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(read_mu_);
+      read_cv_.wait(lock, [&] { return read_stopping_ || !read_queue_.empty(); });
+      if (read_queue_.empty()) break;
+      job = std::move(read_queue_.front());
+      read_queue_.pop_front();
+    }
+    reads_.fetch_add(1, std::memory_order_relaxed);
+    job(*conn);
+  }
+}
+
+}  // namespace parley::store

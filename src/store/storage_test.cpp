@@ -1,0 +1,115 @@
+#include "store/storage.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <latch>
+
+#include "store/memory/memory_store.hpp"
+
+namespace parley::store {
+namespace {
+
+std::unique_ptr<Storage> open_memory(Storage::Options opts = {}) {
+  auto s = Storage::open(std::make_shared<memory::MemoryDatabase>(), opts);
+  EXPECT_TRUE(s.has_value());
+  return std::move(*s);
+}
+
+NewMessage msg(std::string conv, std::string text, std::string sender = "alice") {
+  NewMessage m;
+  m.conversation = std::move(conv);
+  m.sender = {std::move(sender), "", "user"};
+  m.content = std::move(text);
+  return m;
+}
+
+TEST(Storage, ConcurrentAppendsGetGaplessSeqsInCompletionOrder) {
+  auto storage = open_memory();
+  constexpr int kThreads = 4, kPerThread = 500;
+  std::mutex mu;
+  std::vector<Seq> completed;  // in completion order
+  std::latch done{kThreads * kPerThread};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        storage->append(msg("room", std::to_string(t) + ":" + std::to_string(i)),
+                        [&](Result<Appended> r) {
+                          ASSERT_TRUE(r.has_value());
+                          std::lock_guard lock(mu);
+                          completed.push_back(r->message.seq);
+                          done.count_down();
+                        });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  done.wait();
+  ASSERT_EQ(completed.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  for (std::size_t i = 0; i < completed.size(); ++i) EXPECT_EQ(completed[i], Seq(i + 1));
+  const auto stats = storage->stats();
+  EXPECT_EQ(stats.appended, static_cast<std::uint64_t>(kThreads * kPerThread));
+  EXPECT_LE(stats.batches, stats.appended);
+}
+
+TEST(Storage, WritesRunInOrderWithAppends) {
+  auto storage = open_memory();
+  std::promise<Seq> read_mark;
+  storage->append(msg("room", "one"), [](Result<Appended> r) { ASSERT_TRUE(r); });
+  storage->append(msg("room", "two"), [](Result<Appended> r) { ASSERT_TRUE(r); });
+  storage->write([&](Connection& c) {
+    auto r = c.mark_read("room", "bob", 2);
+    read_mark.set_value(r ? *r : -1);
+  });
+  EXPECT_EQ(read_mark.get_future().get(), 2);
+}
+
+TEST(Storage, ReadsSeeCompletedWrites) {
+  auto storage = open_memory();
+  std::promise<void> appended;
+  storage->append(msg("room", "hello"), [&](Result<Appended> r) {
+    ASSERT_TRUE(r);
+    appended.set_value();
+  });
+  appended.get_future().get();
+  std::promise<std::size_t> count;
+  storage->read([&](Connection& c) {
+    auto r = c.read_after("room", 0, 100);
+    count.set_value(r ? r->size() : 0);
+  });
+  EXPECT_EQ(count.get_future().get(), 1u);
+}
+
+TEST(Storage, StopCommitsWhatIsQueued) {
+  auto db = std::make_shared<memory::MemoryDatabase>();
+  std::atomic<int> acked{0};
+  {
+    auto s = Storage::open(db, {});
+    ASSERT_TRUE(s);
+    for (int i = 0; i < 1000; ++i) {
+      (*s)->append(msg("room", "m"), [&](Result<Appended> r) {
+        if (r) ++acked;
+      });
+    }
+    (*s)->stop();
+  }
+  EXPECT_EQ(acked.load(), 1000);
+  auto conn = db->connect();
+  ASSERT_TRUE(conn);
+  auto conv = (*conn)->get_conversation("room");
+  ASSERT_TRUE(conv);
+  EXPECT_EQ(conv->last_seq, 1000);
+}
+
+TEST(Storage, AppendAfterStopFailsUnavailable) {
+  auto storage = open_memory();
+  storage->stop();
+  std::optional<Result<Appended>> got;
+  storage->append(msg("room", "late"), [&](Result<Appended> r) { got = std::move(r); });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->error(), Errc::unavailable);
+}
+
+}  // namespace
+}  // namespace parley::store
