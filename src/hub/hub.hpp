@@ -62,8 +62,16 @@ class Hub {
   // Requires: called on the session's strand, once.
   void disconnect(const SessionPtr& session);
 
-  // Records that `user` connected (upserts the user in storage). Fire and forget.
-  void user_connected(const User& user);
+  // The session authenticated (its user is set): stores the user (fire and forget) and
+  // counts the connection for the user's online status.
+  // Requires: called on the session's strand, once per session.
+  void authenticated(const SessionPtr& session);
+  // Subscribes the session to every user's online/offline changes (Socket.IO's
+  // `user-status`, sent to everyone): Event{presence} with an empty conversation.
+  void subscribe_user_status(const SessionPtr& session);
+  // Whether the user has an authenticated connection to this server.
+  bool is_online(const UserId& user) const;
+  std::size_t online_users() const;
 
   // Posts a message as `msg.sender` (REST, bots): committed, then broadcast to the room.
   void post_message(NewMessage msg, std::function<void(Result<Appended>)> done);
@@ -89,8 +97,21 @@ class Hub {
   std::shared_ptr<Room> room(const ConversationId& id, bool create);
   void drop_room(const std::shared_ptr<Room>& room);
   void sweep();
-  void apply_commit(const Appended& appended, std::optional<std::pair<SessionPtr, ReplyFn>> ack);
-  void apply_update(const StoredMessage& m, protocol::EventType type);
+  // Runs `fn` on the room's strand, creating the room if needed (retried on a fresh room
+  // if the sweeper dropped this one meanwhile).
+  void with_room(const ConversationId& id, std::function<void(Room&)> fn);
+  // After a commit (on the writer thread): runs `then` (the ack), then fans the message out.
+  void apply_commit(const Appended& appended, std::function<void()> then);
+  void apply_update(const StoredMessage& m, protocol::EventType type, std::function<void()> then);
+  void read_page(const ConversationId& id, std::optional<Seq> after, std::optional<Seq> before,
+                 std::size_t limit, std::function<void(protocol::Reply)> done);
+  void join(const SessionPtr& session, protocol::WireFormat format, protocol::Command cmd,
+            ReplyFn reply);
+  void count_deliveries(std::uint64_t n) noexcept {
+    deliveries_.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  void broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen);
 
   boost::asio::any_io_executor executor_;
   store::Storage& storage_;
@@ -98,6 +119,10 @@ class Hub {
 
   mutable std::mutex rooms_mu_;  // guards rooms_
   std::unordered_map<ConversationId, std::shared_ptr<Room>> rooms_;
+
+  mutable std::mutex users_mu_;  // guards online_, status_subscribers_
+  std::unordered_map<UserId, int> online_;  // authenticated connections per user
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> status_subscribers_;
 
   struct Sweeper;
   std::shared_ptr<Sweeper> sweeper_;

@@ -66,6 +66,7 @@ struct Reply {
   bool has_more = false;
   Seq last_seq = 0;
   std::optional<Seq> read_seq;  // join only
+  std::vector<UserId> online;   // join only: members online in the room
   boost::system::error_code error;  // error
   std::string error_message;
 

@@ -1,0 +1,514 @@
+#include "hub/hub.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <algorithm>
+#include <limits>
+
+#include "core/log.hpp"
+#include "hub/room.hpp"
+#include "protocol/event_encoder.hpp"
+
+namespace parley::hub {
+
+namespace asio = boost::asio;
+using protocol::Command;
+using protocol::EventType;
+using protocol::Op;
+using protocol::Reply;
+using protocol::ReplyType;
+
+namespace {
+
+Reply simple(ReplyType type) {
+  Reply r;
+  r.type = type;
+  return r;
+}
+
+Reply error_reply(const boost::system::error_code& ec, std::string_view what) {
+  std::string message(what);
+  if (ec == Errc::unavailable) message += ": storage is unavailable";
+  if (ec == Errc::not_found) message = "not found";
+  if (ec == Errc::permission_denied) message = "only the sender may change a message";
+  if (ec == Errc::conflict && what.starts_with("edit")) message = "the message was deleted";
+  return Reply::make_error(ec, std::move(message));
+}
+
+}  // namespace
+
+struct Hub::Sweeper {
+  explicit Sweeper(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;
+  bool stopped = false;
+};
+
+Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options options)
+    : executor_(std::move(executor)),
+      storage_(storage),
+      options_(options),
+      sweeper_(std::make_shared<Sweeper>(executor_)) {
+  sweep();
+}
+
+Hub::~Hub() { stop(); }
+
+void Hub::stop() {
+  asio::post(sweeper_->timer.get_executor(), [sw = sweeper_] {
+    sw->stopped = true;
+    sw->timer.cancel();
+  });
+}
+
+std::shared_ptr<Room> Hub::room(const ConversationId& id, bool create) {
+  std::lock_guard lock(rooms_mu_);
+  auto it = rooms_.find(id);
+  if (it != rooms_.end()) return it->second;
+  if (!create) return nullptr;
+  auto r = std::make_shared<Room>(*this, id, asio::make_strand(executor_));
+  rooms_.emplace(id, r);
+  return r;
+}
+
+void Hub::drop_room(const std::shared_ptr<Room>& r) {
+  std::lock_guard lock(rooms_mu_);
+  auto it = rooms_.find(r->id());
+  if (it != rooms_.end() && it->second == r) rooms_.erase(it);
+  r->mark_dropped();
+}
+
+void Hub::with_room(const ConversationId& id, std::function<void(Room&)> fn) {
+  auto r = room(id, true);
+  asio::post(r->strand(), [this, r, fn = std::move(fn)]() mutable {
+    if (r->dropped()) {
+      with_room(r->id(), std::move(fn));
+      return;
+    }
+    fn(*r);
+  });
+}
+
+// Memberless rooms keep their cache for idle_room_ttl (a quick rejoin is served from
+// memory), then are dropped so memory follows the live rooms, not the conversations ever
+// touched.
+void Hub::sweep() {
+  const auto period = std::max<std::chrono::seconds>(std::chrono::seconds(1), options_.idle_room_ttl / 4);
+  sweeper_->timer.expires_after(period);
+  sweeper_->timer.async_wait([this, sw = sweeper_](boost::system::error_code ec) {
+    if (ec || sw->stopped) return;
+    std::vector<std::shared_ptr<Room>> rooms;
+    {
+      std::lock_guard lock(rooms_mu_);
+      rooms.reserve(rooms_.size());
+      for (const auto& [id, r] : rooms_) rooms.push_back(r);
+    }
+    for (auto& r : rooms) {
+      asio::post(r->strand(), [this, r] {
+        if (!r->dropped() && r->idle_longer_than(options_.idle_room_ttl)) drop_room(r);
+      });
+    }
+    sweep();
+  });
+}
+
+std::size_t Hub::active_rooms() const {
+  std::lock_guard lock(rooms_mu_);
+  return rooms_.size();
+}
+
+Hub::Stats Hub::stats() const noexcept {
+  return Stats{messages_.load(std::memory_order_relaxed),
+               deliveries_.load(std::memory_order_relaxed)};
+}
+
+// --- Users -------------------------------------------------------------------------------
+
+void Hub::authenticated(const SessionPtr& session) {
+  const User user = session->user();
+  storage_.write([user](store::Connection& c) {
+    if (auto r = c.upsert_user(user); !r) {
+      spdlog::warn("user {}: could not be stored: {}", user.id, r.error().message());
+    }
+  });
+  bool first = false;
+  {
+    std::lock_guard lock(users_mu_);
+    first = online_[user.id]++ == 0;
+  }
+  if (first) broadcast_user_status(user, true, std::nullopt);
+}
+
+void Hub::subscribe_user_status(const SessionPtr& session) {
+  std::lock_guard lock(users_mu_);
+  status_subscribers_[session->id()] = session;
+}
+
+bool Hub::is_online(const UserId& user) const {
+  std::lock_guard lock(users_mu_);
+  return online_.contains(user);
+}
+
+std::size_t Hub::online_users() const {
+  std::lock_guard lock(users_mu_);
+  return online_.size();
+}
+
+void Hub::broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen) {
+  std::vector<SessionPtr> targets;
+  {
+    std::lock_guard lock(users_mu_);
+    for (auto it = status_subscribers_.begin(); it != status_subscribers_.end();) {
+      if (auto s = it->second.lock()) {
+        targets.push_back(std::move(s));
+        ++it;
+      } else {
+        it = status_subscribers_.erase(it);
+      }
+    }
+  }
+  if (targets.empty()) return;
+  protocol::Event e;
+  e.type = EventType::presence;
+  e.user = user;
+  e.online = online;
+  e.last_seen = last_seen;
+  // Subscribers speak the messaging vocabulary (Socket.IO's user-status).
+  auto text = protocol::encode_event(protocol::WireFormat::sio_messaging, e);
+  if (text.empty()) return;
+  auto frame = std::make_shared<const std::string>(std::move(text));
+  for (auto& s : targets) s->deliver(frame);
+  count_deliveries(targets.size());
+}
+
+void Hub::disconnect(const SessionPtr& session) {
+  for (const auto& [conversation, format] : session->joined()) {
+    if (auto r = room(conversation, false)) {
+      asio::post(r->strand(), [r, session] {
+        if (!r->dropped()) r->remove_member(session, true);
+      });
+    }
+  }
+  session->joined().clear();
+  {
+    std::lock_guard lock(users_mu_);
+    status_subscribers_.erase(session->id());
+  }
+  if (!session->is_authenticated()) return;
+  const User user = session->user();
+  bool last = false;
+  {
+    std::lock_guard lock(users_mu_);
+    auto it = online_.find(user.id);
+    if (it != online_.end() && --it->second == 0) {
+      online_.erase(it);
+      last = true;
+    }
+  }
+  if (last) {
+    const TimeMs now = now_ms();
+    storage_.write([id = user.id, now](store::Connection& c) {
+      if (auto r = c.set_last_seen(id, now); !r) {
+        spdlog::warn("user {}: last_seen not stored: {}", id, r.error().message());
+      }
+    });
+    broadcast_user_status(user, false, now);
+  }
+}
+
+// --- Commands ----------------------------------------------------------------------------
+
+void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command cmd,
+                 ReplyFn reply) {
+  if (cmd.op == Op::ping) {
+    reply(simple(ReplyType::pong));
+    return;
+  }
+  if (cmd.op == Op::auth) {
+    reply(Reply::make_error(Errc::invalid_argument, "already authenticated"));
+    return;
+  }
+  if (!session->is_authenticated()) {
+    reply(Reply::make_error(Errc::unauthenticated, "authenticate first"));
+    return;
+  }
+  const User& user = session->user();
+  switch (cmd.op) {
+    case Op::join:
+      join(session, format, std::move(cmd), std::move(reply));
+      return;
+
+    case Op::leave: {
+      session->joined().erase(cmd.conversation);
+      auto r = room(cmd.conversation, false);
+      if (!r) {
+        reply(simple(ReplyType::ok));
+        return;
+      }
+      asio::post(r->strand(), [r, session, reply = std::move(reply)] {
+        if (!r->dropped()) r->remove_member(session, false);
+        reply(simple(ReplyType::ok));
+      });
+      return;
+    }
+
+    case Op::send: {
+      NewMessage m;
+      m.conversation = std::move(cmd.conversation);
+      m.sender = Sender{user.id, user.name, user.role};
+      m.kind = std::move(cmd.kind);
+      m.content = std::move(cmd.content);
+      m.meta = std::move(cmd.meta);
+      m.client_id = std::move(cmd.client_id);
+      storage_.append(std::move(m), [this, reply = std::move(reply)](Result<Appended> r) {
+        if (!r) {
+          reply(error_reply(r.error(), "send failed"));
+          return;
+        }
+        Reply ack = simple(ReplyType::ack);
+        ack.message = std::make_shared<const StoredMessage>(r->message);
+        ack.duplicate = r->duplicate;
+        ack.conversation = r->message.conversation;
+        apply_commit(*r, [reply, ack = std::move(ack)]() mutable { reply(std::move(ack)); });
+      });
+      return;
+    }
+
+    case Op::edit:
+    case Op::remove: {
+      const bool edit = cmd.op == Op::edit;
+      storage_.write([this, edit, cmd = std::move(cmd), by = user.id,
+                      reply = std::move(reply)](store::Connection& c) mutable {
+        auto r = edit ? c.edit_message(cmd.conversation, cmd.seq, cmd.content, by, now_ms())
+                      : c.delete_message(cmd.conversation, cmd.seq, by, now_ms());
+        if (!r) {
+          reply(error_reply(r.error(), edit ? "edit failed" : "delete failed"));
+          return;
+        }
+        apply_update(*r, edit ? EventType::edited : EventType::deleted,
+                     [reply] { reply(simple(ReplyType::ok)); });
+      });
+      return;
+    }
+
+    case Op::read: {
+      storage_.write([this, cmd = std::move(cmd), user, reply = std::move(reply)](
+                         store::Connection& c) mutable {
+        auto r = c.mark_read(cmd.conversation, user.id, cmd.seq);
+        if (!r) {
+          reply(error_reply(r.error(), "read failed"));
+          return;
+        }
+        const Seq seq = *r;
+        auto room_ptr = room(cmd.conversation, false);
+        if (!room_ptr) {
+          reply(simple(ReplyType::ok));
+          return;
+        }
+        asio::post(room_ptr->strand(), [room_ptr, user, seq, reply = std::move(reply)] {
+          reply(simple(ReplyType::ok));
+          if (!room_ptr->dropped()) room_ptr->on_read(user, seq);
+        });
+      });
+      return;
+    }
+
+    case Op::typing: {
+      auto r = room(cmd.conversation, false);
+      if (!r) return;
+      asio::post(r->strand(), [r, user, on = cmd.on] {
+        if (!r->dropped()) r->on_typing(user, on);
+      });
+      return;
+    }
+
+    case Op::history: {
+      const std::size_t limit = std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
+      auto r = room(cmd.conversation, false);
+      if (!r) {
+        read_page(cmd.conversation, cmd.after, cmd.before, limit, std::move(reply));
+        return;
+      }
+      asio::post(r->strand(), [this, r, cmd = std::move(cmd), limit, reply = std::move(reply)]() mutable {
+        auto page = r->page(cmd.after, cmd.before, limit);
+        if (page) {
+          reply(std::move(*page));
+          return;
+        }
+        read_page(cmd.conversation, cmd.after, cmd.before, limit, std::move(reply));
+      });
+      return;
+    }
+
+    case Op::ping:
+    case Op::auth:
+      return;  // handled above
+  }
+}
+
+void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, ReplyFn reply) {
+  auto& joined = session->joined();
+  if (!joined.contains(cmd.conversation) && joined.size() >= options_.max_joined_rooms) {
+    reply(Reply::make_error(Errc::invalid_argument, "too many joined conversations"));
+    return;
+  }
+  joined[cmd.conversation] = format;
+  const std::size_t limit = std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
+  const UserId user = session->user().id;
+  with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user,
+                               reply = std::move(reply)](Room& r) mutable {
+    r.when_ready([this, room = r.shared_from_this(), session, format, since, limit, user,
+                  reply = std::move(reply)]() mutable {
+      room->add_member(session, format);
+      if (room->note_member_user(user)) {
+        storage_.write([id = room->id(), user](store::Connection& c) {
+          (void)c.add_member(id, user, now_ms());
+        });
+      }
+      auto finish = [this, room, user, reply = std::move(reply)](Reply page) mutable {
+        if (page.type != ReplyType::history) {
+          reply(std::move(page));
+          return;
+        }
+        page.online = room->online_users();
+        if (auto known = room->known_read_seq(user)) {
+          page.read_seq = *known;
+          reply(std::move(page));
+          return;
+        }
+        storage_.read([room, user, page = std::move(page), reply = std::move(reply)](
+                          store::Connection& c) mutable {
+          auto seq = c.read_seq(room->id(), user);
+          page.read_seq = seq ? *seq : 0;
+          if (seq) {
+            asio::post(room->strand(), [room, user, s = *seq] { room->learn_read_seq(user, s); });
+          }
+          reply(std::move(page));
+        });
+      };
+      if (auto page = room->page(since, std::nullopt, limit)) {
+        finish(std::move(*page));
+        return;
+      }
+      read_page(room->id(), since, std::nullopt, limit,
+                [room, finish = std::move(finish)](Reply page) mutable {
+                  asio::post(room->strand(), [page = std::move(page), finish = std::move(finish)]() mutable {
+                    finish(std::move(page));
+                  });
+                });
+    });
+  });
+}
+
+void Hub::read_page(const ConversationId& id, std::optional<Seq> after, std::optional<Seq> before,
+                    std::size_t limit, std::function<void(Reply)> done) {
+  storage_.read([id, after, before, limit, done = std::move(done)](store::Connection& c) {
+    auto conv = c.get_conversation(id);
+    if (!conv) {
+      done(error_reply(conv.error(), "history failed"));
+      return;
+    }
+    Reply r = simple(ReplyType::history);
+    r.conversation = id;
+    r.last_seq = conv->last_seq;
+    Result<std::vector<StoredMessage>> msgs =
+        after ? c.read_after(id, *after, limit + 1)
+              : c.read_before(id, before.value_or(std::numeric_limits<Seq>::max()), limit + 1);
+    if (!msgs) {
+      done(error_reply(msgs.error(), "history failed"));
+      return;
+    }
+    auto& v = *msgs;
+    if (v.size() > limit) {
+      r.has_more = true;
+      if (after) {
+        v.pop_back();
+      } else {
+        v.erase(v.begin());
+      }
+    }
+    r.messages.reserve(v.size());
+    for (auto& m : v) r.messages.push_back(std::make_shared<const StoredMessage>(std::move(m)));
+    done(std::move(r));
+  });
+}
+
+// --- Commit path ---------------------------------------------------------------------------
+
+void Hub::apply_commit(const Appended& appended, std::function<void()> then) {
+  if (appended.duplicate) {
+    then();
+    return;
+  }
+  messages_.fetch_add(1, std::memory_order_relaxed);
+  auto r = room(appended.message.conversation, false);
+  if (!r) {
+    then();
+    return;
+  }
+  auto m = std::make_shared<const StoredMessage>(appended.message);
+  asio::post(r->strand(), [r, m = std::move(m), then = std::move(then)] {
+    then();
+    if (!r->dropped()) r->on_commit(m);
+  });
+}
+
+void Hub::apply_update(const StoredMessage& msg, EventType type, std::function<void()> then) {
+  auto r = room(msg.conversation, false);
+  if (!r) {
+    then();
+    return;
+  }
+  auto m = std::make_shared<const StoredMessage>(msg);
+  asio::post(r->strand(), [r, m = std::move(m), type, then = std::move(then)] {
+    then();
+    if (!r->dropped()) r->on_update(m, type);
+  });
+}
+
+void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> done) {
+  storage_.append(std::move(msg), [this, done = std::move(done)](Result<Appended> r) {
+    if (!r) {
+      done(r.error());
+      return;
+    }
+    apply_commit(*r, [done, r] { done(*r); });
+  });
+}
+
+void Hub::edit_message(ConversationId conversation, Seq seq, std::string content,
+                       std::optional<UserId> by, std::function<void(Result<StoredMessage>)> done) {
+  storage_.write([this, conversation = std::move(conversation), seq, content = std::move(content),
+                  by = std::move(by), done = std::move(done)](store::Connection& c) {
+    auto r = c.edit_message(conversation, seq, content, by, now_ms());
+    if (!r) {
+      done(r.error());
+      return;
+    }
+    apply_update(*r, EventType::edited, [done, r] { done(*r); });
+  });
+}
+
+void Hub::delete_message(ConversationId conversation, Seq seq, std::optional<UserId> by,
+                         std::function<void(Result<StoredMessage>)> done) {
+  storage_.write([this, conversation = std::move(conversation), seq, by = std::move(by),
+                  done = std::move(done)](store::Connection& c) {
+    auto r = c.delete_message(conversation, seq, by, now_ms());
+    if (!r) {
+      done(r.error());
+      return;
+    }
+    apply_update(*r, EventType::deleted, [done, r] { done(*r); });
+  });
+}
+
+void Hub::invalidate(const ConversationId& conversation) {
+  if (auto r = room(conversation, false)) {
+    asio::post(r->strand(), [r] {
+      if (!r->dropped()) r->invalidate();
+    });
+  }
+}
+
+}  // namespace parley::hub

@@ -1,0 +1,294 @@
+#include "hub/room.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+#include "core/log.hpp"
+#include "hub/hub.hpp"
+#include "protocol/event_encoder.hpp"
+
+namespace parley::hub {
+
+namespace asio = boost::asio;
+using protocol::Event;
+using protocol::EventType;
+using protocol::MessagePtr;
+
+Room::Room(Hub& hub, ConversationId id, Strand strand)
+    : hub_(hub), id_(std::move(id)), strand_(std::move(strand)) {}
+
+void Room::when_ready(std::function<void()> fn) {
+  if (state_ == State::ready) {
+    fn();
+    return;
+  }
+  waiting_.push_back(std::move(fn));
+  if (state_ == State::cold) start_load();
+}
+
+// Loading runs on the storage writer, after every append queued before it: a commit is
+// either visible to the load or reaches on_commit() afterwards (often both: deduplicated
+// by seq in on_loaded). The conversation is created here if it is new ("created on first
+// join").
+void Room::start_load() {
+  state_ = State::loading;
+  const auto generation = generation_;
+  const auto capacity = hub_.options().cache_messages;
+  hub_.storage().write([self = shared_from_this(), capacity, generation](store::Connection& c) {
+    Seq last = 0;
+    std::vector<StoredMessage> messages;
+    auto conv = c.ensure_conversation(self->id_, now_ms());
+    if (conv) {
+      last = conv->last_seq;
+      auto r = c.read_before(self->id_, std::numeric_limits<Seq>::max(), capacity);
+      if (r) messages = std::move(*r);
+    }
+    const bool ok = conv.has_value();
+    if (!ok) spdlog::warn("room {}: loading failed: {}", self->id_, conv.error().message());
+    asio::post(self->strand_, [self, ok, messages = std::move(messages), last, generation]() mutable {
+      self->on_loaded(ok, std::move(messages), last, generation);
+    });
+  });
+}
+
+void Room::on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
+                     std::uint64_t generation) {
+  if (generation != generation_) return;  // invalidated meanwhile; a new load is under way
+  if (!ok) {
+    // Storage is down: stay cold (page() answers nullopt, so callers ask storage and get
+    // its error) and try again on the next join.
+    state_ = State::cold;
+    early_.clear();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& fn : waiting) fn();
+    return;
+  }
+  const auto capacity = hub_.options().cache_messages;
+  cache_.clear();
+  cache_from_start_ = messages.size() < capacity;
+  for (auto& m : messages) cache_.push_back(std::make_shared<const StoredMessage>(std::move(m)));
+  last_seq_ = std::max(last_seq_, last_seq);
+  if (!cache_.empty()) last_seq_ = std::max(last_seq_, cache_.back()->seq);
+  for (const auto& m : early_) cache_append(m);
+  early_.clear();
+  state_ = State::ready;
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& fn : waiting) fn();
+}
+
+void Room::invalidate() {
+  ++generation_;
+  cache_.clear();
+  cache_from_start_ = false;
+  early_.clear();
+  read_seqs_.clear();
+  last_seq_ = 0;
+  if (state_ == State::ready) state_ = State::cold;
+  if (state_ == State::loading) {
+    state_ = State::cold;
+    start_load();
+  }
+}
+
+void Room::cache_append(const MessagePtr& m) {
+  if (!cache_.empty() && m->seq <= cache_.back()->seq) return;  // already loaded
+  if (!cache_.empty() && m->seq != cache_.back()->seq + 1) {
+    // A gap (another server committed in between): the cache is no longer contiguous.
+    cache_.clear();
+    cache_from_start_ = false;
+  }
+  if (cache_.empty() && m->seq != 1) cache_from_start_ = false;
+  if (cache_.empty() && m->seq == 1) cache_from_start_ = true;
+  cache_.push_back(m);
+  while (cache_.size() > hub_.options().cache_messages) {
+    cache_.pop_front();
+    cache_from_start_ = false;
+  }
+}
+
+bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
+  touch();
+  for (const auto& m : members_) {
+    if (m.session == session) return false;
+  }
+  const User& user = session->user();
+  members_.push_back(Member{session, user, format});
+  if (connections_[user.id]++ == 0) {
+    Event e;
+    e.type = EventType::presence;
+    e.conversation = id_;
+    e.user = user;
+    e.online = true;
+    fanout(e);
+  }
+  return true;
+}
+
+void Room::remove_member(const SessionPtr& session, bool disconnected) {
+  touch();
+  auto it = std::find_if(members_.begin(), members_.end(),
+                         [&](const Member& m) { return m.session == session; });
+  if (it == members_.end()) return;
+  User user = it->user;
+  members_.erase(it);
+  if (--connections_[user.id] == 0) {
+    connections_.erase(user.id);
+    Event e;
+    e.type = EventType::presence;
+    e.conversation = id_;
+    e.user = std::move(user);
+    e.online = false;
+    e.last_seen = now_ms();
+    fanout(e);
+  }
+  (void)disconnected;
+}
+
+std::vector<UserId> Room::online_users() const {
+  std::vector<UserId> users;
+  users.reserve(connections_.size());
+  for (const auto& [user, count] : connections_) users.push_back(user);
+  std::sort(users.begin(), users.end());
+  return users;
+}
+
+bool Room::idle_longer_than(std::chrono::steady_clock::duration d) const {
+  return members_.empty() && waiting_.empty() && state_ != State::loading &&
+         std::chrono::steady_clock::now() - last_active_ > d;
+}
+
+void Room::on_commit(const MessagePtr& m) {
+  touch();
+  last_seq_ = std::max(last_seq_, m->seq);
+  if (state_ == State::ready) {
+    cache_append(m);
+  } else if (state_ == State::loading) {
+    early_.push_back(m);
+  }
+  Event e;
+  e.type = EventType::message;
+  e.conversation = id_;
+  e.message = m;
+  fanout(e);
+}
+
+void Room::on_update(const MessagePtr& m, EventType type) {
+  touch();
+  if (!cache_.empty() && m->seq >= cache_.front()->seq && m->seq <= cache_.back()->seq) {
+    cache_[static_cast<std::size_t>(m->seq - cache_.front()->seq)] = m;
+  }
+  for (auto& early : early_) {
+    if (early->seq == m->seq) early = m;
+  }
+  Event e;
+  e.type = type;
+  e.conversation = id_;
+  e.message = m;
+  e.seq = m->seq;
+  fanout(e);
+}
+
+void Room::on_read(const User& user, Seq seq) {
+  touch();
+  learn_read_seq(user.id, seq);
+  Event e;
+  e.type = EventType::read;
+  e.conversation = id_;
+  e.user = user;
+  e.seq = seq;
+  fanout(e);
+}
+
+void Room::on_typing(const User& user, bool on) {
+  Event e;
+  e.type = EventType::typing;
+  e.conversation = id_;
+  e.user = user;
+  e.on = on;
+  fanout(e, &user.id);
+}
+
+std::optional<Seq> Room::known_read_seq(const UserId& user) const {
+  auto it = read_seqs_.find(user);
+  if (it == read_seqs_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Room::learn_read_seq(const UserId& user, Seq seq) {
+  auto& known = read_seqs_[user];
+  known = std::max(known, seq);
+}
+
+std::optional<protocol::Reply> Room::page(std::optional<Seq> after, std::optional<Seq> before,
+                                          std::size_t limit) const {
+  if (state_ != State::ready) return std::nullopt;
+  protocol::Reply r;
+  r.type = protocol::ReplyType::history;
+  r.conversation = id_;
+  r.last_seq = last_seq_;
+  if (cache_.empty()) {
+    // Nothing cached: correct only if the conversation has no messages at all.
+    if (last_seq_ != 0) return std::nullopt;
+    return r;
+  }
+  if (cache_.back()->seq != last_seq_) return std::nullopt;  // behind: let storage answer
+  const Seq first = cache_.front()->seq;
+  const Seq last = cache_.back()->seq;
+  auto index_of = [&](Seq s) { return static_cast<std::size_t>(s - first); };
+  if (after) {
+    // Messages seq > after: covered if after + 1 >= first (or nothing older exists).
+    if (*after + 1 < first && !cache_from_start_) return std::nullopt;
+    const Seq from = std::max(*after + 1, first);
+    if (from > last) return r;
+    const std::size_t begin = index_of(from);
+    const std::size_t end = std::min(cache_.size(), begin + limit);
+    r.messages.assign(cache_.begin() + static_cast<std::ptrdiff_t>(begin),
+                      cache_.begin() + static_cast<std::ptrdiff_t>(end));
+    r.has_more = end < cache_.size();
+    return r;
+  }
+  // The `limit` messages before `before` (or the latest).
+  const Seq upto = before ? std::min(*before - 1, last) : last;  // last seq included
+  if (upto < first) {
+    if (cache_from_start_) return r;  // nothing that old exists
+    return std::nullopt;
+  }
+  const std::size_t end = index_of(upto) + 1;
+  const std::size_t begin = end > limit ? end - limit : 0;
+  if (begin == 0 && !cache_from_start_ && end - begin < limit) return std::nullopt;
+  r.messages.assign(cache_.begin() + static_cast<std::ptrdiff_t>(begin),
+                    cache_.begin() + static_cast<std::ptrdiff_t>(end));
+  // Older messages exist if the page does not start at the cache's first message, or if
+  // it does and the cache does not reach back to the conversation's beginning.
+  r.has_more = begin > 0 || !cache_from_start_;
+  if (begin == 0 && cache_from_start_) r.has_more = false;
+  return r;
+}
+
+void Room::fanout(const Event& event, const UserId* skip_user) {
+  if (members_.empty()) return;
+  std::array<Frame, protocol::kWireFormats> frames;
+  std::array<bool, protocol::kWireFormats> encoded{};
+  std::uint64_t delivered = 0;
+  for (const auto& m : members_) {
+    if (skip_user && m.user.id == *skip_user) continue;
+    const auto f = static_cast<std::size_t>(m.format);
+    if (!encoded[f]) {
+      encoded[f] = true;
+      auto text = protocol::encode_event(m.format, event);
+      if (!text.empty()) frames[f] = std::make_shared<const std::string>(std::move(text));
+    }
+    if (frames[f]) {
+      m.session->deliver(frames[f]);
+      ++delivered;
+    }
+  }
+  hub_.count_deliveries(delivered);
+}
+
+}  // namespace parley::hub

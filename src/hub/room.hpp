@@ -1,0 +1,105 @@
+// A room: the hub's live fan-out group of one conversation. It holds the members (sessions
+// that joined), the most recent messages (filled from the commit path, never ahead of it),
+// the read seqs it has learned and per-user connection counts for presence.
+// Owned by its strand: every member function Requires: running on strand().
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "hub/session.hpp"
+#include "protocol/command.hpp"
+
+namespace parley::hub {
+
+class Hub;
+
+class Room : public std::enable_shared_from_this<Room> {
+ public:
+  using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+
+  Room(Hub& hub, ConversationId id, Strand strand);
+
+  const ConversationId& id() const noexcept { return id_; }
+  Strand& strand() noexcept { return strand_; }
+
+  // Runs `fn` once the recent messages are loaded (at once if they are).
+  void when_ready(std::function<void()> fn);
+  bool is_ready() const noexcept { return state_ == State::ready; }
+
+  // Membership. add_member returns false if the session was already a member.
+  bool add_member(const SessionPtr& session, protocol::WireFormat format);
+  void remove_member(const SessionPtr& session, bool disconnected);
+  bool empty() const noexcept { return members_.empty(); }
+  std::vector<UserId> online_users() const;
+  bool idle_longer_than(std::chrono::steady_clock::duration d) const;
+
+  // A committed message: cache it and fan it out (unless it is a duplicate). Messages
+  // arrive in seq order.
+  void on_commit(const protocol::MessagePtr& m);
+  // An edited or deleted message: replace the cached copy and fan out.
+  void on_update(const protocol::MessagePtr& m, protocol::EventType type);
+  void on_read(const User& user, Seq seq);
+  void on_typing(const User& user, bool on);
+
+  // Serves a page from the cache: nullopt when the cache does not cover it.
+  //   since set: seq > since (first `limit`); before set: seq < before (last `limit`);
+  //   neither: the last `limit` messages.
+  std::optional<protocol::Reply> page(std::optional<Seq> after, std::optional<Seq> before,
+                                      std::size_t limit) const;
+  Seq last_seq() const noexcept { return last_seq_; }
+  std::optional<Seq> known_read_seq(const UserId& user) const;
+  void learn_read_seq(const UserId& user, Seq seq);
+  // True the first time this user is seen here (the hub then records membership).
+  bool note_member_user(const UserId& user) { return known_members_.insert(user).second; }
+
+  // Cache control. `invalidate` forgets the cache (conversation replaced or deleted).
+  void invalidate();
+  void mark_dropped() noexcept { dropped_ = true; }
+  bool dropped() const noexcept { return dropped_; }
+
+ private:
+  enum class State { cold, loading, ready };
+  struct Member {
+    SessionPtr session;
+    User user;
+    protocol::WireFormat format;
+  };
+
+  void start_load();
+  void on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
+                 std::uint64_t generation);
+  void cache_append(const protocol::MessagePtr& m);
+  // Fans `event` out to members (except those of `skip_user`), encoding once per format.
+  void fanout(const protocol::Event& event, const UserId* skip_user = nullptr);
+  void touch() { last_active_ = std::chrono::steady_clock::now(); }
+
+  Hub& hub_;
+  const ConversationId id_;
+  Strand strand_;
+  State state_ = State::cold;
+  std::uint64_t generation_ = 0;  // bumped by invalidate(): stale loads are ignored
+  std::vector<std::function<void()>> waiting_;
+  std::vector<protocol::MessagePtr> early_;  // commits seen while loading
+
+  std::deque<protocol::MessagePtr> cache_;  // consecutive seqs, oldest first
+  bool cache_from_start_ = false;           // nothing older than cache_.front() exists
+  Seq last_seq_ = 0;
+
+  std::vector<Member> members_;
+  std::unordered_map<UserId, int> connections_;  // members' connections per user
+  std::unordered_map<UserId, Seq> read_seqs_;
+  std::unordered_set<UserId> known_members_;
+  std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
+  bool dropped_ = false;
+};
+
+}  // namespace parley::hub
