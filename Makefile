@@ -1,0 +1,57 @@
+# Parley: the two commands are `make run` and `make test` (see README.md).
+#
+#   make run      install what is missing, build, serve (port 8080, SQLite in ./data)
+#   make build    configure + build build/parley (RelWithDebInfo)
+#   make test     install, build with warnings as errors, run unit tests and every e2e suite
+#   make asan     ASan+UBSan build in build-asan/, run the unit tests
+#   make e2e      only the end-to-end suites, against the current build/parley
+#   make clean    remove the build folders (never ./data)
+#
+# Variables: JOBS (parallel jobs, default: nproc), SKIP_DEPS=1 (do not run install-deps).
+
+SHELL := /bin/bash
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE_ARGS ?=
+
+.PHONY: all deps configure build run test unit e2e asan clean
+
+all: build
+
+deps:
+ifneq ($(SKIP_DEPS),1)
+	scripts/install-deps.sh
+endif
+
+configure: deps
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+
+build: configure
+	cmake --build build -j$(JOBS)
+
+run: build
+	mkdir -p data
+	exec build/parley serve
+
+# Warnings are errors here (and so in CI); the unit tests, then each e2e suite in turn.
+# scripts/run-tests.sh runs every suite even when one fails, and fails if any did.
+test: deps
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPARLEY_WERROR=ON $(CMAKE_ARGS)
+	cmake --build build -j$(JOBS)
+	scripts/run-tests.sh
+
+unit:
+	ctest --test-dir build --output-on-failure -L unit
+
+e2e:
+	scripts/run-tests.sh --e2e-only
+
+asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPARLEY_SANITIZE=ON \
+	  -DPARLEY_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-asan -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-asan --output-on-failure -L unit
+
+clean:
+	rm -rf build build-asan

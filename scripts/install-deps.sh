@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Installs what Parley needs to build and test on Debian 12 (bookworm), and nothing else.
+# Idempotent: packages already installed are found with dpkg-query first, so a re-run with
+# everything present takes well under a second and never touches the network.
+#
+#   scripts/install-deps.sh            install what is missing
+#   scripts/install-deps.sh --check    only list what is missing (exit 1 if anything is)
+#
+# Runs as root, or through sudo when it is available.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(
+  # toolchain
+  build-essential g++ cmake ninja-build ccache mold pkg-config
+  # Boost 1.81 (Debian's default libboost-dev is 1.74, which lacks system/result.hpp,
+  # beast/http/message_generator.hpp and asio/experimental/channel.hpp); it replaces 1.74.
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
+  # libraries
+  libsqlite3-dev libpq-dev libhiredis-dev libssl-dev libspdlog-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # servers the tests start as throwaway instances (never the system services)
+  postgresql redis-server
+  # browser tests
+  chromium
+  # fuzzers (libFuzzer + sanitizer runtimes)
+  clang libclang-rt-14-dev
+)
+services=(postgresql redis-server)
+
+check_only=0
+[[ "${1:-}" == "--check" ]] && check_only=1
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == "installed" ]]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  is_installed "$p" || missing+=("$p")
+done
+# Node: the image may carry its own node 20 + npm; only fall back to Debian's when absent.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all build and test dependencies are installed"
+  exit 0
+fi
+
+echo "install-deps: missing: ${missing[*]}"
+if ((check_only)); then
+  exit 1
+fi
+
+sudo=()
+if [[ "$(id -u)" != 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo --preserve-env=DEBIAN_FRONTEND)
+  else
+    echo "install-deps: not root and no sudo; install the packages above by hand" >&2
+    exit 1
+  fi
+fi
+
+# Services these packages would start, remembered so only the ones installed now are stopped.
+new_services=()
+for s in "${services[@]}"; do
+  is_installed "$s" || new_services+=("$s")
+done
+
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The tests start their own PostgreSQL and Redis on loopback ports in temporary folders; a
+# system instance started by the package would only hold ports and memory. Stop it and keep
+# it from coming back at boot.
+for s in "${new_services[@]}"; do
+  if [[ -d /run/systemd/system ]]; then
+    "${sudo[@]}" systemctl disable --now "$s" >/dev/null 2>&1 || true
+  else
+    "${sudo[@]}" service "$s" stop >/dev/null 2>&1 || true
+    "${sudo[@]}" update-rc.d "$s" disable >/dev/null 2>&1 || true
+  fi
+  echo "install-deps: stopped and disabled the system $s service (tests start their own)"
+done
+
+still=()
+for p in "${packages[@]}"; do
+  is_installed "$p" || still+=("$p")
+done
+command -v node >/dev/null 2>&1 || still+=(nodejs)
+command -v npm >/dev/null 2>&1 || still+=(npm)
+if ((${#still[@]})); then
+  echo "install-deps: still missing after apt-get: ${still[*]}" >&2
+  exit 1
+fi
+echo "install-deps: done"
