@@ -362,7 +362,12 @@ export function toPlainText(text) {
       if (b.type === 'p') walkInline(b.children);
       else if (b.type === 'pre') parts.push(b.value);
       else if (b.type === 'quote') walk(b.children);
-      else if (b.items) b.items.forEach((item) => walkInline(item));
+      else if (b.items) {
+        b.items.forEach((item) => {
+          walkInline(item);
+          parts.push(' ');
+        });
+      }
       parts.push(' ');
     }
   };

@@ -50,7 +50,9 @@ TEST(Assets, TableIsSortedWithQuotedEtags) {
   const auto assets = all_assets();
   ASSERT_FALSE(assets.empty());
   for (std::size_t i = 0; i < assets.size(); ++i) {
-    if (i > 0) EXPECT_LT(assets[i - 1].path, assets[i].path);
+    if (i > 0) {
+      EXPECT_LT(assets[i - 1].path, assets[i].path);
+    }
     EXPECT_TRUE(assets[i].path.starts_with("/")) << assets[i].path;
     ASSERT_GE(assets[i].etag.size(), 3u);
     EXPECT_EQ(assets[i].etag.front(), '"');

@@ -7,10 +7,10 @@
 namespace parley::web::detail {
 
 struct RawAsset {
-  const char* path;            // "/app.js"; nullptr only in the empty-table placeholder
+  const char* path;  // "/app.js"; nullptr only in the empty-table placeholder
   const unsigned char* data;
   std::size_t size;
-  const char* etag;            // quoted
+  const char* etag;  // quoted
 };
 
 extern const RawAsset kRawAssets[];
