@@ -307,6 +307,11 @@ std::string encode_reply(const json::value& ref, const Reply& r) {
       o.emplace("has_more", r.has_more);
       o.emplace("last_seq", r.last_seq);
       if (r.read_seq) o.emplace("read_seq", *r.read_seq);
+      if (r.read_seq) {  // join: who is online in the room (an addition to PROTOCOL.md)
+        json::array online;
+        for (const auto& u : r.online) online.emplace_back(u);
+        o.emplace("online", std::move(online));
+      }
       return json::serialize(o);
     }
     case ReplyType::error:

@@ -1,0 +1,713 @@
+#include "api/rest_endpoint.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+#include <limits>
+
+#include "api/await.hpp"
+#include "api/export.hpp"
+#include "api/json.hpp"
+#include "core/log.hpp"
+#include "net/http_server.hpp"
+
+namespace parley::api {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using net::Response;
+
+struct RestEndpoint::Call {
+  const net::Request& req;
+  std::vector<std::string> segments;
+  std::unordered_map<std::string, std::string> query;
+
+  std::string param(const std::string& key) const {
+    auto it = query.find(key);
+    return it == query.end() ? std::string() : it->second;
+  }
+  // nullopt when absent; -1 when present but not a non-negative integer.
+  std::optional<std::int64_t> int_param(const std::string& key) const {
+    auto it = query.find(key);
+    if (it == query.end() || it->second.empty()) return std::nullopt;
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (ec != std::errc() || p != it->second.data() + it->second.size() || v < 0) return -1;
+    return v;
+  }
+};
+
+namespace {
+
+Response json_response(const net::Request& req, http::status status, const json::value& body) {
+  Response res{status, req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = json::serialize(body);
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+Response error_response(const net::Request& req, http::status status, std::string_view code,
+                        std::string_view message) {
+  return net::json_error(status, code, message, req.version(), req.keep_alive());
+}
+
+http::status status_for(const boost::system::error_code& ec) {
+  if (ec.category() != parley_category()) return http::status::internal_server_error;
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::not_found: return http::status::not_found;
+    case Errc::already_exists:
+    case Errc::conflict: return http::status::conflict;
+    case Errc::invalid_argument: return http::status::bad_request;
+    case Errc::unauthenticated: return http::status::unauthorized;
+    case Errc::permission_denied: return http::status::forbidden;
+    case Errc::too_large: return http::status::payload_too_large;
+    case Errc::rate_limited:
+    case Errc::too_slow: return http::status::too_many_requests;
+    case Errc::unavailable: return http::status::service_unavailable;
+    case Errc::data_loss:
+    case Errc::internal: return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+Response error_from(const net::Request& req, const boost::system::error_code& ec,
+                    std::string_view what) {
+  std::string message(what);
+  if (ec == Errc::not_found) message = std::string(what) + " not found";
+  if (ec == Errc::already_exists) message = std::string(what) + " already exists";
+  if (ec == Errc::unavailable) message = "storage is unavailable";
+  if (ec == Errc::permission_denied) message = "not allowed";
+  return error_response(req, status_for(ec), wire_code(ec), message);
+}
+
+Response bad_request(const net::Request& req, std::string_view message) {
+  return error_response(req, http::status::bad_request, "bad_request", message);
+}
+
+// Parses the body as a JSON object; nullopt (with `error` set) when it is not one.
+std::optional<json::object> body_object(const net::Request& req, std::optional<Response>& error) {
+  boost::system::error_code ec;
+  auto v = json::parse(req.body(), ec);
+  if (ec) {
+    error = bad_request(req, "body is not valid JSON: " + ec.message());
+    return std::nullopt;
+  }
+  if (!v.is_object()) {
+    error = bad_request(req, "body must be a JSON object");
+    return std::nullopt;
+  }
+  return std::move(v.get_object());
+}
+
+// String field: absent → nullopt; present but not a string → error.
+bool get_string(const json::object& o, std::string_view key, std::optional<std::string>& out,
+                std::string& why) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return true;
+  if (!v->is_string()) {
+    why = std::string(key) + " must be a string";
+    return false;
+  }
+  out.emplace(v->get_string().data(), v->get_string().size());
+  return true;
+}
+
+bool get_object_text(const json::object& o, std::string_view key, std::optional<std::string>& out,
+                     std::string& why) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return true;
+  if (!v->is_object()) {
+    why = std::string(key) + " must be an object";
+    return false;
+  }
+  out = json::serialize(*v);
+  return true;
+}
+
+bool get_participants(const json::object& o, std::optional<std::vector<UserId>>& out,
+                      std::string& why) {
+  const auto* v = o.if_contains("participants");
+  if (!v || v->is_null()) return true;
+  if (!v->is_array()) {
+    why = "participants must be an array of user ids";
+    return false;
+  }
+  std::vector<UserId> ids;
+  for (const auto& p : v->get_array()) {
+    if (!p.is_string() || !is_valid_id(p.get_string())) {
+      why = "participants must be an array of user ids";
+      return false;
+    }
+    ids.emplace_back(p.get_string().data(), p.get_string().size());
+  }
+  out = std::move(ids);
+  return true;
+}
+
+std::optional<TimeMs> get_time(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return std::nullopt;
+  if (v->is_string()) return parse_rfc3339(v->get_string());
+  if (v->is_int64()) return v->get_int64();
+  return std::nullopt;
+}
+
+// A message of a saved conversation (PUT, seed 004: {role, content}; seed 000: {sender,
+// text, timestamp}; Parley's own export shape).
+bool whole_message(const json::value& v, NewMessage& m, std::string& why) {
+  if (!v.is_object()) {
+    why = "messages must be objects";
+    return false;
+  }
+  const auto& o = v.get_object();
+  std::optional<std::string> role, content, text, kind, id, client_id;
+  if (!get_string(o, "role", role, why) || !get_string(o, "content", content, why) ||
+      !get_string(o, "text", text, why) || !get_string(o, "kind", kind, why) ||
+      !get_string(o, "id", id, why) || !get_string(o, "client_id", client_id, why)) {
+    return false;
+  }
+  if (const auto* s = o.if_contains("sender")) {
+    if (s->is_string()) {
+      m.sender.id = std::string(s->get_string());
+    } else if (s->is_object()) {
+      const auto& so = s->get_object();
+      std::optional<std::string> sid, sname, srole;
+      if (!get_string(so, "id", sid, why) || !get_string(so, "name", sname, why) ||
+          !get_string(so, "role", srole, why)) {
+        return false;
+      }
+      m.sender.id = sid.value_or("");
+      m.sender.name = sname.value_or("");
+      m.sender.role = srole.value_or("");
+    }
+  }
+  if (role) {
+    if (m.sender.role.empty()) m.sender.role = *role;
+    if (m.sender.id.empty()) m.sender.id = *role;
+  } else if (m.sender.role.empty() && !m.sender.id.empty() && o.if_contains("sender") &&
+             o.at("sender").is_string()) {
+    m.sender.role = m.sender.id;  // seed 000: sender is the role (participant, wizard, bot)
+  }
+  if (m.sender.id.empty()) {
+    why = "each message needs a role or a sender";
+    return false;
+  }
+  if (!content && !text) {
+    why = "each message needs content";
+    return false;
+  }
+  m.content = content ? std::move(*content) : std::move(*text);
+  if (kind) m.kind = *kind;
+  if (id) m.id = *id;
+  m.client_id = client_id;
+  if (const auto* meta = o.if_contains("meta"); meta && meta->is_object()) {
+    m.meta = json::serialize(*meta);
+  }
+  m.created_at = get_time(o, "created_at").value_or(get_time(o, "timestamp").value_or(0));
+  return true;
+}
+
+json::object history_json(const ConversationId& id, const std::vector<StoredMessage>& msgs,
+                          bool has_more, Seq last_seq) {
+  json::object o;
+  o.emplace("conversation", id);
+  json::array arr;
+  arr.reserve(msgs.size());
+  for (const auto& m : msgs) arr.emplace_back(message_json(m));
+  o.emplace("messages", std::move(arr));
+  o.emplace("has_more", has_more);
+  o.emplace("last_seq", last_seq);
+  return o;
+}
+
+}  // namespace
+
+RestEndpoint::RestEndpoint(hub::Hub& hub, net::NetStats& stats, RestOptions options)
+    : hub_(hub), stats_(stats), options_(std::move(options)) {}
+
+asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& ctx) {
+  auto url = boost::urls::parse_origin_form(ctx.request.target());
+  if (!url) co_return bad_request(ctx.request, "malformed request target");
+  Call call{ctx.request, {}, {}};
+  for (auto seg : url->segments()) call.segments.emplace_back(seg);
+  if (!call.segments.empty() && call.segments.back().empty()) call.segments.pop_back();
+  for (auto p : url->params()) call.query[p.key] = p.value;
+  co_return co_await route(call);
+}
+
+asio::awaitable<Response> RestEndpoint::route(Call& call) {
+  const auto& s = call.segments;
+  const auto method = call.req.method();
+  auto not_allowed = [&] {
+    return error_response(call.req, http::status::method_not_allowed, "bad_request",
+                          "method not allowed here");
+  };
+  if (s.size() == 1 && s[0] == "health") {
+    if (method != http::verb::get && method != http::verb::head) co_return not_allowed();
+    co_return co_await health(call);
+  }
+  if (s.size() == 1 && s[0] == "metrics") {
+    if (method != http::verb::get) co_return not_allowed();
+    co_return metrics(call);
+  }
+  if (s.empty() || s[0] != "api") {
+    co_return error_response(call.req, http::status::not_found, "not_found", "no such route");
+  }
+  if (s.size() == 2 && s[1] == "conversations") {
+    if (method == http::verb::get) co_return co_await list_conversations(call);
+    if (method == http::verb::post) co_return co_await create_conversation(call);
+    co_return not_allowed();
+  }
+  if (s.size() == 2 && s[1] == "search") {
+    if (method != http::verb::get) co_return not_allowed();
+    co_return co_await search(call);
+  }
+  if (s.size() == 3 && s[1] == "users") {
+    if (method != http::verb::get) co_return not_allowed();
+    co_return co_await get_user(call, s[2]);
+  }
+  if (s.size() >= 3 && s[1] == "conversations") {
+    const std::string& id = s[2];
+    if (!is_valid_id(id)) co_return bad_request(call.req, "invalid conversation id");
+    if (s.size() == 3) {
+      switch (method) {
+        case http::verb::get: co_return co_await get_conversation(call, id);
+        case http::verb::put: co_return co_await put_conversation(call, id);
+        case http::verb::patch: co_return co_await patch_conversation(call, id);
+        case http::verb::delete_: co_return co_await delete_conversation(call, id);
+        default: co_return not_allowed();
+      }
+    }
+    if (s.size() == 4 && s[3] == "messages") {
+      if (method == http::verb::get) co_return co_await list_messages(call, id);
+      if (method == http::verb::post) co_return co_await post_message(call, id);
+      co_return not_allowed();
+    }
+    if (s.size() == 5 && s[3] == "messages") {
+      Seq seq = 0;
+      auto [p, ec] = std::from_chars(s[4].data(), s[4].data() + s[4].size(), seq);
+      if (ec != std::errc() || p != s[4].data() + s[4].size() || seq < 1) {
+        co_return bad_request(call.req, "seq must be a positive integer");
+      }
+      if (method == http::verb::patch || method == http::verb::delete_) {
+        co_return co_await change_message(call, id, seq);
+      }
+      co_return not_allowed();
+    }
+    if (s.size() == 4 && s[3] == "export") {
+      if (method != http::verb::get) co_return not_allowed();
+      co_return co_await export_conversation(call, id);
+    }
+  }
+  co_return error_response(call.req, http::status::not_found, "not_found", "no such route");
+}
+
+asio::awaitable<Response> RestEndpoint::health(Call& call) {
+  auto& storage = hub_.storage();
+  auto count = co_await on_reader<std::int64_t>(
+      storage, [](store::Connection& c) { return c.count_conversations(); });
+  const bool up = count.has_value() && storage.database_up();
+  json::object o;
+  o.emplace("status", up ? "healthy" : "unhealthy");
+  o.emplace("storage", storage.database().kind());
+  o.emplace("persistent_storage", storage.database().persistent());
+  o.emplace("database", up ? "up" : "down");
+  o.emplace("active_conversations", hub_.active_rooms());
+  o.emplace("saved_conversations", count ? *count : 0);
+  o.emplace("connections", stats_.connections.load());
+  o.emplace("online_users", hub_.online_users());
+  o.emplace("uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now() - started_)
+                            .count());
+  o.emplace("version", options_.version);
+  o.emplace("timestamp", format_rfc3339(now_ms()));
+  co_return json_response(call.req, up ? http::status::ok : http::status::service_unavailable, o);
+}
+
+Response RestEndpoint::metrics(Call& call) {
+  const auto st = hub_.storage().stats();
+  const auto hs = hub_.stats();
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    out.append(name).append(" ").append(std::to_string(value)).append("\n");
+  };
+  metric("parley_connections", "gauge", "Open TCP connections.", stats_.connections.load());
+  metric("parley_connections_total", "counter", "Accepted TCP connections.",
+         stats_.connections_total.load());
+  metric("parley_websocket_sessions", "gauge", "Open native WebSocket sessions.",
+         stats_.websockets.load());
+  metric("parley_http_requests_total", "counter", "HTTP requests read.", stats_.http_requests.load());
+  metric("parley_frames_in_total", "counter", "WebSocket frames received.", stats_.frames_in.load());
+  metric("parley_frames_out_total", "counter", "WebSocket frames sent.", stats_.frames_out.load());
+  metric("parley_bad_frames_total", "counter", "Frames answered with an error.",
+         stats_.bad_frames.load());
+  metric("parley_slow_consumers_closed_total", "counter", "Sessions closed for falling behind.",
+         stats_.slow_closed.load());
+  metric("parley_active_rooms", "gauge", "Rooms live in memory.", hub_.active_rooms());
+  metric("parley_online_users", "gauge", "Users with a connection.", hub_.online_users());
+  metric("parley_messages_broadcast_total", "counter", "Messages fanned out.", hs.messages);
+  metric("parley_deliveries_total", "counter", "Frames handed to sessions.", hs.deliveries);
+  metric("parley_store_appended_total", "counter", "Messages committed.", st.appended);
+  metric("parley_store_batches_total", "counter", "Group commits.", st.batches);
+  metric("parley_store_write_errors_total", "counter", "Failed writes.", st.write_errors);
+  metric("parley_store_reads_total", "counter", "Read jobs run.", st.reads);
+  metric("parley_database_up", "gauge", "1 when the database answers.",
+         hub_.storage().database_up() ? 1 : 0);
+  Response res{http::status::ok, call.req.version()};
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.body() = std::move(out);
+  res.keep_alive(call.req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+asio::awaitable<Response> RestEndpoint::list_conversations(Call& call) {
+  store::ListQuery q;
+  auto limit = call.int_param("limit");
+  if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
+  q.limit = std::clamp<std::size_t>(limit ? static_cast<std::size_t>(*limit) : 50, 1, 500);
+  q.cursor = call.param("cursor");
+  q.q = call.param("q");
+  if (auto user = call.param("user"); !user.empty()) {
+    if (!is_valid_id(user)) co_return bad_request(call.req, "invalid user id");
+    q.user = user;
+  }
+  auto page = co_await on_reader<store::ConversationPage>(
+      hub_.storage(), [q](store::Connection& c) { return c.list_conversations(q); });
+  if (!page) co_return error_from(call.req, page.error(), "conversations");
+  json::array arr;
+  for (const auto& s : page->conversations) arr.emplace_back(summary_to_json(s));
+  json::object o;
+  o.emplace("conversations", std::move(arr));
+  if (page->next_cursor.empty()) {
+    o.emplace("next_cursor", nullptr);
+  } else {
+    o.emplace("next_cursor", page->next_cursor);
+  }
+  co_return json_response(call.req, http::status::ok, o);
+}
+
+asio::awaitable<Response> RestEndpoint::create_conversation(Call& call) {
+  std::optional<Response> err;
+  json::object body;
+  if (call.req.body().empty()) {
+    body = json::object();
+  } else if (auto b = body_object(call.req, err)) {
+    body = std::move(*b);
+  } else {
+    co_return std::move(*err);
+  }
+  std::string why;
+  std::optional<std::string> id, title, settings, meta;
+  std::optional<std::vector<UserId>> participants;
+  if (!get_string(body, "id", id, why) || !get_string(body, "title", title, why) ||
+      !get_object_text(body, "settings", settings, why) ||
+      !get_object_text(body, "meta", meta, why) || !get_participants(body, participants, why)) {
+    co_return bad_request(call.req, why);
+  }
+  if (id && !is_valid_id(*id)) co_return bad_request(call.req, "invalid conversation id");
+  store::NewConversation nc;
+  nc.id = id.value_or(new_short_id());
+  nc.title = title.value_or("");
+  nc.participants = participants.value_or(std::vector<UserId>{});
+  nc.settings = settings.value_or("{}");
+  nc.meta = meta.value_or("{}");
+  nc.created_at = now_ms();
+  auto r = co_await on_writer<Conversation>(
+      hub_.storage(), [nc](store::Connection& c) { return c.create_conversation(nc); });
+  if (!r) co_return error_from(call.req, r.error(), "conversation");
+  co_return json_response(call.req, http::status::created, conversation_to_json(*r));
+}
+
+asio::awaitable<Response> RestEndpoint::get_conversation(Call& call, const std::string& id) {
+  auto limit = call.int_param("limit");
+  if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
+  struct Full {
+    Conversation conv;
+    std::vector<StoredMessage> messages;
+  };
+  auto r = co_await on_reader<Full>(hub_.storage(), [id, limit](store::Connection& c) -> Result<Full> {
+    auto conv = c.get_conversation(id);
+    if (!conv) return conv.error();
+    auto msgs = limit ? c.read_before(id, std::numeric_limits<Seq>::max(), static_cast<std::size_t>(*limit))
+                      : c.read_after(id, 0, std::numeric_limits<std::size_t>::max());
+    if (!msgs) return msgs.error();
+    return Full{std::move(*conv), std::move(*msgs)};
+  });
+  if (!r) co_return error_from(call.req, r.error(), "conversation");
+  auto o = conversation_to_json(r->conv);
+  json::array arr;
+  arr.reserve(r->messages.size());
+  for (const auto& m : r->messages) arr.emplace_back(message_json(m));
+  o.emplace("messages", std::move(arr));
+  co_return json_response(call.req, http::status::ok, o);
+}
+
+asio::awaitable<Response> RestEndpoint::put_conversation(Call& call, const std::string& id) {
+  std::optional<Response> err;
+  auto body = body_object(call.req, err);
+  if (!body) co_return std::move(*err);
+  std::string why;
+  std::optional<std::string> title, settings, meta;
+  std::optional<std::vector<UserId>> participants;
+  if (!get_string(*body, "title", title, why) || !get_object_text(*body, "settings", settings, why) ||
+      !get_object_text(*body, "meta", meta, why) || !get_participants(*body, participants, why)) {
+    co_return bad_request(call.req, why);
+  }
+  store::WholeConversation whole;
+  whole.id = id;
+  whole.title = title.value_or("");
+  whole.settings = settings.value_or("{}");
+  whole.meta = meta.value_or("{}");
+  whole.participants = participants.value_or(std::vector<UserId>{});
+  whole.created_at = get_time(*body, "created_at").value_or(0);
+  whole.updated_at = get_time(*body, "updated_at").value_or(0);
+  if (const auto* msgs = body->if_contains("messages")) {
+    if (!msgs->is_array()) co_return bad_request(call.req, "messages must be an array");
+    whole.messages.reserve(msgs->get_array().size());
+    for (const auto& v : msgs->get_array()) {
+      NewMessage m;
+      m.conversation = id;
+      if (!whole_message(v, m, why)) co_return bad_request(call.req, why);
+      if (m.content.size() > options_.max_content_bytes) {
+        co_return error_response(call.req, http::status::payload_too_large, "too_large",
+                                 "a message is larger than the content limit");
+      }
+      whole.messages.push_back(std::move(m));
+    }
+  }
+  auto r = co_await on_writer<Conversation>(
+      hub_.storage(), [whole = std::move(whole)](store::Connection& c) {
+        return c.replace_conversation(whole);
+      });
+  if (!r) co_return error_from(call.req, r.error(), "conversation");
+  hub_.invalidate(id);
+  co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
+}
+
+asio::awaitable<Response> RestEndpoint::patch_conversation(Call& call, const std::string& id) {
+  std::optional<Response> err;
+  auto body = body_object(call.req, err);
+  if (!body) co_return std::move(*err);
+  std::string why;
+  store::ConversationPatch patch;
+  if (!get_string(*body, "title", patch.title, why) ||
+      !get_object_text(*body, "settings", patch.settings, why) ||
+      !get_object_text(*body, "meta", patch.meta, why) ||
+      !get_participants(*body, patch.participants, why)) {
+    co_return bad_request(call.req, why);
+  }
+  if (const auto* a = body->if_contains("is_active"); a && !a->is_null()) {
+    if (!a->is_bool()) co_return bad_request(call.req, "is_active must be a boolean");
+    patch.is_active = a->get_bool();
+  }
+  auto r = co_await on_writer<Conversation>(hub_.storage(), [id, patch](store::Connection& c) {
+    return c.update_conversation(id, patch, now_ms());
+  });
+  if (!r) co_return error_from(call.req, r.error(), "conversation");
+  co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
+}
+
+asio::awaitable<Response> RestEndpoint::delete_conversation(Call& call, const std::string& id) {
+  auto r = co_await on_writer<void>(hub_.storage(),
+                                    [id](store::Connection& c) { return c.delete_conversation(id); });
+  if (!r) co_return error_from(call.req, r.error(), "conversation");
+  hub_.invalidate(id);
+  Response res{http::status::no_content, call.req.version()};
+  res.keep_alive(call.req.keep_alive());
+  co_return res;
+}
+
+asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::string& id) {
+  auto before = call.int_param("before");
+  auto after = call.int_param("after");
+  auto limit = call.int_param("limit");
+  if ((before && *before < 0) || (after && *after < 0) || (limit && *limit < 0)) {
+    co_return bad_request(call.req, "before, after and limit must be non-negative integers");
+  }
+  const std::size_t n = std::clamp<std::size_t>(
+      limit ? static_cast<std::size_t>(*limit) : hub_.options().default_history, 1,
+      hub_.options().max_history);
+  struct Page {
+    std::vector<StoredMessage> messages;
+    bool has_more = false;
+    Seq last_seq = 0;
+  };
+  auto r = co_await on_reader<Page>(hub_.storage(), [id, before, after, n](store::Connection& c)
+                                                        -> Result<Page> {
+    auto conv = c.get_conversation(id);
+    if (!conv) return conv.error();
+    Page p;
+    p.last_seq = conv->last_seq;
+    auto msgs = after ? c.read_after(id, *after, n + 1)
+                      : c.read_before(id, before.value_or(std::numeric_limits<Seq>::max()), n + 1);
+    if (!msgs) return msgs.error();
+    p.messages = std::move(*msgs);
+    if (p.messages.size() > n) {
+      p.has_more = true;
+      if (after) {
+        p.messages.pop_back();
+      } else {
+        p.messages.erase(p.messages.begin());
+      }
+    }
+    return p;
+  });
+  if (!r) co_return error_from(call.req, r.error(), "conversation");
+  co_return json_response(call.req, http::status::ok,
+                          history_json(id, r->messages, r->has_more, r->last_seq));
+}
+
+asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::string& id) {
+  std::optional<Response> err;
+  auto body = body_object(call.req, err);
+  if (!body) co_return std::move(*err);
+  std::string why;
+  std::optional<std::string> content, kind, client_id, meta;
+  if (!get_string(*body, "content", content, why) || !get_string(*body, "kind", kind, why) ||
+      !get_string(*body, "client_id", client_id, why) || !get_object_text(*body, "meta", meta, why)) {
+    co_return bad_request(call.req, why);
+  }
+  NewMessage m;
+  m.conversation = id;
+  const auto* sender = body->if_contains("sender");
+  if (!sender || !sender->is_object()) co_return bad_request(call.req, "sender {id, name, role} is required");
+  {
+    std::optional<std::string> sid, sname, srole;
+    const auto& so = sender->get_object();
+    if (!get_string(so, "id", sid, why) || !get_string(so, "name", sname, why) ||
+        !get_string(so, "role", srole, why)) {
+      co_return bad_request(call.req, "sender." + why);
+    }
+    if (!sid || !is_valid_id(*sid)) co_return bad_request(call.req, "sender.id is required");
+    m.sender = Sender{*sid, sname.value_or(""), srole.value_or("bot")};
+  }
+  if (!content) co_return bad_request(call.req, "content is required");
+  if (content->size() > options_.max_content_bytes) {
+    co_return error_response(call.req, http::status::payload_too_large, "too_large",
+                             "content is larger than " + std::to_string(options_.max_content_bytes) +
+                                 " bytes");
+  }
+  m.content = std::move(*content);
+  m.kind = kind.value_or("text");
+  if (m.kind != "text" && m.kind != "image" && m.kind != "file" && m.kind != "system") {
+    co_return bad_request(call.req, "kind must be text, image, file or system");
+  }
+  m.meta = meta.value_or("{}");
+  m.client_id = std::move(client_id);
+  auto r = co_await await_result<Appended>([this, m = std::move(m)](auto done) mutable {
+    hub_.post_message(std::move(m), done);
+  });
+  if (!r) co_return error_from(call.req, r.error(), "message");
+  co_return json_response(call.req, r->duplicate ? http::status::ok : http::status::created,
+                          message_json(r->message));
+}
+
+asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::string& id, Seq seq) {
+  Result<StoredMessage> r = Errc::internal;
+  if (call.req.method() == http::verb::patch) {
+    std::optional<Response> err;
+    auto body = body_object(call.req, err);
+    if (!body) co_return std::move(*err);
+    std::string why;
+    std::optional<std::string> content;
+    if (!get_string(*body, "content", content, why)) co_return bad_request(call.req, why);
+    if (!content) co_return bad_request(call.req, "content is required");
+    if (content->size() > options_.max_content_bytes) {
+      co_return error_response(call.req, http::status::payload_too_large, "too_large",
+                               "content is too large");
+    }
+    r = co_await await_result<StoredMessage>([&](auto done) {
+      hub_.edit_message(id, seq, *content, std::nullopt, done);
+    });
+    if (!r) co_return error_from(call.req, r.error(), "message");
+    co_return json_response(call.req, http::status::ok, message_json(*r));
+  }
+  r = co_await await_result<StoredMessage>(
+      [&](auto done) { hub_.delete_message(id, seq, std::nullopt, done); });
+  if (!r) co_return error_from(call.req, r.error(), "message");
+  Response res{http::status::no_content, call.req.version()};
+  res.keep_alive(call.req.keep_alive());
+  co_return res;
+}
+
+asio::awaitable<Response> RestEndpoint::export_conversation(Call& call, const std::string& id) {
+  auto format = parse_export_format(call.param("format"));
+  if (!format) co_return bad_request(call.req, "format must be json, jsonl, markdown or csv");
+  auto body = co_await on_reader<std::string>(hub_.storage(), [id, f = *format](store::Connection& c)
+                                                                  -> Result<std::string> {
+    std::string out;
+    auto r = export_conversation(c, id, f, [&out](std::string_view chunk) { out.append(chunk); });
+    if (!r) return r.error();
+    return out;
+  });
+  if (!body) co_return error_from(call.req, body.error(), "conversation");
+  Response res{http::status::ok, call.req.version()};
+  res.set(http::field::content_type, export_content_type(*format));
+  res.set(http::field::content_disposition,
+          "attachment; filename=\"conversation-" + id + "." + std::string(export_extension(*format)) +
+              "\"");
+  res.body() = std::move(*body);
+  res.keep_alive(call.req.keep_alive());
+  res.prepare_payload();
+  co_return res;
+}
+
+asio::awaitable<Response> RestEndpoint::search(Call& call) {
+  store::SearchQuery q;
+  q.text = call.param("q");
+  if (q.text.empty()) co_return bad_request(call.req, "q is required");
+  if (auto conv = call.param("conversation"); !conv.empty()) {
+    if (!is_valid_id(conv)) co_return bad_request(call.req, "invalid conversation id");
+    q.conversation = conv;
+  }
+  auto limit = call.int_param("limit");
+  if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
+  q.limit = std::clamp<std::size_t>(limit ? static_cast<std::size_t>(*limit) : 20, 1, 200);
+  auto hits = co_await on_reader<std::vector<store::SearchHit>>(
+      hub_.storage(), [q](store::Connection& c) { return c.search(q); });
+  if (!hits) co_return error_from(call.req, hits.error(), "search");
+  json::array arr;
+  for (const auto& h : *hits) {
+    json::object o;
+    o.emplace("conversation", h.message.conversation);
+    o.emplace("seq", h.message.seq);
+    o.emplace("snippet", h.snippet);
+    o.emplace("sender", h.message.sender.id);
+    o.emplace("created_at", format_rfc3339(h.message.created_at));
+    o.emplace("message", message_json(h.message));
+    arr.emplace_back(std::move(o));
+  }
+  json::object o;
+  o.emplace("hits", std::move(arr));
+  co_return json_response(call.req, http::status::ok, o);
+}
+
+asio::awaitable<Response> RestEndpoint::get_user(Call& call, const std::string& id) {
+  if (!is_valid_id(id)) co_return bad_request(call.req, "invalid user id");
+  auto u = co_await on_reader<User>(hub_.storage(), [id](store::Connection& c) { return c.get_user(id); });
+  if (!u) co_return error_from(call.req, u.error(), "user");
+  json::object o;
+  o.emplace("id", u->id);
+  o.emplace("name", u->name);
+  o.emplace("avatar", u->avatar);
+  o.emplace("role", u->role);
+  o.emplace("status", hub_.is_online(id) ? "online" : "offline");
+  if (u->last_seen) {
+    o.emplace("last_seen", format_rfc3339(*u->last_seen));
+  } else {
+    o.emplace("last_seen", nullptr);
+  }
+  co_return json_response(call.req, http::status::ok, o);
+}
+
+}  // namespace parley::api

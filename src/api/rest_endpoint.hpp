@@ -1,0 +1,49 @@
+// The HTTP API of PROTOCOL.md: health, metrics, conversations, messages, export, search,
+// users. Each request runs as a coroutine on its connection's strand; storage work goes to
+// the Storage threads and message changes go through the Hub (so rooms see them).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "hub/hub.hpp"
+#include "net/endpoint.hpp"
+#include "net/stats.hpp"
+
+namespace parley::api {
+
+struct RestOptions {
+  std::size_t max_content_bytes = 64 * 1024;
+  std::string version = "0.1.0";
+};
+
+class RestEndpoint final : public net::Endpoint {
+ public:
+  RestEndpoint(hub::Hub& hub, net::NetStats& stats, RestOptions options);
+  boost::asio::awaitable<std::optional<net::Response>> serve(net::HttpContext& ctx) override;
+
+ private:
+  hub::Hub& hub_;
+  net::NetStats& stats_;
+  RestOptions options_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  struct Call;
+  boost::asio::awaitable<net::Response> route(Call& call);
+  boost::asio::awaitable<net::Response> health(Call& call);
+  net::Response metrics(Call& call);
+  boost::asio::awaitable<net::Response> list_conversations(Call& call);
+  boost::asio::awaitable<net::Response> create_conversation(Call& call);
+  boost::asio::awaitable<net::Response> get_conversation(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> put_conversation(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> patch_conversation(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> delete_conversation(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> list_messages(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> post_message(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> change_message(Call& call, const std::string& id, Seq seq);
+  boost::asio::awaitable<net::Response> export_conversation(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> search(Call& call);
+  boost::asio::awaitable<net::Response> get_user(Call& call, const std::string& id);
+};
+
+}  // namespace parley::api

@@ -1,0 +1,37 @@
+#include <CLI/CLI.hpp>
+
+#include <memory>
+
+#include "app/config.hpp"
+#include "app/server.hpp"
+#include "cli/commands.hpp"
+#include "core/log.hpp"
+
+namespace parley::cli {
+
+void add_serve(CLI::App& app, Registry& registry) {
+  auto config = std::make_shared<app::Config>(app::config_from_env());
+  auto* serve = app.add_subcommand("serve", "Serve HTTP and WebSocket on one port");
+  serve->add_option("--host", config->host, "Address to listen on (env HOST)")->capture_default_str();
+  serve->add_option("--port", config->port, "Port (env PORT)")->capture_default_str();
+  serve->add_option("--data-dir", config->data_dir, "SQLite data directory (env DATA_DIR)")
+      ->capture_default_str();
+  serve->add_option("--database-url", config->database_url,
+                    "PostgreSQL URL (env DATABASE_URL); SQLite when empty");
+  serve->add_option("--log-level", config->log_level, "trace|debug|info|warn|error (env LOG_LEVEL)")
+      ->capture_default_str();
+  serve->add_option("--threads", config->threads, "I/O threads; 0 = one per core (env THREADS)");
+  auto run = [config, &registry] {
+    if (!set_log_level(config->log_level)) {
+      spdlog::error("unknown log level {}", config->log_level);
+      registry.result = 2;
+      return registry.result;
+    }
+    registry.result = app::run_server(*config);
+    return registry.result;
+  };
+  serve->callback(run);
+  registry.run_default = run;
+}
+
+}  // namespace parley::cli

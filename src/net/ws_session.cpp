@@ -1,0 +1,263 @@
+#include "net/ws_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+
+#include <deque>
+
+#include "core/log.hpp"
+#include "net/http_server.hpp"
+
+namespace parley::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+class WsSession final : public hub::Session {
+ public:
+  WsSession(websocket::stream<beast::tcp_stream> ws, WsEndpoint& endpoint)
+      : ws_(std::move(ws)), endpoint_(endpoint), wake_(ws_.get_executor()) {}
+
+  asio::awaitable<void> run(Request req);
+
+  void deliver(const hub::Frame& frame) override {
+    asio::post(ws_.get_executor(), [self = shared(), frame] { self->enqueue(frame); });
+  }
+
+  // Thread-safe: closes with `code` after what is queued.
+  void close(websocket::close_code code) {
+    asio::post(ws_.get_executor(), [self = shared(), code] {
+      if (self->closing_) return;
+      self->close_code_ = code;
+      self->closing_ = true;
+      self->wake_.cancel();
+    });
+  }
+
+ private:
+  std::shared_ptr<WsSession> shared() {
+    return std::static_pointer_cast<WsSession>(shared_from_this());
+  }
+  void enqueue(const hub::Frame& frame);
+  void send_text(std::string text) { enqueue(std::make_shared<const std::string>(std::move(text))); }
+  asio::awaitable<void> write_loop();
+  void on_frame(std::string_view text);
+  void authenticate(const hub::AuthRequest& request, const json::value& ref);
+
+  websocket::stream<beast::tcp_stream> ws_;
+  WsEndpoint& endpoint_;
+  asio::steady_timer wake_;  // the write loop sleeps on it while the queue is empty
+  std::deque<hub::Frame> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool closing_ = false;      // no more writes; close with close_code_ once drained
+  bool read_done_ = false;
+  websocket::close_code close_code_ = websocket::close_code::normal;
+};
+
+void WsSession::enqueue(const hub::Frame& frame) {
+  if (closing_) return;
+  const auto& o = endpoint_.options_;
+  if (queue_.size() >= o.send_queue_frames || queued_bytes_ + frame->size() > o.send_queue_bytes) {
+    // Slow consumer: drop what is queued and close, rather than grow without bound or stall
+    // the room (centrifuge DisconnectSlow, redis client-output-buffer-limit).
+    endpoint_.stats_.slow_closed.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("ws session {}: closed as slow ({} frames, {} bytes queued)", id(), queue_.size(),
+                 queued_bytes_);
+    queue_.clear();
+    queued_bytes_ = 0;
+    closing_ = true;
+    close_code_ = websocket::close_code::try_again_later;
+    wake_.cancel();
+    return;
+  }
+  queued_bytes_ += frame->size();
+  queue_.push_back(frame);
+  if (queue_.size() == 1) wake_.cancel();
+}
+
+asio::awaitable<void> WsSession::write_loop() {
+  auto self = shared();
+  while (!closing_ || !queue_.empty()) {
+    if (queue_.empty()) {
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(kNoThrow);
+      continue;
+    }
+    hub::Frame frame = queue_.front();
+    ws_.text(true);
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), kNoThrow);
+    (void)n;
+    if (ec) {
+      closing_ = true;
+      queue_.clear();
+      queued_bytes_ = 0;
+      co_return;
+    }
+    endpoint_.stats_.frames_out.fetch_add(1, std::memory_order_relaxed);
+    if (!queue_.empty()) {
+      queued_bytes_ -= queue_.front()->size();
+      queue_.pop_front();
+    }
+  }
+  if (!read_done_ && ws_.is_open()) {
+    // The peer may be too slow to read a close frame: give it a few seconds, then cut.
+    asio::steady_timer guard(ws_.get_executor(), std::chrono::seconds(5));
+    guard.async_wait([self](boost::system::error_code ec) {
+      if (!ec) beast::get_lowest_layer(self->ws_).close();
+    });
+    co_await ws_.async_close(websocket::close_reason(close_code_), kNoThrow);
+    guard.cancel();
+  }
+}
+
+asio::awaitable<void> WsSession::run(Request req) {
+  auto self = shared();
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = std::chrono::seconds(15);
+  timeouts.idle_timeout = endpoint_.options_.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
+  ws_.read_message_max(endpoint_.options_.max_frame_bytes);
+  ws_.auto_fragment(false);
+
+  // Token from the upgrade request: ?token=... or Authorization: Bearer ...
+  std::string token;
+  if (auto url = boost::urls::parse_origin_form(req.target())) {
+    auto params = url->params();
+    if (auto it = params.find("token"); it != params.end() && (*it).has_value) token = (*it).value;
+  }
+  if (auto h = req[http::field::authorization]; token.empty() && h.starts_with("Bearer ")) {
+    token = std::string(h.substr(7));
+  }
+
+  auto [aec] = co_await ws_.async_accept(req, kNoThrow);
+  if (aec) co_return;
+  endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(endpoint_.mu_);
+    endpoint_.sessions_[id()] = self;
+  }
+  asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
+  if (!token.empty()) authenticate(hub::AuthRequest{token, {}}, json::value(nullptr));
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    buffer.clear();
+    auto [ec, n] = co_await ws_.async_read(buffer, kNoThrow);
+    (void)n;
+    if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        spdlog::info("ws session {}: frame over {} bytes, closed 1009", id(),
+                     endpoint_.options_.max_frame_bytes);
+      }
+      break;
+    }
+    endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
+    const auto data = buffer.cdata();
+    on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  }
+  read_done_ = true;
+  closing_ = true;
+  wake_.cancel();
+  endpoint_.hub_.disconnect(self);
+  endpoint_.forget(id());
+  endpoint_.stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void WsSession::authenticate(const hub::AuthRequest& request, const json::value& ref) {
+  std::string why;
+  auto user = endpoint_.auth_.authenticate(request, why);
+  if (!user) {
+    endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    send_text(protocol::native::encode_error(ref, user.error(), why));
+    return;
+  }
+  if (is_authenticated() && this->user().id != user->id) {
+    send_text(protocol::native::encode_error(ref, Errc::invalid_argument,
+                                             "already authenticated as another user"));
+    return;
+  }
+  const bool first = !is_authenticated();
+  set_user(*user);
+  if (first) endpoint_.hub_.authenticated(shared());
+  protocol::Reply ok;
+  ok.type = protocol::ReplyType::auth_ok;
+  ok.user = *user;
+  send_text(protocol::native::encode_reply(ref, ok));
+}
+
+void WsSession::on_frame(std::string_view text) {
+  json::value ref;
+  std::string why;
+  auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+  if (!decoded) {
+    endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    send_text(protocol::native::encode_error(ref, decoded.error(), why));
+    return;
+  }
+  auto& cmd = decoded->command;
+  if (cmd.op == protocol::Op::auth) {
+    authenticate(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
+    return;
+  }
+  endpoint_.hub_.handle(shared(), protocol::WireFormat::native, std::move(cmd),
+                        [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
+                          auto frame = std::make_shared<const std::string>(
+                              protocol::native::encode_reply(ref, r));
+                          self->deliver(frame);
+                        });
+}
+
+WsEndpoint::WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats,
+                       WsOptions options)
+    : hub_(hub), auth_(auth), stats_(stats), options_(options) {}
+
+asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
+  if (!websocket::is_upgrade(ctx.request)) {
+    co_return json_error(http::status::upgrade_required, "bad_request",
+                         "this endpoint speaks WebSocket", ctx.request.version(), false);
+  }
+  auto session = std::make_shared<WsSession>(
+      websocket::stream<beast::tcp_stream>(std::move(ctx.stream)), *this);
+  ctx.stream_taken = true;
+  co_await session->run(std::move(ctx.request));
+  co_return std::nullopt;
+}
+
+void WsEndpoint::forget(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(id);
+}
+
+std::size_t WsEndpoint::sessions() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+void WsEndpoint::close_all() {
+  std::vector<std::shared_ptr<WsSession>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->close(websocket::close_code::going_away);
+}
+
+}  // namespace parley::net

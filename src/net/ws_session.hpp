@@ -1,0 +1,52 @@
+// The native protocol endpoint at /ws: upgrades the request and runs one WsSession per
+// connection. A session is two coroutines on the connection's strand: a read loop that
+// decodes frames and hands commands to the hub, and a write loop that drains a bounded
+// queue of encoded frames (Beast allows one outstanding read and one write). A client that
+// falls more than the queue limit behind is closed (1013) so it cannot stall its rooms.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "hub/authenticator.hpp"
+#include "hub/hub.hpp"
+#include "net/endpoint.hpp"
+#include "net/stats.hpp"
+#include "protocol/native/json_codec.hpp"
+
+namespace parley::net {
+
+struct WsOptions {
+  std::size_t max_frame_bytes = 1024 * 1024;   // larger frames: close 1009
+  std::size_t send_queue_frames = 1024;        // per session, before it is closed as slow
+  std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  std::chrono::seconds idle_timeout{120};      // no traffic and no pong: closed
+  protocol::native::Limits limits;
+};
+
+class WsSession;
+
+class WsEndpoint final : public Endpoint {
+ public:
+  WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats, WsOptions options);
+  boost::asio::awaitable<std::optional<Response>> serve(HttpContext& ctx) override;
+  // Closes every session with 1001 (going away). Thread-safe.
+  void close_all();
+  std::size_t sessions() const;
+
+ private:
+  friend class WsSession;
+  void forget(std::uint64_t id);
+
+  hub::Hub& hub_;
+  const hub::Authenticator& auth_;
+  NetStats& stats_;
+  WsOptions options_;
+  mutable std::mutex mu_;  // guards sessions_
+  std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions_;
+};
+
+}  // namespace parley::net
