@@ -117,7 +117,7 @@ TEST(SocketIoEvents, MessagingEventsKeepTextByteForByte) {
   e.type = EventType::message;
   e.conversation = "room1";
   e.message = std::make_shared<const StoredMessage>(sample());
-  auto a = packet_args(encode_event(WireFormat::sio_messaging, e));
+  auto a = packet_args(socketio::encode_event(WireFormat::sio_messaging, e));
   ASSERT_EQ(a.size(), 2u);
   EXPECT_EQ(a[0].as_string(), "new-message");
   const auto& m = a[1].as_object();
@@ -136,7 +136,7 @@ TEST(SocketIoEvents, MessagingEventsKeepTextByteForByte) {
 
   // The hub's encoder dispatches Socket.IO formats here.
   EXPECT_EQ(protocol::encode_event(WireFormat::sio_messaging, e),
-            encode_event(WireFormat::sio_messaging, e));
+            socketio::encode_event(WireFormat::sio_messaging, e));
 }
 
 TEST(SocketIoEvents, MessagingRoomEvents) {
@@ -145,25 +145,25 @@ TEST(SocketIoEvents, MessagingRoomEvents) {
   e.user = User{"u2", "Bob", "", "", std::nullopt};
   e.type = EventType::typing;
   e.on = true;
-  EXPECT_EQ(encode_event(WireFormat::sio_messaging, e),
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
             R"(2["user-typing",{"conversationId":"c1","userId":"u2","userName":"Bob","isTyping":true}])");
   e.type = EventType::read;
   e.seq = 9;
-  EXPECT_EQ(encode_event(WireFormat::sio_messaging, e),
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
             R"(2["message-read",{"conversationId":"c1","userId":"u2","seq":9}])");
   e.type = EventType::presence;
   e.online = false;
   e.last_seen = 0;
-  EXPECT_EQ(encode_event(WireFormat::sio_messaging, e),
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
             R"(2["user-status",{"userId":"u2","status":"offline","lastSeen":"1970-01-01T00:00:00.000Z","conversationId":"c1"}])");
   e.conversation.clear();
   e.online = true;
-  EXPECT_EQ(encode_event(WireFormat::sio_messaging, e),
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
             R"(2["user-status",{"userId":"u2","status":"online"}])");
   e.type = EventType::deleted;
   e.conversation = "c1";
   e.seq = 3;
-  EXPECT_EQ(encode_event(WireFormat::sio_messaging, e),
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
             R"(2["message-deleted",{"conversationId":"c1","seq":3}])");
 }
 
@@ -172,7 +172,7 @@ TEST(SocketIoEvents, WozEvents) {
   e.type = EventType::message;
   e.conversation = "room1";
   e.message = std::make_shared<const StoredMessage>(sample());
-  auto a = packet_args(encode_event(WireFormat::sio_woz, e));
+  auto a = packet_args(socketio::encode_event(WireFormat::sio_woz, e));
   EXPECT_EQ(a[0].as_string(), "message");
   const auto& m = a[1].as_object();
   EXPECT_EQ(m.at("sender").as_string(), "wizard");
@@ -182,9 +182,9 @@ TEST(SocketIoEvents, WozEvents) {
   EXPECT_EQ(m.at("timestamp").as_string(), "2023-11-14T22:13:20.123Z");
 
   e.type = EventType::typing;
-  EXPECT_TRUE(encode_event(WireFormat::sio_woz, e).empty());
+  EXPECT_TRUE(socketio::encode_event(WireFormat::sio_woz, e).empty());
   e.type = EventType::presence;
-  EXPECT_TRUE(encode_event(WireFormat::sio_woz, e).empty());
+  EXPECT_TRUE(socketio::encode_event(WireFormat::sio_woz, e).empty());
 }
 
 TEST(SocketIoEvents, RepliesAndAcks) {
