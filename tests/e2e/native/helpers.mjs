@@ -1,0 +1,129 @@
+// Shared setup of the native-protocol e2e suite: one real server per test file, clients that
+// are closed after each test, unique conversation ids, and paging through REST.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, afterEach, before } from 'node:test';
+import WebSocket from 'ws';
+
+import { api } from '../lib/http.mjs';
+import { startServer } from '../lib/server.mjs';
+import { TimeoutError, WsClient } from '../lib/wsclient.mjs';
+
+export { api, rawRequest } from '../lib/http.mjs';
+export { sleep, startServer } from '../lib/server.mjs';
+export { TimeoutError, WsClient } from '../lib/wsclient.mjs';
+export { WebSocket };
+
+export const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+let counter = 0;
+// A conversation (or user) id unique to this run: letters, digits and dashes.
+export function uid(prefix = 'c') {
+  counter += 1;
+  return `${prefix}-${process.pid.toString(36)}${Date.now().toString(36)}-${counter}`;
+}
+
+export function removeDir(dir) {
+  if (!process.env.PARLEY_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// Opens a connection that is closed after the current test.
+export async function connect(server, name = '', registry) {
+  const c = await WsClient.connect(WebSocket, server.wsUrl, { name });
+  registry?.push(c);
+  return c;
+}
+
+// Connects and authenticates in open mode: {op:"auth", user, name, role}.
+export async function login(server, user, { name, role = 'user', registry } = {}) {
+  const c = await connect(server, user, registry);
+  const reply = await c.request({ op: 'auth', user, name: name ?? user, role });
+  assert.equal(reply.type, 'ok', `auth as ${user}: ${JSON.stringify(reply)}`);
+  return c;
+}
+
+// Joins `conversation` and returns the history reply (which must be a history).
+export async function join(client, conversation, extra = {}) {
+  const reply = await client.request({ op: 'join', conversation, ...extra });
+  assert.equal(reply.type, 'history', `join ${conversation}: ${JSON.stringify(reply)}`);
+  return reply;
+}
+
+// Sends `contents` with at most `window` sends in flight; resolves with the acks in send
+// order. Fails on the first reply that is not an ack.
+export async function sendMany(client, conversation, contents, { window = 16, extra = () => ({}) } = {}) {
+  const acks = new Array(contents.length);
+  let next = 0;
+  async function worker() {
+    while (next < contents.length) {
+      const i = next++;
+      const reply = await client.request(
+        { op: 'send', conversation, content: contents[i], ...extra(i) },
+        { timeoutMs: 15000 },
+      );
+      assert.equal(reply.type, 'ack', `send #${i}: ${JSON.stringify(reply)}`);
+      acks[i] = reply;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(window, contents.length) }, worker));
+  return acks;
+}
+
+// Every message of `conversation` through REST paging (after=, limit=), oldest first.
+export async function allMessages(server, conversation, { pageSize = 1000 } = {}) {
+  const out = [];
+  let after = 0;
+  for (let page = 0; page < 1000; page++) {
+    const res = await api(server.url, 'GET',
+      `/api/conversations/${encodeURIComponent(conversation)}/messages?after=${after}&limit=${pageSize}`);
+    assert.equal(res.status, 200, `GET messages after=${after}: ${res.status} ${res.text}`);
+    const { messages, has_more: hasMore } = res.json;
+    assert.ok(Array.isArray(messages), `messages page: ${res.text.slice(0, 300)}`);
+    out.push(...messages);
+    if (!hasMore || messages.length === 0) return out;
+    after = messages[messages.length - 1].seq;
+  }
+  throw new Error('more than 1000 pages of messages');
+}
+
+// Resolves true if an event matching `predicate` arrives within `ms`, false otherwise.
+export async function arrives(client, predicate, ms, from = 0) {
+  try {
+    await client.next(predicate, { timeoutMs: ms, from });
+    return true;
+  } catch (err) {
+    if (err instanceof TimeoutError) return false;
+    throw err;
+  }
+}
+
+export const seqsOf = (messages) => messages.map((m) => m.seq);
+export const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+// Per test file: starts one server before the tests, closes every client registered in
+// `ctx.clients` after each test, stops the server and removes its data dir at the end.
+export function useServer(options = {}) {
+  const ctx = {
+    server: null,
+    clients: [],
+    login: (user, opts = {}) => login(ctx.server, user, { ...opts, registry: ctx.clients }),
+    connect: (name) => connect(ctx.server, name, ctx.clients),
+    api: (method, path, body, opts) => api(ctx.server.url, method, path, body, opts),
+  };
+  before(async () => {
+    ctx.server = await startServer(options);
+  });
+  afterEach(async () => {
+    const clients = ctx.clients.splice(0);
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  });
+  after(async () => {
+    if (!ctx.server) return;
+    const info = await ctx.server.stop();
+    if (process.env.PARLEY_E2E_LOG_ON_EXIT) process.stderr.write(ctx.server.logs());
+    removeDir(ctx.server.dataDir);
+    ctx.exit = info;
+  });
+  return ctx;
+}
