@@ -3,7 +3,7 @@
 // Every REST call goes through api.js, which asks for a token on 401.
 
 import { api, ApiError, getToken, seg } from './api.js';
-import { renderMarkdown } from './markdown.js';
+import { renderMarkdown, toPlainText } from './markdown.js';
 import {
   confirmDialog, formatDateTime, formatRelative, h, hueFor, initials, toast,
 } from './ui.js';
@@ -51,9 +51,8 @@ async function loadHealth() {
       ['Uptime', Number.isFinite(uptime) ? formatUptime(uptime) : '?'],
       ['Version', data.version],
     ];
-    $('health-stats').replaceChildren(...facts.flatMap(([k, v]) => [
-      h('dt', {}, k), h('dd', {}, v === undefined || v === null ? '?' : String(v)),
-    ]));
+    $('health-stats').replaceChildren(...facts.map(([k, v]) => h('div', { className: 'stat' },
+      h('dt', {}, k), h('dd', {}, v === undefined || v === null ? '?' : String(v)))));
   } catch (err) {
     status.dataset.status = 'unhealthy';
     $('health-text').textContent = `Server unreachable (${err.message})`;
@@ -164,7 +163,7 @@ async function search(q) {
             h('span', { className: 'hit-conv' }, hit.conversation_title || hit.title || convId),
             seq !== undefined ? h('span', { className: 'hit-seq' }, ` #${seq}`) : null,
             sender ? h('span', { className: 'hit-sender' }, ` · ${sender}`) : null),
-          h('span', { className: 'hit-snippet' }, highlight(stripMarkers(snippet), q))));
+          h('span', { className: 'hit-snippet' }, highlight(toPlainText(stripMarkers(snippet)), q))));
     }));
   } catch (err) {
     $('hits-title').textContent = `Search failed: ${err.message}`;

@@ -480,6 +480,7 @@ async function joinRoom(room) {
     room.joined = true;
     room.listed = true;
     probePresence(room);
+    if (fresh && !room.title) refreshRoomsSoon();
     if (room.id !== state.activeId) {
       room.unread = Math.max(room.unread, room.lastSeq - room.readSeq);
       scheduleRender();
@@ -488,7 +489,7 @@ async function joinRoom(room) {
     const atBottom = fresh || isAtBottom();
     renderNow();
     if (atBottom) scrollToBottom();
-    maybeMarkRead();
+    maybeMarkRead(0);
     if (fresh) fillViewport(room);
   })();
   try {
@@ -582,8 +583,11 @@ function onDeletedEvent(conversation, seq) {
   scheduleRender();
 }
 
+// Events name the user by id (`user`), possibly with `name` beside it, or as an object.
 function eventUser(frame) {
-  return rememberUser(frame.user ?? frame.user_id ?? frame.userId);
+  const user = frame.user ?? frame.user_id ?? frame.userId;
+  if (typeof user === 'string' && frame.name) return rememberUser({ id: user, name: frame.name });
+  return rememberUser(user);
 }
 
 function clearTyping(room, userId) {
@@ -638,9 +642,14 @@ function onReadEvent(frame) {
 }
 
 let readTimer = null;
-function maybeMarkRead() {
+let readDue = 0;
+function maybeMarkRead(delay = 150) {
+  // Keep an earlier pending check rather than pushing it back.
+  if (readTimer && readDue <= Date.now() + delay) return;
   clearTimeout(readTimer);
+  readDue = Date.now() + delay;
   readTimer = setTimeout(() => {
+    readTimer = null;
     const room = state.rooms.get(state.activeId);
     if (!room || !room.joined || document.visibilityState !== 'visible' || !isAtBottom()) return;
     room.unread = 0;
@@ -657,7 +666,7 @@ function maybeMarkRead() {
         });
     }
     scheduleRender();
-  }, 250);
+  }, delay);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,6 +864,12 @@ async function deleteMessage(room, seq) {
 // ---------------------------------------------------------------------------------------------
 // Room list
 
+let refreshTimer = null;
+function refreshRoomsSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refreshRooms, 300);
+}
+
 async function refreshRooms() {
   if (!state.me) return;
   try {
@@ -957,8 +972,12 @@ function renderNow() {
   $('room').hidden = !room;
   if (!room) return;
   renderHeader(room);
+  // Stay pinned to the newest message when something below changes (receipts, typing).
+  const list = $('messages');
+  const pinned = !room.loadingOlder && list.scrollHeight > 0 && isAtBottom();
   renderMessages(room);
   renderTyping(room);
+  if (pinned) list.scrollTop = list.scrollHeight;
   document.title = totalUnread() > 0 ? `(${totalUnread()}) Parley` : 'Parley';
 }
 

@@ -52,7 +52,7 @@ describe('screenshots', () => {
     await server?.stop();
   });
 
-  async function chatScene(viewport) {
+  async function chatScene(viewport, line) {
     const alex = await newPage(browser, { viewport, colorScheme: 'light' });
     const sam = await newPage(browser, { viewport: DESKTOP });
     await openChat(alex.page, server.url, { name: 'Alex Kim', room: 'design-review' });
@@ -64,8 +64,8 @@ describe('screenshots', () => {
     await waitMessage(alex.page, 'for what time');
     await alex.page.goto(`${server.url}/#/r/design-review`);
     await waitMessage(alex.page, 'UX-112');
-    await send(alex.page, 'Looks great. I will update the copy today — see https://example.com/spec');
-    await waitMessage(sam.page, 'update the copy');
+    await send(alex.page, line);
+    await waitMessage(sam.page, line);
     await sam.page.locator('#composer-input').click();
     await sam.page.keyboard.type('Thanks');
     await alex.page.locator('#typing', { hasText: 'is typing' }).waitFor();
@@ -80,14 +80,14 @@ describe('screenshots', () => {
 
   test('chat at desktop width', async () => {
     ensureDir(SCREENSHOTS);
-    const { alex, sam } = await chatScene(DESKTOP);
+    const { alex, sam } = await chatScene(DESKTOP, 'Looks great. I will update the copy today, see https://example.com/spec');
     await alex.page.screenshot({ path: path.join(SCREENSHOTS, 'chat-desktop.png') });
     await alex.context.close();
     await sam.context.close();
   });
 
   test('chat at phone width, with the room drawer', async () => {
-    const { alex, sam } = await chatScene(PHONE);
+    const { alex, sam } = await chatScene(PHONE, 'Copy updated ✅');
     const page = alex.page;
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no sideways scrolling (overflow ${overflow}px)`);
