@@ -351,7 +351,7 @@ async function onConnected(ws) {
   rooms.sort((a, b) => (a.id === state.activeId ? -1 : b.id === state.activeId ? 1 : 0));
   for (const room of rooms) {
     try {
-      await joinRoom(room);
+      await joinOrCreate(room);
     } catch (err) {
       if (err.code === 'disconnected' || err.code === 'timeout') return;
       toast(`Could not join ${room.title || room.id}: ${err.message}`, { error: true });
@@ -467,9 +467,11 @@ async function joinRoom(room) {
       });
       for (const msg of recent.messages || []) ingest(room, msg);
     }
+    let listed = false;
     for (const key of ['online', 'members', 'presence']) {
       const list = reply[key];
       if (!Array.isArray(list)) continue;
+      listed = true;
       for (const entry of list) {
         if (entry && typeof entry === 'object' && entry.status && entry.status !== 'online') continue;
         const id = rememberUser(entry);
@@ -479,7 +481,7 @@ async function joinRoom(room) {
     if (state.me) room.online.add(state.me.id);
     room.joined = true;
     room.listed = true;
-    probePresence(room);
+    if (!listed) probePresence(room);
     if (fresh && !room.title) refreshRoomsSoon();
     if (room.id !== state.activeId) {
       room.unread = Math.max(room.unread, room.lastSeq - room.readSeq);
@@ -499,8 +501,22 @@ async function joinRoom(room) {
   }
 }
 
-// The join reply does not list who is already connected; ask for the status of the people
-// seen in the room (recent senders and participants) so the online list starts complete.
+// Joins `room`; a room that does not exist yet (say, from a link) is created first, as
+// opening a room by name does.
+async function joinOrCreate(room) {
+  try {
+    await joinRoom(room);
+  } catch (err) {
+    if (err.code !== 'not_found') throw err;
+    await api('/api/conversations', {
+      method: 'POST', body: { id: room.id, title: room.title || room.id }, accept: [409],
+    });
+    await joinRoom(room);
+  }
+}
+
+// A fallback for servers whose join reply has no `online` list: ask for the status of the
+// people seen in the room (recent senders and participants).
 function probePresence(room) {
   const ids = new Set(room.participants);
   const recent = [...room.messages.values()].slice(-PAGE_SIZE);
@@ -921,7 +937,7 @@ async function openRoom(id, { create = false, title } = {}) {
   $('composer-input').focus();
   if (!room.joined && state.authed) {
     try {
-      await joinRoom(room);
+      await joinOrCreate(room);
     } catch (err) {
       if (err.code !== 'disconnected' && err.code !== 'timeout') {
         toast(`Could not open ${id}: ${err.message}`, { error: true });
