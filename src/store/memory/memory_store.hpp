@@ -1,0 +1,104 @@
+// The memory backend: a complete, non-persistent implementation of the storage interfaces,
+// the reference every other backend is held to by tests/conformance. All connections of one
+// MemoryDatabase share its state behind one mutex, so they may be used from different
+// threads at once (each connection still by one thread at a time, as store.hpp requires).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace parley::store::memory {
+
+// Everything a MemoryDatabase holds. Guarded by `mu`.
+struct MemoryState {
+  struct ConversationData {
+    Conversation conversation;
+    std::vector<StoredMessage> messages;  // messages[seq - 1]: seqs are gapless from 1
+    // (sender id, client_id) -> seq, for idempotent sends.
+    std::map<std::pair<UserId, std::string>, Seq> client_ids;
+    std::map<UserId, Seq> read;        // user -> highest seq read
+    std::map<UserId, TimeMs> members;  // user -> joined_at; participants are members too
+  };
+
+  std::mutex mu;  // guards everything below
+  std::map<ConversationId, ConversationData> conversations;
+  std::unordered_set<MessageId> message_ids;  // ids are unique across conversations
+  std::map<UserId, User> users;
+};
+
+class MemoryDatabase final : public Database {
+ public:
+  MemoryDatabase();
+
+  std::string_view kind() const noexcept override { return "memory"; }
+  bool persistent() const noexcept override { return false; }
+  [[nodiscard]] Result<std::unique_ptr<Connection>> connect() override;
+
+ private:
+  std::shared_ptr<MemoryState> state_;
+};
+
+class MemoryConnection final : public Connection {
+ public:
+  explicit MemoryConnection(std::shared_ptr<MemoryState> state);
+
+  [[nodiscard]] Result<std::vector<Appended>> append_batch(
+      std::span<const NewMessage> batch) override;
+  [[nodiscard]] Result<std::vector<StoredMessage>> read_after(const ConversationId& conversation,
+                                                              Seq after,
+                                                              std::size_t limit) override;
+  [[nodiscard]] Result<std::vector<StoredMessage>> read_before(const ConversationId& conversation,
+                                                               Seq before,
+                                                               std::size_t limit) override;
+  [[nodiscard]] Result<StoredMessage> get_message(const ConversationId& conversation,
+                                                  Seq seq) override;
+  [[nodiscard]] Result<StoredMessage> edit_message(const ConversationId& conversation, Seq seq,
+                                                   const std::string& content,
+                                                   const std::optional<UserId>& by,
+                                                   TimeMs at) override;
+  [[nodiscard]] Result<StoredMessage> delete_message(const ConversationId& conversation, Seq seq,
+                                                     const std::optional<UserId>& by,
+                                                     TimeMs at) override;
+
+  [[nodiscard]] Result<Conversation> create_conversation(
+      const NewConversation& conversation) override;
+  [[nodiscard]] Result<Conversation> ensure_conversation(const ConversationId& id,
+                                                         TimeMs now) override;
+  [[nodiscard]] Result<Conversation> get_conversation(const ConversationId& id) override;
+  [[nodiscard]] Result<ConversationPage> list_conversations(const ListQuery& query) override;
+  [[nodiscard]] Result<Conversation> update_conversation(const ConversationId& id,
+                                                         const ConversationPatch& patch,
+                                                         TimeMs now) override;
+  [[nodiscard]] Result<void> delete_conversation(const ConversationId& id) override;
+  [[nodiscard]] Result<Conversation> replace_conversation(const WholeConversation& whole) override;
+  [[nodiscard]] Result<std::int64_t> count_conversations() override;
+  [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
+                                        TimeMs at) override;
+
+  [[nodiscard]] Result<Seq> mark_read(const ConversationId& conversation, const UserId& user,
+                                      Seq seq) override;
+  [[nodiscard]] Result<Seq> read_seq(const ConversationId& conversation,
+                                     const UserId& user) override;
+
+  [[nodiscard]] Result<void> upsert_user(const User& user) override;
+  [[nodiscard]] Result<User> get_user(const UserId& id) override;
+  [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
+
+  [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchQuery& query) override;
+  [[nodiscard]] Result<void> for_each_message(
+      const ConversationId& conversation, Seq after,
+      const std::function<bool(const StoredMessage&)>& fn) override;
+
+ private:
+  std::shared_ptr<MemoryState> state_;
+};
+
+}  // namespace parley::store::memory

@@ -1,0 +1,1222 @@
+// DESIGN
+//
+// One SqliteConnection is one sqlite3 handle opened in multi-thread mode (no mutex of its
+// own: store.hpp already says a connection is used by one thread at a time). Every SQL text
+// is a namespace-scope literal; prepare() compiles it once per connection with
+// SQLITE_PREPARE_PERSISTENT and keeps it, keyed by the literal's address, so the hot path
+// never parses SQL. Every user value is bound as a parameter, text with SQLITE_STATIC (the
+// bound strings outlive the statement's use, and Stmt resets and unbinds on scope exit),
+// which saves copying a 1 MiB message twice.
+//
+// Writes that read before they write (append, edit, mark_read, ...) run in BEGIN IMMEDIATE
+// transactions: the write lock is taken up front, so two connections can never both read
+// last_seq and both assign the same seq, and a busy database is reported at BEGIN (after
+// busy_timeout) rather than half-way through. A failed transaction is rolled back and the
+// error returned; if even the rollback fails the connection marks itself broken and answers
+// unavailable from then on, because its transaction state is unknown (store.hpp's owner
+// reconnects).
+//
+// Errors map to Errc in one table (errc_for) and are logged with the statement's first words
+// and SQLite's message, which names tables and constraints but never values: message content
+// never reaches the log.
+
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <cctype>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "store/detail/values.hpp"
+#include "store/sqlite/migrations.hpp"
+
+namespace parley::store::sqlite {
+namespace {
+
+boost::system::error_code err(Errc e) { return make_error_code(e); }
+
+TimeMs or_now(TimeMs t) { return t != 0 ? t : now_ms(); }
+
+// The one translation table from SQLite result codes to Parley's.
+Errc errc_for(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_FULL:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+    case SQLITE_NOLFS:
+    case SQLITE_INTERRUPT:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return Errc::unavailable;
+    case SQLITE_CONSTRAINT:
+      return Errc::conflict;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Errc::data_loss;
+    case SQLITE_TOOBIG:
+      return Errc::too_large;
+    default:
+      return Errc::internal;
+  }
+}
+
+// The columns of a message row, in the order read_message() expects.
+#define PARLEY_MESSAGE_COLUMNS                                                       \
+  "m.id, m.conversation, m.seq, m.sender_id, m.sender_name, m.sender_role, m.kind, " \
+  "m.content, m.meta, m.created_at, m.edited_at, m.deleted, m.client_id"
+constexpr int kMessageColumns = 13;
+
+// The columns of a conversation row, in the order read_conversation() expects.
+#define PARLEY_CONVERSATION_COLUMNS                                                       \
+  "c.id, c.title, c.created_at, c.updated_at, c.message_count, c.last_seq, c.is_active, " \
+  "c.participants, c.settings, c.meta"
+constexpr int kConversationColumns = 10;
+
+constexpr char kBegin[] = "BEGIN IMMEDIATE";
+constexpr char kCommit[] = "COMMIT";
+
+constexpr char kCreateSchemaVersion[] =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+constexpr char kSchemaVersionExists[] =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'";
+constexpr char kSchemaVersion[] = "SELECT coalesce(max(version), 0) FROM schema_version";
+constexpr char kRecordMigration[] =
+    "INSERT INTO schema_version (version, name, applied_at) VALUES (?1, ?2, ?3)";
+
+constexpr char kSelectLastSeq[] = "SELECT last_seq FROM conversations WHERE id = ?1";
+constexpr char kInsertConversation[] =
+    "INSERT INTO conversations (id, title, created_at, updated_at, message_count, last_seq,"
+    " is_active, participants, settings, meta)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+constexpr char kInsertEmptyConversation[] =
+    "INSERT INTO conversations (id, created_at, updated_at) VALUES (?1, ?2, ?2)"
+    " ON CONFLICT (id) DO NOTHING";
+constexpr char kSelectByClientId[] =
+    "SELECT " PARLEY_MESSAGE_COLUMNS
+    " FROM messages m"
+    " WHERE m.conversation = ?1 AND m.sender_id = ?2 AND m.client_id = ?3";
+constexpr char kInsertMessage[] =
+    "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind,"
+    " content, meta, created_at, client_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr char kBumpConversation[] =
+    "UPDATE conversations SET last_seq = ?2, message_count = message_count + ?3,"
+    " updated_at = max(updated_at, ?4) WHERE id = ?1";
+
+constexpr char kReadAfter[] = "SELECT " PARLEY_MESSAGE_COLUMNS
+                              " FROM messages m"
+                              " WHERE m.conversation = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3";
+constexpr char kReadBefore[] =
+    "SELECT " PARLEY_MESSAGE_COLUMNS
+    " FROM messages m"
+    " WHERE m.conversation = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3";
+constexpr char kForEach[] = "SELECT " PARLEY_MESSAGE_COLUMNS
+                            " FROM messages m"
+                            " WHERE m.conversation = ?1 AND m.seq > ?2 ORDER BY m.seq";
+constexpr char kGetMessage[] =
+    "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation = ?1 AND m.seq = ?2";
+constexpr char kEditMessage[] =
+    "UPDATE messages SET content = ?3, edited_at = ?4 WHERE conversation = ?1 AND seq = ?2";
+constexpr char kDeleteMessage[] =
+    "UPDATE messages SET content = '', meta = '{}', deleted = 1, edited_at = ?3"
+    " WHERE conversation = ?1 AND seq = ?2";
+
+constexpr char kGetConversation[] =
+    "SELECT " PARLEY_CONVERSATION_COLUMNS " FROM conversations c WHERE c.id = ?1";
+constexpr char kUpdateConversation[] =
+    "UPDATE conversations SET title = ?2, participants = ?3, settings = ?4, meta = ?5,"
+    " is_active = ?6, updated_at = ?7 WHERE id = ?1";
+constexpr char kDeleteConversation[] = "DELETE FROM conversations WHERE id = ?1";
+constexpr char kCountConversations[] = "SELECT count(*) FROM conversations";
+constexpr char kReplaceConversation[] =
+    "UPDATE conversations SET title = ?2, created_at = ?3, updated_at = ?4, message_count = ?5,"
+    " last_seq = ?5, participants = ?6, settings = ?7, meta = ?8 WHERE id = ?1";
+constexpr char kDeleteMessages[] = "DELETE FROM messages WHERE conversation = ?1";
+constexpr char kClampReadState[] =
+    "UPDATE read_state SET seq = ?2 WHERE conversation = ?1 AND seq > ?2";
+
+// Lists walk conversations_by_updated backwards from the cursor; the latest message is one
+// lookup in the (conversation, seq) index. With a user, the walk starts from members_by_user
+// and read_state gives the unread count, all in one statement.
+constexpr char kListAll[] =
+    "SELECT " PARLEY_CONVERSATION_COLUMNS ", " PARLEY_MESSAGE_COLUMNS
+    " FROM conversations c"
+    " LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq"
+    " WHERE (c.updated_at, c.id) < (?1, ?2)"
+    "  AND (?3 = '' OR instr(lower(c.title), ?3) > 0 OR instr(lower(c.id), ?3) > 0)"
+    " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?4";
+constexpr char kListForUser[] =
+    "SELECT " PARLEY_CONVERSATION_COLUMNS ", " PARLEY_MESSAGE_COLUMNS
+    ", coalesce(r.seq, 0)"
+    " FROM members mb"
+    " JOIN conversations c ON c.id = mb.conversation"
+    " LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq"
+    " LEFT JOIN read_state r ON r.conversation = c.id AND r.user_id = mb.user_id"
+    " WHERE mb.user_id = ?5 AND (c.updated_at, c.id) < (?1, ?2)"
+    "  AND (?3 = '' OR instr(lower(c.title), ?3) > 0 OR instr(lower(c.id), ?3) > 0)"
+    " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?4";
+
+constexpr char kConversationExists[] = "SELECT 1 FROM conversations WHERE id = ?1";
+constexpr char kAddMember[] =
+    "INSERT INTO members (conversation, user_id, joined_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (conversation, user_id) DO NOTHING";
+constexpr char kRemoveMember[] = "DELETE FROM members WHERE conversation = ?1 AND user_id = ?2";
+
+constexpr char kReadSeq[] = "SELECT seq FROM read_state WHERE conversation = ?1 AND user_id = ?2";
+constexpr char kSetReadSeq[] =
+    "INSERT INTO read_state (conversation, user_id, seq) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (conversation, user_id) DO UPDATE SET seq = max(seq, excluded.seq)";
+
+constexpr char kUpsertUser[] =
+    "INSERT INTO users (id, name, avatar, role, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (id) DO UPDATE SET"
+    "  name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE name END,"
+    "  avatar = CASE WHEN excluded.avatar <> '' THEN excluded.avatar ELSE avatar END,"
+    "  role = CASE WHEN excluded.role <> '' THEN excluded.role ELSE role END,"
+    "  last_seen = coalesce(excluded.last_seen, last_seen)";
+constexpr char kGetUser[] = "SELECT id, name, avatar, role, last_seen FROM users WHERE id = ?1";
+constexpr char kSetLastSeen[] =
+    "INSERT INTO users (id, last_seen) VALUES (?1, ?2)"
+    " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen";
+
+constexpr char kSearch[] =
+    "SELECT " PARLEY_MESSAGE_COLUMNS
+    ", snippet(messages_fts, 0, '', '', '…', 16)"
+    " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+    " WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND (?2 IS NULL OR m.conversation = ?2)"
+    " ORDER BY messages_fts.rank LIMIT ?3";
+
+#undef PARLEY_MESSAGE_COLUMNS
+#undef PARLEY_CONVERSATION_COLUMNS
+
+std::string participants_json(const std::vector<UserId>& participants) {
+  boost::json::array array;
+  array.reserve(participants.size());
+  for (const UserId& user : participants) array.emplace_back(user);
+  return boost::json::serialize(array);
+}
+
+std::vector<UserId> participants_from_json(std::string_view text) {
+  std::vector<UserId> out;
+  boost::system::error_code ec;
+  const boost::json::value value = boost::json::parse(text, ec);
+  if (ec || !value.is_array()) return out;  // the column's CHECK makes this unreachable
+  for (const boost::json::value& item : value.get_array()) {
+    if (item.is_string()) out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+// An FTS5 query from a user's words: each quoted (so no word is an operator) and matched as
+// a prefix, all required.
+std::string fts_query(const std::vector<std::string>& terms) {
+  std::string out;
+  for (const std::string& term : terms) {
+    if (!out.empty()) out.push_back(' ');
+    out.push_back('"');
+    out.append(term);  // word bytes only: never a quote
+    out.append("\"*");
+  }
+  return out;
+}
+
+bool valid_synchronous(const std::string& value) {
+  const std::string upper = [&] {
+    std::string s = value;
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  }();
+  return upper == "FULL" || upper == "NORMAL" || upper == "EXTRA";
+}
+
+}  // namespace
+
+// --- Statements and transactions ---------------------------------------------------------
+
+// A cached statement in use: binds parameters, steps, reads columns; resets on destruction.
+class SqliteConnection::Stmt {
+ public:
+  Stmt(SqliteConnection& conn, sqlite3_stmt* stmt, const char* sql)
+      : conn_(&conn), stmt_(stmt), sql_(sql) {}
+  Stmt(Stmt&& other) noexcept
+      : conn_(other.conn_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        sql_(other.sql_),
+        bind_rc_(other.bind_rc_) {}
+  Stmt& operator=(Stmt&&) = delete;
+  ~Stmt() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  Stmt& bind(int i, std::int64_t value) { return check(sqlite3_bind_int64(stmt_, i, value)); }
+  Stmt& bind(int i, bool value) { return bind(i, std::int64_t{value ? 1 : 0}); }
+  Stmt& bind(int i, const char* text) {
+    return check(sqlite3_bind_text(stmt_, i, text, -1, SQLITE_STATIC));
+  }
+  // The string must outlive the statement's use: no temporaries.
+  Stmt& bind(int i, const std::string& text) {
+    return check(
+        sqlite3_bind_text64(stmt_, i, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+  Stmt& bind(int i, std::string&&) = delete;
+  Stmt& bind(int i, const std::optional<std::string>& text) {
+    return text ? bind(i, *text) : bind_null(i);
+  }
+  Stmt& bind(int i, const std::optional<std::int64_t>& value) {
+    return value ? bind(i, *value) : bind_null(i);
+  }
+  Stmt& bind_null(int i) { return check(sqlite3_bind_null(stmt_, i)); }
+
+  // True for a row, false when done.
+  [[nodiscard]] Result<bool> step() {
+    // error_code converts to bool, so Result<bool> needs the error spelled out.
+    if (bind_rc_ != SQLITE_OK) {
+      return Result<bool>(boost::system::in_place_error, conn_->fail(bind_rc_, sql_));
+    }
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return Result<bool>(boost::system::in_place_error, conn_->fail(rc, sql_));
+  }
+  // Steps to the end, for statements that return no rows.
+  [[nodiscard]] Result<void> run() {
+    auto row = step();
+    if (!row) return row.error();
+    return {};
+  }
+
+  std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string text(int col) const {
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    const int size = sqlite3_column_bytes(stmt_, col);
+    return data == nullptr ? std::string() : std::string(data, static_cast<std::size_t>(size));
+  }
+  std::optional<std::string> optional_text(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return text(col);
+  }
+  std::optional<std::int64_t> optional_int64(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return int64(col);
+  }
+
+ private:
+  Stmt& check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+
+  SqliteConnection* conn_;
+  sqlite3_stmt* stmt_;
+  const char* sql_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back on scope exit unless committed.
+class SqliteConnection::Transaction {
+ public:
+  explicit Transaction(SqliteConnection& conn) : conn_(conn) {}
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction() {
+    if (open_) rollback();
+  }
+
+  [[nodiscard]] Result<void> begin() {
+    auto stmt = conn_.prepare(kBegin);
+    if (!stmt) return stmt.error();
+    auto done = stmt->run();
+    open_ = done.has_value();
+    return done;
+  }
+  [[nodiscard]] Result<void> commit() {
+    auto stmt = conn_.prepare(kCommit);
+    if (!stmt) return stmt.error();
+    auto done = stmt->run();
+    if (done) open_ = false;
+    return done;
+  }
+
+ private:
+  void rollback() {
+    open_ = false;
+    // Some errors (SQLITE_FULL, IOERR, NOMEM) make SQLite roll back by itself.
+    if (sqlite3_get_autocommit(conn_.db_) != 0) return;
+    const int rc = sqlite3_exec(conn_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK && sqlite3_get_autocommit(conn_.db_) == 0) {
+      conn_.broken_ = true;
+      spdlog::error("sqlite: rollback failed ({}); connection marked broken", sqlite3_errstr(rc));
+    }
+  }
+
+  SqliteConnection& conn_;
+  bool open_ = false;
+};
+
+namespace {
+
+StoredMessage read_message(const auto& stmt, int col) {
+  StoredMessage msg;
+  msg.id = stmt.text(col + 0);
+  msg.conversation = stmt.text(col + 1);
+  msg.seq = stmt.int64(col + 2);
+  msg.sender.id = stmt.text(col + 3);
+  msg.sender.name = stmt.text(col + 4);
+  msg.sender.role = stmt.text(col + 5);
+  msg.kind = stmt.text(col + 6);
+  msg.content = stmt.text(col + 7);
+  msg.meta = stmt.text(col + 8);
+  msg.created_at = stmt.int64(col + 9);
+  msg.edited_at = stmt.optional_int64(col + 10);
+  msg.deleted = stmt.int64(col + 11) != 0;
+  msg.client_id = stmt.optional_text(col + 12);
+  return msg;
+}
+
+Conversation read_conversation(const auto& stmt, int col) {
+  Conversation conv;
+  conv.id = stmt.text(col + 0);
+  conv.title = stmt.text(col + 1);
+  conv.created_at = stmt.int64(col + 2);
+  conv.updated_at = stmt.int64(col + 3);
+  conv.message_count = stmt.int64(col + 4);
+  conv.last_seq = stmt.int64(col + 5);
+  conv.is_active = stmt.int64(col + 6) != 0;
+  conv.participants = participants_from_json(stmt.text(col + 7));
+  conv.settings = stmt.text(col + 8);
+  conv.meta = stmt.text(col + 9);
+  return conv;
+}
+
+}  // namespace
+
+// --- SqliteDatabase ----------------------------------------------------------------------
+
+SqliteDatabase::SqliteDatabase(std::string path, Options options)
+    : path_(std::move(path)), options_(std::move(options)) {}
+
+int SqliteDatabase::latest_schema_version() noexcept { return migrations().back().version; }
+
+Result<std::shared_ptr<SqliteDatabase>> SqliteDatabase::open(std::string path, Options options) {
+  if (!valid_synchronous(options.synchronous)) {
+    spdlog::error("sqlite: unknown synchronous setting '{}' (FULL or NORMAL)", options.synchronous);
+    return err(Errc::invalid_argument);
+  }
+  auto conn = SqliteConnection::open(path, options);
+  if (!conn) return conn.error();
+  auto version = (*conn)->migrate(options.target_version);
+  if (!version) return version.error();
+  spdlog::info("sqlite: opened {} (schema version {}, synchronous {})", path, *version,
+               options.synchronous);
+  return std::shared_ptr<SqliteDatabase>(new SqliteDatabase(std::move(path), std::move(options)));
+}
+
+Result<std::unique_ptr<Connection>> SqliteDatabase::connect() {
+  auto conn = SqliteConnection::open(path_, options_);
+  if (!conn) return conn.error();
+  return std::unique_ptr<Connection>(std::move(*conn));
+}
+
+// --- SqliteConnection: setup -------------------------------------------------------------
+
+SqliteConnection::SqliteConnection(sqlite3* db) : db_(db) {}
+
+SqliteConnection::~SqliteConnection() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
+
+Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
+    const std::string& path, const SqliteDatabase::Options& options) {
+  sqlite3* db = nullptr;
+  const int flags =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  std::unique_ptr<SqliteConnection> conn(new SqliteConnection(db));  // closes db on failure
+  if (rc != SQLITE_OK) {
+    spdlog::error("sqlite: cannot open {}: {}", path,
+                  db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return err(errc_for(rc));
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(options.busy_timeout.count()));
+
+  // WAL: readers never block the writer, and a commit is one append (and one fsync) to the
+  // log. The journal mode is persistent in the file; asking again is cheap.
+  {
+    sqlite3_stmt* stmt = nullptr;
+    if (const int prc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
+        prc != SQLITE_OK) {
+      return conn->fail(prc, "PRAGMA journal_mode");
+    }
+    const int src = sqlite3_step(stmt);
+    const std::string mode =
+        src == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)) : "";
+    const int frc = sqlite3_finalize(stmt);
+    if (src != SQLITE_ROW) return conn->fail(frc != SQLITE_OK ? frc : src, "PRAGMA journal_mode");
+    if (mode != "wal") {
+      spdlog::error("sqlite: {} cannot use WAL mode (got '{}')", path, mode);
+      return err(Errc::unavailable);
+    }
+  }
+  // The value was checked against a fixed list, so choosing the literal is safe.
+  std::string sync = options.synchronous;
+  for (char& c : sync) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const char* sync_sql = sync == "NORMAL"  ? "PRAGMA synchronous = NORMAL"
+                         : sync == "EXTRA" ? "PRAGMA synchronous = EXTRA"
+                                           : "PRAGMA synchronous = FULL";
+  if (auto ok = conn->exec(sync_sql, "PRAGMA synchronous"); !ok) return ok.error();
+  if (auto ok = conn->exec("PRAGMA foreign_keys = ON", "PRAGMA foreign_keys"); !ok) {
+    return ok.error();
+  }
+  if (auto ok = conn->exec("PRAGMA temp_store = MEMORY", "PRAGMA temp_store"); !ok) {
+    return ok.error();
+  }
+  return conn;
+}
+
+Result<SqliteConnection::Stmt> SqliteConnection::prepare(const char* sql) {
+  if (broken_) return err(Errc::unavailable);
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return fail(rc, sql);
+    it = statements_.emplace(sql, stmt).first;
+  }
+  return Stmt(*this, it->second, sql);
+}
+
+Result<void> SqliteConnection::exec(const char* sql, const char* what) {
+  if (broken_) return err(Errc::unavailable);
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return fail(rc, what);
+  return {};
+}
+
+boost::system::error_code SqliteConnection::fail(int rc, const char* what) {
+  const Errc errc = errc_for(rc);
+  // SQLite's messages name tables and constraints, never bound values.
+  const std::string_view statement(what);
+  const auto level = errc == Errc::conflict ? spdlog::level::warn : spdlog::level::err;
+  spdlog::log(level, "sqlite: {}: {} (code {}, {})", statement.substr(0, 60), sqlite3_errmsg(db_),
+              rc, sqlite3_errstr(rc));
+  return err(errc);
+}
+
+Result<int> SqliteConnection::schema_version() {
+  {
+    auto exists = prepare(kSchemaVersionExists);
+    if (!exists) return exists.error();
+    auto row = exists->step();
+    if (!row) return row.error();
+    if (!*row || exists->int64(0) == 0) return 0;
+  }
+  auto stmt = prepare(kSchemaVersion);
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return *row ? static_cast<int>(stmt->int64(0)) : 0;
+}
+
+Result<int> SqliteConnection::migrate(int target) {
+  const int latest = SqliteDatabase::latest_schema_version();
+  if (target <= 0 || target > latest) target = latest;
+  auto current = schema_version();
+  if (!current) return current.error();
+  if (*current > latest) {
+    spdlog::error(
+        "sqlite: the database has schema version {} but this binary knows only up to {}; "
+        "refusing to open it (upgrade Parley)",
+        *current, latest);
+    return err(Errc::conflict);
+  }
+  if (*current == 0) {
+    if (auto ok = exec(kCreateSchemaVersion, "CREATE TABLE schema_version"); !ok) {
+      return ok.error();
+    }
+  }
+  for (const Migration& migration : migrations()) {
+    if (migration.version > target) break;
+    if (migration.version <= *current) continue;
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    // Another process may have migrated while we waited for the write lock.
+    auto now_version = schema_version();
+    if (!now_version) return now_version.error();
+    if (*now_version >= migration.version) {
+      *current = *now_version;
+      continue;
+    }
+    // The migration text is ours (embedded at build time), never user input.
+    const std::string sql(migration.sql);
+    if (auto ok = exec(sql.c_str(), migration.name.data()); !ok) return ok.error();
+    {
+      auto stmt = prepare(kRecordMigration);
+      if (!stmt) return stmt.error();
+      const std::string name(migration.name);
+      stmt->bind(1, std::int64_t{migration.version}).bind(2, name).bind(3, now_ms());
+      if (auto ok = stmt->run(); !ok) return ok.error();
+    }
+    if (auto ok = tx.commit(); !ok) return ok.error();
+    spdlog::info("sqlite: applied migration {}", migration.name);
+    *current = migration.version;
+  }
+  return *current;
+}
+
+// --- Messages ----------------------------------------------------------------------------
+
+Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const NewMessage> batch) {
+  std::vector<Appended> out;
+  if (batch.empty()) return out;
+  out.reserve(batch.size());
+  const TimeMs now = now_ms();
+
+  struct Touched {
+    Seq last_seq = 0;
+    std::int64_t added = 0;
+  };
+  std::unordered_map<ConversationId, Touched> touched;
+  // (conversation, sender, client_id) -> index into `out`, for repeats within the batch.
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, std::size_t>
+      batch_client_ids;
+
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  for (const NewMessage& msg : batch) {
+    if (!is_valid_id(msg.conversation)) return err(Errc::invalid_argument);
+    auto meta = detail::normalize_json_object(msg.meta);
+    if (!meta) return meta.error();
+    std::optional<std::string> client_id;
+    if (msg.client_id && !msg.client_id->empty()) client_id = msg.client_id;
+
+    // The conversation's last seq, read once per batch; the row is created if missing.
+    auto [it, fresh] = touched.try_emplace(msg.conversation);
+    if (fresh) {
+      auto select = prepare(kSelectLastSeq);
+      if (!select) return select.error();
+      select->bind(1, msg.conversation);
+      auto row = select->step();
+      if (!row) return row.error();
+      if (*row) {
+        it->second.last_seq = select->int64(0);
+      } else {
+        auto insert = prepare(kInsertEmptyConversation);
+        if (!insert) return insert.error();
+        insert->bind(1, msg.conversation).bind(2, now);
+        if (auto ok = insert->run(); !ok) return ok.error();
+      }
+    }
+
+    if (client_id) {
+      const auto key =
+          std::make_tuple(std::string_view(msg.conversation), std::string_view(msg.sender.id),
+                          std::string_view(*msg.client_id));
+      if (const auto dup = batch_client_ids.find(key); dup != batch_client_ids.end()) {
+        out.push_back({out[dup->second].message, true});
+        continue;
+      }
+      if (!fresh || it->second.last_seq > 0) {
+        auto select = prepare(kSelectByClientId);
+        if (!select) return select.error();
+        select->bind(1, msg.conversation).bind(2, msg.sender.id).bind(3, *client_id);
+        auto row = select->step();
+        if (!row) return row.error();
+        if (*row) {
+          out.push_back({read_message(*select, 0), true});
+          continue;
+        }
+      }
+      batch_client_ids.emplace(key, out.size());
+    }
+
+    StoredMessage stored;
+    stored.id = msg.id.empty() ? new_message_id() : msg.id;
+    stored.conversation = msg.conversation;
+    stored.seq = it->second.last_seq + 1;
+    stored.sender = msg.sender;
+    stored.kind = msg.kind.empty() ? "text" : msg.kind;
+    stored.content = msg.content;
+    stored.meta = std::move(*meta);
+    stored.created_at = msg.created_at != 0 ? msg.created_at : now;
+    stored.client_id = std::move(client_id);
+    {
+      auto insert = prepare(kInsertMessage);
+      if (!insert) return insert.error();
+      insert->bind(1, stored.conversation)
+          .bind(2, stored.seq)
+          .bind(3, stored.id)
+          .bind(4, stored.sender.id)
+          .bind(5, stored.sender.name)
+          .bind(6, stored.sender.role)
+          .bind(7, stored.kind)
+          .bind(8, stored.content)
+          .bind(9, stored.meta)
+          .bind(10, stored.created_at)
+          .bind(11, stored.client_id);
+      if (auto ok = insert->run(); !ok) return ok.error();
+    }
+    it->second.last_seq = stored.seq;
+    ++it->second.added;
+    out.push_back({std::move(stored), false});
+  }
+
+  for (const auto& [id, conv] : touched) {
+    if (conv.added == 0) continue;
+    auto update = prepare(kBumpConversation);
+    if (!update) return update.error();
+    update->bind(1, id).bind(2, conv.last_seq).bind(3, conv.added).bind(4, now);
+    if (auto ok = update->run(); !ok) return ok.error();
+  }
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  return out;
+}
+
+Result<std::vector<StoredMessage>> SqliteConnection::read_after(const ConversationId& conversation,
+                                                                Seq after, std::size_t limit) {
+  std::vector<StoredMessage> out;
+  if (limit == 0) return out;
+  auto stmt = prepare(kReadAfter);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, after).bind(3, detail::sql_limit(limit));
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(read_message(*stmt, 0));
+  }
+  return out;
+}
+
+Result<std::vector<StoredMessage>> SqliteConnection::read_before(const ConversationId& conversation,
+                                                                 Seq before, std::size_t limit) {
+  std::vector<StoredMessage> out;
+  if (limit == 0 || before <= 1) return out;
+  auto stmt = prepare(kReadBefore);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, before).bind(3, detail::sql_limit(limit));
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(read_message(*stmt, 0));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<StoredMessage> SqliteConnection::get_message(const ConversationId& conversation, Seq seq) {
+  auto stmt = prepare(kGetMessage);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, seq);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return err(Errc::not_found);
+  return read_message(*stmt, 0);
+}
+
+// Edit (content set) or soft-delete (content null), with the `by` rule, in one transaction.
+Result<StoredMessage> SqliteConnection::change_message(const ConversationId& conversation, Seq seq,
+                                                       const std::optional<UserId>& by,
+                                                       const std::string* content, TimeMs at) {
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  auto msg = get_message(conversation, seq);
+  if (!msg) return msg.error();
+  if (by && *by != msg->sender.id) return err(Errc::permission_denied);
+  if (msg->deleted) {
+    if (content != nullptr) return err(Errc::conflict);
+    return msg;  // deleting twice changes nothing
+  }
+  const TimeMs when = or_now(at);
+  auto stmt = prepare(content != nullptr ? kEditMessage : kDeleteMessage);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, seq);
+  if (content != nullptr) {
+    stmt->bind(3, *content).bind(4, when);
+  } else {
+    stmt->bind(3, when);
+  }
+  if (auto ok = stmt->run(); !ok) return ok.error();
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  if (content != nullptr) {
+    msg->content = *content;
+  } else {
+    msg->content.clear();
+    msg->meta = "{}";
+    msg->deleted = true;
+  }
+  msg->edited_at = when;
+  return msg;
+}
+
+Result<StoredMessage> SqliteConnection::edit_message(const ConversationId& conversation, Seq seq,
+                                                     const std::string& content,
+                                                     const std::optional<UserId>& by, TimeMs at) {
+  return change_message(conversation, seq, by, &content, at);
+}
+
+Result<StoredMessage> SqliteConnection::delete_message(const ConversationId& conversation, Seq seq,
+                                                       const std::optional<UserId>& by, TimeMs at) {
+  return change_message(conversation, seq, by, nullptr, at);
+}
+
+// --- Conversations -----------------------------------------------------------------------
+
+Result<Conversation> SqliteConnection::load_conversation(const ConversationId& id) {
+  auto stmt = prepare(kGetConversation);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return err(Errc::not_found);
+  return read_conversation(*stmt, 0);
+}
+
+Result<void> SqliteConnection::insert_conversation(const Conversation& conv) {
+  auto stmt = prepare(kInsertConversation);
+  if (!stmt) return stmt.error();
+  const std::string participants = participants_json(conv.participants);
+  stmt->bind(1, conv.id)
+      .bind(2, conv.title)
+      .bind(3, conv.created_at)
+      .bind(4, conv.updated_at)
+      .bind(5, conv.message_count)
+      .bind(6, conv.last_seq)
+      .bind(7, conv.is_active)
+      .bind(8, participants)
+      .bind(9, conv.settings)
+      .bind(10, conv.meta);
+  return stmt->run();
+}
+
+// Participants are members too: new ones join at `at`, removed ones leave.
+Result<void> SqliteConnection::sync_participants(const ConversationId& id,
+                                                 const std::vector<UserId>& old_participants,
+                                                 const std::vector<UserId>& participants,
+                                                 TimeMs at) {
+  for (const UserId& old : old_participants) {
+    if (std::find(participants.begin(), participants.end(), old) != participants.end()) continue;
+    auto stmt = prepare(kRemoveMember);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, id).bind(2, old);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  for (const UserId& user : participants) {
+    auto stmt = prepare(kAddMember);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, id).bind(2, user).bind(3, at);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  return {};
+}
+
+Result<Conversation> SqliteConnection::create_conversation(const NewConversation& request) {
+  Conversation conv;
+  conv.id = request.id.empty() ? new_short_id() : request.id;
+  if (!is_valid_id(conv.id)) return err(Errc::invalid_argument);
+  auto participants = detail::normalize_participants(request.participants);
+  if (!participants) return participants.error();
+  auto settings = detail::normalize_json_object(request.settings);
+  if (!settings) return settings.error();
+  auto meta = detail::normalize_json_object(request.meta);
+  if (!meta) return meta.error();
+  conv.title = request.title;
+  conv.created_at = or_now(request.created_at);
+  conv.updated_at = conv.created_at;
+  conv.participants = std::move(*participants);
+  conv.settings = std::move(*settings);
+  conv.meta = std::move(*meta);
+
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  {
+    auto exists = prepare(kConversationExists);
+    if (!exists) return exists.error();
+    exists->bind(1, conv.id);
+    auto row = exists->step();
+    if (!row) return row.error();
+    if (*row) return err(Errc::already_exists);
+  }
+  if (auto ok = insert_conversation(conv); !ok) return ok.error();
+  if (auto ok = sync_participants(conv.id, {}, conv.participants, conv.created_at); !ok) {
+    return ok.error();
+  }
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  return conv;
+}
+
+Result<Conversation> SqliteConnection::ensure_conversation(const ConversationId& id, TimeMs now) {
+  if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  {
+    auto stmt = prepare(kInsertEmptyConversation);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, id).bind(2, or_now(now));
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  return load_conversation(id);
+}
+
+Result<Conversation> SqliteConnection::get_conversation(const ConversationId& id) {
+  return load_conversation(id);
+}
+
+Result<ConversationPage> SqliteConnection::list_conversations(const ListQuery& query) {
+  auto cursor = detail::decode_list_cursor(query.cursor);
+  if (!cursor) return cursor.error();
+  const std::size_t limit = detail::list_limit(query.limit);
+  const std::string q = detail::ascii_lower(query.q);
+
+  auto stmt = prepare(query.user ? kListForUser : kListAll);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, cursor->updated_at)
+      .bind(2, cursor->id)
+      .bind(3, q)
+      .bind(4, detail::sql_limit(limit + 1));
+  if (query.user) stmt->bind(5, *query.user);
+
+  ConversationPage page;
+  bool more = false;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    if (page.conversations.size() == limit) {
+      more = true;
+      break;
+    }
+    ConversationSummary summary;
+    summary.conversation = read_conversation(*stmt, 0);
+    if (!stmt->is_null(kConversationColumns)) {
+      summary.last_message = read_message(*stmt, kConversationColumns);
+    }
+    if (query.user) {
+      const Seq read = stmt->int64(kConversationColumns + kMessageColumns);
+      summary.unread = std::max<Seq>(0, summary.conversation.last_seq - read);
+    }
+    page.conversations.push_back(std::move(summary));
+  }
+  if (more) {
+    const Conversation& last = page.conversations.back().conversation;
+    page.next_cursor = detail::encode_list_cursor(last.updated_at, last.id);
+  }
+  return page;
+}
+
+Result<Conversation> SqliteConnection::update_conversation(const ConversationId& id,
+                                                           const ConversationPatch& patch,
+                                                           TimeMs now) {
+  std::optional<std::vector<UserId>> participants;
+  if (patch.participants) {
+    auto normalized = detail::normalize_participants(*patch.participants);
+    if (!normalized) return normalized.error();
+    participants = std::move(*normalized);
+  }
+  std::optional<std::string> settings, meta;
+  if (patch.settings) {
+    auto normalized = detail::normalize_json_object(*patch.settings);
+    if (!normalized) return normalized.error();
+    settings = std::move(*normalized);
+  }
+  if (patch.meta) {
+    auto normalized = detail::normalize_json_object(*patch.meta);
+    if (!normalized) return normalized.error();
+    meta = std::move(*normalized);
+  }
+  const TimeMs at = or_now(now);
+
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  auto conv = load_conversation(id);
+  if (!conv) return conv.error();
+  if (patch.title) conv->title = *patch.title;
+  if (participants) {
+    if (auto ok = sync_participants(id, conv->participants, *participants, at); !ok) {
+      return ok.error();
+    }
+    conv->participants = std::move(*participants);
+  }
+  if (settings) conv->settings = std::move(*settings);
+  if (meta) conv->meta = std::move(*meta);
+  if (patch.is_active) conv->is_active = *patch.is_active;
+  conv->updated_at = std::max(conv->updated_at, at);
+  {
+    auto stmt = prepare(kUpdateConversation);
+    if (!stmt) return stmt.error();
+    const std::string participants_text = participants_json(conv->participants);
+    stmt->bind(1, id)
+        .bind(2, conv->title)
+        .bind(3, participants_text)
+        .bind(4, conv->settings)
+        .bind(5, conv->meta)
+        .bind(6, conv->is_active)
+        .bind(7, conv->updated_at);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  return conv;
+}
+
+Result<void> SqliteConnection::delete_conversation(const ConversationId& id) {
+  // One statement: foreign keys cascade to messages (and through the triggers, their search
+  // index), read_state and members.
+  auto stmt = prepare(kDeleteConversation);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  if (auto ok = stmt->run(); !ok) return ok.error();
+  if (sqlite3_changes(db_) == 0) return err(Errc::not_found);
+  return {};
+}
+
+Result<Conversation> SqliteConnection::replace_conversation(const WholeConversation& whole) {
+  if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
+  auto participants = detail::normalize_participants(whole.participants);
+  if (!participants) return participants.error();
+  auto settings = detail::normalize_json_object(whole.settings);
+  if (!settings) return settings.error();
+  auto meta = detail::normalize_json_object(whole.meta);
+  if (!meta) return meta.error();
+  std::vector<std::string> message_meta;
+  message_meta.reserve(whole.messages.size());
+  for (const NewMessage& msg : whole.messages) {
+    auto normalized = detail::normalize_json_object(msg.meta);
+    if (!normalized) return normalized.error();
+    message_meta.push_back(std::move(*normalized));
+  }
+  const TimeMs now = now_ms();
+
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  auto existing = load_conversation(whole.id);
+  if (!existing && existing.error() != Errc::not_found) return existing.error();
+
+  Conversation conv;
+  conv.id = whole.id;
+  conv.title = whole.title;
+  conv.created_at = whole.created_at != 0 ? whole.created_at
+                    : existing            ? existing->created_at
+                                          : now;
+  conv.updated_at = whole.updated_at != 0 ? whole.updated_at : now;
+  conv.message_count = static_cast<std::int64_t>(whole.messages.size());
+  conv.last_seq = conv.message_count;
+  conv.is_active = existing ? existing->is_active : true;
+  conv.participants = std::move(*participants);
+  conv.settings = std::move(*settings);
+  conv.meta = std::move(*meta);
+
+  if (existing) {
+    {
+      auto stmt = prepare(kDeleteMessages);
+      if (!stmt) return stmt.error();
+      stmt->bind(1, conv.id);
+      if (auto ok = stmt->run(); !ok) return ok.error();
+    }
+    auto stmt = prepare(kReplaceConversation);
+    if (!stmt) return stmt.error();
+    const std::string participants_text = participants_json(conv.participants);
+    stmt->bind(1, conv.id)
+        .bind(2, conv.title)
+        .bind(3, conv.created_at)
+        .bind(4, conv.updated_at)
+        .bind(5, conv.last_seq)
+        .bind(6, participants_text)
+        .bind(7, conv.settings)
+        .bind(8, conv.meta);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  } else if (auto ok = insert_conversation(conv); !ok) {
+    return ok.error();
+  }
+
+  Seq seq = 0;
+  for (std::size_t i = 0; i < whole.messages.size(); ++i) {
+    const NewMessage& msg = whole.messages[i];
+    const MessageId id = msg.id.empty() ? new_message_id() : msg.id;
+    const std::string kind = msg.kind.empty() ? "text" : msg.kind;
+    std::optional<std::string> client_id;
+    if (msg.client_id && !msg.client_id->empty()) client_id = msg.client_id;
+    auto stmt = prepare(kInsertMessage);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conv.id)
+        .bind(2, ++seq)
+        .bind(3, id)
+        .bind(4, msg.sender.id)
+        .bind(5, msg.sender.name)
+        .bind(6, msg.sender.role)
+        .bind(7, kind)
+        .bind(8, msg.content)
+        .bind(9, message_meta[i])
+        .bind(10, msg.created_at != 0 ? msg.created_at : now)
+        .bind(11, client_id);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  {
+    auto stmt = prepare(kClampReadState);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conv.id).bind(2, conv.last_seq);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  const std::vector<UserId> old_participants =
+      existing ? existing->participants : std::vector<UserId>{};
+  if (auto ok = sync_participants(conv.id, old_participants, conv.participants, now); !ok) {
+    return ok.error();
+  }
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  return conv;
+}
+
+Result<std::int64_t> SqliteConnection::count_conversations() {
+  auto stmt = prepare(kCountConversations);
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return *row ? stmt->int64(0) : 0;
+}
+
+Result<void> SqliteConnection::add_member(const ConversationId& conversation, const UserId& user,
+                                          TimeMs at) {
+  if (!is_valid_id(user)) return err(Errc::invalid_argument);
+  {
+    auto exists = prepare(kConversationExists);
+    if (!exists) return exists.error();
+    exists->bind(1, conversation);
+    auto row = exists->step();
+    if (!row) return row.error();
+    if (!*row) return err(Errc::not_found);
+  }
+  auto stmt = prepare(kAddMember);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, user).bind(3, or_now(at));
+  return stmt->run();
+}
+
+// --- Read state --------------------------------------------------------------------------
+
+Result<Seq> SqliteConnection::mark_read(const ConversationId& conversation, const UserId& user,
+                                        Seq seq) {
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  Seq last_seq = 0;
+  {
+    auto stmt = prepare(kSelectLastSeq);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation);
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return err(Errc::not_found);
+    last_seq = stmt->int64(0);
+  }
+  auto old = read_seq(conversation, user);
+  if (!old) return old.error();
+  const Seq now_read = std::max(*old, std::min(seq, last_seq));
+  if (now_read > *old) {
+    auto stmt = prepare(kSetReadSeq);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation).bind(2, user).bind(3, now_read);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  return now_read;
+}
+
+Result<Seq> SqliteConnection::read_seq(const ConversationId& conversation, const UserId& user) {
+  auto stmt = prepare(kReadSeq);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, user);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return *row ? stmt->int64(0) : Seq{0};
+}
+
+// --- Users -------------------------------------------------------------------------------
+
+Result<void> SqliteConnection::upsert_user(const User& user) {
+  if (!is_valid_id(user.id)) return err(Errc::invalid_argument);
+  auto stmt = prepare(kUpsertUser);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, user.id)
+      .bind(2, user.name)
+      .bind(3, user.avatar)
+      .bind(4, user.role)
+      .bind(5, user.last_seen);
+  return stmt->run();
+}
+
+Result<User> SqliteConnection::get_user(const UserId& id) {
+  auto stmt = prepare(kGetUser);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return err(Errc::not_found);
+  User user;
+  user.id = stmt->text(0);
+  user.name = stmt->text(1);
+  user.avatar = stmt->text(2);
+  user.role = stmt->text(3);
+  user.last_seen = stmt->optional_int64(4);
+  return user;
+}
+
+Result<void> SqliteConnection::set_last_seen(const UserId& id, TimeMs at) {
+  if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  auto stmt = prepare(kSetLastSeen);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id).bind(2, at);
+  return stmt->run();
+}
+
+// --- Search and export -------------------------------------------------------------------
+
+Result<std::vector<SearchHit>> SqliteConnection::search(const SearchQuery& query) {
+  std::vector<SearchHit> out;
+  const std::vector<std::string> terms = detail::search_terms(query.text);
+  if (terms.empty()) return out;
+  const std::string match = fts_query(terms);
+  const std::size_t limit = detail::list_limit(query.limit, detail::kDefaultSearchLimit);
+  auto stmt = prepare(kSearch);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, match).bind(2, query.conversation).bind(3, detail::sql_limit(limit));
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back({read_message(*stmt, 0), stmt->text(kMessageColumns)});
+  }
+  return out;
+}
+
+Result<void> SqliteConnection::for_each_message(
+    const ConversationId& conversation, Seq after,
+    const std::function<bool(const StoredMessage&)>& fn) {
+  auto stmt = prepare(kForEach);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation).bind(2, after);
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row || !fn(read_message(*stmt, 0))) return {};
+  }
+}
+
+}  // namespace parley::store::sqlite

@@ -1,0 +1,149 @@
+// The SQLite backend: one database file in WAL mode, with the schema of migrations/*.sql.
+// SqliteDatabase opens and migrates the file and hands out connections (thread-safe); each
+// SqliteConnection owns one sqlite3 handle and its cached prepared statements and is used by
+// one thread at a time. Many connections may read while one writes (WAL); writers take the
+// write lock up front (BEGIN IMMEDIATE) and wait up to the busy timeout for each other.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "store/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace parley::store::sqlite {
+
+class SqliteDatabase final : public Database {
+ public:
+  struct Options {
+    std::string synchronous = "FULL";  // "FULL" or "NORMAL"; see docs/storage.md
+    std::chrono::milliseconds busy_timeout{5000};
+    // Migrate up to this version only; 0 means every migration the binary has. Tests use it
+    // to build a file of an older schema.
+    int target_version = 0;
+  };
+
+  // Opens (creating it if needed) the database at `path` and applies pending migrations,
+  // each in its own transaction. Fails with conflict if the file's schema is newer than this
+  // binary knows, unavailable if it cannot be opened or written, invalid_argument for an
+  // unknown `synchronous`.
+  [[nodiscard]] static Result<std::shared_ptr<SqliteDatabase>> open(std::string path,
+                                                                    Options options);
+  [[nodiscard]] static Result<std::shared_ptr<SqliteDatabase>> open(std::string path) {
+    return open(std::move(path), Options{});
+  }
+
+  // The newest schema version this binary knows (the highest migration).
+  static int latest_schema_version() noexcept;
+
+  std::string_view kind() const noexcept override { return "sqlite"; }
+  bool persistent() const noexcept override { return true; }
+  [[nodiscard]] Result<std::unique_ptr<Connection>> connect() override;
+
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  SqliteDatabase(std::string path, Options options);
+
+  const std::string path_;
+  const Options options_;
+};
+
+class SqliteConnection final : public Connection {
+ public:
+  // Opens `path` with the pragmas of `options`; used by SqliteDatabase.
+  [[nodiscard]] static Result<std::unique_ptr<SqliteConnection>> open(
+      const std::string& path, const SqliteDatabase::Options& options);
+  ~SqliteConnection() override;
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+
+  // The schema version recorded in the file (0 for an empty file).
+  [[nodiscard]] Result<int> schema_version();
+  // Applies every migration above the file's version up to `target` (0: all), one
+  // transaction each; returns the resulting version.
+  [[nodiscard]] Result<int> migrate(int target);
+
+  [[nodiscard]] Result<std::vector<Appended>> append_batch(
+      std::span<const NewMessage> batch) override;
+  [[nodiscard]] Result<std::vector<StoredMessage>> read_after(const ConversationId& conversation,
+                                                              Seq after,
+                                                              std::size_t limit) override;
+  [[nodiscard]] Result<std::vector<StoredMessage>> read_before(const ConversationId& conversation,
+                                                               Seq before,
+                                                               std::size_t limit) override;
+  [[nodiscard]] Result<StoredMessage> get_message(const ConversationId& conversation,
+                                                  Seq seq) override;
+  [[nodiscard]] Result<StoredMessage> edit_message(const ConversationId& conversation, Seq seq,
+                                                   const std::string& content,
+                                                   const std::optional<UserId>& by,
+                                                   TimeMs at) override;
+  [[nodiscard]] Result<StoredMessage> delete_message(const ConversationId& conversation, Seq seq,
+                                                     const std::optional<UserId>& by,
+                                                     TimeMs at) override;
+
+  [[nodiscard]] Result<Conversation> create_conversation(
+      const NewConversation& conversation) override;
+  [[nodiscard]] Result<Conversation> ensure_conversation(const ConversationId& id,
+                                                         TimeMs now) override;
+  [[nodiscard]] Result<Conversation> get_conversation(const ConversationId& id) override;
+  [[nodiscard]] Result<ConversationPage> list_conversations(const ListQuery& query) override;
+  [[nodiscard]] Result<Conversation> update_conversation(const ConversationId& id,
+                                                         const ConversationPatch& patch,
+                                                         TimeMs now) override;
+  [[nodiscard]] Result<void> delete_conversation(const ConversationId& id) override;
+  [[nodiscard]] Result<Conversation> replace_conversation(const WholeConversation& whole) override;
+  [[nodiscard]] Result<std::int64_t> count_conversations() override;
+  [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
+                                        TimeMs at) override;
+
+  [[nodiscard]] Result<Seq> mark_read(const ConversationId& conversation, const UserId& user,
+                                      Seq seq) override;
+  [[nodiscard]] Result<Seq> read_seq(const ConversationId& conversation,
+                                     const UserId& user) override;
+
+  [[nodiscard]] Result<void> upsert_user(const User& user) override;
+  [[nodiscard]] Result<User> get_user(const UserId& id) override;
+  [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
+
+  [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchQuery& query) override;
+  // `fn` must not use this connection (its statement is still stepping).
+  [[nodiscard]] Result<void> for_each_message(
+      const ConversationId& conversation, Seq after,
+      const std::function<bool(const StoredMessage&)>& fn) override;
+
+ private:
+  class Stmt;
+  class Transaction;
+
+  explicit SqliteConnection(sqlite3* db);
+
+  // The cached prepared statement for `sql` (a string literal: cached by address), reset and
+  // with its bindings cleared when the returned handle goes away.
+  [[nodiscard]] Result<Stmt> prepare(const char* sql);
+  // Runs SQL without parameters (pragmas, BEGIN/COMMIT, migrations).
+  [[nodiscard]] Result<void> exec(const char* sql, const char* what);
+  // Maps the connection's last error (`rc`) to an Errc and logs it with `what`.
+  boost::system::error_code fail(int rc, const char* what);
+
+  [[nodiscard]] Result<Conversation> load_conversation(const ConversationId& id);
+  [[nodiscard]] Result<void> insert_conversation(const Conversation& conversation);
+  [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
+                                               const std::vector<UserId>& old_participants,
+                                               const std::vector<UserId>& participants, TimeMs at);
+  [[nodiscard]] Result<StoredMessage> change_message(const ConversationId& conversation, Seq seq,
+                                                     const std::optional<UserId>& by,
+                                                     const std::string* content, TimeMs at);
+
+  sqlite3* db_;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;  // by SQL literal address
+  // Set when a rollback failed: the connection's transaction state is unknown, so every
+  // later call fails with unavailable and the owner should reconnect.
+  bool broken_ = false;
+};
+
+}  // namespace parley::store::sqlite
