@@ -1,0 +1,1665 @@
+// DESIGN
+//
+// Appends (the hot path). One append_batch is one transaction of two round trips, each a
+// libpq pipeline of prepared statements:
+//   1. BEGIN; create the batch's missing conversations (INSERT .. ON CONFLICT DO NOTHING);
+//      lock their rows (SELECT last_seq .. ORDER BY id FOR UPDATE); look up the batch's
+//      client_ids among stored messages.
+//   2. insert every new message in one statement (unnest of array parameters); advance each
+//      conversation's last_seq, message_count and updated_at in one statement; COMMIT.
+// Seqs are computed here, between the two, from the locked last_seq: a conversation's row
+// lock is held by at most one writer in the whole cluster, so servers sharing the database
+// still write one gapless sequence, and the client_id lookup (run after the lock) sees every
+// committed duplicate. Rows are locked in id order so that writers batching the same
+// conversations do not deadlock; if they still do (new rows, deletes), the transaction is
+// simply run again.
+//
+// Connections. A dropped connection is noticed before a call (the idle socket is readable)
+// or during one. A call on a dropped connection reconnects once; while the server stays
+// unreachable, attempts are spaced by a doubling backoff and calls in between fail at once
+// with unavailable. A call that failed because the connection dropped is run again on the
+// new connection when that is safe: reads, idempotent writes, and appends whose transaction
+// certainly did not commit. An append that lost its connection after COMMIT was sent is "in
+// doubt"; its message ids were chosen here, so after reconnecting one lookup tells whether
+// it committed, and it is never stored twice.
+#include "store/postgres/pg_store.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <unordered_set>
+
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "store/detail/values.hpp"
+#include "store/postgres/migrations.hpp"
+
+namespace parley::store::postgres {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kMinBackoff{100};
+constexpr std::chrono::milliseconds kMaxBackoff{2000};
+constexpr int kMaxAppendAttempts = 4;
+// pg_advisory_lock(kMigrationLockKey, hashtext(schema)): one migration at a time per schema.
+constexpr std::int32_t kMigrationLockKey = 0x50726c79;  // "Prly"
+constexpr std::size_t kExportChunk = 256;
+
+boost::system::error_code err(Errc e) { return make_error_code(e); }
+
+TimeMs or_now(TimeMs t) { return t != 0 ? t : now_ms(); }
+
+// --- Values in and out -------------------------------------------------------------------
+
+// Message content may hold any byte sequence the protocol accepts, NUL included, but
+// PostgreSQL text cannot hold NUL. Content is stored with NUL as \x01 '0' and \x01 itself as
+// \x01 '1'; any other text (nearly all of it) is stored as it is.
+constexpr char kEscape = '\x01';
+
+bool needs_escape(std::string_view text) {
+  return text.find_first_of(std::string_view("\0\x01", 2)) != std::string_view::npos;
+}
+
+void append_stored_content(std::string& out, std::string_view content) {
+  for (const char c : content) {
+    if (c == '\0' || c == kEscape) {
+      out.push_back(kEscape);
+      out.push_back(c == '\0' ? '0' : '1');
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+std::string stored_content(std::string_view content) {
+  if (!needs_escape(content)) return std::string(content);
+  std::string out;
+  out.reserve(content.size() + 8);
+  append_stored_content(out, content);
+  return out;
+}
+
+std::string content_from_stored(std::string_view stored) {
+  if (stored.find(kEscape) == std::string_view::npos) return std::string(stored);
+  std::string out;
+  out.reserve(stored.size());
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    if (stored[i] == kEscape && i + 1 < stored.size() &&
+        (stored[i + 1] == '0' || stored[i + 1] == '1')) {
+      out.push_back(stored[++i] == '0' ? '\0' : kEscape);
+    } else {
+      out.push_back(stored[i]);
+    }
+  }
+  return out;
+}
+
+// A PostgreSQL array literal ({"a","b",NULL}) for one array parameter.
+class ArrayLiteral {
+ public:
+  ArrayLiteral() { out_.push_back('{'); }
+  void add(std::string_view text) {
+    separate();
+    out_.push_back('"');
+    for (const char c : text) {
+      if (c == '"' || c == '\\') out_.push_back('\\');
+      out_.push_back(c);
+    }
+    out_.push_back('"');
+  }
+  // Message content, escaped as stored_content() does.
+  void add_content(std::string_view content) {
+    if (!needs_escape(content)) return add(content);
+    std::string escaped;
+    append_stored_content(escaped, content);
+    add(std::string_view(escaped));
+  }
+  void add(std::int64_t value) {
+    separate();
+    char buf[24];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+    out_.append(buf, end);
+  }
+  void add(const std::optional<std::string>& text) {
+    if (text) {
+      add(std::string_view(*text));
+    } else {
+      separate();
+      out_.append("NULL");
+    }
+  }
+  std::string finish() && {
+    out_.push_back('}');
+    return std::move(out_);
+  }
+
+ private:
+  void separate() {
+    if (out_.size() > 1) out_.push_back(',');
+  }
+  std::string out_;
+};
+
+std::string id_array(const std::vector<std::string>& ids) {
+  ArrayLiteral array;
+  for (const std::string& id : ids) array.add(std::string_view(id));
+  return std::move(array).finish();
+}
+
+std::string participants_json(const std::vector<UserId>& participants) {
+  boost::json::array array;
+  array.reserve(participants.size());
+  for (const UserId& user : participants) array.emplace_back(user);
+  return boost::json::serialize(array);
+}
+
+std::vector<UserId> parse_participants(std::string_view text) {
+  std::vector<UserId> out;
+  boost::system::error_code ec;
+  const boost::json::value value = boost::json::parse(text, ec);
+  if (ec || !value.is_array()) return out;
+  for (const boost::json::value& item : value.get_array()) {
+    if (item.is_string()) out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+std::string_view text_at(const PGresult* res, int row, int col) {
+  return {PQgetvalue(res, row, col), static_cast<std::size_t>(PQgetlength(res, row, col))};
+}
+
+bool null_at(const PGresult* res, int row, int col) { return PQgetisnull(res, row, col) != 0; }
+
+std::int64_t i64_at(const PGresult* res, int row, int col) {
+  const std::string_view text = text_at(res, row, col);
+  std::int64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
+bool bool_at(const PGresult* res, int row, int col) { return text_at(res, row, col) == "t"; }
+
+// The columns of a message row, in the order message_at() reads them.
+#define PARLEY_MSG_COLS(p)                                                                \
+  p "id, " p "conversation, " p "seq, " p "sender_id, " p "sender_name, " p "sender_role, " \
+  p "kind, " p "content, " p "meta, " p "created_at, " p "edited_at, " p "deleted, " p "client_id"
+constexpr int kMsgCols = 13;
+
+StoredMessage message_at(const PGresult* res, int row, int col) {
+  StoredMessage msg;
+  msg.id = text_at(res, row, col + 0);
+  msg.conversation = text_at(res, row, col + 1);
+  msg.seq = i64_at(res, row, col + 2);
+  msg.sender.id = text_at(res, row, col + 3);
+  msg.sender.name = text_at(res, row, col + 4);
+  msg.sender.role = text_at(res, row, col + 5);
+  msg.kind = text_at(res, row, col + 6);
+  msg.content = content_from_stored(text_at(res, row, col + 7));
+  msg.meta = text_at(res, row, col + 8);
+  msg.created_at = i64_at(res, row, col + 9);
+  if (!null_at(res, row, col + 10)) msg.edited_at = i64_at(res, row, col + 10);
+  msg.deleted = bool_at(res, row, col + 11);
+  if (!null_at(res, row, col + 12)) msg.client_id = std::string(text_at(res, row, col + 12));
+  return msg;
+}
+
+// The columns of a conversation row, in the order conversation_at() reads them.
+#define PARLEY_CONV_COLS(p)                                                                \
+  p "id, " p "title, " p "created_at, " p "updated_at, " p "message_count, " p "last_seq, " \
+  p "is_active, " p "participants, " p "settings, " p "meta"
+constexpr int kConvCols = 10;
+
+Conversation conversation_at(const PGresult* res, int row, int col) {
+  Conversation conv;
+  conv.id = text_at(res, row, col + 0);
+  conv.title = text_at(res, row, col + 1);
+  conv.created_at = i64_at(res, row, col + 2);
+  conv.updated_at = i64_at(res, row, col + 3);
+  conv.message_count = i64_at(res, row, col + 4);
+  conv.last_seq = i64_at(res, row, col + 5);
+  conv.is_active = bool_at(res, row, col + 6);
+  conv.participants = parse_participants(text_at(res, row, col + 7));
+  conv.settings = text_at(res, row, col + 8);
+  conv.meta = text_at(res, row, col + 9);
+  return conv;
+}
+
+#define PARLEY_ASCII_LOWER(x) \
+  "translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+
+// --- Errors ------------------------------------------------------------------------------
+
+// SQLSTATE classes and codes (PostgreSQL appendix A) to Parley's codes.
+Errc errc_for_sqlstate(std::string_view state) {
+  if (state.size() != 5) return Errc::internal;
+  const std::string_view cls = state.substr(0, 2);
+  if (state == "23505") return Errc::conflict;         // unique_violation
+  if (state == "23503") return Errc::not_found;        // foreign_key_violation
+  if (state == "40001" || state == "40P01") return Errc::conflict;  // serialization, deadlock
+  if (cls == "08") return Errc::unavailable;           // connection exception
+  if (cls == "57") return Errc::unavailable;           // shutdown, cannot connect now, cancel
+  if (cls == "53") return Errc::unavailable;           // insufficient resources
+  if (cls == "58") return Errc::unavailable;           // system error (I/O)
+  if (state == "25006") return Errc::unavailable;      // read_only_sql_transaction (standby)
+  if (cls == "22" || cls == "23") return Errc::invalid_argument;  // data exception, check
+  if (cls == "54") return Errc::too_large;             // program limit exceeded
+  return Errc::internal;
+}
+
+void ignore_notice(void*, const char*) {}
+
+}  // namespace
+
+// --- Statements --------------------------------------------------------------------------
+
+enum class PgConnection::Stmt : int {
+  kBegin,
+  kCommit,
+  kAppendEnsure,
+  kAppendLock,
+  kAppendDuplicates,
+  kInsertMessages,
+  kAppendUpdate,
+  kMessageExists,
+  kReadAfter,
+  kReadBefore,
+  kGetMessage,
+  kEditMessage,
+  kDeleteMessage,
+  kInsertConversation,
+  kEnsureConversation,
+  kEnsureConversationRow,
+  kGetConversation,
+  kLockConversation,
+  kListConversations,
+  kUpdateConversation,
+  kDeleteMessagesOf,
+  kDeleteConversation,
+  kReplaceConversation,
+  kClampReadState,
+  kAddMembers,
+  kRemoveMembers,
+  kAddMember,
+  kCountConversations,
+  kMarkRead,
+  kReadSeq,
+  kUpsertUser,
+  kGetUser,
+  kSetLastSeen,
+  kSearch,
+  kCount,
+};
+
+namespace {
+
+// Prepared once per connection as "parley_<index>", indexed by PgConnection::Stmt.
+constexpr const char* kStatements[] = {
+    // kBegin, kCommit: prepared too, so that pipelines can hold them.
+    "BEGIN",
+    "COMMIT",
+    // kAppendEnsure
+    "INSERT INTO conversations (id, created_at, updated_at) "
+    "SELECT id, $2::bigint, $2::bigint FROM unnest($1::text[]) AS t(id) "
+    "ON CONFLICT (id) DO NOTHING",
+    // kAppendLock
+    "SELECT id, last_seq FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+    // kAppendDuplicates
+    "SELECT " PARLEY_MSG_COLS("m.") " FROM unnest($1::text[], $2::text[], $3::text[]) "
+    "AS k(conversation, sender_id, client_id) JOIN messages m ON m.conversation = k.conversation "
+    "AND m.sender_id = k.sender_id AND m.client_id = k.client_id WHERE m.client_id IS NOT NULL",
+    // kInsertMessages
+    "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind, "
+    "content, meta, created_at, client_id) SELECT * FROM unnest($1::text[], $2::bigint[], "
+    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::json[], "
+    "$10::bigint[], $11::text[])",
+    // kAppendUpdate
+    "UPDATE conversations AS c SET last_seq = u.last_seq, "
+    "message_count = c.message_count + u.added, updated_at = GREATEST(c.updated_at, $4::bigint) "
+    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, last_seq, added) "
+    "WHERE c.id = u.id",
+    // kMessageExists
+    "SELECT 1 FROM messages WHERE id = $1",
+    // kReadAfter
+    "SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE conversation = $1 AND seq > $2::bigint "
+    "ORDER BY seq LIMIT $3::bigint",
+    // kReadBefore
+    "SELECT * FROM (SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE conversation = $1 "
+    "AND seq < $2::bigint ORDER BY seq DESC LIMIT $3::bigint) AS page ORDER BY seq",
+    // kGetMessage
+    "SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE conversation = $1 AND seq = $2::bigint",
+    // kEditMessage
+    "UPDATE messages SET content = $3, edited_at = $4::bigint WHERE conversation = $1 "
+    "AND seq = $2::bigint AND NOT deleted AND ($5::text IS NULL OR sender_id = $5) "
+    "RETURNING " PARLEY_MSG_COLS(""),
+    // kDeleteMessage
+    "UPDATE messages SET content = '', meta = '{}', deleted = TRUE, edited_at = $3::bigint "
+    "WHERE conversation = $1 AND seq = $2::bigint AND NOT deleted "
+    "AND ($4::text IS NULL OR sender_id = $4) RETURNING " PARLEY_MSG_COLS(""),
+    // kInsertConversation
+    "WITH c AS (INSERT INTO conversations (id, title, created_at, updated_at, participants, "
+    "settings, meta) VALUES ($1, $2, $3::bigint, $3::bigint, $4::json, $5::json, $6::json) "
+    "ON CONFLICT (id) DO NOTHING RETURNING " PARLEY_CONV_COLS("") "), "
+    "m AS (INSERT INTO members (conversation, user_id, joined_at) "
+    "SELECT c.id, u, $3::bigint FROM c, unnest($7::text[]) AS u ON CONFLICT DO NOTHING) "
+    "SELECT * FROM c",
+    // kEnsureConversation: the new row, or the stored one (the second part's snapshot cannot
+    // see the first part's insert, so exactly one row unless another writer raced us).
+    "WITH ins AS (INSERT INTO conversations (id, created_at, updated_at) "
+    "VALUES ($1, $2::bigint, $2::bigint) ON CONFLICT (id) DO NOTHING "
+    "RETURNING " PARLEY_CONV_COLS("") ") SELECT * FROM ins UNION ALL "
+    "SELECT " PARLEY_CONV_COLS("") " FROM conversations WHERE id = $1",
+    // kEnsureConversationRow
+    "INSERT INTO conversations (id, created_at, updated_at) VALUES ($1, $2::bigint, $2::bigint) "
+    "ON CONFLICT (id) DO NOTHING",
+    // kGetConversation
+    "SELECT " PARLEY_CONV_COLS("") " FROM conversations WHERE id = $1",
+    // kLockConversation
+    "SELECT " PARLEY_CONV_COLS("") " FROM conversations WHERE id = $1 FOR UPDATE",
+    // kListConversations: $1 limit, $2/$3 cursor (updated_at, id; id '' for the start),
+    // $4 user or NULL, $5 ASCII-lowercased filter or ''.
+    "SELECT " PARLEY_CONV_COLS("c.") ", " PARLEY_MSG_COLS("m.") ", "
+    "GREATEST(0, c.last_seq - COALESCE(r.seq, 0)) FROM conversations c "
+    "LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq "
+    "LEFT JOIN read_state r ON r.conversation = c.id AND r.user_id = $4 "
+    "WHERE ($3 = '' OR (c.updated_at, c.id) < ($2::bigint, $3)) "
+    "AND ($5 = '' OR strpos(" PARLEY_ASCII_LOWER("c.title") ", $5) > 0 "
+    "OR strpos(" PARLEY_ASCII_LOWER("c.id") ", $5) > 0) "
+    "AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM members mb WHERE mb.conversation = c.id "
+    "AND mb.user_id = $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $1::bigint",
+    // kUpdateConversation
+    "UPDATE conversations SET title = COALESCE($2, title), "
+    "participants = COALESCE($3::json, participants), settings = COALESCE($4::json, settings), "
+    "meta = COALESCE($5::json, meta), is_active = COALESCE($6::boolean, is_active), "
+    "updated_at = GREATEST(updated_at, $7::bigint) WHERE id = $1 "
+    "RETURNING " PARLEY_CONV_COLS(""),
+    // kDeleteMessagesOf
+    "DELETE FROM messages WHERE conversation = $1",
+    // kDeleteConversation (read_state and members go with it: ON DELETE CASCADE)
+    "DELETE FROM conversations WHERE id = $1",
+    // kReplaceConversation
+    "UPDATE conversations SET title = $2, settings = $3::json, meta = $4::json, "
+    "participants = $5::json, "
+    "created_at = CASE WHEN $6::bigint <> 0 THEN $6::bigint ELSE created_at END, "
+    "updated_at = $7::bigint, last_seq = $8::bigint, message_count = $8::bigint WHERE id = $1 "
+    "RETURNING " PARLEY_CONV_COLS(""),
+    // kClampReadState
+    "UPDATE read_state SET seq = $2::bigint WHERE conversation = $1 AND seq > $2::bigint",
+    // kAddMembers
+    "INSERT INTO members (conversation, user_id, joined_at) "
+    "SELECT $1, u, $3::bigint FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING",
+    // kRemoveMembers
+    "DELETE FROM members WHERE conversation = $1 AND user_id = ANY($2::text[])",
+    // kAddMember: the number of conversations found (0 or 1)
+    "WITH c AS (SELECT id FROM conversations WHERE id = $1), "
+    "ins AS (INSERT INTO members (conversation, user_id, joined_at) "
+    "SELECT id, $2, $3::bigint FROM c ON CONFLICT DO NOTHING) SELECT count(*) FROM c",
+    // kCountConversations
+    "SELECT count(*) FROM conversations",
+    // kMarkRead: (conversations found, the raised seq or NULL, the stored seq or NULL)
+    "WITH c AS (SELECT id, LEAST($3::bigint, last_seq) AS seq FROM conversations WHERE id = $1), "
+    "up AS (INSERT INTO read_state (conversation, user_id, seq) SELECT id, $2, seq FROM c "
+    "WHERE seq > 0 ON CONFLICT (conversation, user_id) DO UPDATE SET seq = EXCLUDED.seq "
+    "WHERE read_state.seq < EXCLUDED.seq RETURNING seq) "
+    "SELECT (SELECT count(*) FROM c), (SELECT seq FROM up), "
+    "(SELECT r.seq FROM read_state r WHERE r.conversation = $1 AND r.user_id = $2)",
+    // kReadSeq
+    "SELECT seq FROM read_state WHERE conversation = $1 AND user_id = $2",
+    // kUpsertUser
+    "INSERT INTO users (id, name, avatar, role, last_seen) VALUES ($1, $2, $3, $4, $5::bigint) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    "name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE users.name END, "
+    "avatar = CASE WHEN EXCLUDED.avatar <> '' THEN EXCLUDED.avatar ELSE users.avatar END, "
+    "role = CASE WHEN EXCLUDED.role <> '' THEN EXCLUDED.role ELSE users.role END, "
+    "last_seen = COALESCE(EXCLUDED.last_seen, users.last_seen)",
+    // kGetUser
+    "SELECT id, name, avatar, role, last_seen FROM users WHERE id = $1",
+    // kSetLastSeen
+    "INSERT INTO users (id, last_seen) VALUES ($1, $2::bigint) "
+    "ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen",
+    // kSearch: $1 a to_tsquery text, $2 conversation or NULL, $3 limit. The headline is
+    // computed for the returned page only.
+    "SELECT " PARLEY_MSG_COLS("hit.") ", ts_headline('simple', hit.content, "
+    "to_tsquery('simple', $1), 'StartSel=\"\", StopSel=\"\", MaxWords=16, MinWords=8, "
+    "ShortWord=0') FROM (SELECT " PARLEY_MSG_COLS("m.") ", "
+    "ts_rank(m.search, to_tsquery('simple', $1)) AS rank FROM messages m "
+    "WHERE m.search @@ to_tsquery('simple', $1) AND NOT m.deleted "
+    "AND ($2::text IS NULL OR m.conversation = $2) "
+    "ORDER BY rank DESC, m.created_at DESC, m.seq DESC, m.conversation LIMIT $3::bigint) AS hit "
+    "ORDER BY hit.rank DESC, hit.created_at DESC, hit.seq DESC, hit.conversation",
+};
+
+std::string statement_name(int index) { return "parley_" + std::to_string(index); }
+
+}  // namespace
+
+// Parameters of one statement, all in text format. A value holding a NUL byte cannot be sent
+// (libpq takes C strings, and PostgreSQL text cannot hold NUL): it makes the call fail with
+// invalid_argument instead of being cut short.
+class PgConnection::Params {
+ public:
+  Params() = default;
+  Params& text(std::string_view value) {
+    if (value.find('\0') != std::string_view::npos) bad_ = true;
+    values_.emplace_back(std::string(value));
+    return *this;
+  }
+  Params& text(std::string&& value) {
+    if (value.find('\0') != std::string::npos) bad_ = true;
+    values_.emplace_back(std::move(value));
+    return *this;
+  }
+  Params& text(const std::string& value) { return text(std::string_view(value)); }
+  Params& text(const char* value) { return text(std::string_view(value)); }
+  Params& text(const std::optional<std::string>& value) {
+    return value ? text(std::string_view(*value)) : null();
+  }
+  Params& i64(std::int64_t value) {
+    values_.emplace_back(std::to_string(value));
+    return *this;
+  }
+  Params& i64(const std::optional<std::int64_t>& value) { return value ? i64(*value) : null(); }
+  Params& boolean(const std::optional<bool>& value) {
+    if (!value) return null();
+    values_.emplace_back(*value ? "t" : "f");
+    return *this;
+  }
+  Params& null() {
+    values_.emplace_back(std::nullopt);
+    return *this;
+  }
+
+  bool bad() const noexcept { return bad_; }
+  int size() const noexcept { return static_cast<int>(values_.size()); }
+  std::vector<const char*> pointers() const {
+    std::vector<const char*> out;
+    out.reserve(values_.size());
+    for (const auto& value : values_) out.push_back(value ? value->c_str() : nullptr);
+    return out;
+  }
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+  bool bad_ = false;
+};
+
+void PgConnection::ResultDeleter::operator()(pg_result* r) const noexcept { PQclear(r); }
+
+// An explicit transaction on a connection; rolled back when left without commit().
+class PgConnection::Transaction {
+ public:
+  explicit Transaction(PgConnection& conn) : conn_(conn) {}
+  ~Transaction() {
+    if (open_) conn_.rollback_if_open();
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  [[nodiscard]] Result<void> begin() {
+    auto r = conn_.exec_sql("BEGIN", "begin");
+    if (!r) return r.error();
+    open_ = true;
+    return {};
+  }
+  [[nodiscard]] Result<void> commit() {
+    open_ = false;
+    auto r = conn_.exec_sql("COMMIT", "commit");
+    if (!r) return r.error();
+    return {};
+  }
+
+ private:
+  PgConnection& conn_;
+  bool open_ = false;
+};
+
+// --- PgConnInfo --------------------------------------------------------------------------
+
+Result<PgConnInfo> PgConnInfo::parse(const std::string& url) {
+  if (url.empty()) return err(Errc::invalid_argument);
+  char* errmsg = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &errmsg);
+  if (options == nullptr) {
+    spdlog::error("postgres: cannot parse the database URL: {}", errmsg ? errmsg : "?");
+    PQfreemem(errmsg);
+    return err(Errc::invalid_argument);
+  }
+  PgConnInfo info;
+  std::map<std::string, std::string> given;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && o->val[0] != '\0') given[o->keyword] = o->val;
+  }
+  PQconninfoFree(options);
+
+  // Defaults first: the URL, expanded from `dbname` after them, overrides any of them.
+  const std::pair<const char*, const char*> defaults[] = {
+      {"connect_timeout", "5"},    {"application_name", "parley"}, {"keepalives", "1"},
+      {"keepalives_idle", "15"},   {"keepalives_interval", "5"},   {"keepalives_count", "3"},
+      {"tcp_user_timeout", "20000"},
+  };
+  for (const auto& [key, value] : defaults) {
+    info.keywords_.emplace_back(key);
+    info.values_.emplace_back(value);
+  }
+  info.keywords_.emplace_back("dbname");
+  info.values_.push_back(url);
+
+  std::string described;
+  for (const char* key : {"host", "hostaddr", "port", "dbname", "user", "sslmode"}) {
+    const auto it = given.find(key);
+    if (it == given.end()) continue;
+    if (!described.empty()) described.push_back(' ');
+    described += std::string(key) + "=" + it->second;
+  }
+  info.redacted_ = described.empty() ? "(libpq defaults)" : described;
+  return info;
+}
+
+// --- PgDatabase --------------------------------------------------------------------------
+
+PgDatabase::PgDatabase(std::shared_ptr<const PgConnInfo> info) : info_(std::move(info)) {}
+
+int PgDatabase::latest_schema_version() noexcept {
+  const auto all = migrations();
+  return all.empty() ? 0 : all.back().version;
+}
+
+Result<std::shared_ptr<PgDatabase>> PgDatabase::open(const std::string& url, Options options) {
+  auto parsed = PgConnInfo::parse(url);
+  if (!parsed) return parsed.error();
+  auto info = std::make_shared<const PgConnInfo>(std::move(*parsed));
+  auto conn = PgConnection::open(info);
+  if (!conn) {
+    spdlog::error("postgres: cannot connect to {}", info->redacted());
+    return conn.error();
+  }
+  auto version = (*conn)->migrate(options.target_version);
+  if (!version) return version.error();
+  spdlog::info("postgres: {} at schema version {}", info->redacted(), *version);
+  return std::shared_ptr<PgDatabase>(new PgDatabase(std::move(info)));
+}
+
+Result<std::unique_ptr<Connection>> PgDatabase::connect() {
+  auto conn = PgConnection::open(info_);
+  if (!conn) return conn.error();
+  return std::unique_ptr<Connection>(std::move(*conn));
+}
+
+Result<std::shared_ptr<Database>> open_pg_database(const StoreConfig& config) {
+  std::string url = config.database_url;
+  if (url.empty()) url = pg_url_from_env();
+  if (url.empty()) return err(Errc::invalid_argument);
+  auto db = PgDatabase::open(url);
+  if (!db) return db.error();
+  return std::shared_ptr<Database>(std::move(*db));
+}
+
+namespace {
+
+// RFC 3986 percent-encoding of everything but the unreserved characters.
+std::string percent_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+std::string pg_url_from_env() {
+  const std::string host = env_or_empty("DB_HOST");
+  if (host.empty()) return {};
+  const std::string port = env_or_empty("DB_PORT");
+  const std::string name = env_or_empty("DB_NAME");
+  const std::string user = env_or_empty("DB_USER");
+  const std::string password = env_or_empty("DB_PASSWORD");
+  const bool socket_dir = host.front() == '/';
+
+  std::string url = "postgresql://";
+  if (!user.empty() || !password.empty()) {
+    url += percent_encode(user);
+    if (!password.empty()) url += ":" + percent_encode(password);
+    url.push_back('@');
+  }
+  if (!socket_dir) {
+    if (host.find(':') != std::string::npos) {
+      url += "[" + host + "]";  // IPv6 literal
+    } else {
+      url += percent_encode(host);
+    }
+    if (!port.empty()) url += ":" + percent_encode(port);
+  }
+  url.push_back('/');
+  url += percent_encode(name);
+  std::string query;
+  if (socket_dir) {
+    query = "host=" + percent_encode(host);
+    if (!port.empty()) query += "&port=" + percent_encode(port);
+  }
+  if (!query.empty()) url += "?" + query;
+  return url;
+}
+
+// --- PgConnection: connecting ------------------------------------------------------------
+
+PgConnection::PgConnection(std::shared_ptr<const PgConnInfo> info) : info_(std::move(info)) {}
+
+PgConnection::~PgConnection() { disconnect(); }
+
+Result<std::unique_ptr<PgConnection>> PgConnection::open(std::shared_ptr<const PgConnInfo> info) {
+  std::unique_ptr<PgConnection> conn(new PgConnection(std::move(info)));
+  if (auto ok = conn->reconnect(); !ok) return ok.error();
+  return conn;
+}
+
+bool PgConnection::is_connected() const noexcept {
+  return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
+}
+
+void PgConnection::disconnect() noexcept {
+  if (conn_ != nullptr) PQfinish(conn_);
+  conn_ = nullptr;
+  prepared_ = false;
+}
+
+Result<void> PgConnection::reconnect() {
+  const auto now = Clock::now();
+  if (now < next_attempt_) return err(Errc::unavailable);
+  disconnect();
+  std::vector<const char*> keywords, values;
+  for (const std::string& k : info_->keywords()) keywords.push_back(k.c_str());
+  for (const std::string& v : info_->values()) values.push_back(v.c_str());
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_ = PQconnectdbParams(keywords.data(), values.data(), 1);
+  if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+    backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
+    next_attempt_ = Clock::now() + backoff_;
+    std::string why = conn_ != nullptr ? PQerrorMessage(conn_) : "out of memory";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    spdlog::warn("postgres: cannot connect to {} (next attempt in {} ms): {}", info_->redacted(),
+                 backoff_.count(), why);
+    disconnect();
+    return err(Errc::unavailable);
+  }
+  PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
+  if (backoff_.count() != 0) spdlog::info("postgres: reconnected to {}", info_->redacted());
+  backoff_ = std::chrono::milliseconds{0};
+  next_attempt_ = {};
+  return {};
+}
+
+Result<void> PgConnection::ensure_connected() {
+  if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+    // An idle connection learns that the server went away (restart, failover, idle
+    // timeout) only by reading: look first, so such a drop costs a reconnect, not a
+    // failed call.
+    // A terminated backend sends an error, then closes: the first read takes the message,
+    // a later one sees the end of the stream.
+    bool alive = true;
+    for (int i = 0; i < 4 && alive; ++i) {
+      pollfd pfd{PQsocket(conn_), POLLIN, 0};
+      if (::poll(&pfd, 1, 0) <= 0) break;
+      alive = PQconsumeInput(conn_) == 1 && PQstatus(conn_) == CONNECTION_OK;
+      if (alive) (void)PQisBusy(conn_);  // parses what arrived
+    }
+    if (alive) {
+      while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);
+      return {};
+    }
+    spdlog::warn("postgres: connection to {} dropped; reconnecting", info_->redacted());
+    disconnect();
+  }
+  return reconnect();
+}
+
+Result<void> PgConnection::prepare_statements() {
+  // All in one pipeline: one round trip however many statements there are.
+  static_assert(std::size(kStatements) == static_cast<std::size_t>(Stmt::kCount));
+  if (PQenterPipelineMode(conn_) != 1) return fail(nullptr, "prepare");
+  for (std::size_t i = 0; i < std::size(kStatements); ++i) {
+    const std::string name = statement_name(static_cast<int>(i));
+    if (PQsendPrepare(conn_, name.c_str(), kStatements[i], 0, nullptr) != 1) {
+      return fail(nullptr, "prepare");
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) return fail(nullptr, "prepare");
+  boost::system::error_code first;
+  for (std::size_t i = 0; i < std::size(kStatements); ++i) {
+    PgResult res(PQgetResult(conn_));
+    if (!res) return fail(nullptr, "prepare");
+    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK && !first) {
+      spdlog::error("postgres: cannot prepare statement {}: {}", i,
+                    PQresultErrorMessage(res.get()));
+      first = fail(res.get(), "prepare");
+    }
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+  }
+  PgResult sync(PQgetResult(conn_));
+  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) return fail(nullptr, "prepare");
+  PQexitPipelineMode(conn_);
+  if (first) return first;
+  prepared_ = true;
+  return {};
+}
+
+void PgConnection::rollback_if_open() noexcept {
+  if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return;
+  if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) PQexitPipelineMode(conn_);
+  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
+  PGresult* res = PQexec(conn_, "ROLLBACK");
+  const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  if (!ok) {
+    // The transaction state is unknown: start over on a new connection.
+    spdlog::warn("postgres: rollback failed; dropping the connection");
+    disconnect();
+  }
+}
+
+boost::system::error_code PgConnection::fail(const pg_result* res, const char* what) {
+  if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+    dropped_ = true;
+    std::string why = conn_ != nullptr ? PQerrorMessage(conn_) : "not connected";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    spdlog::warn("postgres: {}: connection lost: {}", what, why);
+    disconnect();
+    return err(Errc::unavailable);
+  }
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  if (state == nullptr) {
+    spdlog::error("postgres: {} failed: {}", what, PQerrorMessage(conn_));
+    return err(Errc::internal);
+  }
+  const std::string_view sqlstate(state);
+  retryable_ = sqlstate == "40001" || sqlstate == "40P01";
+  const Errc code = errc_for_sqlstate(sqlstate);
+  // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
+  const auto level = (code == Errc::conflict || code == Errc::invalid_argument ||
+                      code == Errc::not_found)
+                         ? spdlog::level::debug
+                         : spdlog::level::err;
+  spdlog::log(level, "postgres: {} failed ({}): {}", what, sqlstate,
+              PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+  return err(code);
+}
+
+template <class F>
+auto PgConnection::with_reconnect(bool retry_safe, F&& fn) -> decltype(fn()) {
+  if (auto ok = ensure_connected(); !ok) return ok.error();
+  dropped_ = false;
+  auto result = fn();
+  if (!result && dropped_ && retry_safe) {
+    if (auto ok = reconnect(); !ok) return ok.error();
+    dropped_ = false;
+    result = fn();
+  }
+  return result;
+}
+
+// --- PgConnection: running statements ----------------------------------------------------
+
+Result<PgConnection::PgResult> PgConnection::exec(Stmt stmt, const Params& params) {
+  if (params.bad()) return err(Errc::invalid_argument);
+  if (conn_ == nullptr) return fail(nullptr, "exec");
+  if (!prepared_) {
+    if (auto ok = prepare_statements(); !ok) return ok.error();
+  }
+  const std::string name = statement_name(static_cast<int>(stmt));
+  const auto values = params.pointers();
+  PgResult res(PQexecPrepared(conn_, name.c_str(), params.size(), values.data(), nullptr,
+                              nullptr, 0));
+  const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(res.get(), name.c_str());
+  return res;
+}
+
+Result<PgConnection::PgResult> PgConnection::exec_sql(const char* sql, const char* what) {
+  if (conn_ == nullptr) return fail(nullptr, what);
+  PgResult res(PQexec(conn_, sql));
+  const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(res.get(), what);
+  return res;
+}
+
+Result<std::vector<PgConnection::PgResult>> PgConnection::pipeline(
+    std::initializer_list<std::pair<Stmt, const Params*>> queries, const char* what) {
+  if (conn_ == nullptr) return fail(nullptr, what);
+  if (!prepared_) {
+    if (auto ok = prepare_statements(); !ok) return ok.error();
+  }
+  for (const auto& [stmt, params] : queries) {
+    if (params != nullptr && params->bad()) return err(Errc::invalid_argument);
+  }
+  if (PQenterPipelineMode(conn_) != 1) return fail(nullptr, what);
+  for (const auto& [stmt, params] : queries) {
+    const std::string name = statement_name(static_cast<int>(stmt));
+    const auto values = params != nullptr ? params->pointers() : std::vector<const char*>{};
+    const int n = params != nullptr ? params->size() : 0;
+    if (PQsendQueryPrepared(conn_, name.c_str(), n, values.data(), nullptr, nullptr, 0) != 1) {
+      return fail(nullptr, what);
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) return fail(nullptr, what);
+
+  std::vector<PgResult> results;
+  results.reserve(queries.size());
+  boost::system::error_code first;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    PgResult res(PQgetResult(conn_));
+    if (!res || PQstatus(conn_) != CONNECTION_OK) return fail(res.get(), what);
+    const auto status = PQresultStatus(res.get());
+    if (status == PGRES_FATAL_ERROR && !first) first = fail(res.get(), what);
+    if (status == PGRES_PIPELINE_ABORTED && !first) first = err(Errc::internal);
+    results.push_back(std::move(res));
+    // Each query's results end with a null.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+  }
+  PgResult sync(PQgetResult(conn_));
+  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) return fail(sync.get(), what);
+  PQexitPipelineMode(conn_);
+  if (first) return first;
+  return results;
+}
+
+// --- Schema ------------------------------------------------------------------------------
+
+Result<int> PgConnection::schema_version() {
+  return with_reconnect(true, [&]() -> Result<int> {
+    auto exists = exec_sql("SELECT to_regclass('schema_version') IS NOT NULL", "schema version");
+    if (!exists) return exists.error();
+    if (!bool_at(exists->get(), 0, 0)) return 0;
+    auto res = exec_sql("SELECT COALESCE(max(version), 0) FROM schema_version", "schema version");
+    if (!res) return res.error();
+    return static_cast<int>(i64_at(res->get(), 0, 0));
+  });
+}
+
+Result<int> PgConnection::migrate(int target) {
+  if (auto ok = ensure_connected(); !ok) return ok.error();
+  // A session lock: released by unlock below, or by the server if this connection dies.
+  const std::string lock_args = "(" + std::to_string(kMigrationLockKey) +
+                                ", hashtext(COALESCE(current_schema(), '')))";
+  const std::string lock_sql = "SELECT pg_advisory_lock" + lock_args;
+  const std::string unlock_sql = "SELECT pg_advisory_unlock" + lock_args;
+  if (auto r = exec_sql(lock_sql.c_str(), "migration lock"); !r) return r.error();
+  struct Unlock {
+    PgConnection& conn;
+    const std::string& sql;
+    ~Unlock() {
+      if (conn.is_connected()) (void)conn.exec_sql(sql.c_str(), "migration unlock");
+    }
+  } unlock{*this, unlock_sql};
+
+  if (auto r = exec_sql("CREATE TABLE IF NOT EXISTS schema_version ("
+                        "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
+                        "applied_at BIGINT NOT NULL)",
+                        "schema_version table");
+      !r) {
+    return r.error();
+  }
+  auto current = schema_version();
+  if (!current) return current.error();
+  const int latest = PgDatabase::latest_schema_version();
+  if (*current > latest) {
+    spdlog::error("postgres: the database is at schema version {}, newer than this server's {}",
+                  *current, latest);
+    return err(Errc::conflict);
+  }
+  int version = *current;
+  for (const Migration& m : migrations()) {
+    if (m.version <= version || (target != 0 && m.version > target)) continue;
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    const std::string sql(m.sql);
+    if (auto r = exec_sql(sql.c_str(), m.name.data()); !r) {
+      spdlog::error("postgres: migration {} failed", m.name);
+      return r.error();
+    }
+    Params params;
+    params.i64(m.version).text(m.name).i64(now_ms());
+    const auto values = params.pointers();
+    PgResult res(PQexecParams(conn_,
+                              "INSERT INTO schema_version (version, name, applied_at) "
+                              "VALUES ($1, $2, $3)",
+                              params.size(), nullptr, values.data(), nullptr, nullptr, 0));
+    if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      return fail(res.get(), "schema_version insert");
+    }
+    if (auto ok = tx.commit(); !ok) return ok.error();
+    spdlog::info("postgres: applied migration {}", m.name);
+    version = m.version;
+  }
+  return version;
+}
+
+// --- Messages ----------------------------------------------------------------------------
+
+struct PgConnection::BatchPlan {
+  std::vector<NewMessage> msgs;               // normalized, each with an id
+  std::vector<ConversationId> conversations;  // distinct, sorted
+  TimeMs now = 0;
+  std::vector<Appended> out;                  // filled by a successful append_once
+  std::optional<MessageId> first_new;         // the first message actually inserted
+};
+
+Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMessage> batch) {
+  BatchPlan plan;
+  plan.msgs.assign(batch.begin(), batch.end());
+  for (NewMessage& msg : plan.msgs) {
+    if (auto ok = detail::normalize_new_message(msg); !ok) return ok.error();
+    // Ids are chosen before the transaction, so that an in-doubt commit can be looked up.
+    if (msg.id.empty()) msg.id = new_message_id();
+    plan.conversations.push_back(msg.conversation);
+  }
+  if (plan.msgs.empty()) return std::vector<Appended>{};
+  std::sort(plan.conversations.begin(), plan.conversations.end());
+  plan.conversations.erase(std::unique(plan.conversations.begin(), plan.conversations.end()),
+                           plan.conversations.end());
+  plan.now = now_ms();
+
+  boost::system::error_code last = err(Errc::unavailable);
+  for (int attempt = 0; attempt < kMaxAppendAttempts; ++attempt) {
+    if (auto ok = ensure_connected(); !ok) return ok.error();
+    dropped_ = false;
+    retryable_ = false;
+    bool in_doubt = false;
+    auto r = append_once(plan, in_doubt);
+    if (r) return std::move(plan.out);
+    last = r.error();
+    if (dropped_) {
+      if (attempt > 0 && !in_doubt) return last;  // a second drop: the server is going away
+      if (auto ok = reconnect(); !ok) {
+        if (in_doubt) {
+          spdlog::error("postgres: a batch of {} messages may or may not have committed; the "
+                        "server is unreachable",
+                        plan.msgs.size());
+        }
+        return ok.error();
+      }
+      if (in_doubt) {
+        auto committed = batch_committed(plan);
+        if (!committed) return committed.error();
+        if (*committed) return std::move(plan.out);
+      }
+      continue;
+    }
+    if (!retryable_) return last;
+    spdlog::debug("postgres: append batch retried after {}", last.message());
+  }
+  return last;
+}
+
+// One attempt; on failure no transaction is left open (or the connection is gone). Sets
+// in_doubt once COMMIT may have reached the server.
+Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
+  plan.out.clear();
+  plan.first_new.reset();
+  const std::string conversations = id_array(plan.conversations);
+
+  // Round trip 1: BEGIN, create missing conversations, lock them, look up client_ids.
+  Params ensure, lock, dup_keys;
+  ensure.text(conversations).i64(plan.now);
+  lock.text(conversations);
+  bool any_client_id = false;
+  {
+    ArrayLiteral convs, senders, client_ids;
+    for (const NewMessage& msg : plan.msgs) {
+      if (!msg.client_id) continue;
+      any_client_id = true;
+      convs.add(std::string_view(msg.conversation));
+      senders.add(std::string_view(msg.sender.id));
+      client_ids.add(std::string_view(*msg.client_id));
+    }
+    dup_keys.text(std::move(convs).finish())
+        .text(std::move(senders).finish())
+        .text(std::move(client_ids).finish());
+  }
+  const Params none;
+  auto first = any_client_id ? pipeline({{Stmt::kBegin, &none},
+                                         {Stmt::kAppendEnsure, &ensure},
+                                         {Stmt::kAppendLock, &lock},
+                                         {Stmt::kAppendDuplicates, &dup_keys}},
+                                        "append (lock)")
+                             : pipeline({{Stmt::kBegin, &none},
+                                         {Stmt::kAppendEnsure, &ensure},
+                                         {Stmt::kAppendLock, &lock}},
+                                        "append (lock)");
+  if (!first) {
+    rollback_if_open();
+    return first.error();
+  }
+  const PGresult* locked = (*first)[2].get();
+  std::map<ConversationId, Seq> last_seq;
+  for (int row = 0; row < PQntuples(locked); ++row) {
+    last_seq.emplace(std::string(text_at(locked, row, 0)), i64_at(locked, row, 1));
+  }
+  if (last_seq.size() != plan.conversations.size()) {
+    // A conversation was deleted between our insert and our lock: run again.
+    rollback_if_open();
+    retryable_ = true;
+    return err(Errc::conflict);
+  }
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, StoredMessage>
+      stored_client_ids;
+  std::vector<StoredMessage> found;
+  if (any_client_id) {
+    const PGresult* dups = (*first)[3].get();
+    found.reserve(static_cast<std::size_t>(PQntuples(dups)));
+    for (int row = 0; row < PQntuples(dups); ++row) found.push_back(message_at(dups, row, 0));
+    for (const StoredMessage& msg : found) {
+      stored_client_ids.emplace(std::make_tuple(std::string_view(msg.conversation),
+                                                std::string_view(msg.sender.id),
+                                                std::string_view(*msg.client_id)),
+                                msg);
+    }
+  }
+
+  // Seqs, duplicates and rows, exactly as the memory backend plans them.
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, std::size_t>
+      batch_client_ids;
+  std::unordered_set<std::string_view> batch_ids;
+  std::map<ConversationId, std::int64_t> added;
+  ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
+      a_created, a_client;
+  plan.out.reserve(plan.msgs.size());
+  for (const NewMessage& msg : plan.msgs) {
+    if (msg.client_id) {
+      const auto key = std::make_tuple(std::string_view(msg.conversation),
+                                       std::string_view(msg.sender.id),
+                                       std::string_view(*msg.client_id));
+      if (const auto it = stored_client_ids.find(key); it != stored_client_ids.end()) {
+        plan.out.push_back({it->second, true});
+        continue;
+      }
+      if (const auto it = batch_client_ids.find(key); it != batch_client_ids.end()) {
+        plan.out.push_back({plan.out[it->second].message, true});
+        continue;
+      }
+      batch_client_ids.emplace(key, plan.out.size());
+    }
+    if (!batch_ids.insert(msg.id).second) {
+      rollback_if_open();
+      return err(Errc::conflict);
+    }
+    StoredMessage stored;
+    stored.id = msg.id;
+    stored.conversation = msg.conversation;
+    stored.seq = ++last_seq[msg.conversation];
+    stored.sender = msg.sender;
+    stored.kind = msg.kind;
+    stored.content = msg.content;
+    stored.meta = msg.meta;
+    stored.created_at = msg.created_at != 0 ? msg.created_at : plan.now;
+    stored.client_id = msg.client_id;
+    ++added[msg.conversation];
+    if (!plan.first_new) plan.first_new = stored.id;
+    a_conv.add(std::string_view(stored.conversation));
+    a_seq.add(stored.seq);
+    a_id.add(std::string_view(stored.id));
+    a_sender.add(std::string_view(stored.sender.id));
+    a_name.add(std::string_view(stored.sender.name));
+    a_role.add(std::string_view(stored.sender.role));
+    a_kind.add(std::string_view(stored.kind));
+    a_content.add_content(stored.content);
+    a_meta.add(std::string_view(stored.meta));
+    a_created.add(stored.created_at);
+    a_client.add(stored.client_id);
+    plan.out.push_back({std::move(stored), false});
+  }
+
+  // Round trip 2: insert, advance the conversations, COMMIT.
+  in_doubt = true;
+  if (!plan.first_new) {
+    auto r = pipeline({{Stmt::kCommit, &none}}, "append (commit)");
+    if (!r) {
+      rollback_if_open();
+      return r.error();
+    }
+    return {};
+  }
+  Params insert;
+  insert.text(std::move(a_conv).finish())
+      .text(std::move(a_seq).finish())
+      .text(std::move(a_id).finish())
+      .text(std::move(a_sender).finish())
+      .text(std::move(a_name).finish())
+      .text(std::move(a_role).finish())
+      .text(std::move(a_kind).finish())
+      .text(std::move(a_content).finish())
+      .text(std::move(a_meta).finish())
+      .text(std::move(a_created).finish())
+      .text(std::move(a_client).finish());
+  Params update;
+  {
+    ArrayLiteral ids, seqs, counts;
+    for (const auto& [id, n] : added) {
+      ids.add(std::string_view(id));
+      seqs.add(last_seq[id]);
+      counts.add(n);
+    }
+    update.text(std::move(ids).finish())
+        .text(std::move(seqs).finish())
+        .text(std::move(counts).finish())
+        .i64(plan.now);
+  }
+  auto second = pipeline({{Stmt::kInsertMessages, &insert},
+                          {Stmt::kAppendUpdate, &update},
+                          {Stmt::kCommit, &none}},
+                         "append (insert)");
+  if (!second) {
+    rollback_if_open();
+    return second.error();
+  }
+  return {};
+}
+
+// Whether the batch's transaction committed: its first new message is stored or not.
+Result<bool> PgConnection::batch_committed(const BatchPlan& plan) {
+  if (!plan.first_new) return false;  // nothing was to be written: running again is safe
+  Params params;
+  params.text(*plan.first_new);
+  auto res = exec(Stmt::kMessageExists, params);
+  if (!res) return Result<bool>(boost::system::in_place_error, res.error());
+  const bool committed = PQntuples(res->get()) > 0;
+  spdlog::warn("postgres: the connection dropped during a commit of {} messages; it {}",
+               plan.msgs.size(), committed ? "had committed" : "had not committed, retrying");
+  return committed;
+}
+
+Result<std::vector<StoredMessage>> PgConnection::read_messages(Stmt stmt, const Params& params) {
+  auto res = exec(stmt, params);
+  if (!res) return res.error();
+  std::vector<StoredMessage> out;
+  const int rows = PQntuples(res->get());
+  out.reserve(static_cast<std::size_t>(rows));
+  for (int row = 0; row < rows; ++row) out.push_back(message_at(res->get(), row, 0));
+  return out;
+}
+
+Result<std::vector<StoredMessage>> PgConnection::read_after(const ConversationId& conversation,
+                                                            Seq after, std::size_t limit) {
+  if (limit == 0) return std::vector<StoredMessage>{};
+  Params params;
+  params.text(conversation).i64(std::max<Seq>(after, 0)).i64(detail::sql_limit(limit));
+  return with_reconnect(true, [&] { return read_messages(Stmt::kReadAfter, params); });
+}
+
+Result<std::vector<StoredMessage>> PgConnection::read_before(const ConversationId& conversation,
+                                                             Seq before, std::size_t limit) {
+  if (before <= 1 || limit == 0) return std::vector<StoredMessage>{};
+  Params params;
+  params.text(conversation).i64(before).i64(detail::sql_limit(limit));
+  return with_reconnect(true, [&] { return read_messages(Stmt::kReadBefore, params); });
+}
+
+Result<StoredMessage> PgConnection::get_message(const ConversationId& conversation, Seq seq) {
+  Params params;
+  params.text(conversation).i64(seq);
+  return with_reconnect(true, [&]() -> Result<StoredMessage> {
+    auto rows = read_messages(Stmt::kGetMessage, params);
+    if (!rows) return rows.error();
+    if (rows->empty()) return err(Errc::not_found);
+    return std::move(rows->front());
+  });
+}
+
+// Edits (content set) or soft-deletes (content null) in one statement when allowed; when it
+// changed nothing, the stored row tells why, in the memory backend's order of checks.
+Result<StoredMessage> PgConnection::change_message(const ConversationId& conversation, Seq seq,
+                                                   const std::optional<UserId>& by,
+                                                   const std::string* content, TimeMs at) {
+  Params params;
+  params.text(conversation).i64(seq);
+  if (content != nullptr) params.text(stored_content(*content));
+  params.i64(or_now(at)).text(by);
+  return with_reconnect(true, [&]() -> Result<StoredMessage> {
+    auto changed =
+        read_messages(content != nullptr ? Stmt::kEditMessage : Stmt::kDeleteMessage, params);
+    if (!changed) return changed.error();
+    if (!changed->empty()) return std::move(changed->front());
+    Params key;
+    key.text(conversation).i64(seq);
+    auto rows = read_messages(Stmt::kGetMessage, key);
+    if (!rows) return rows.error();
+    if (rows->empty()) return err(Errc::not_found);
+    StoredMessage& msg = rows->front();
+    if (by && *by != msg.sender.id) return err(Errc::permission_denied);
+    if (msg.deleted && content == nullptr) return std::move(msg);
+    return err(Errc::conflict);  // deleted (edit), or changed under us
+  });
+}
+
+Result<StoredMessage> PgConnection::edit_message(const ConversationId& conversation, Seq seq,
+                                                 const std::string& content,
+                                                 const std::optional<UserId>& by, TimeMs at) {
+  return change_message(conversation, seq, by, &content, at);
+}
+
+Result<StoredMessage> PgConnection::delete_message(const ConversationId& conversation, Seq seq,
+                                                   const std::optional<UserId>& by, TimeMs at) {
+  return change_message(conversation, seq, by, nullptr, at);
+}
+
+// --- Conversations -----------------------------------------------------------------------
+
+Result<Conversation> PgConnection::load_conversation(const ConversationId& id, bool for_update) {
+  Params params;
+  params.text(id);
+  auto res = exec(for_update ? Stmt::kLockConversation : Stmt::kGetConversation, params);
+  if (!res) return res.error();
+  if (PQntuples(res->get()) == 0) return err(Errc::not_found);
+  return conversation_at(res->get(), 0, 0);
+}
+
+Result<void> PgConnection::sync_participants(const ConversationId& id,
+                                             const std::vector<UserId>& old_participants,
+                                             const std::vector<UserId>& participants,
+                                             TimeMs at) {
+  std::vector<UserId> removed;
+  for (const UserId& old : old_participants) {
+    if (std::find(participants.begin(), participants.end(), old) == participants.end()) {
+      removed.push_back(old);
+    }
+  }
+  if (!removed.empty()) {
+    Params params;
+    params.text(id).text(id_array(removed));
+    if (auto r = exec(Stmt::kRemoveMembers, params); !r) return r.error();
+  }
+  if (!participants.empty()) {
+    Params params;
+    params.text(id).text(id_array(participants)).i64(at);
+    if (auto r = exec(Stmt::kAddMembers, params); !r) return r.error();
+  }
+  return {};
+}
+
+Result<Conversation> PgConnection::create_conversation(const NewConversation& request) {
+  const ConversationId id = request.id.empty() ? new_short_id() : request.id;
+  if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  auto participants = detail::normalize_participants(request.participants);
+  if (!participants) return participants.error();
+  auto settings = detail::normalize_json_object(request.settings);
+  if (!settings) return settings.error();
+  auto meta = detail::normalize_json_object(request.meta);
+  if (!meta) return meta.error();
+  Params params;
+  params.text(id)
+      .text(request.title)
+      .i64(or_now(request.created_at))
+      .text(participants_json(*participants))
+      .text(*settings)
+      .text(*meta)
+      .text(id_array(*participants));
+  // Not run again after a drop: had it committed, the second run would say already_exists.
+  return with_reconnect(false, [&]() -> Result<Conversation> {
+    auto res = exec(Stmt::kInsertConversation, params);
+    if (!res) return res.error();
+    if (PQntuples(res->get()) == 0) return err(Errc::already_exists);
+    return conversation_at(res->get(), 0, 0);
+  });
+}
+
+Result<Conversation> PgConnection::ensure_conversation(const ConversationId& id, TimeMs now) {
+  if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  Params params;
+  params.text(id).i64(or_now(now));
+  return with_reconnect(true, [&]() -> Result<Conversation> {
+    auto res = exec(Stmt::kEnsureConversation, params);
+    if (!res) return res.error();
+    if (PQntuples(res->get()) > 0) return conversation_at(res->get(), 0, 0);
+    return load_conversation(id, false);  // another writer created it just now
+  });
+}
+
+Result<Conversation> PgConnection::get_conversation(const ConversationId& id) {
+  return with_reconnect(true, [&] { return load_conversation(id, false); });
+}
+
+Result<ConversationPage> PgConnection::list_conversations(const ListQuery& query) {
+  auto cursor = detail::decode_list_cursor(query.cursor);
+  if (!cursor) return cursor.error();
+  const std::size_t limit = detail::list_limit(query.limit);
+  Params params;
+  params.i64(detail::sql_limit(limit + 1))
+      .i64(cursor->updated_at)
+      .text(cursor->id)
+      .text(query.user)
+      .text(detail::ascii_lower(query.q));
+  return with_reconnect(true, [&]() -> Result<ConversationPage> {
+    auto res = exec(Stmt::kListConversations, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    const int rows = PQntuples(r);
+    ConversationPage page;
+    for (int row = 0; row < rows && static_cast<std::size_t>(row) < limit; ++row) {
+      ConversationSummary summary;
+      summary.conversation = conversation_at(r, row, 0);
+      if (!null_at(r, row, kConvCols)) summary.last_message = message_at(r, row, kConvCols);
+      if (query.user) summary.unread = i64_at(r, row, kConvCols + kMsgCols);
+      page.conversations.push_back(std::move(summary));
+    }
+    if (static_cast<std::size_t>(rows) > limit) {
+      const Conversation& last = page.conversations.back().conversation;
+      page.next_cursor = detail::encode_list_cursor(last.updated_at, last.id);
+    }
+    return page;
+  });
+}
+
+Result<Conversation> PgConnection::update_conversation(const ConversationId& id,
+                                                       const ConversationPatch& patch,
+                                                       TimeMs now) {
+  std::optional<std::vector<UserId>> participants;
+  if (patch.participants) {
+    auto normalized = detail::normalize_participants(*patch.participants);
+    if (!normalized) return normalized.error();
+    participants = std::move(*normalized);
+  }
+  std::optional<std::string> settings, meta;
+  if (patch.settings) {
+    auto normalized = detail::normalize_json_object(*patch.settings);
+    if (!normalized) return normalized.error();
+    settings = std::move(*normalized);
+  }
+  if (patch.meta) {
+    auto normalized = detail::normalize_json_object(*patch.meta);
+    if (!normalized) return normalized.error();
+    meta = std::move(*normalized);
+  }
+  const TimeMs at = or_now(now);
+  Params params;
+  params.text(id).text(patch.title);
+  if (participants) {
+    params.text(participants_json(*participants));
+  } else {
+    params.null();
+  }
+  params.text(settings).text(meta).boolean(patch.is_active).i64(at);
+
+  return with_reconnect(true, [&]() -> Result<Conversation> {
+    if (!participants) {
+      auto res = exec(Stmt::kUpdateConversation, params);
+      if (!res) return res.error();
+      if (PQntuples(res->get()) == 0) return err(Errc::not_found);
+      return conversation_at(res->get(), 0, 0);
+    }
+    // Members follow the participant list: one transaction, the row locked first.
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    auto old = load_conversation(id, true);
+    if (!old) return old.error();
+    auto res = exec(Stmt::kUpdateConversation, params);
+    if (!res) return res.error();
+    if (PQntuples(res->get()) == 0) return err(Errc::not_found);
+    if (auto ok = sync_participants(id, old->participants, *participants, at); !ok) {
+      return ok.error();
+    }
+    if (auto ok = tx.commit(); !ok) return ok.error();
+    return conversation_at(res->get(), 0, 0);
+  });
+}
+
+Result<void> PgConnection::delete_conversation(const ConversationId& id) {
+  Params params;
+  params.text(id);
+  // Not run again after a drop: had it committed, the second run would say not_found.
+  return with_reconnect(false, [&]() -> Result<void> {
+    // Lock the row first, so that a concurrent append commits before we delete its
+    // messages (or after, into a new conversation).
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    if (auto old = load_conversation(id, true); !old) return old.error();
+    if (auto r = exec(Stmt::kDeleteMessagesOf, params); !r) return r.error();
+    if (auto r = exec(Stmt::kDeleteConversation, params); !r) return r.error();
+    return tx.commit();
+  });
+}
+
+Result<Conversation> PgConnection::replace_conversation(const WholeConversation& whole) {
+  if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
+  auto participants = detail::normalize_participants(whole.participants);
+  if (!participants) return participants.error();
+  auto settings = detail::normalize_json_object(whole.settings);
+  if (!settings) return settings.error();
+  auto meta = detail::normalize_json_object(whole.meta);
+  if (!meta) return meta.error();
+  const TimeMs now = now_ms();
+
+  ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
+      a_created, a_client;
+  std::set<std::pair<UserId, std::string>> client_ids;
+  std::unordered_set<MessageId> ids;
+  Seq seq = 0;
+  for (const NewMessage& given : whole.messages) {
+    NewMessage msg = given;
+    msg.conversation = whole.id;
+    if (auto ok = detail::normalize_new_message(msg); !ok) return ok.error();
+    if (msg.id.empty()) msg.id = new_message_id();
+    if (!ids.insert(msg.id).second) return err(Errc::conflict);
+    if (msg.client_id && !client_ids.emplace(msg.sender.id, *msg.client_id).second) {
+      return err(Errc::conflict);
+    }
+    a_conv.add(std::string_view(whole.id));
+    a_seq.add(++seq);
+    a_id.add(std::string_view(msg.id));
+    a_sender.add(std::string_view(msg.sender.id));
+    a_name.add(std::string_view(msg.sender.name));
+    a_role.add(std::string_view(msg.sender.role));
+    a_kind.add(std::string_view(msg.kind));
+    a_content.add_content(msg.content);
+    a_meta.add(std::string_view(msg.meta));
+    a_created.add(msg.created_at != 0 ? msg.created_at : now);
+    a_client.add(msg.client_id);
+  }
+  Params insert;
+  insert.text(std::move(a_conv).finish())
+      .text(std::move(a_seq).finish())
+      .text(std::move(a_id).finish())
+      .text(std::move(a_sender).finish())
+      .text(std::move(a_name).finish())
+      .text(std::move(a_role).finish())
+      .text(std::move(a_kind).finish())
+      .text(std::move(a_content).finish())
+      .text(std::move(a_meta).finish())
+      .text(std::move(a_created).finish())
+      .text(std::move(a_client).finish());
+  Params key, ensure, update, clamp;
+  key.text(whole.id);
+  ensure.text(whole.id).i64(whole.created_at != 0 ? whole.created_at : now);
+  update.text(whole.id)
+      .text(whole.title)
+      .text(*settings)
+      .text(*meta)
+      .text(participants_json(*participants))
+      .i64(whole.created_at)
+      .i64(whole.updated_at != 0 ? whole.updated_at : now)
+      .i64(seq);
+  clamp.text(whole.id).i64(seq);
+
+  return with_reconnect(true, [&]() -> Result<Conversation> {
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    if (auto r = exec(Stmt::kEnsureConversationRow, ensure); !r) return r.error();
+    auto old = load_conversation(whole.id, true);
+    if (!old) return old.error();
+    if (auto r = exec(Stmt::kDeleteMessagesOf, key); !r) return r.error();
+    if (seq > 0) {
+      // A message id taken by another conversation fails here with conflict.
+      if (auto r = exec(Stmt::kInsertMessages, insert); !r) return r.error();
+    }
+    auto res = exec(Stmt::kReplaceConversation, update);
+    if (!res) return res.error();
+    if (PQntuples(res->get()) == 0) return err(Errc::internal);
+    if (auto ok = sync_participants(whole.id, old->participants, *participants, now); !ok) {
+      return ok.error();
+    }
+    if (auto r = exec(Stmt::kClampReadState, clamp); !r) return r.error();
+    if (auto ok = tx.commit(); !ok) return ok.error();
+    return conversation_at(res->get(), 0, 0);
+  });
+}
+
+Result<std::int64_t> PgConnection::count_conversations() {
+  return with_reconnect(true, [&]() -> Result<std::int64_t> {
+    auto res = exec(Stmt::kCountConversations, Params{});
+    if (!res) return res.error();
+    return i64_at(res->get(), 0, 0);
+  });
+}
+
+Result<void> PgConnection::add_member(const ConversationId& conversation, const UserId& user,
+                                      TimeMs at) {
+  if (!is_valid_id(user)) return err(Errc::invalid_argument);
+  Params params;
+  params.text(conversation).text(user).i64(or_now(at));
+  return with_reconnect(true, [&]() -> Result<void> {
+    auto res = exec(Stmt::kAddMember, params);
+    if (!res) return res.error();
+    if (i64_at(res->get(), 0, 0) == 0) return err(Errc::not_found);
+    return {};
+  });
+}
+
+// --- Read state --------------------------------------------------------------------------
+
+Result<Seq> PgConnection::mark_read(const ConversationId& conversation, const UserId& user,
+                                    Seq seq) {
+  Params params;
+  params.text(conversation).text(user).i64(seq);
+  return with_reconnect(true, [&]() -> Result<Seq> {
+    auto res = exec(Stmt::kMarkRead, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    if (i64_at(r, 0, 0) == 0) return err(Errc::not_found);
+    if (!null_at(r, 0, 1)) return i64_at(r, 0, 1);  // raised
+    if (!null_at(r, 0, 2)) return i64_at(r, 0, 2);  // already at least that high
+    return Seq{0};
+  });
+}
+
+Result<Seq> PgConnection::read_seq(const ConversationId& conversation, const UserId& user) {
+  Params params;
+  params.text(conversation).text(user);
+  return with_reconnect(true, [&]() -> Result<Seq> {
+    auto res = exec(Stmt::kReadSeq, params);
+    if (!res) return res.error();
+    if (PQntuples(res->get()) == 0) return Seq{0};
+    return i64_at(res->get(), 0, 0);
+  });
+}
+
+// --- Users -------------------------------------------------------------------------------
+
+Result<void> PgConnection::upsert_user(const User& user) {
+  if (!is_valid_id(user.id)) return err(Errc::invalid_argument);
+  Params params;
+  params.text(user.id).text(user.name).text(user.avatar).text(user.role).i64(user.last_seen);
+  return with_reconnect(true, [&]() -> Result<void> {
+    if (auto r = exec(Stmt::kUpsertUser, params); !r) return r.error();
+    return {};
+  });
+}
+
+Result<User> PgConnection::get_user(const UserId& id) {
+  Params params;
+  params.text(id);
+  return with_reconnect(true, [&]() -> Result<User> {
+    auto res = exec(Stmt::kGetUser, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    if (PQntuples(r) == 0) return err(Errc::not_found);
+    User user;
+    user.id = text_at(r, 0, 0);
+    user.name = text_at(r, 0, 1);
+    user.avatar = text_at(r, 0, 2);
+    user.role = text_at(r, 0, 3);
+    if (!null_at(r, 0, 4)) user.last_seen = i64_at(r, 0, 4);
+    return user;
+  });
+}
+
+Result<void> PgConnection::set_last_seen(const UserId& id, TimeMs at) {
+  if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  Params params;
+  params.text(id).i64(at);
+  return with_reconnect(true, [&]() -> Result<void> {
+    if (auto r = exec(Stmt::kSetLastSeen, params); !r) return r.error();
+    return {};
+  });
+}
+
+// --- Search and export -------------------------------------------------------------------
+
+Result<std::vector<SearchHit>> PgConnection::search(const SearchQuery& query) {
+  const std::vector<std::string> terms = detail::search_terms(query.text);
+  std::vector<SearchHit> out;
+  if (terms.empty()) return out;
+  // Every word as a quoted prefix: 'word':* & ... Words hold only letters, digits and
+  // non-ASCII bytes (search_terms), so no input can change the query's syntax.
+  std::string tsquery;
+  for (const std::string& term : terms) {
+    if (!tsquery.empty()) tsquery += " & ";
+    tsquery += "'" + term + "':*";
+  }
+  Params params;
+  params.text(tsquery).text(query.conversation).i64(
+      detail::sql_limit(detail::list_limit(query.limit, detail::kDefaultSearchLimit)));
+  return with_reconnect(true, [&]() -> Result<std::vector<SearchHit>> {
+    auto res = exec(Stmt::kSearch, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    std::vector<SearchHit> hits;
+    hits.reserve(static_cast<std::size_t>(PQntuples(r)));
+    for (int row = 0; row < PQntuples(r); ++row) {
+      hits.push_back({message_at(r, row, 0), content_from_stored(text_at(r, row, kMsgCols))});
+    }
+    return hits;
+  });
+}
+
+Result<void> PgConnection::for_each_message(const ConversationId& conversation, Seq after,
+                                            const std::function<bool(const StoredMessage&)>& fn) {
+  for (;;) {
+    auto chunk = read_after(conversation, after, kExportChunk);
+    if (!chunk) return chunk.error();
+    for (const StoredMessage& msg : *chunk) {
+      if (!fn(msg)) return {};
+      after = msg.seq;
+    }
+    if (chunk->size() < kExportChunk) return {};
+  }
+}
+
+}  // namespace parley::store::postgres
