@@ -646,7 +646,7 @@ asio::awaitable<Response> RestEndpoint::export_conversation(Call& call, const st
   auto body = co_await on_reader<std::string>(hub_.storage(), [id, f = *format](store::Connection& c)
                                                                   -> Result<std::string> {
     std::string out;
-    auto r = export_conversation(c, id, f, [&out](std::string_view chunk) { out.append(chunk); });
+    auto r = ::parley::api::export_conversation(c, id, f, [&out](std::string_view chunk) { out.append(chunk); });
     if (!r) return r.error();
     return out;
   });

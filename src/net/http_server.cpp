@@ -93,8 +93,7 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
     if (ec) {
       if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
           ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
-        if (ec.category() == beast::http::error::bad_method.category() ||
-            ec == http::error::bad_target || ec == http::error::bad_version) {
+        if (ec.category() == make_error_code(http::error::bad_target).category()) {
           auto res = json_error(http::status::bad_request, "bad_request", "malformed HTTP request");
           co_await http::async_write(stream, res, kNoThrow);
         }
@@ -168,8 +167,8 @@ void HttpServer::start() {
                            if (e) {
                              try {
                                std::rethrow_exception(e);
-                             } catch (const std::exception& ex) {
-                               spdlog::error("connection failed: {}", ex.what());
+                             } catch (const std::exception& failure) {
+                               spdlog::error("connection failed: {}", failure.what());
                              }
                            }
                          });

@@ -1,0 +1,32 @@
+// Settings of an Engine.IO endpoint. The defaults are Socket.IO v4's server defaults; the
+// protocol-test-server mode uses the compliance suites' values (300/200/1000000/1000).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace parley::net::engineio {
+
+struct EngineIoOptions {
+  // Heartbeat: the server pings every ping_interval; no pong within ping_timeout closes.
+  // This also reaps polling sessions whose client went away.
+  std::chrono::milliseconds ping_interval{25000};
+  std::chrono::milliseconds ping_timeout{20000};
+  // An upgrade probe not completed ("5") within this is dropped; polling goes on.
+  std::chrono::milliseconds upgrade_timeout{10000};
+  // Socket.IO: a connection that joined no namespace within this is closed.
+  std::chrono::milliseconds connect_timeout{45000};
+  // Largest polling POST body and WebSocket message, in bytes (advertised as maxPayload).
+  std::size_t max_payload = 1'000'000;
+  // Outgoing queue per session; a client further behind is closed as slow.
+  std::size_t send_queue_packets = 1024;
+  std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  std::size_t max_sessions = 100'000;
+  // Origins whose pages may use HTTP long-polling cross-origin; "*" allows any. The
+  // WebSocket transport is not subject to CORS.
+  std::vector<std::string> cors_origins{"*"};
+};
+
+}  // namespace parley::net::engineio

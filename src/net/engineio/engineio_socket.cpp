@@ -1,0 +1,523 @@
+// DESIGN
+//
+// A session is a small state machine on its strand. Outgoing packets go to `queue_` while
+// the transport is polling (a GET takes them all, record-separated) and straight to the
+// active WebSocket's queue once upgraded. A GET with nothing to take parks on `poll_wake_`
+// (a timer used as an event: cancel() wakes it); the heartbeat guarantees it is answered
+// within ping_interval at most, since a ping is queued then.
+//
+// The upgrade follows engine.io's server: a second connection arrives as a WebSocket with
+// the sid; its "2probe" is answered "3probe", after which polls get a noop ("6") so the
+// client's paused polling ends; its "5" makes it the transport, and whatever the polling
+// queue held moves to it, in order. Nothing is sent over polling while the upgrade is in
+// flight, so no packet can be lost or reordered between the two transports.
+//
+// Close: by the server (ping timeout, parse error, slow consumer, handler) a pending poll
+// gets the queued packets and a close packet; by the client (a "1" packet) it gets a noop,
+// as engine.io does. The sid leaves the table at once, so later requests get 400
+// "Session ID unknown".
+
+#include "net/engineio/engineio_socket.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <array>
+#include <random>
+
+#include "core/log.hpp"
+
+namespace parley::net::engineio {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+struct EioSocket::WsConn {
+  explicit WsConn(asio::ip::tcp::socket socket)
+      : ws(beast::tcp_stream(std::move(socket))), wake(ws.get_executor()) {}
+
+  websocket::stream<beast::tcp_stream> ws;
+  std::deque<eio::OutPacket> out;
+  std::size_t out_bytes = 0;
+  asio::steady_timer wake;  // the write loop sleeps on it while `out` is empty
+  bool closing = false;     // send a close frame once `out` is drained
+  bool dead = false;        // the read loop ended, or a write failed
+};
+
+std::string random_id() {
+  static constexpr std::string_view kChars =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  thread_local std::mt19937_64 rng = [] {
+    std::random_device rd;  // getrandom(2) on Linux
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
+  std::string id(20, '\0');
+  for (auto& c : id) c = kChars[rng() & 63];
+  return id;
+}
+
+// --- SessionTable ----------------------------------------------------------------------
+
+bool SessionTable::insert(const std::shared_ptr<EioSocket>& socket, std::size_t max_sessions) {
+  std::lock_guard lock(mu_);
+  if (sessions_.size() >= max_sessions) return false;
+  return sessions_.emplace(socket->sid(), socket).second;
+}
+
+std::shared_ptr<EioSocket> SessionTable::find(std::string_view sid) const {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(std::string(sid));
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void SessionTable::erase(const std::string& sid) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(sid);
+}
+
+std::size_t SessionTable::size() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+std::vector<std::shared_ptr<EioSocket>> SessionTable::all() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<EioSocket>> out;
+  out.reserve(sessions_.size());
+  for (const auto& [sid, s] : sessions_) out.push_back(s);
+  return out;
+}
+
+// --- EioSocket -------------------------------------------------------------------------
+
+EioSocket::EioSocket(Strand strand, std::string sid, std::shared_ptr<const EngineIoOptions> options,
+                     std::shared_ptr<SessionTable> table, NetStats* stats)
+    : strand_(std::move(strand)),
+      sid_(std::move(sid)),
+      options_(std::move(options)),
+      table_(std::move(table)),
+      stats_(stats),
+      poll_wake_(strand_),
+      ping_timer_(strand_),
+      upgrade_timer_(strand_) {}
+
+EioSocket::~EioSocket() = default;
+
+std::string EioSocket::handshake_packet(bool polling) const {
+  boost::json::object o;
+  o.emplace("sid", sid_);
+  boost::json::array upgrades;
+  if (polling) upgrades.emplace_back("websocket");
+  o.emplace("upgrades", std::move(upgrades));
+  o.emplace("pingInterval", options_->ping_interval.count());
+  o.emplace("pingTimeout", options_->ping_timeout.count());
+  o.emplace("maxPayload", options_->max_payload);
+  return boost::json::serialize(o);
+}
+
+void EioSocket::open(std::unique_ptr<EioHandler> handler, Transport transport) {
+  handler_ = std::move(handler);
+  transport_ = transport;
+  opened_ = true;
+  send(eio::make_packet(eio::PacketType::open, handshake_packet(transport == Transport::polling)));
+  schedule_ping();
+  if (handler_) handler_->on_open(*this);
+}
+
+bool EioSocket::over_limit(std::size_t packets, std::size_t bytes,
+                           const eio::OutPacket& next) const {
+  return packets + 1 > options_->send_queue_packets ||
+         bytes + next.size() > options_->send_queue_bytes;
+}
+
+void EioSocket::send(eio::OutPacket packet) {
+  if (state_ != State::open) return;
+  if (transport_ == Transport::websocket && ws_) {
+    if (over_limit(ws_->out.size(), ws_->out_bytes, packet)) {
+      close_slow();
+      return;
+    }
+    ws_enqueue(*ws_, std::move(packet));
+    return;
+  }
+  if (over_limit(queue_.size(), queued_bytes_, packet)) {
+    close_slow();
+    return;
+  }
+  queued_bytes_ += packet.size();
+  queue_.push_back(std::move(packet));
+  wake_poll();
+}
+
+void EioSocket::send_message(std::shared_ptr<const std::string> data, bool binary) {
+  eio::OutPacket p;
+  p.type = eio::PacketType::message;
+  p.data = std::move(data);
+  p.binary = binary;
+  send(std::move(p));
+}
+
+void EioSocket::post_send(std::shared_ptr<const std::string> data) {
+  asio::post(strand_, [self = shared_from_this(), data = std::move(data)]() mutable {
+    self->send_message(std::move(data));
+  });
+}
+
+void EioSocket::post_close(std::string reason) {
+  asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)] {
+    self->close(reason);
+  });
+}
+
+void EioSocket::close(std::string_view reason) { finish_close(reason, false); }
+
+void EioSocket::close_slow() {
+  spdlog::info("engine.io {}: closed as slow ({} packets queued)", sid_,
+               ws_ ? ws_->out.size() : queue_.size());
+  if (stats_) stats_->slow_closed.fetch_add(1, std::memory_order_relaxed);
+  queue_.clear();
+  queued_bytes_ = 0;
+  if (ws_) {
+    ws_->out.clear();
+    ws_->out_bytes = 0;
+  }
+  finish_close("slow consumer", false);
+}
+
+void EioSocket::finish_close(std::string_view reason, bool by_client) {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  close_reason_.assign(reason);
+  close_reply_ = by_client ? '6' : '1';
+  ++ping_generation_;
+  ping_timer_.cancel();
+  upgrade_timer_.cancel();
+  table_->erase(sid_);
+  wake_poll();
+  for (auto* conn : {&ws_, &probe_}) {
+    if (*conn) {
+      (*conn)->closing = true;
+      (*conn)->wake.cancel();
+    }
+  }
+  spdlog::debug("engine.io {}: closed ({})", sid_, reason);
+  if (handler_) {
+    handler_->on_close(*this, reason);
+    // The handler may be on the call stack (it can close its own session): release it
+    // later, from the strand's queue.
+    asio::post(strand_, [h = std::move(handler_)] {});
+  }
+}
+
+void EioSocket::schedule_ping() {
+  const std::uint64_t generation = ++ping_generation_;
+  awaiting_pong_ = false;
+  ping_timer_.expires_after(options_->ping_interval);
+  ping_timer_.async_wait(asio::bind_executor(
+      strand_, [self = shared_from_this(), generation](boost::system::error_code ec) {
+        if (ec || generation != self->ping_generation_ || self->state_ != State::open) return;
+        self->awaiting_pong_ = true;
+        self->send(eio::make_packet(eio::PacketType::ping));
+        self->ping_timer_.expires_after(self->options_->ping_timeout);
+        self->ping_timer_.async_wait(asio::bind_executor(
+            self->strand_, [self, generation](boost::system::error_code ec2) {
+              if (ec2 || generation != self->ping_generation_) return;
+              self->finish_close("ping timeout", false);
+            }));
+      }));
+}
+
+void EioSocket::on_packet(eio::Packet packet) {
+  switch (packet.type) {
+    case eio::PacketType::pong:
+      if (awaiting_pong_) schedule_ping();
+      return;
+    case eio::PacketType::message:
+      if (stats_) stats_->frames_in.fetch_add(1, std::memory_order_relaxed);
+      if (handler_) handler_->on_message(*this, std::move(packet.data), packet.binary);
+      return;
+    case eio::PacketType::close:
+      finish_close("client close", true);
+      return;
+    case eio::PacketType::ping:  // v4 clients never ping (except the upgrade probe)
+    case eio::PacketType::noop:
+      return;
+    case eio::PacketType::open:
+    case eio::PacketType::upgrade:
+      if (stats_) stats_->bad_frames.fetch_add(1, std::memory_order_relaxed);
+      finish_close("parse error", false);
+      return;
+  }
+}
+
+void EioSocket::wake_poll() {
+  if (poll_waiting_) poll_wake_.cancel();
+}
+
+std::string EioSocket::drain_queue() {
+  std::vector<eio::OutPacket> packets(std::make_move_iterator(queue_.begin()),
+                                      std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  queued_bytes_ = 0;
+  if (stats_) stats_->frames_out.fetch_add(packets.size(), std::memory_order_relaxed);
+  std::string body;
+  eio::append_payload(body, packets);
+  return body;
+}
+
+namespace {
+
+PollOutcome error_outcome(eio::ErrorCode code) {
+  PollOutcome o;
+  o.status = 400;
+  o.error = code;
+  o.body = eio::error_body(code);
+  return o;
+}
+
+PollOutcome ok_outcome(std::string body) {
+  PollOutcome o;
+  o.body = std::move(body);
+  return o;
+}
+
+}  // namespace
+
+asio::awaitable<PollOutcome> EioSocket::open_polling(std::unique_ptr<EioHandler> handler) {
+  open(std::move(handler), Transport::polling);
+  co_return ok_outcome(drain_queue());
+}
+
+asio::awaitable<PollOutcome> EioSocket::poll() {
+  auto self = shared_from_this();
+  if (state_ != State::open) co_return error_outcome(eio::ErrorCode::unknown_sid);
+  if (transport_ != Transport::polling) co_return error_outcome(eio::ErrorCode::bad_request);
+  if (poll_waiting_) {
+    // Two polls at once: the client is broken (or two clients share a sid).
+    finish_close("overlapping polls", false);
+    co_return error_outcome(eio::ErrorCode::bad_request);
+  }
+  if (upgrading_) co_return ok_outcome("6");
+  if (queue_.empty()) {
+    poll_waiting_ = true;
+    poll_wake_.expires_after(options_->ping_interval + options_->ping_timeout);
+    co_await poll_wake_.async_wait(kNoThrow);
+    poll_waiting_ = false;
+  }
+  if (state_ != State::open) {
+    if (close_reply_ == '6') co_return ok_outcome("6");
+    std::string body = drain_queue();
+    if (!body.empty()) body += eio::kRecordSeparator;
+    body += '1';
+    co_return ok_outcome(std::move(body));
+  }
+  if (upgrading_ || transport_ != Transport::polling || queue_.empty()) co_return ok_outcome("6");
+  co_return ok_outcome(drain_queue());
+}
+
+asio::awaitable<PollOutcome> EioSocket::post(std::string body) {
+  auto self = shared_from_this();
+  if (state_ != State::open) co_return error_outcome(eio::ErrorCode::unknown_sid);
+  if (transport_ != Transport::polling) co_return error_outcome(eio::ErrorCode::bad_request);
+  if (body.size() > options_->max_payload) {
+    finish_close("payload too large", false);
+    co_return error_outcome(eio::ErrorCode::bad_request);
+  }
+  auto packets = eio::decode_payload(body);
+  if (!packets) {
+    if (stats_) stats_->bad_frames.fetch_add(1, std::memory_order_relaxed);
+    finish_close("parse error", false);
+    co_return error_outcome(eio::ErrorCode::bad_request);
+  }
+  for (auto& p : *packets) {
+    if (state_ != State::open) break;
+    on_packet(std::move(p));
+  }
+  co_return ok_outcome("ok");
+}
+
+asio::awaitable<bool> EioSocket::can_upgrade() {
+  co_return state_ == State::open && transport_ == Transport::polling && !probe_;
+}
+
+// --- WebSocket transport ---------------------------------------------------------------
+
+void EioSocket::ws_enqueue(WsConn& conn, eio::OutPacket packet) {
+  if (conn.closing) return;
+  conn.out_bytes += packet.size();
+  conn.out.push_back(std::move(packet));
+  if (conn.out.size() == 1) conn.wake.cancel();
+}
+
+asio::awaitable<void> EioSocket::ws_write_loop(std::shared_ptr<WsConn> conn) {
+  auto self = shared_from_this();
+  for (;;) {
+    if (conn->out.empty()) {
+      if (conn->closing || conn->dead) break;
+      conn->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await conn->wake.async_wait(kNoThrow);
+      continue;
+    }
+    eio::OutPacket p = std::move(conn->out.front());
+    conn->out.pop_front();
+    conn->out_bytes -= p.size();
+    boost::system::error_code ec;
+    if (p.binary) {
+      conn->ws.binary(true);
+      std::tie(ec, std::ignore) = co_await conn->ws.async_write(
+          asio::buffer(p.data ? std::string_view(*p.data) : std::string_view()), kNoThrow);
+    } else {
+      const char type = static_cast<char>(p.type);
+      std::array<asio::const_buffer, 2> buffers{
+          asio::buffer(&type, 1),
+          asio::buffer(p.data ? std::string_view(*p.data) : std::string_view())};
+      conn->ws.text(true);
+      std::tie(ec, std::ignore) = co_await conn->ws.async_write(buffers, kNoThrow);
+    }
+    if (ec) {
+      conn->dead = true;
+      conn->out.clear();
+      conn->out_bytes = 0;
+      break;
+    }
+    if (stats_) stats_->frames_out.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!conn->dead && conn->ws.is_open()) {
+    // A peer too slow to read our close frame is cut after a few seconds.
+    asio::steady_timer guard(strand_, std::chrono::seconds(5));
+    guard.async_wait([conn](boost::system::error_code ec) {
+      if (!ec) beast::get_lowest_layer(conn->ws).close();
+    });
+    co_await conn->ws.async_close(websocket::close_code::normal, kNoThrow);
+    guard.cancel();
+  }
+}
+
+void EioSocket::on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_view data,
+                            bool binary) {
+  if (state_ != State::open || conn->closing) return;
+  if (conn == probe_) {
+    if (!binary && data == "2probe") {
+      ws_enqueue(*conn, eio::make_packet(eio::PacketType::pong, "probe"));
+      upgrading_ = true;
+      wake_poll();  // the client pauses polling: end its pending GET with a noop
+      return;
+    }
+    if (!binary && data == "5" && upgrading_) {
+      upgrade_timer_.cancel();
+      transport_ = Transport::websocket;
+      ws_ = conn;
+      probe_.reset();
+      upgrading_ = false;
+      for (auto& p : queue_) ws_enqueue(*conn, std::move(p));
+      queue_.clear();
+      queued_bytes_ = 0;
+      wake_poll();
+      spdlog::debug("engine.io {}: upgraded to websocket", sid_);
+      return;
+    }
+    // Anything else on a probing connection: drop the probe, polling goes on.
+    probe_.reset();
+    upgrading_ = false;
+    conn->closing = true;
+    conn->wake.cancel();
+    return;
+  }
+  if (conn != ws_) return;
+  if (binary) {
+    on_packet(eio::decode_binary_frame(data));
+    return;
+  }
+  auto packet = eio::decode_packet(data, false);
+  if (!packet) {
+    if (stats_) stats_->bad_frames.fetch_add(1, std::memory_order_relaxed);
+    finish_close("parse error", false);
+    return;
+  }
+  on_packet(std::move(*packet));
+}
+
+void EioSocket::end_ws(const std::shared_ptr<WsConn>& conn) {
+  conn->dead = true;
+  conn->wake.cancel();
+  if (conn == probe_) {
+    probe_.reset();
+    upgrading_ = false;
+    upgrade_timer_.cancel();
+    return;
+  }
+  if (conn == ws_) finish_close("transport close", true);
+}
+
+asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Request request,
+                                               std::unique_ptr<EioHandler> handler) {
+  auto self = shared_from_this();
+  auto conn = std::make_shared<WsConn>(std::move(socket));
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = std::chrono::seconds(10);
+  timeouts.idle_timeout = websocket::stream_base::none();  // Engine.IO has its heartbeat
+  timeouts.keep_alive_pings = false;
+  conn->ws.set_option(timeouts);
+  conn->ws.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
+  conn->ws.read_message_max(options_->max_payload);
+  conn->ws.auto_fragment(false);
+
+  auto [aec] = co_await conn->ws.async_accept(request, kNoThrow);
+  if (aec) {
+    if (handler) finish_close("websocket handshake failed", false);
+    co_return;
+  }
+
+  if (handler) {
+    ws_ = conn;
+    open(std::move(handler), Transport::websocket);
+  } else if (state_ == State::open && transport_ == Transport::polling && !probe_) {
+    probe_ = conn;
+    upgrade_timer_.expires_after(options_->upgrade_timeout);
+    upgrade_timer_.async_wait(
+        asio::bind_executor(strand_, [self, conn](boost::system::error_code ec) {
+          if (ec || self->probe_ != conn) return;
+          self->probe_.reset();
+          self->upgrading_ = false;
+          conn->closing = true;
+          conn->wake.cancel();
+        }));
+  } else {
+    conn->closing = true;  // not upgradable (any more): close this connection at once
+  }
+  asio::co_spawn(strand_, ws_write_loop(conn), asio::detached);
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto [ec, n] = co_await conn->ws.async_read(buffer, kNoThrow);
+    (void)n;
+    if (ec) {
+      if (ec == websocket::error::message_too_big && ws_ == conn) {
+        spdlog::info("engine.io {}: message over {} bytes", sid_, options_->max_payload);
+        finish_close("payload too large", false);
+      }
+      break;
+    }
+    const auto data = buffer.cdata();
+    on_ws_frame(conn, std::string_view(static_cast<const char*>(data.data()), data.size()),
+                conn->ws.got_binary());
+    buffer.consume(buffer.size());
+  }
+  end_ws(conn);
+}
+
+}  // namespace parley::net::engineio

@@ -1,0 +1,184 @@
+// One Engine.IO v4 session ("socket" in Engine.IO's words; a *session* in Parley's): its sid,
+// its transport (HTTP long-polling, or a WebSocket, possibly reached by the polling ->
+// WebSocket upgrade), the bounded queue of packets waiting for the client, and the
+// heartbeat that closes it when the client stops answering pings (which also reaps
+// abandoned polling sessions).
+//
+// Threads: everything here runs on the session's own strand. HTTP requests of other
+// connections reach it by co_spawn'ing onto strand() (see EngineIoEndpoint); room strands
+// reach it through post_send(). A WebSocket's socket is moved onto the strand, so the
+// session's read loop, write loop, timers and state share one strand: one outstanding read
+// and one outstanding write per stream.
+//
+// Ownership: shared_ptr, held by the session table while open, by the coroutines working
+// on it, and by whoever holds a pending request; its EioHandler (the layer above) is owned
+// by it and released after on_close().
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "net/endpoint.hpp"
+#include "net/engineio/engineio_options.hpp"
+#include "net/stats.hpp"
+#include "protocol/socketio/engineio_packet.hpp"
+
+namespace parley::net::engineio {
+
+namespace eio = protocol::engineio;
+using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+
+class EioSocket;
+class SessionTable;
+
+// What the client presented when it opened the session, for the layers above.
+struct HandshakeInfo {
+  std::string remote_address;
+  std::string token;   // ?token= or Authorization: Bearer
+  std::string origin;
+};
+
+// The layer above Engine.IO (Socket.IO, or the echo server of the compliance mode).
+// Every call comes on the session's strand.
+class EioHandler {
+ public:
+  virtual ~EioHandler() = default;
+  // The handshake is queued; the session is open.
+  virtual void on_open(EioSocket& socket) = 0;
+  // A message packet from the client.
+  virtual void on_message(EioSocket& socket, std::string data, bool binary) = 0;
+  // The session closed (once). The handler is released soon after.
+  virtual void on_close(EioSocket& socket, std::string_view reason) = 0;
+};
+
+using HandlerFactory = std::function<std::unique_ptr<EioHandler>(const HandshakeInfo&)>;
+
+// The outcome of a polling request, turned into an HTTP response by the endpoint.
+struct PollOutcome {
+  int status = 200;                    // 200, or 400 with an Engine.IO error body
+  std::string body;
+  eio::ErrorCode error = eio::ErrorCode::bad_request;
+};
+
+class EioSocket final : public std::enable_shared_from_this<EioSocket> {
+ public:
+  enum class Transport : std::uint8_t { polling, websocket };
+
+  EioSocket(Strand strand, std::string sid, std::shared_ptr<const EngineIoOptions> options,
+            std::shared_ptr<SessionTable> table, NetStats* stats);
+  ~EioSocket();
+  EioSocket(const EioSocket&) = delete;
+  EioSocket& operator=(const EioSocket&) = delete;
+
+  const std::string& sid() const noexcept { return sid_; }
+  const Strand& strand() const noexcept { return strand_; }
+
+  // --- Requires: on strand() -------------------------------------------------------------
+  bool is_open() const noexcept { return state_ == State::open; }
+  // Queues a packet for the client (closes the session as slow when the queue is full).
+  void send(eio::OutPacket packet);
+  void send_message(std::shared_ptr<const std::string> data, bool binary = false);
+  // Closes the session (server side): queued packets are still flushed to a WebSocket;
+  // a pending poll is answered with a close packet.
+  void close(std::string_view reason);
+
+  // --- Thread-safe -----------------------------------------------------------------------
+  // Posts send_message() to the strand.
+  void post_send(std::shared_ptr<const std::string> data);
+  // Posts close() to the strand.
+  void post_close(std::string reason);
+
+  // --- Entry points for EngineIoEndpoint; each runs on strand() (co_spawn'ed there) -------
+  // Opens the session over polling: the handshake body.
+  boost::asio::awaitable<PollOutcome> open_polling(std::unique_ptr<EioHandler> handler);
+  // A polling GET: waits until packets are queued (or a heartbeat is due), returns them.
+  boost::asio::awaitable<PollOutcome> poll();
+  // A polling POST: decodes and applies the body; "ok".
+  boost::asio::awaitable<PollOutcome> post(std::string body);
+  // Whether a WebSocket upgrade (probe) may start now.
+  boost::asio::awaitable<bool> can_upgrade();
+  // Runs a WebSocket connection to completion: a new websocket-only session when `handler`
+  // is set, else the upgrade of this polling session. `socket` is already on strand().
+  boost::asio::awaitable<void> run_websocket(boost::asio::ip::tcp::socket socket, Request request,
+                                             std::unique_ptr<EioHandler> handler);
+
+ private:
+  enum class State : std::uint8_t { open, closed };
+  struct WsConn;
+
+  std::string handshake_packet(bool polling) const;
+  void open(std::unique_ptr<EioHandler> handler, Transport transport);
+  void on_packet(eio::Packet packet);
+  void schedule_ping();
+  void on_client_close();
+  void finish_close(std::string_view reason, bool by_client);
+  void close_slow();
+  void wake_poll();
+  std::string drain_queue();
+  bool over_limit(std::size_t packets, std::size_t bytes, const eio::OutPacket& next) const;
+  void ws_enqueue(WsConn& conn, eio::OutPacket packet);
+  boost::asio::awaitable<void> ws_write_loop(std::shared_ptr<WsConn> conn);
+  void on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_view data, bool binary);
+  void end_ws(const std::shared_ptr<WsConn>& conn);
+
+  Strand strand_;
+  const std::string sid_;
+  std::shared_ptr<const EngineIoOptions> options_;
+  std::shared_ptr<SessionTable> table_;
+  NetStats* stats_;
+  std::unique_ptr<EioHandler> handler_;
+
+  State state_ = State::open;
+  Transport transport_ = Transport::polling;
+  bool opened_ = false;
+  std::string close_reason_;
+
+  // Polling: packets waiting for the next GET.
+  std::deque<eio::OutPacket> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool poll_waiting_ = false;
+  boost::asio::steady_timer poll_wake_;
+  char close_reply_ = '6';  // what a poll pending at close receives: '1' server, '6' client
+
+  // Heartbeat.
+  boost::asio::steady_timer ping_timer_;
+  std::uint64_t ping_generation_ = 0;
+  bool awaiting_pong_ = false;
+
+  // WebSocket: the active connection, and one being probed for an upgrade.
+  std::shared_ptr<WsConn> ws_;
+  std::shared_ptr<WsConn> probe_;
+  bool upgrading_ = false;  // probe answered, waiting for "5"
+  boost::asio::steady_timer upgrade_timer_;
+};
+
+// The sids of open sessions. Thread-safe.
+class SessionTable {
+ public:
+  bool insert(const std::shared_ptr<EioSocket>& socket, std::size_t max_sessions);
+  std::shared_ptr<EioSocket> find(std::string_view sid) const;
+  void erase(const std::string& sid);
+  std::size_t size() const;
+  std::vector<std::shared_ptr<EioSocket>> all() const;
+
+ private:
+  mutable std::mutex mu_;  // guards sessions_
+  std::unordered_map<std::string, std::shared_ptr<EioSocket>> sessions_;
+};
+
+// A new unguessable id (sid, Socket.IO socket id): 20 characters of base64url.
+std::string random_id();
+
+}  // namespace parley::net::engineio
