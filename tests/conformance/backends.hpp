@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct Backend {
   // owns and removes afterwards (files, sockets...). Called once per test.
   std::function<Result<std::shared_ptr<Database>>(const std::filesystem::path& scratch)> make;
 };
+
+// GoogleTest prints a test's parameter by its name (not as bytes).
+inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
 // Memory and SQLite always; PostgreSQL when built and PARLEY_TEST_PG_URL names a server.
 std::vector<Backend> all_backends();

@@ -869,6 +869,8 @@ Result<Conversation> SqliteConnection::create_conversation(const NewConversation
 
 Result<Conversation> SqliteConnection::ensure_conversation(const ConversationId& id, TimeMs now) {
   if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  // Usually it exists: answer with a read, without taking the write lock.
+  if (auto conv = load_conversation(id); conv || conv.error() != Errc::not_found) return conv;
   {
     auto stmt = prepare(kInsertEmptyConversation);
     if (!stmt) return stmt.error();
