@@ -116,6 +116,13 @@ constexpr char kInsertMessage[] =
     "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind,"
     " content, meta, created_at, client_id)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+// The hot path: a repeated (conversation, sender, client_id) inserts nothing (changes() is 0)
+// instead of failing, so the common case needs no lookup before the insert.
+constexpr char kAppendMessage[] =
+    "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind,"
+    " content, meta, created_at, client_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    " ON CONFLICT (conversation, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING";
 constexpr char kBumpConversation[] =
     "UPDATE conversations SET last_seq = ?2, message_count = message_count + ?3,"
     " updated_at = max(updated_at, ?4) WHERE id = ?1";
@@ -629,26 +636,14 @@ Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const New
       }
     }
 
+    const auto key =
+        std::make_tuple(std::string_view(msg.conversation), std::string_view(msg.sender.id),
+                        client_id ? std::string_view(*msg.client_id) : "");
     if (client_id) {
-      const auto key =
-          std::make_tuple(std::string_view(msg.conversation), std::string_view(msg.sender.id),
-                          std::string_view(*msg.client_id));
       if (const auto dup = batch_client_ids.find(key); dup != batch_client_ids.end()) {
         out.push_back({out[dup->second].message, true});
         continue;
       }
-      if (!fresh || it->second.last_seq > 0) {
-        auto select = prepare(kSelectByClientId);
-        if (!select) return select.error();
-        select->bind(1, msg.conversation).bind(2, msg.sender.id).bind(3, *client_id);
-        auto row = select->step();
-        if (!row) return row.error();
-        if (*row) {
-          out.push_back({read_message(*select, 0), true});
-          continue;
-        }
-      }
-      batch_client_ids.emplace(key, out.size());
     }
 
     StoredMessage stored;
@@ -662,7 +657,7 @@ Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const New
     stored.created_at = msg.created_at != 0 ? msg.created_at : now;
     stored.client_id = std::move(client_id);
     {
-      auto insert = prepare(kInsertMessage);
+      auto insert = prepare(kAppendMessage);
       if (!insert) return insert.error();
       insert->bind(1, stored.conversation)
           .bind(2, stored.seq)
@@ -676,6 +671,20 @@ Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const New
           .bind(10, stored.created_at)
           .bind(11, stored.client_id);
       if (auto ok = insert->run(); !ok) return ok.error();
+    }
+    if (stored.client_id) {
+      if (sqlite3_changes(db_) == 0) {
+        // Stored by an earlier batch: return that message; this one takes no seq.
+        auto select = prepare(kSelectByClientId);
+        if (!select) return select.error();
+        select->bind(1, stored.conversation).bind(2, stored.sender.id).bind(3, *stored.client_id);
+        auto row = select->step();
+        if (!row) return row.error();
+        if (!*row) return err(Errc::internal);  // the unique index just said it exists
+        out.push_back({read_message(*select, 0), true});
+        continue;
+      }
+      batch_client_ids.emplace(key, out.size());
     }
     it->second.last_seq = stored.seq;
     ++it->second.added;
