@@ -3,6 +3,7 @@
 // after its commit. A timing program, not a test; docs/storage.md has the command and figures.
 //
 //   parley_pg_append_timing URL [messages=200000] [rooms=500] [window=2000] [bytes=100]
+//                           [client_ids=1]
 //
 // URL is a server (scripts/pg-test-cluster.sh url DIR); the run uses a scratch schema there
 // and drops it afterwards.
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
   const long rooms = argc > 3 ? std::atol(argv[3]) : 500;
   const long window = argc > 4 ? std::atol(argv[4]) : 2000;
   const long bytes = argc > 5 ? std::atol(argv[5]) : 100;
+  const bool client_ids = argc > 6 ? std::atol(argv[6]) != 0 : true;
+  const bool keep = std::getenv("PARLEY_TIMING_KEEP") != nullptr;
   spdlog::set_level(spdlog::level::warn);
 
   const std::string schema = postgres::scratch_schema_name("timing");
@@ -59,7 +62,7 @@ int main(int argc, char** argv) {
       m.conversation = "room-" + std::to_string(room);
       m.sender = {"user-" + std::to_string(room * 2 + (i / rooms) % 2), "User", "user"};
       m.content = content;
-      m.client_id = "c" + std::to_string(i);
+      if (client_ids) m.client_id = "c" + std::to_string(i);
       (*storage)->append(std::move(m), [&](Result<Appended> r) {
         std::lock_guard lock(mu);
         --in_flight;
@@ -78,7 +81,8 @@ int main(int argc, char** argv) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto stats = (*storage)->stats();
-    std::printf("messages %ld  rooms %ld  window %ld  bytes %ld\n", messages, rooms, window, bytes);
+    std::printf("messages %ld  rooms %ld  window %ld  bytes %ld  client_ids %d\n", messages, rooms,
+                window, bytes, client_ids ? 1 : 0);
     std::printf("acked %ld  failed %ld  in %.2f s  =>  %.0f durable msgs/s  (%llu transactions, "
                 "%.0f msgs each)\n",
                 acked, failed, seconds, static_cast<double>(acked) / seconds,
@@ -88,6 +92,10 @@ int main(int argc, char** argv) {
                               : 0.0);
     rc = failed == 0 ? 0 : 1;
   }
-  (void)postgres::drop_scratch_schema(url, schema);
+  if (keep) {
+    std::printf("kept schema %s\n", schema.c_str());
+  } else {
+    (void)postgres::drop_scratch_schema(url, schema);
+  }
   return rc;
 }

@@ -1,18 +1,18 @@
 // DESIGN
 //
-// Appends (the hot path). One append_batch is one transaction of two round trips, each a
-// libpq pipeline of prepared statements:
-//   1. BEGIN; create the batch's missing conversations (INSERT .. ON CONFLICT DO NOTHING);
-//      lock their rows (SELECT last_seq .. ORDER BY id FOR UPDATE); look up the batch's
-//      client_ids among stored messages.
-//   2. insert every new message in one statement (unnest of array parameters); advance each
-//      conversation's last_seq, message_count and updated_at in one statement; COMMIT.
-// Seqs are computed here, between the two, from the locked last_seq: a conversation's row
-// lock is held by at most one writer in the whole cluster, so servers sharing the database
-// still write one gapless sequence, and the client_id lookup (run after the lock) sees every
-// committed duplicate. Rows are locked in id order so that writers batching the same
-// conversations do not deadlock; if they still do (new rows, deletes), the transaction is
-// simply run again.
+// Appends (the hot path). One append_batch costs one or two round trips:
+//   1. Only when the batch carries client_ids: look them up among stored messages (a plain
+//      read, no lock).
+//   2. One statement, so one transaction: an upsert of the batch's conversations that
+//      creates the missing ones and advances each by its number of new messages
+//      (last_seq += n, under the row lock, taken in id order), feeding, in the same
+//      statement, an insert of every new message at seq = new last_seq - back, where `back`
+//      is the message's distance from the end of its conversation's run in the batch.
+// Every value travels as an array parameter (unnest), so 500 messages are still one
+// statement. Two servers writing one conversation serialize on its row and each reserves
+// its own range: one gapless sequence. The client_id look-up is optimistic: a duplicate
+// committed by another writer after it makes the insert fail on messages_by_client_id, and
+// the batch is planned again (it then sees that duplicate). The same retry covers deadlocks.
 //
 // Connections. A dropped connection is noticed before a call (the idle socket is readable)
 // or during one. A call on a dropped connection reconnects once; while the server stays
@@ -107,6 +107,87 @@ std::string content_from_stored(std::string_view stored) {
       out.push_back(stored[i]);
     }
   }
+  return out;
+}
+
+// The words of `text` as detail::search_terms cuts them (runs of ASCII letters and digits
+// and of non-ASCII bytes), as (offset, length) spans.
+std::vector<std::pair<std::size_t, std::size_t>> word_spans(std::string_view text) {
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !detail::is_word_byte(text[i])) ++i;
+    const std::size_t start = i;
+    while (i < text.size() && detail::is_word_byte(text[i])) ++i;
+    if (i > start) spans.emplace_back(start, i - start);
+  }
+  return spans;
+}
+
+// The tsvector of a message's content, as tsvector text: every word ASCII-lowercased with its
+// positions ('hello':1,4 'world':2). Within PostgreSQL's limits: lexemes over 2 KiB and
+// lexemes past 1 MB in all are left out, positions stop at 16383, 256 of them per lexeme.
+std::string search_vector(std::string_view content) {
+  constexpr std::size_t kMaxLexeme = 2046;
+  constexpr std::size_t kMaxLexemeBytes = 1000000;
+  constexpr std::size_t kMaxPosition = 16383;
+  constexpr std::size_t kMaxPositions = 256;
+  const auto spans = word_spans(content);
+  std::vector<std::pair<std::string, std::size_t>> words;  // (lexeme, position)
+  words.reserve(spans.size());
+  for (std::size_t w = 0; w < spans.size(); ++w) {
+    if (spans[w].second > kMaxLexeme) continue;
+    words.emplace_back(detail::ascii_lower(content.substr(spans[w].first, spans[w].second)),
+                       std::min(w + 1, kMaxPosition));
+  }
+  std::sort(words.begin(), words.end());
+  std::string out;
+  out.reserve(content.size() + words.size() * 4);
+  std::size_t lexeme_bytes = 0;
+  for (std::size_t i = 0; i < words.size();) {
+    lexeme_bytes += words[i].first.size();
+    if (lexeme_bytes > kMaxLexemeBytes) break;
+    if (!out.empty()) out.push_back(' ');
+    out.push_back('\'');
+    out += words[i].first;
+    out += "':";
+    std::size_t n = 0;
+    const std::string& word = words[i].first;
+    std::size_t last = 0;
+    for (; i < words.size() && words[i].first == word; ++i) {
+      if (n >= kMaxPositions || words[i].second == last) continue;
+      if (n++ > 0) out.push_back(',');
+      last = words[i].second;
+      out += std::to_string(last);
+    }
+  }
+  return out;
+}
+
+// About 16 words around the first match, with an ellipsis where text was cut: the memory
+// backend's snippet, so every backend shows the same.
+std::string make_snippet(std::string_view content, const std::vector<std::string>& terms) {
+  const auto spans = word_spans(content);
+  std::size_t first_match = spans.size();
+  for (std::size_t w = 0; w < spans.size() && first_match == spans.size(); ++w) {
+    const std::string word = detail::ascii_lower(content.substr(spans[w].first, spans[w].second));
+    for (const std::string& term : terms) {
+      if (word.starts_with(term)) {
+        first_match = w;
+        break;
+      }
+    }
+  }
+  constexpr std::size_t kWords = 16;
+  const std::size_t begin = first_match > 3 && first_match < spans.size() ? first_match - 3 : 0;
+  const std::size_t end = std::min(spans.size(), begin + kWords);
+  const std::size_t from = begin == 0 ? 0 : spans[begin].first;
+  const std::size_t to =
+      end == spans.size() ? content.size() : spans[end - 1].first + spans[end - 1].second;
+  std::string out;
+  if (begin > 0) out += "…";
+  out.append(content.substr(from, to - from));
+  if (end < spans.size()) out += "…";
   return out;
 }
 
@@ -269,13 +350,9 @@ void ignore_notice(void*, const char*) {}
 // --- Statements --------------------------------------------------------------------------
 
 enum class PgConnection::Stmt : int {
-  kBegin,
-  kCommit,
-  kAppendEnsure,
-  kAppendLock,
   kAppendDuplicates,
+  kAppend,
   kInsertMessages,
-  kAppendUpdate,
   kMessageExists,
   kReadAfter,
   kReadBefore,
@@ -310,29 +387,34 @@ namespace {
 
 // Prepared once per connection as "parley_<index>", indexed by PgConnection::Stmt.
 constexpr const char* kStatements[] = {
-    // kBegin, kCommit: prepared too, so that pipelines can hold them.
-    "BEGIN",
-    "COMMIT",
-    // kAppendEnsure
-    "INSERT INTO conversations (id, created_at, updated_at) "
-    "SELECT id, $2::bigint, $2::bigint FROM unnest($1::text[]) AS t(id) "
-    "ON CONFLICT (id) DO NOTHING",
-    // kAppendLock
-    "SELECT id, last_seq FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
     // kAppendDuplicates
     "SELECT " PARLEY_MSG_COLS("m.") " FROM unnest($1::text[], $2::text[], $3::text[]) "
     "AS k(conversation, sender_id, client_id) JOIN messages m ON m.conversation = k.conversation "
     "AND m.sender_id = k.sender_id AND m.client_id = k.client_id WHERE m.client_id IS NOT NULL",
-    // kInsertMessages
-    "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind, "
-    "content, meta, created_at, client_id) SELECT * FROM unnest($1::text[], $2::bigint[], "
+    // kAppend: the whole write of a batch, one statement and so one transaction. It creates
+    // or advances each conversation by its number of new messages (reserving their seqs under
+    // the row lock, in id order), then inserts the messages, each at last_seq - back.
+    // Returns each conversation's new last_seq.
+    "WITH r AS (INSERT INTO conversations AS c (id, created_at, updated_at, last_seq, "
+    "message_count) SELECT id, $13::bigint, $13::bigint, n, n "
+    "FROM unnest($14::text[], $15::bigint[]) AS v(id, n) ON CONFLICT (id) DO UPDATE SET "
+    "last_seq = c.last_seq + EXCLUDED.last_seq, "
+    "message_count = c.message_count + EXCLUDED.message_count, "
+    "updated_at = GREATEST(c.updated_at, EXCLUDED.updated_at) RETURNING c.id, c.last_seq), "
+    "ins AS (INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, "
+    "kind, content, meta, created_at, client_id, search) SELECT m.conversation, "
+    "r.last_seq - m.back, m.id, m.sender_id, m.sender_name, m.sender_role, m.kind, m.content, "
+    "m.meta, m.created_at, m.client_id, m.search FROM unnest($1::text[], $2::bigint[], "
     "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::json[], "
-    "$10::bigint[], $11::text[])",
-    // kAppendUpdate
-    "UPDATE conversations AS c SET last_seq = u.last_seq, "
-    "message_count = c.message_count + u.added, updated_at = GREATEST(c.updated_at, $4::bigint) "
-    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, last_seq, added) "
-    "WHERE c.id = u.id",
+    "$10::bigint[], $11::text[], $12::tsvector[]) AS m(conversation, back, id, sender_id, "
+    "sender_name, sender_role, kind, content, meta, created_at, client_id, search) "
+    "JOIN r ON r.id = m.conversation) "
+    "SELECT id, last_seq FROM r",
+    // kInsertMessages: messages with their seqs given (replace_conversation)
+    "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind, "
+    "content, meta, created_at, client_id, search) SELECT * FROM unnest($1::text[], "
+    "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+    "$9::json[], $10::bigint[], $11::text[], $12::tsvector[])",
     // kMessageExists
     "SELECT 1 FROM messages WHERE id = $1",
     // kReadAfter
@@ -344,11 +426,13 @@ constexpr const char* kStatements[] = {
     // kGetMessage
     "SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE conversation = $1 AND seq = $2::bigint",
     // kEditMessage
-    "UPDATE messages SET content = $3, edited_at = $4::bigint WHERE conversation = $1 "
-    "AND seq = $2::bigint AND NOT deleted AND ($5::text IS NULL OR sender_id = $5) "
+    "UPDATE messages SET content = $3, edited_at = $4::bigint, search = $6::tsvector "
+    "WHERE conversation = $1 AND seq = $2::bigint AND NOT deleted "
+    "AND ($5::text IS NULL OR sender_id = $5) "
     "RETURNING " PARLEY_MSG_COLS(""),
     // kDeleteMessage
-    "UPDATE messages SET content = '', meta = '{}', deleted = TRUE, edited_at = $3::bigint "
+    "UPDATE messages SET content = '', meta = '{}', deleted = TRUE, edited_at = $3::bigint, "
+    "search = '' "
     "WHERE conversation = $1 AND seq = $2::bigint AND NOT deleted "
     "AND ($4::text IS NULL OR sender_id = $4) RETURNING " PARLEY_MSG_COLS(""),
     // kInsertConversation
@@ -432,16 +516,15 @@ constexpr const char* kStatements[] = {
     // kSetLastSeen
     "INSERT INTO users (id, last_seen) VALUES ($1, $2::bigint) "
     "ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen",
-    // kSearch: $1 a to_tsquery text, $2 conversation or NULL, $3 limit. The headline is
-    // computed for the returned page only.
-    "SELECT " PARLEY_MSG_COLS("hit.") ", ts_headline('simple', hit.content, "
-    "to_tsquery('simple', $1), 'StartSel=\"\", StopSel=\"\", MaxWords=16, MinWords=8, "
-    "ShortWord=0') FROM (SELECT " PARLEY_MSG_COLS("m.") ", "
-    "ts_rank(m.search, to_tsquery('simple', $1)) AS rank FROM messages m "
-    "WHERE m.search @@ to_tsquery('simple', $1) AND NOT m.deleted "
+    // kSearch: $1 a tsquery ('word':* & ...), $2 conversation or NULL, $3 limit, $4 the
+    // words. Best first: the most occurrences of the words (the memory backend's score),
+    // then the newest.
+    "SELECT " PARLEY_MSG_COLS("m.") " FROM messages m, LATERAL (SELECT COALESCE(sum("
+    "cardinality(u.positions)), 0) AS score FROM unnest(m.search) AS u "
+    "JOIN unnest($4::text[]) AS t(term) ON starts_with(u.lexeme, t.term)) AS s "
+    "WHERE m.search @@ $1::tsquery AND NOT m.deleted "
     "AND ($2::text IS NULL OR m.conversation = $2) "
-    "ORDER BY rank DESC, m.created_at DESC, m.seq DESC, m.conversation LIMIT $3::bigint) AS hit "
-    "ORDER BY hit.rank DESC, hit.created_at DESC, hit.seq DESC, hit.conversation",
+    "ORDER BY s.score DESC, m.created_at DESC, m.seq DESC, m.conversation LIMIT $3::bigint",
 };
 
 std::string statement_name(int index) { return "parley_" + std::to_string(index); }
@@ -802,7 +885,12 @@ boost::system::error_code PgConnection::fail(const pg_result* res, const char* w
     return err(Errc::internal);
   }
   const std::string_view sqlstate(state);
-  retryable_ = sqlstate == "40001" || sqlstate == "40P01";
+  const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+  // Deadlocks, serialization failures, and a duplicate client_id committed by another writer
+  // after our look-up pass if the transaction is planned and run again.
+  retryable_ = sqlstate == "40001" || sqlstate == "40P01" ||
+               (sqlstate == "23505" && constraint != nullptr &&
+                std::string_view(constraint) == "messages_by_client_id");
   const Errc code = errc_for_sqlstate(sqlstate);
   // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
   const auto level = (code == Errc::conflict || code == Errc::invalid_argument ||
@@ -850,46 +938,6 @@ Result<PgConnection::PgResult> PgConnection::exec_sql(const char* sql, const cha
   const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(res.get(), what);
   return res;
-}
-
-Result<std::vector<PgConnection::PgResult>> PgConnection::pipeline(
-    std::initializer_list<std::pair<Stmt, const Params*>> queries, const char* what) {
-  if (conn_ == nullptr) return fail(nullptr, what);
-  if (!prepared_) {
-    if (auto ok = prepare_statements(); !ok) return ok.error();
-  }
-  for (const auto& [stmt, params] : queries) {
-    if (params != nullptr && params->bad()) return err(Errc::invalid_argument);
-  }
-  if (PQenterPipelineMode(conn_) != 1) return fail(nullptr, what);
-  for (const auto& [stmt, params] : queries) {
-    const std::string name = statement_name(static_cast<int>(stmt));
-    const auto values = params != nullptr ? params->pointers() : std::vector<const char*>{};
-    const int n = params != nullptr ? params->size() : 0;
-    if (PQsendQueryPrepared(conn_, name.c_str(), n, values.data(), nullptr, nullptr, 0) != 1) {
-      return fail(nullptr, what);
-    }
-  }
-  if (PQpipelineSync(conn_) != 1) return fail(nullptr, what);
-
-  std::vector<PgResult> results;
-  results.reserve(queries.size());
-  boost::system::error_code first;
-  for (std::size_t i = 0; i < queries.size(); ++i) {
-    PgResult res(PQgetResult(conn_));
-    if (!res || PQstatus(conn_) != CONNECTION_OK) return fail(res.get(), what);
-    const auto status = PQresultStatus(res.get());
-    if (status == PGRES_FATAL_ERROR && !first) first = fail(res.get(), what);
-    if (status == PGRES_PIPELINE_ABORTED && !first) first = err(Errc::internal);
-    results.push_back(std::move(res));
-    // Each query's results end with a null.
-    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
-  }
-  PgResult sync(PQgetResult(conn_));
-  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) return fail(sync.get(), what);
-  PQexitPipelineMode(conn_);
-  if (first) return first;
-  return results;
 }
 
 // --- Schema ------------------------------------------------------------------------------
@@ -1020,17 +1068,15 @@ Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMess
   return last;
 }
 
-// One attempt; on failure no transaction is left open (or the connection is gone). Sets
-// in_doubt once COMMIT may have reached the server.
+// One attempt. Sets in_doubt once the write may have reached the server.
 Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   plan.out.clear();
   plan.first_new.reset();
-  const std::string conversations = id_array(plan.conversations);
 
-  // Round trip 1: BEGIN, create missing conversations, lock them, look up client_ids.
-  Params ensure, lock, dup_keys;
-  ensure.text(conversations).i64(plan.now);
-  lock.text(conversations);
+  // Round trip 1 (only when the batch has client_ids): which of them are stored already.
+  // Read without locks: a duplicate committed after this look-up makes the write below
+  // fail on messages_by_client_id, and the batch is planned again.
+  std::vector<StoredMessage> found;
   bool any_client_id = false;
   {
     ArrayLiteral convs, senders, client_ids;
@@ -1041,116 +1087,85 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
       senders.add(std::string_view(msg.sender.id));
       client_ids.add(std::string_view(*msg.client_id));
     }
-    dup_keys.text(std::move(convs).finish())
-        .text(std::move(senders).finish())
-        .text(std::move(client_ids).finish());
-  }
-  const Params none;
-  auto first = any_client_id ? pipeline({{Stmt::kBegin, &none},
-                                         {Stmt::kAppendEnsure, &ensure},
-                                         {Stmt::kAppendLock, &lock},
-                                         {Stmt::kAppendDuplicates, &dup_keys}},
-                                        "append (lock)")
-                             : pipeline({{Stmt::kBegin, &none},
-                                         {Stmt::kAppendEnsure, &ensure},
-                                         {Stmt::kAppendLock, &lock}},
-                                        "append (lock)");
-  if (!first) {
-    rollback_if_open();
-    return first.error();
-  }
-  const PGresult* locked = (*first)[2].get();
-  std::map<ConversationId, Seq> last_seq;
-  for (int row = 0; row < PQntuples(locked); ++row) {
-    last_seq.emplace(std::string(text_at(locked, row, 0)), i64_at(locked, row, 1));
-  }
-  if (last_seq.size() != plan.conversations.size()) {
-    // A conversation was deleted between our insert and our lock: run again.
-    rollback_if_open();
-    retryable_ = true;
-    return err(Errc::conflict);
-  }
-  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, StoredMessage>
-      stored_client_ids;
-  std::vector<StoredMessage> found;
-  if (any_client_id) {
-    const PGresult* dups = (*first)[3].get();
-    found.reserve(static_cast<std::size_t>(PQntuples(dups)));
-    for (int row = 0; row < PQntuples(dups); ++row) found.push_back(message_at(dups, row, 0));
-    for (const StoredMessage& msg : found) {
-      stored_client_ids.emplace(std::make_tuple(std::string_view(msg.conversation),
-                                                std::string_view(msg.sender.id),
-                                                std::string_view(*msg.client_id)),
-                                msg);
+    if (any_client_id) {
+      Params keys;
+      keys.text(std::move(convs).finish())
+          .text(std::move(senders).finish())
+          .text(std::move(client_ids).finish());
+      auto rows = read_messages(Stmt::kAppendDuplicates, keys);
+      if (!rows) return rows.error();
+      found = std::move(*rows);
     }
   }
+  using Key = std::tuple<std::string_view, std::string_view, std::string_view>;
+  std::map<Key, const StoredMessage*> stored_client_ids;
+  for (const StoredMessage& msg : found) {
+    stored_client_ids.emplace(Key(msg.conversation, msg.sender.id, *msg.client_id), &msg);
+  }
 
-  // Seqs, duplicates and rows, exactly as the memory backend plans them.
-  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, std::size_t>
-      batch_client_ids;
+  // Plan as the memory backend does: duplicates, then each new message's place in its
+  // conversation. Seqs are known once the server has reserved them: seq = last_seq - back.
+  std::map<Key, std::size_t> batch_client_ids;
   std::unordered_set<std::string_view> batch_ids;
-  std::map<ConversationId, std::int64_t> added;
-  ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
-      a_created, a_client;
+  std::map<ConversationId, std::int64_t> added;  // new messages per conversation
+  std::vector<std::size_t> fresh;                // out indexes of new messages
+  std::vector<std::pair<std::size_t, std::size_t>> copies;  // (out index, original's index)
   plan.out.reserve(plan.msgs.size());
   for (const NewMessage& msg : plan.msgs) {
     if (msg.client_id) {
-      const auto key = std::make_tuple(std::string_view(msg.conversation),
-                                       std::string_view(msg.sender.id),
-                                       std::string_view(*msg.client_id));
+      const Key key(msg.conversation, msg.sender.id, *msg.client_id);
       if (const auto it = stored_client_ids.find(key); it != stored_client_ids.end()) {
-        plan.out.push_back({it->second, true});
+        plan.out.push_back({*it->second, true});
         continue;
       }
       if (const auto it = batch_client_ids.find(key); it != batch_client_ids.end()) {
-        plan.out.push_back({plan.out[it->second].message, true});
+        copies.emplace_back(plan.out.size(), it->second);
+        plan.out.push_back({{}, true});
         continue;
       }
       batch_client_ids.emplace(key, plan.out.size());
     }
-    if (!batch_ids.insert(msg.id).second) {
-      rollback_if_open();
-      return err(Errc::conflict);
-    }
+    if (!batch_ids.insert(msg.id).second) return err(Errc::conflict);
     StoredMessage stored;
     stored.id = msg.id;
     stored.conversation = msg.conversation;
-    stored.seq = ++last_seq[msg.conversation];
+    stored.seq = ++added[msg.conversation];  // ordinal within the batch, for now
     stored.sender = msg.sender;
     stored.kind = msg.kind;
     stored.content = msg.content;
     stored.meta = msg.meta;
     stored.created_at = msg.created_at != 0 ? msg.created_at : plan.now;
     stored.client_id = msg.client_id;
-    ++added[msg.conversation];
     if (!plan.first_new) plan.first_new = stored.id;
-    a_conv.add(std::string_view(stored.conversation));
-    a_seq.add(stored.seq);
-    a_id.add(std::string_view(stored.id));
-    a_sender.add(std::string_view(stored.sender.id));
-    a_name.add(std::string_view(stored.sender.name));
-    a_role.add(std::string_view(stored.sender.role));
-    a_kind.add(std::string_view(stored.kind));
-    a_content.add_content(stored.content);
-    a_meta.add(std::string_view(stored.meta));
-    a_created.add(stored.created_at);
-    a_client.add(stored.client_id);
+    fresh.push_back(plan.out.size());
     plan.out.push_back({std::move(stored), false});
   }
+  if (fresh.empty()) return {};  // only duplicates: nothing to write
 
-  // Round trip 2: insert, advance the conversations, COMMIT.
-  in_doubt = true;
-  if (!plan.first_new) {
-    auto r = pipeline({{Stmt::kCommit, &none}}, "append (commit)");
-    if (!r) {
-      rollback_if_open();
-      return r.error();
-    }
-    return {};
+  ArrayLiteral a_conv, a_back, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
+      a_created, a_client, a_search, a_ids, a_counts;
+  for (const std::size_t i : fresh) {
+    const StoredMessage& m = plan.out[i].message;
+    a_conv.add(std::string_view(m.conversation));
+    a_back.add(added[m.conversation] - m.seq);
+    a_id.add(std::string_view(m.id));
+    a_sender.add(std::string_view(m.sender.id));
+    a_name.add(std::string_view(m.sender.name));
+    a_role.add(std::string_view(m.sender.role));
+    a_kind.add(std::string_view(m.kind));
+    a_content.add_content(m.content);
+    a_meta.add(std::string_view(m.meta));
+    a_created.add(m.created_at);
+    a_client.add(m.client_id);
+    a_search.add(std::string_view(search_vector(m.content)));
   }
-  Params insert;
-  insert.text(std::move(a_conv).finish())
-      .text(std::move(a_seq).finish())
+  for (const auto& [id, n] : added) {  // in id order: rows are locked in that order
+    a_ids.add(std::string_view(id));
+    a_counts.add(n);
+  }
+  Params write;
+  write.text(std::move(a_conv).finish())
+      .text(std::move(a_back).finish())
       .text(std::move(a_id).finish())
       .text(std::move(a_sender).finish())
       .text(std::move(a_name).finish())
@@ -1159,28 +1174,26 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
       .text(std::move(a_content).finish())
       .text(std::move(a_meta).finish())
       .text(std::move(a_created).finish())
-      .text(std::move(a_client).finish());
-  Params update;
-  {
-    ArrayLiteral ids, seqs, counts;
-    for (const auto& [id, n] : added) {
-      ids.add(std::string_view(id));
-      seqs.add(last_seq[id]);
-      counts.add(n);
-    }
-    update.text(std::move(ids).finish())
-        .text(std::move(seqs).finish())
-        .text(std::move(counts).finish())
-        .i64(plan.now);
+      .text(std::move(a_client).finish())
+      .text(std::move(a_search).finish())
+      .i64(plan.now)
+      .text(std::move(a_ids).finish())
+      .text(std::move(a_counts).finish());
+
+  // Round trip 2: the write, one statement in its own transaction.
+  in_doubt = !write.bad();
+  auto res = exec(Stmt::kAppend, write);
+  if (!res) return res.error();
+  std::map<std::string_view, Seq> last_seq;
+  const PGresult* r = res->get();
+  for (int row = 0; row < PQntuples(r); ++row) last_seq.emplace(text_at(r, row, 0), i64_at(r, row, 1));
+  for (const std::size_t i : fresh) {
+    StoredMessage& m = plan.out[i].message;
+    const auto it = last_seq.find(m.conversation);
+    if (it == last_seq.end()) return err(Errc::internal);  // cannot happen: every id returns
+    m.seq = it->second - (added[m.conversation] - m.seq);
   }
-  auto second = pipeline({{Stmt::kInsertMessages, &insert},
-                          {Stmt::kAppendUpdate, &update},
-                          {Stmt::kCommit, &none}},
-                         "append (insert)");
-  if (!second) {
-    rollback_if_open();
-    return second.error();
-  }
+  for (const auto& [at, original] : copies) plan.out[at].message = plan.out[original].message;
   return {};
 }
 
@@ -1243,6 +1256,7 @@ Result<StoredMessage> PgConnection::change_message(const ConversationId& convers
   params.text(conversation).i64(seq);
   if (content != nullptr) params.text(stored_content(*content));
   params.i64(or_now(at)).text(by);
+  if (content != nullptr) params.text(search_vector(*content));
   return with_reconnect(true, [&]() -> Result<StoredMessage> {
     auto changed =
         read_messages(content != nullptr ? Stmt::kEditMessage : Stmt::kDeleteMessage, params);
@@ -1458,7 +1472,7 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
   const TimeMs now = now_ms();
 
   ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
-      a_created, a_client;
+      a_created, a_client, a_search;
   std::set<std::pair<UserId, std::string>> client_ids;
   std::unordered_set<MessageId> ids;
   Seq seq = 0;
@@ -1482,6 +1496,7 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
     a_meta.add(std::string_view(msg.meta));
     a_created.add(msg.created_at != 0 ? msg.created_at : now);
     a_client.add(msg.client_id);
+    a_search.add(std::string_view(search_vector(msg.content)));
   }
   Params insert;
   insert.text(std::move(a_conv).finish())
@@ -1494,7 +1509,8 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
       .text(std::move(a_content).finish())
       .text(std::move(a_meta).finish())
       .text(std::move(a_created).finish())
-      .text(std::move(a_client).finish());
+      .text(std::move(a_client).finish())
+      .text(std::move(a_search).finish());
   Params key, ensure, update, clamp;
   key.text(whole.id);
   ensure.text(whole.id).i64(whole.created_at != 0 ? whole.created_at : now);
@@ -1626,24 +1642,29 @@ Result<std::vector<SearchHit>> PgConnection::search(const SearchQuery& query) {
   const std::vector<std::string> terms = detail::search_terms(query.text);
   std::vector<SearchHit> out;
   if (terms.empty()) return out;
-  // Every word as a quoted prefix: 'word':* & ... Words hold only letters, digits and
-  // non-ASCII bytes (search_terms), so no input can change the query's syntax.
+  // Every word as a quoted prefix: 'word':* & ... Words hold only lowercase letters, digits
+  // and non-ASCII bytes (search_terms), so no input can change the query's syntax; the text
+  // is cast to tsquery as it is, without a dictionary, like the stored vectors.
   std::string tsquery;
+  ArrayLiteral words;
   for (const std::string& term : terms) {
     if (!tsquery.empty()) tsquery += " & ";
     tsquery += "'" + term + "':*";
+    words.add(std::string_view(term));
   }
   Params params;
-  params.text(tsquery).text(query.conversation).i64(
-      detail::sql_limit(detail::list_limit(query.limit, detail::kDefaultSearchLimit)));
+  params.text(tsquery)
+      .text(query.conversation)
+      .i64(detail::sql_limit(detail::list_limit(query.limit, detail::kDefaultSearchLimit)))
+      .text(std::move(words).finish());
   return with_reconnect(true, [&]() -> Result<std::vector<SearchHit>> {
-    auto res = exec(Stmt::kSearch, params);
-    if (!res) return res.error();
-    const PGresult* r = res->get();
+    auto rows = read_messages(Stmt::kSearch, params);
+    if (!rows) return rows.error();
     std::vector<SearchHit> hits;
-    hits.reserve(static_cast<std::size_t>(PQntuples(r)));
-    for (int row = 0; row < PQntuples(r); ++row) {
-      hits.push_back({message_at(r, row, 0), content_from_stored(text_at(r, row, kMsgCols))});
+    hits.reserve(rows->size());
+    for (StoredMessage& msg : *rows) {
+      std::string snippet = make_snippet(msg.content, terms);
+      hits.push_back({std::move(msg), std::move(snippet)});
     }
     return hits;
   });

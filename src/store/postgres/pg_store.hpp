@@ -7,7 +7,6 @@
 #pragma once
 
 #include <chrono>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -166,10 +165,6 @@ class PgConnection final : public Connection {
   [[nodiscard]] Result<PgResult> exec(Stmt stmt, const Params& params);
   // Runs SQL without parameters (transaction control, migrations).
   [[nodiscard]] Result<PgResult> exec_sql(const char* sql, const char* what);
-  // Sends every query of `queries` in one pipeline followed by a sync, and collects their
-  // results: one round trip. Fails with the first query's error if any failed.
-  [[nodiscard]] Result<std::vector<PgResult>> pipeline(
-      std::initializer_list<std::pair<Stmt, const Params*>> queries, const char* what);
   [[nodiscard]] Result<void> prepare_statements();
   // Ends a failed explicit transaction, if one is open.
   void rollback_if_open() noexcept;
@@ -198,7 +193,7 @@ class PgConnection final : public Connection {
   // Set when the last failure was a dropped connection (not an SQL error).
   bool dropped_ = false;
   // Set when the last failure may pass if the transaction is simply run again (deadlock,
-  // serialization failure, a conversation deleted under the batch).
+  // serialization failure, a client_id stored by another writer meanwhile).
   bool retryable_ = false;
 };
 
