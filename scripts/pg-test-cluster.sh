@@ -4,18 +4,19 @@
 #   scripts/pg-test-cluster.sh start DIR   # initdb (first time) + start; prints the URL
 #   scripts/pg-test-cluster.sh url DIR     # prints the URL of the running cluster
 #   scripts/pg-test-cluster.sh stop DIR    # pg_ctl stop -m fast (no error if not running)
+#   scripts/pg-test-cluster.sh kill DIR    # pg_ctl stop -m immediate (a crash, for outage tests)
 #   scripts/pg-test-cluster.sh destroy DIR # stop, then remove DIR
 #
 # The URL is postgresql://postgres@127.0.0.1:PORT/postgres (trust auth, loopback only; no
-# Unix socket). As root the server runs as the `postgres` user (initdb refuses root) and DIR
-# is handed to it. Typical use:
+# Unix socket); a restart keeps the port when it is still free. As root the server runs as
+# the `postgres` user (initdb refuses root) and DIR is handed to it. Typical use:
 #   export PARLEY_TEST_PG_URL=$(scripts/pg-test-cluster.sh start build/pg)
 #   ...tests...
 #   scripts/pg-test-cluster.sh stop build/pg
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop|url|destroy DIR" >&2
+  echo "usage: $0 start|stop|kill|url|destroy DIR" >&2
   exit 2
 }
 [[ $# -eq 2 ]] || usage
@@ -93,7 +94,12 @@ EOF
   fi
   local attempt port
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    port=$((20000 + RANDOM % 40000))
+    # A restarted cluster keeps its port (and so its URL) when it can.
+    if [[ $attempt -eq 1 && -f "$port_file" ]]; then
+      port=$(cat "$port_file")
+    else
+      port=$((20000 + RANDOM % 40000))
+    fi
     port_in_use "$port" && continue
     if as_owner "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start -o \
       "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' \
@@ -119,6 +125,11 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   url) url ;;
+  kill)
+    if is_running; then
+      as_owner "$bin/pg_ctl" -D "$data" -w -m immediate stop >/dev/null
+    fi
+    ;;
   destroy)
     stop
     rm -rf "$dir"

@@ -323,5 +323,53 @@ TEST(PgConnection, ContentKeepsNulAndEscapeBytesButRejectsInvalidUtf8) {
   EXPECT_EQ(ok->front().message.seq, 6);
 }
 
+// A real outage: the server crashes (pg_ctl stop -m immediate) under a Storage and comes
+// back on the same port. Opt-in, because it stops the server every other test uses: set
+// PARLEY_TEST_PG_OUTAGE_DIR to the DIR given to scripts/pg-test-cluster.sh.
+TEST(PgOutage, UnavailableQuicklyWhileDownThenRecovers) {
+  REQUIRE_SERVER();
+  const char* dir = std::getenv("PARLEY_TEST_PG_OUTAGE_DIR");
+  if (dir == nullptr) GTEST_SKIP() << "PARLEY_TEST_PG_OUTAGE_DIR not set";
+  const std::string script = std::string(PARLEY_SOURCE_DIR) + "/scripts/pg-test-cluster.sh";
+  Scratch scratch;
+  auto db = PgDatabase::open(scratch.url());
+  ASSERT_TRUE(db);
+  auto storage = Storage::open(*db, {});
+  ASSERT_TRUE(storage);
+  auto append = [&](std::string text) {
+    std::promise<Result<Appended>> done;
+    (*storage)->append(msg("outage", std::move(text), "alice", text),
+                       [&](Result<Appended> r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  };
+  ASSERT_TRUE(append("before"));
+
+  ASSERT_EQ(std::system((script + " kill " + dir).c_str()), 0);
+  for (int i = 0; i < 20; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = append("during " + std::to_string(i));
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Errc::unavailable);
+    EXPECT_LT(took, std::chrono::seconds(1));
+  }
+  EXPECT_FALSE((*storage)->database_up());
+  std::promise<Result<std::vector<StoredMessage>>> read;
+  (*storage)->read([&](Connection& c) { read.set_value(c.read_after("outage", 0, 10)); });
+  auto during = read.get_future().get();
+  ASSERT_FALSE(during);
+  EXPECT_EQ(during.error(), Errc::unavailable);
+
+  ASSERT_EQ(std::system((script + " start " + dir + " >/dev/null").c_str()), 0);
+  Result<Appended> after = make_error_code(Errc::unavailable);
+  for (int i = 0; i < 50 && !after; ++i) {  // the backoff is at most 2 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = append("after");
+  }
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->message.seq, 2);  // nothing stored while down, no gap
+  EXPECT_TRUE((*storage)->database_up());
+}
+
 }  // namespace
 }  // namespace parley::store::postgres
