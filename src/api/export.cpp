@@ -18,20 +18,28 @@ std::optional<ExportFormat> parse_export_format(std::string_view name) noexcept 
 
 std::string_view export_content_type(ExportFormat f) noexcept {
   switch (f) {
-    case ExportFormat::json: return "application/json";
-    case ExportFormat::jsonl: return "application/x-ndjson";
-    case ExportFormat::markdown: return "text/markdown; charset=utf-8";
-    case ExportFormat::csv: return "text/csv; charset=utf-8";
+    case ExportFormat::json:
+      return "application/json";
+    case ExportFormat::jsonl:
+      return "application/x-ndjson";
+    case ExportFormat::markdown:
+      return "text/markdown; charset=utf-8";
+    case ExportFormat::csv:
+      return "text/csv; charset=utf-8";
   }
   return "application/octet-stream";
 }
 
 std::string_view export_extension(ExportFormat f) noexcept {
   switch (f) {
-    case ExportFormat::json: return "json";
-    case ExportFormat::jsonl: return "jsonl";
-    case ExportFormat::markdown: return "md";
-    case ExportFormat::csv: return "csv";
+    case ExportFormat::json:
+      return "json";
+    case ExportFormat::jsonl:
+      return "jsonl";
+    case ExportFormat::markdown:
+      return "md";
+    case ExportFormat::csv:
+      return "csv";
   }
   return "txt";
 }
@@ -112,8 +120,9 @@ Result<void> export_conversation(store::Connection& c, const ConversationId& id,
       buf.append("\n\n---\n\n");
       break;
     case ExportFormat::csv:
-      buf.append("conversation,seq,id,created_at,sender_id,sender_name,sender_role,kind,content,"
-                 "edited_at,deleted\r\n");
+      buf.append(
+          "conversation,seq,id,created_at,sender_id,sender_name,sender_role,kind,content,"
+          "edited_at,deleted\r\n");
       break;
   }
   auto r = c.for_each_message(id, 0, [&](const StoredMessage& m) {

@@ -3,7 +3,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-
 #include <charconv>
 #include <limits>
 
@@ -60,18 +59,27 @@ Response error_response(const net::Request& req, http::status status, std::strin
 http::status status_for(const boost::system::error_code& ec) {
   if (ec.category() != parley_category()) return http::status::internal_server_error;
   switch (static_cast<Errc>(ec.value())) {
-    case Errc::not_found: return http::status::not_found;
+    case Errc::not_found:
+      return http::status::not_found;
     case Errc::already_exists:
-    case Errc::conflict: return http::status::conflict;
-    case Errc::invalid_argument: return http::status::bad_request;
-    case Errc::unauthenticated: return http::status::unauthorized;
-    case Errc::permission_denied: return http::status::forbidden;
-    case Errc::too_large: return http::status::payload_too_large;
+    case Errc::conflict:
+      return http::status::conflict;
+    case Errc::invalid_argument:
+      return http::status::bad_request;
+    case Errc::unauthenticated:
+      return http::status::unauthorized;
+    case Errc::permission_denied:
+      return http::status::forbidden;
+    case Errc::too_large:
+      return http::status::payload_too_large;
     case Errc::rate_limited:
-    case Errc::too_slow: return http::status::too_many_requests;
-    case Errc::unavailable: return http::status::service_unavailable;
+    case Errc::too_slow:
+      return http::status::too_many_requests;
+    case Errc::unavailable:
+      return http::status::service_unavailable;
     case Errc::data_loss:
-    case Errc::internal: return http::status::internal_server_error;
+    case Errc::internal:
+      return http::status::internal_server_error;
   }
   return http::status::internal_server_error;
 }
@@ -90,7 +98,8 @@ Response bad_request(const net::Request& req, std::string_view message) {
   return error_response(req, http::status::bad_request, "bad_request", message);
 }
 
-// Parses the body as a JSON object; nullopt (with `error` set) when it is not one.
+// Parses the body as a JSON object; nullopt (with `error` set) when it is not
+// one.
 std::optional<json::object> body_object(const net::Request& req, std::optional<Response>& error) {
   boost::system::error_code ec;
   auto v = json::parse(req.body(), ec);
@@ -158,8 +167,8 @@ std::optional<TimeMs> get_time(const json::object& o, std::string_view key) {
   return std::nullopt;
 }
 
-// A message of a saved conversation (PUT, seed 004: {role, content}; seed 000: {sender,
-// text, timestamp}; Parley's own export shape).
+// A message of a saved conversation (PUT, seed 004: {role, content}; seed 000:
+// {sender, text, timestamp}; Parley's own export shape).
 bool whole_message(const json::value& v, NewMessage& m, std::string& why) {
   if (!v.is_object()) {
     why = "messages must be objects";
@@ -277,11 +286,16 @@ asio::awaitable<Response> RestEndpoint::route(Call& call) {
     if (!is_valid_id(id)) co_return bad_request(call.req, "invalid conversation id");
     if (s.size() == 3) {
       switch (method) {
-        case http::verb::get: co_return co_await get_conversation(call, id);
-        case http::verb::put: co_return co_await put_conversation(call, id);
-        case http::verb::patch: co_return co_await patch_conversation(call, id);
-        case http::verb::delete_: co_return co_await delete_conversation(call, id);
-        default: co_return not_allowed();
+        case http::verb::get:
+          co_return co_await get_conversation(call, id);
+        case http::verb::put:
+          co_return co_await put_conversation(call, id);
+        case http::verb::patch:
+          co_return co_await patch_conversation(call, id);
+        case http::verb::delete_:
+          co_return co_await delete_conversation(call, id);
+        default:
+          co_return not_allowed();
       }
     }
     if (s.size() == 4 && s[3] == "messages") {
@@ -310,8 +324,8 @@ asio::awaitable<Response> RestEndpoint::route(Call& call) {
 
 asio::awaitable<Response> RestEndpoint::health(Call& call) {
   auto& storage = hub_.storage();
-  auto count = co_await on_reader<std::int64_t>(
-      storage, [](store::Connection& c) { return c.count_conversations(); });
+  Job<std::int64_t> job1 = [](store::Connection& c) { return c.count_conversations(); };
+  auto count = co_await on_reader<std::int64_t>(storage, job1);
   const bool up = count.has_value() && storage.database_up();
   json::object o;
   o.emplace("status", up ? "healthy" : "unhealthy");
@@ -345,8 +359,10 @@ Response RestEndpoint::metrics(Call& call) {
          stats_.connections_total.load());
   metric("parley_websocket_sessions", "gauge", "Open native WebSocket sessions.",
          stats_.websockets.load());
-  metric("parley_http_requests_total", "counter", "HTTP requests read.", stats_.http_requests.load());
-  metric("parley_frames_in_total", "counter", "WebSocket frames received.", stats_.frames_in.load());
+  metric("parley_http_requests_total", "counter", "HTTP requests read.",
+         stats_.http_requests.load());
+  metric("parley_frames_in_total", "counter", "WebSocket frames received.",
+         stats_.frames_in.load());
   metric("parley_frames_out_total", "counter", "WebSocket frames sent.", stats_.frames_out.load());
   metric("parley_bad_frames_total", "counter", "Frames answered with an error.",
          stats_.bad_frames.load());
@@ -381,8 +397,8 @@ asio::awaitable<Response> RestEndpoint::list_conversations(Call& call) {
     if (!is_valid_id(user)) co_return bad_request(call.req, "invalid user id");
     q.user = user;
   }
-  auto page = co_await on_reader<store::ConversationPage>(
-      hub_.storage(), [q](store::Connection& c) { return c.list_conversations(q); });
+  Job<store::ConversationPage> job2 = [q](store::Connection& c) { return c.list_conversations(q); };
+  auto page = co_await on_reader<store::ConversationPage>(hub_.storage(), job2);
   if (!page) co_return error_from(call.req, page.error(), "conversations");
   json::array arr;
   for (const auto& s : page->conversations) arr.emplace_back(summary_to_json(s));
@@ -422,8 +438,8 @@ asio::awaitable<Response> RestEndpoint::create_conversation(Call& call) {
   nc.settings = settings.value_or("{}");
   nc.meta = meta.value_or("{}");
   nc.created_at = now_ms();
-  auto r = co_await on_writer<Conversation>(
-      hub_.storage(), [nc](store::Connection& c) { return c.create_conversation(nc); });
+  Job<Conversation> job3 = [nc](store::Connection& c) { return c.create_conversation(nc); };
+  auto r = co_await on_writer<Conversation>(hub_.storage(), job3);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   co_return json_response(call.req, http::status::created, conversation_to_json(*r));
 }
@@ -435,14 +451,16 @@ asio::awaitable<Response> RestEndpoint::get_conversation(Call& call, const std::
     Conversation conv;
     std::vector<StoredMessage> messages;
   };
-  auto r = co_await on_reader<Full>(hub_.storage(), [id, limit](store::Connection& c) -> Result<Full> {
+  Job<Full> job4 = [id, limit](store::Connection& c) -> Result<Full> {
     auto conv = c.get_conversation(id);
     if (!conv) return conv.error();
-    auto msgs = limit ? c.read_before(id, std::numeric_limits<Seq>::max(), static_cast<std::size_t>(*limit))
-                      : c.read_after(id, 0, std::numeric_limits<std::size_t>::max());
+    auto msgs =
+        limit ? c.read_before(id, std::numeric_limits<Seq>::max(), static_cast<std::size_t>(*limit))
+              : c.read_after(id, 0, std::numeric_limits<std::size_t>::max());
     if (!msgs) return msgs.error();
     return Full{std::move(*conv), std::move(*msgs)};
-  });
+  };
+  auto r = co_await on_reader<Full>(hub_.storage(), job4);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   auto o = conversation_to_json(r->conv);
   json::array arr;
@@ -459,7 +477,8 @@ asio::awaitable<Response> RestEndpoint::put_conversation(Call& call, const std::
   std::string why;
   std::optional<std::string> title, settings, meta;
   std::optional<std::vector<UserId>> participants;
-  if (!get_string(*body, "title", title, why) || !get_object_text(*body, "settings", settings, why) ||
+  if (!get_string(*body, "title", title, why) ||
+      !get_object_text(*body, "settings", settings, why) ||
       !get_object_text(*body, "meta", meta, why) || !get_participants(*body, participants, why)) {
     co_return bad_request(call.req, why);
   }
@@ -485,10 +504,10 @@ asio::awaitable<Response> RestEndpoint::put_conversation(Call& call, const std::
       whole.messages.push_back(std::move(m));
     }
   }
-  auto r = co_await on_writer<Conversation>(
-      hub_.storage(), [whole = std::move(whole)](store::Connection& c) {
-        return c.replace_conversation(whole);
-      });
+  Job<Conversation> job5 = [whole = std::move(whole)](store::Connection& c) {
+    return c.replace_conversation(whole);
+  };
+  auto r = co_await on_writer<Conversation>(hub_.storage(), job5);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   hub_.invalidate(id);
   co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
@@ -510,16 +529,17 @@ asio::awaitable<Response> RestEndpoint::patch_conversation(Call& call, const std
     if (!a->is_bool()) co_return bad_request(call.req, "is_active must be a boolean");
     patch.is_active = a->get_bool();
   }
-  auto r = co_await on_writer<Conversation>(hub_.storage(), [id, patch](store::Connection& c) {
+  Job<Conversation> job6 = [id, patch](store::Connection& c) {
     return c.update_conversation(id, patch, now_ms());
-  });
+  };
+  auto r = co_await on_writer<Conversation>(hub_.storage(), job6);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
 }
 
 asio::awaitable<Response> RestEndpoint::delete_conversation(Call& call, const std::string& id) {
-  auto r = co_await on_writer<void>(hub_.storage(),
-                                    [id](store::Connection& c) { return c.delete_conversation(id); });
+  Job<void> job7 = [id](store::Connection& c) { return c.delete_conversation(id); };
+  auto r = co_await on_writer<void>(hub_.storage(), job7);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   hub_.invalidate(id);
   Response res{http::status::no_content, call.req.version()};
@@ -542,8 +562,7 @@ asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::str
     bool has_more = false;
     Seq last_seq = 0;
   };
-  auto r = co_await on_reader<Page>(hub_.storage(), [id, before, after, n](store::Connection& c)
-                                                        -> Result<Page> {
+  Job<Page> job8 = [id, before, after, n](store::Connection& c) -> Result<Page> {
     auto conv = c.get_conversation(id);
     if (!conv) return conv.error();
     Page p;
@@ -561,7 +580,8 @@ asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::str
       }
     }
     return p;
-  });
+  };
+  auto r = co_await on_reader<Page>(hub_.storage(), job8);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   co_return json_response(call.req, http::status::ok,
                           history_json(id, r->messages, r->has_more, r->last_seq));
@@ -574,13 +594,15 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
   std::string why;
   std::optional<std::string> content, kind, client_id, meta;
   if (!get_string(*body, "content", content, why) || !get_string(*body, "kind", kind, why) ||
-      !get_string(*body, "client_id", client_id, why) || !get_object_text(*body, "meta", meta, why)) {
+      !get_string(*body, "client_id", client_id, why) ||
+      !get_object_text(*body, "meta", meta, why)) {
     co_return bad_request(call.req, why);
   }
   NewMessage m;
   m.conversation = id;
   const auto* sender = body->if_contains("sender");
-  if (!sender || !sender->is_object()) co_return bad_request(call.req, "sender {id, name, role} is required");
+  if (!sender || !sender->is_object())
+    co_return bad_request(call.req, "sender {id, name, role} is required");
   {
     std::optional<std::string> sid, sname, srole;
     const auto& so = sender->get_object();
@@ -593,9 +615,9 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
   }
   if (!content) co_return bad_request(call.req, "content is required");
   if (content->size() > options_.max_content_bytes) {
-    co_return error_response(call.req, http::status::payload_too_large, "too_large",
-                             "content is larger than " + std::to_string(options_.max_content_bytes) +
-                                 " bytes");
+    co_return error_response(
+        call.req, http::status::payload_too_large, "too_large",
+        "content is larger than " + std::to_string(options_.max_content_bytes) + " bytes");
   }
   m.content = std::move(*content);
   m.kind = kind.value_or("text");
@@ -604,9 +626,11 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
   }
   m.meta = meta.value_or("{}");
   m.client_id = std::move(client_id);
-  auto r = co_await await_result<Appended>([this, m = std::move(m)](auto done) mutable {
-    hub_.post_message(std::move(m), done);
-  });
+  std::function<void(std::function<void(Result<Appended>)>)> job9 =
+      [this, m = std::move(m)](std::function<void(Result<Appended>)> done) mutable {
+        hub_.post_message(std::move(m), done);
+      };
+  auto r = co_await await_result<Appended>(job9);
   if (!r) co_return error_from(call.req, r.error(), "message");
   co_return json_response(call.req, r->duplicate ? http::status::ok : http::status::created,
                           message_json(r->message));
@@ -626,14 +650,19 @@ asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::st
       co_return error_response(call.req, http::status::payload_too_large, "too_large",
                                "content is too large");
     }
-    r = co_await await_result<StoredMessage>([&](auto done) {
-      hub_.edit_message(id, seq, *content, std::nullopt, done);
-    });
+    std::function<void(std::function<void(Result<StoredMessage>)>)> job10 =
+        [&](std::function<void(Result<StoredMessage>)> done) {
+          hub_.edit_message(id, seq, *content, std::nullopt, done);
+        };
+    r = co_await await_result<StoredMessage>(job10);
     if (!r) co_return error_from(call.req, r.error(), "message");
     co_return json_response(call.req, http::status::ok, message_json(*r));
   }
-  r = co_await await_result<StoredMessage>(
-      [&](auto done) { hub_.delete_message(id, seq, std::nullopt, done); });
+  std::function<void(std::function<void(Result<StoredMessage>)>)> job11 =
+      [&](std::function<void(Result<StoredMessage>)> done) {
+        hub_.delete_message(id, seq, std::nullopt, done);
+      };
+  r = co_await await_result<StoredMessage>(job11);
   if (!r) co_return error_from(call.req, r.error(), "message");
   Response res{http::status::no_content, call.req.version()};
   res.keep_alive(call.req.keep_alive());
@@ -643,19 +672,19 @@ asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::st
 asio::awaitable<Response> RestEndpoint::export_conversation(Call& call, const std::string& id) {
   auto format = parse_export_format(call.param("format"));
   if (!format) co_return bad_request(call.req, "format must be json, jsonl, markdown or csv");
-  auto body = co_await on_reader<std::string>(hub_.storage(), [id, f = *format](store::Connection& c)
-                                                                  -> Result<std::string> {
+  Job<std::string> job12 = [id, f = *format](store::Connection& c) -> Result<std::string> {
     std::string out;
-    auto r = ::parley::api::export_conversation(c, id, f, [&out](std::string_view chunk) { out.append(chunk); });
+    auto r = ::parley::api::export_conversation(
+        c, id, f, [&out](std::string_view chunk) { out.append(chunk); });
     if (!r) return r.error();
     return out;
-  });
+  };
+  auto body = co_await on_reader<std::string>(hub_.storage(), job12);
   if (!body) co_return error_from(call.req, body.error(), "conversation");
   Response res{http::status::ok, call.req.version()};
   res.set(http::field::content_type, export_content_type(*format));
-  res.set(http::field::content_disposition,
-          "attachment; filename=\"conversation-" + id + "." + std::string(export_extension(*format)) +
-              "\"");
+  res.set(http::field::content_disposition, "attachment; filename=\"conversation-" + id + "." +
+                                                std::string(export_extension(*format)) + "\"");
   res.body() = std::move(*body);
   res.keep_alive(call.req.keep_alive());
   res.prepare_payload();
@@ -673,8 +702,8 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
   auto limit = call.int_param("limit");
   if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
   q.limit = std::clamp<std::size_t>(limit ? static_cast<std::size_t>(*limit) : 20, 1, 200);
-  auto hits = co_await on_reader<std::vector<store::SearchHit>>(
-      hub_.storage(), [q](store::Connection& c) { return c.search(q); });
+  Job<std::vector<store::SearchHit>> job13 = [q](store::Connection& c) { return c.search(q); };
+  auto hits = co_await on_reader<std::vector<store::SearchHit>>(hub_.storage(), job13);
   if (!hits) co_return error_from(call.req, hits.error(), "search");
   json::array arr;
   for (const auto& h : *hits) {
@@ -694,7 +723,8 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
 
 asio::awaitable<Response> RestEndpoint::get_user(Call& call, const std::string& id) {
   if (!is_valid_id(id)) co_return bad_request(call.req, "invalid user id");
-  auto u = co_await on_reader<User>(hub_.storage(), [id](store::Connection& c) { return c.get_user(id); });
+  Job<User> job14 = [id](store::Connection& c) { return c.get_user(id); };
+  auto u = co_await on_reader<User>(hub_.storage(), job14);
   if (!u) co_return error_from(call.req, u.error(), "user");
   json::object o;
   o.emplace("id", u->id);

@@ -2,14 +2,13 @@
 
 #include <sys/resource.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
-
 #include <filesystem>
 #include <thread>
 
@@ -96,7 +95,8 @@ int run_server(const Config& config) {
   net::HttpServer server(ioc, router, stats, http_options);
   auto bound = server.listen(config.host, config.port);
   if (!bound) {
-    spdlog::critical("cannot listen on {}:{}: {}", config.host, config.port, bound.error().message());
+    spdlog::critical("cannot listen on {}:{}: {}", config.host, config.port,
+                     bound.error().message());
     return 1;
   }
   server.start();

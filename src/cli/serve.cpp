@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 #include "app/config.hpp"
@@ -12,7 +11,8 @@ namespace parley::cli {
 void add_serve(CLI::App& app, Registry& registry) {
   auto config = std::make_shared<app::Config>(app::config_from_env());
   auto* serve = app.add_subcommand("serve", "Serve HTTP and WebSocket on one port");
-  serve->add_option("--host", config->host, "Address to listen on (env HOST)")->capture_default_str();
+  serve->add_option("--host", config->host, "Address to listen on (env HOST)")
+      ->capture_default_str();
   serve->add_option("--port", config->port, "Port (env PORT)")->capture_default_str();
   serve->add_option("--data-dir", config->data_dir, "SQLite data directory (env DATA_DIR)")
       ->capture_default_str();

@@ -29,8 +29,8 @@ struct NewMessage {
   std::string content;
   std::string meta = "{}";  // a JSON object, serialized
   std::optional<std::string> client_id;
-  MessageId id;            // empty: the store makes one
-  TimeMs created_at = 0;   // 0: the store stamps the commit time
+  MessageId id;           // empty: the store makes one
+  TimeMs created_at = 0;  // 0: the store stamps the commit time
 };
 
 struct StoredMessage {
@@ -65,8 +65,8 @@ struct Conversation {
   Seq last_seq = 0;
   bool is_active = true;
   std::vector<UserId> participants;  // empty: an open room
-  std::string settings = "{}";      // JSON object
-  std::string meta = "{}";          // JSON object
+  std::string settings = "{}";       // JSON object
+  std::string meta = "{}";           // JSON object
 
   friend bool operator==(const Conversation&, const Conversation&) = default;
 };

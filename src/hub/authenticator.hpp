@@ -20,7 +20,8 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   // The user, or Errc::unauthenticated / invalid_argument with `why` filled.
-  [[nodiscard]] virtual Result<User> authenticate(const AuthRequest& request, std::string& why) const = 0;
+  [[nodiscard]] virtual Result<User> authenticate(const AuthRequest& request,
+                                                  std::string& why) const = 0;
   // True when a connection must authenticate with a token.
   virtual bool requires_token() const noexcept = 0;
 };

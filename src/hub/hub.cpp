@@ -1,10 +1,9 @@
 #include "hub/hub.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-
-#include <algorithm>
 #include <limits>
 
 #include "core/log.hpp"
@@ -94,7 +93,8 @@ void Hub::with_room(const ConversationId& id, std::function<void(Room&)> fn) {
 // memory), then are dropped so memory follows the live rooms, not the conversations ever
 // touched.
 void Hub::sweep() {
-  const auto period = std::max<std::chrono::seconds>(std::chrono::seconds(1), options_.idle_room_ttl / 4);
+  const auto period =
+      std::max<std::chrono::seconds>(std::chrono::seconds(1), options_.idle_room_ttl / 4);
   sweeper_->timer.expires_after(period);
   sweeper_->timer.async_wait([this, sw = sweeper_](boost::system::error_code ec) {
     if (ec || sw->stopped) return;
@@ -293,8 +293,8 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
     }
 
     case Op::read: {
-      storage_.write([this, cmd = std::move(cmd), user, reply = std::move(reply)](
-                         store::Connection& c) mutable {
+      storage_.write([this, cmd = std::move(cmd), user,
+                      reply = std::move(reply)](store::Connection& c) mutable {
         auto r = c.mark_read(cmd.conversation, user.id, cmd.seq);
         if (!r) {
           reply(error_reply(r.error(), "read failed"));
@@ -324,20 +324,22 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
     }
 
     case Op::history: {
-      const std::size_t limit = std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
+      const std::size_t limit =
+          std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
       auto r = room(cmd.conversation, false);
       if (!r) {
         read_page(cmd.conversation, cmd.after, cmd.before, limit, std::move(reply));
         return;
       }
-      asio::post(r->strand(), [this, r, cmd = std::move(cmd), limit, reply = std::move(reply)]() mutable {
-        auto page = r->page(cmd.after, cmd.before, limit);
-        if (page) {
-          reply(std::move(*page));
-          return;
-        }
-        read_page(cmd.conversation, cmd.after, cmd.before, limit, std::move(reply));
-      });
+      asio::post(r->strand(),
+                 [this, r, cmd = std::move(cmd), limit, reply = std::move(reply)]() mutable {
+                   auto page = r->page(cmd.after, cmd.before, limit);
+                   if (page) {
+                     reply(std::move(*page));
+                     return;
+                   }
+                   read_page(cmd.conversation, cmd.after, cmd.before, limit, std::move(reply));
+                 });
       return;
     }
 
@@ -354,7 +356,8 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
     return;
   }
   joined[cmd.conversation] = format;
-  const std::size_t limit = std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
+  const std::size_t limit =
+      std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
   const UserId user = session->user().id;
   with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user,
                                reply = std::move(reply)](Room& r) mutable {
@@ -377,8 +380,8 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
           reply(std::move(page));
           return;
         }
-        storage_.read([room, user, page = std::move(page), reply = std::move(reply)](
-                          store::Connection& c) mutable {
+        storage_.read([room, user, page = std::move(page),
+                       reply = std::move(reply)](store::Connection& c) mutable {
           auto seq = c.read_seq(room->id(), user);
           page.read_seq = seq ? *seq : 0;
           if (seq) {
@@ -393,9 +396,10 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
       }
       read_page(room->id(), since, std::nullopt, limit,
                 [room, finish = std::move(finish)](Reply page) mutable {
-                  asio::post(room->strand(), [page = std::move(page), finish = std::move(finish)]() mutable {
-                    finish(std::move(page));
-                  });
+                  asio::post(room->strand(),
+                             [page = std::move(page), finish = std::move(finish)]() mutable {
+                               finish(std::move(page));
+                             });
                 });
     });
   });
@@ -472,6 +476,11 @@ void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> don
     if (!r) {
       done(r.error());
       return;
+    }
+    if (!r->duplicate) {
+      // A poster takes part in the conversation: it shows in their inbox (?user=).
+      storage_.write([conv = r->message.conversation, user = r->message.sender.id](
+                         store::Connection& c) { (void)c.add_member(conv, user, now_ms()); });
     }
     apply_commit(*r, [done, r] { done(*r); });
   });

@@ -8,9 +8,8 @@
 // thread-safe unless a Requires line says otherwise; callbacks run on arbitrary threads.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -31,10 +30,10 @@ class Room;
 class Hub {
  public:
   struct Options {
-    std::size_t cache_messages = 256;      // recent messages kept per live room
-    std::size_t default_history = 100;     // join/history without limit
-    std::size_t max_history = 1000;        // largest page
-    std::size_t max_joined_rooms = 1000;   // per session
+    std::size_t cache_messages = 256;         // recent messages kept per live room
+    std::size_t default_history = 100;        // join/history without limit
+    std::size_t max_history = 1000;           // largest page
+    std::size_t max_joined_rooms = 1000;      // per session
     std::chrono::seconds idle_room_ttl{120};  // memberless rooms are dropped after this
   };
   struct Stats {
@@ -120,7 +119,7 @@ class Hub {
   mutable std::mutex rooms_mu_;  // guards rooms_
   std::unordered_map<ConversationId, std::shared_ptr<Room>> rooms_;
 
-  mutable std::mutex users_mu_;  // guards online_, status_subscribers_
+  mutable std::mutex users_mu_;             // guards online_, status_subscribers_
   std::unordered_map<UserId, int> online_;  // authenticated connections per user
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> status_subscribers_;
 

@@ -1,9 +1,8 @@
 #include "hub/room.hpp"
 
-#include <boost/asio/post.hpp>
-
 #include <algorithm>
 #include <array>
+#include <boost/asio/post.hpp>
 #include <limits>
 
 #include "core/log.hpp"
@@ -48,9 +47,10 @@ void Room::start_load() {
     }
     const bool ok = conv.has_value();
     if (!ok) spdlog::warn("room {}: loading failed: {}", self->id_, conv.error().message());
-    asio::post(self->strand_, [self, ok, messages = std::move(messages), last, generation]() mutable {
-      self->on_loaded(ok, std::move(messages), last, generation);
-    });
+    asio::post(self->strand_,
+               [self, ok, messages = std::move(messages), last, generation]() mutable {
+                 self->on_loaded(ok, std::move(messages), last, generation);
+               });
   });
 }
 

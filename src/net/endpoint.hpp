@@ -9,7 +9,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-
 #include <optional>
 #include <string>
 
@@ -24,8 +23,8 @@ struct HttpContext {
   boost::beast::tcp_stream& stream;   // the connection; an upgrade may move it out
   boost::beast::flat_buffer& buffer;  // bytes read past the request (hand to the websocket)
   Request& request;
-  std::string remote_address;         // peer IP, for logs and per-IP limits
-  bool stream_taken = false;          // set by an endpoint that moved `stream` out
+  std::string remote_address;  // peer IP, for logs and per-IP limits
+  bool stream_taken = false;   // set by an endpoint that moved `stream` out
 };
 
 class Endpoint {

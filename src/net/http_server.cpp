@@ -7,11 +7,11 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "core/log.hpp"
 
@@ -77,9 +77,9 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
     (void)n;
     if (ec == http::error::body_limit) {
-      auto res = json_error(http::status::payload_too_large, "too_large",
-                            "request body is larger than " + std::to_string(options.max_body_bytes) +
-                                " bytes");
+      auto res = json_error(
+          http::status::payload_too_large, "too_large",
+          "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes");
       stream.expires_after(std::chrono::seconds(10));
       co_await http::async_write(stream, res, kNoThrow);
       break;
@@ -161,17 +161,18 @@ void HttpServer::start() {
           stats_.connections.fetch_add(1, std::memory_order_relaxed);
           stats_.connections_total.fetch_add(1, std::memory_order_relaxed);
           auto ex = socket.get_executor();
-          asio::co_spawn(ex, run_connection(beast::tcp_stream(std::move(socket)), router_, stats_, options_),
-                         [&stats = stats_](std::exception_ptr e) {
-                           stats.connections.fetch_sub(1, std::memory_order_relaxed);
-                           if (e) {
-                             try {
-                               std::rethrow_exception(e);
-                             } catch (const std::exception& failure) {
-                               spdlog::error("connection failed: {}", failure.what());
-                             }
-                           }
-                         });
+          asio::co_spawn(
+              ex, run_connection(beast::tcp_stream(std::move(socket)), router_, stats_, options_),
+              [&stats = stats_](std::exception_ptr e) {
+                stats.connections.fetch_sub(1, std::memory_order_relaxed);
+                if (e) {
+                  try {
+                    std::rethrow_exception(e);
+                  } catch (const std::exception& failure) {
+                    spdlog::error("connection failed: {}", failure.what());
+                  }
+                }
+              });
         }
       },
       asio::detached);

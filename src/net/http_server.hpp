@@ -6,7 +6,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -21,9 +20,9 @@ namespace parley::net {
 struct HttpOptions {
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
-  std::chrono::seconds header_timeout{15};   // slowloris: a request must arrive within this
+  std::chrono::seconds header_timeout{15};  // slowloris: a request must arrive within this
   std::chrono::seconds keep_alive_timeout{60};
-  std::size_t max_connections = 0;          // 0: as many as descriptors allow
+  std::size_t max_connections = 0;  // 0: as many as descriptors allow
 };
 
 // A JSON error response `{error:{code,message}}` with the given status.
@@ -32,9 +31,11 @@ Response json_error(http::status status, std::string_view code, std::string_view
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& ioc, const Router& router, NetStats& stats, HttpOptions options);
+  HttpServer(boost::asio::io_context& ioc, const Router& router, NetStats& stats,
+             HttpOptions options);
   // Binds and listens; throws nothing: errors come back as values.
-  [[nodiscard]] Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host, unsigned short port);
+  [[nodiscard]] Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host,
+                                                              unsigned short port);
   // Starts accepting (on the io_context's threads).
   void start();
   // Stops accepting new connections. Idempotent.

@@ -14,7 +14,8 @@ Endpoint* Router::find(std::string_view target) const noexcept {
   const std::string_view path = target.substr(0, target.find('?'));
   for (const auto& [prefix, endpoint] : routes_) {
     if (prefix.ends_with('/')) {
-      if (path.starts_with(prefix) || path == std::string_view(prefix).substr(0, prefix.size() - 1)) {
+      if (path.starts_with(prefix) ||
+          path == std::string_view(prefix).substr(0, prefix.size() - 1)) {
         return endpoint;
       }
     } else if (path == prefix || (path.starts_with(prefix) && path[prefix.size()] == '/')) {

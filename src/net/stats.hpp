@@ -8,14 +8,14 @@
 namespace parley::net {
 
 struct NetStats {
-  std::atomic<std::int64_t> connections{0};        // open TCP connections
+  std::atomic<std::int64_t> connections{0};  // open TCP connections
   std::atomic<std::uint64_t> connections_total{0};
-  std::atomic<std::int64_t> websockets{0};         // open native WebSocket sessions
+  std::atomic<std::int64_t> websockets{0};  // open native WebSocket sessions
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
-  std::atomic<std::uint64_t> bad_frames{0};        // frames answered with an error
-  std::atomic<std::uint64_t> slow_closed{0};       // sessions closed for falling behind
+  std::atomic<std::uint64_t> bad_frames{0};   // frames answered with an error
+  std::atomic<std::uint64_t> slow_closed{0};  // sessions closed for falling behind
 };
 
 }  // namespace parley::net

@@ -11,7 +11,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
-
 #include <deque>
 
 #include "core/log.hpp"
@@ -51,7 +50,9 @@ class WsSession final : public hub::Session {
     return std::static_pointer_cast<WsSession>(shared_from_this());
   }
   void enqueue(const hub::Frame& frame);
-  void send_text(std::string text) { enqueue(std::make_shared<const std::string>(std::move(text))); }
+  void send_text(std::string text) {
+    enqueue(std::make_shared<const std::string>(std::move(text)));
+  }
   asio::awaitable<void> write_loop();
   void on_frame(std::string_view text);
   void authenticate(const hub::AuthRequest& request, const json::value& ref);
@@ -61,7 +62,7 @@ class WsSession final : public hub::Session {
   asio::steady_timer wake_;  // the write loop sleeps on it while the queue is empty
   std::deque<hub::Frame> queue_;
   std::size_t queued_bytes_ = 0;
-  bool closing_ = false;      // no more writes; close with close_code_ once drained
+  bool closing_ = false;  // no more writes; close with close_code_ once drained
   bool read_done_ = false;
   websocket::close_code close_code_ = websocket::close_code::normal;
 };
@@ -215,12 +216,12 @@ void WsSession::on_frame(std::string_view text) {
     authenticate(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
     return;
   }
-  endpoint_.hub_.handle(shared(), protocol::WireFormat::native, std::move(cmd),
-                        [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
-                          auto frame = std::make_shared<const std::string>(
-                              protocol::native::encode_reply(ref, r));
-                          self->deliver(frame);
-                        });
+  endpoint_.hub_.handle(
+      shared(), protocol::WireFormat::native, std::move(cmd),
+      [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
+        auto frame = std::make_shared<const std::string>(protocol::native::encode_reply(ref, r));
+        self->deliver(frame);
+      });
 }
 
 WsEndpoint::WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats,

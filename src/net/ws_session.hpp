@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -20,10 +19,10 @@
 namespace parley::net {
 
 struct WsOptions {
-  std::size_t max_frame_bytes = 1024 * 1024;   // larger frames: close 1009
-  std::size_t send_queue_frames = 1024;        // per session, before it is closed as slow
+  std::size_t max_frame_bytes = 1024 * 1024;  // larger frames: close 1009
+  std::size_t send_queue_frames = 1024;       // per session, before it is closed as slow
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
-  std::chrono::seconds idle_timeout{120};      // no traffic and no pong: closed
+  std::chrono::seconds idle_timeout{120};  // no traffic and no pong: closed
   protocol::native::Limits limits;
 };
 

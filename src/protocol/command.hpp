@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/system/error_code.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -58,15 +57,15 @@ enum class ReplyType : std::uint8_t { ok, auth_ok, ack, history, error, pong };
 struct Reply {
   ReplyType type = ReplyType::ok;
   ConversationId conversation;
-  User user;            // auth_ok
-  MessagePtr message;   // ack
-  bool duplicate = false;  // ack of a repeated client_id
-  bool pending = false;    // ack: stored in the outage spool, final seq follows
+  User user;                         // auth_ok
+  MessagePtr message;                // ack
+  bool duplicate = false;            // ack of a repeated client_id
+  bool pending = false;              // ack: stored in the outage spool, final seq follows
   std::vector<MessagePtr> messages;  // history, oldest first
   bool has_more = false;
   Seq last_seq = 0;
-  std::optional<Seq> read_seq;  // join only
-  std::vector<UserId> online;   // join only: members online in the room
+  std::optional<Seq> read_seq;      // join only
+  std::vector<UserId> online;       // join only: members online in the room
   boost::system::error_code error;  // error
   std::string error_message;
 
@@ -85,11 +84,11 @@ enum class EventType : std::uint8_t { message, edited, deleted, read, typing, pr
 struct Event {
   EventType type = EventType::message;
   ConversationId conversation;
-  MessagePtr message;      // message, edited
-  User user;               // read, typing, presence (id and name)
-  Seq seq = 0;             // deleted, read
-  bool on = false;         // typing
-  bool online = false;     // presence
+  MessagePtr message;               // message, edited
+  User user;                        // read, typing, presence (id and name)
+  Seq seq = 0;                      // deleted, read
+  bool on = false;                  // typing
+  bool online = false;              // presence
   std::optional<TimeMs> last_seen;  // presence offline
 };
 

@@ -10,16 +10,26 @@ namespace parley::protocol {
 
 const char* op_name(Op op) noexcept {
   switch (op) {
-    case Op::auth: return "auth";
-    case Op::join: return "join";
-    case Op::leave: return "leave";
-    case Op::send: return "send";
-    case Op::edit: return "edit";
-    case Op::remove: return "delete";
-    case Op::read: return "read";
-    case Op::typing: return "typing";
-    case Op::history: return "history";
-    case Op::ping: return "ping";
+    case Op::auth:
+      return "auth";
+    case Op::join:
+      return "join";
+    case Op::leave:
+      return "leave";
+    case Op::send:
+      return "send";
+    case Op::edit:
+      return "edit";
+    case Op::remove:
+      return "delete";
+    case Op::read:
+      return "read";
+    case Op::typing:
+      return "typing";
+    case Op::history:
+      return "history";
+    case Op::ping:
+      return "ping";
   }
   return "?";
 }

@@ -14,9 +14,8 @@ Result<std::unique_ptr<Storage>> Storage::open(std::shared_ptr<Database> db, Opt
     reader_conns.push_back(std::move(*c));
   }
   std::unique_ptr<Storage> s{new Storage(std::move(db), options)};
-  s->writer_ = std::thread([self = s.get(), c = std::move(*writer_conn)]() mutable {
-    self->run_writer(std::move(c));
-  });
+  s->writer_ = std::thread(
+      [self = s.get(), c = std::move(*writer_conn)]() mutable { self->run_writer(std::move(c)); });
   for (auto& c : reader_conns) {
     s->readers_.emplace_back(
         [self = s.get(), conn = std::move(c)]() mutable { self->run_reader(std::move(conn)); });
@@ -86,7 +85,8 @@ void Storage::stop() {
 
 Storage::Stats Storage::stats() const noexcept {
   return Stats{appended_.load(std::memory_order_relaxed), batches_.load(std::memory_order_relaxed),
-               write_errors_.load(std::memory_order_relaxed), reads_.load(std::memory_order_relaxed)};
+               write_errors_.load(std::memory_order_relaxed),
+               reads_.load(std::memory_order_relaxed)};
 }
 
 // The writer drains the queue in order. A run of consecutive appends (up to max_batch) is
@@ -134,8 +134,12 @@ void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<Pending
   }
   write_errors_.fetch_add(1, std::memory_order_relaxed);
   if (!result && result.error() == Errc::unavailable) up_.store(false, std::memory_order_relaxed);
-  if (group.size() == 1) {
-    group[0]->done(result ? Result<Appended>(Errc::internal) : Result<Appended>(result.error()));
+  if (group.size() == 1 || (!result && result.error() == Errc::unavailable)) {
+    // Alone, or the database itself is down: every caller shares the outcome (retrying each
+    // message would only wait out the busy timeout once per message).
+    for (auto& p : group) {
+      p->done(result ? Result<Appended>(Errc::internal) : Result<Appended>(result.error()));
+    }
     return;
   }
   // One bad message must not fail the others that happened to share its transaction:

@@ -30,8 +30,8 @@ class Storage {
     std::size_t readers = 2;      // reader threads (each one connection)
   };
   struct Stats {
-    std::uint64_t appended = 0;    // messages committed
-    std::uint64_t batches = 0;     // append transactions committed
+    std::uint64_t appended = 0;  // messages committed
+    std::uint64_t batches = 0;   // append transactions committed
     std::uint64_t write_errors = 0;
     std::uint64_t reads = 0;
   };
@@ -41,7 +41,8 @@ class Storage {
   using Job = std::function<void(Connection&)>;
 
   // Connects the writer and readers; fails if the database cannot be reached.
-  [[nodiscard]] static Result<std::unique_ptr<Storage>> open(std::shared_ptr<Database> db, Options options);
+  [[nodiscard]] static Result<std::unique_ptr<Storage>> open(std::shared_ptr<Database> db,
+                                                             Options options);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

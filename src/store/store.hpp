@@ -28,9 +28,9 @@ struct ConversationSummary {
 
 struct ListQuery {
   std::size_t limit = 50;
-  std::string cursor;               // opaque, from the previous page's next_cursor
-  std::string q;                    // substring of the title or id; empty: all
-  std::optional<UserId> user;       // only that user's conversations, with `unread`
+  std::string cursor;          // opaque, from the previous page's next_cursor
+  std::string q;               // substring of the title or id; empty: all
+  std::optional<UserId> user;  // only that user's conversations, with `unread`
 };
 
 struct ConversationPage {
@@ -69,7 +69,7 @@ struct WholeConversation {
 };
 
 struct SearchQuery {
-  std::string text;                          // full-text query, as a user types it
+  std::string text;  // full-text query, as a user types it
   std::optional<ConversationId> conversation;
   std::size_t limit = 20;
 };
@@ -89,53 +89,64 @@ class Connection {
   // that do not exist yet. Each gets the next seq of its conversation. A message whose
   // (conversation, sender.id, client_id) was stored before yields the stored one with
   // duplicate = true and is not stored again. Fails as a whole (nothing stored) or not at all.
-  [[nodiscard]] virtual Result<std::vector<Appended>> append_batch(std::span<const NewMessage> batch) = 0;
+  [[nodiscard]] virtual Result<std::vector<Appended>> append_batch(
+      std::span<const NewMessage> batch) = 0;
 
   // Up to `limit` messages with seq > `after`, oldest first.
-  [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_after(const ConversationId& conversation,
-                                                                      Seq after, std::size_t limit) = 0;
+  [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_after(
+      const ConversationId& conversation, Seq after, std::size_t limit) = 0;
   // The `limit` messages right before seq `before` (all if before <= 0 means none: pass
   // a huge value for "the latest"), oldest first.
-  [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_before(const ConversationId& conversation,
-                                                                       Seq before, std::size_t limit) = 0;
+  [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_before(
+      const ConversationId& conversation, Seq before, std::size_t limit) = 0;
   // One message; not_found if absent.
-  [[nodiscard]] virtual Result<StoredMessage> get_message(const ConversationId& conversation, Seq seq) = 0;
+  [[nodiscard]] virtual Result<StoredMessage> get_message(const ConversationId& conversation,
+                                                          Seq seq) = 0;
 
   // Replaces the content of a message and stamps edited_at. With `by` set, only that sender
   // may edit (permission_denied otherwise). not_found if absent; conflict if deleted.
-  [[nodiscard]] virtual Result<StoredMessage> edit_message(const ConversationId& conversation, Seq seq,
-                                                           const std::string& content,
-                                                           const std::optional<UserId>& by, TimeMs at) = 0;
+  [[nodiscard]] virtual Result<StoredMessage> edit_message(const ConversationId& conversation,
+                                                           Seq seq, const std::string& content,
+                                                           const std::optional<UserId>& by,
+                                                           TimeMs at) = 0;
   // Soft-deletes: keeps the seq, empties content, sets deleted. Same `by` rule as edit.
   // Deleting a deleted message succeeds and changes nothing.
-  [[nodiscard]] virtual Result<StoredMessage> delete_message(const ConversationId& conversation, Seq seq,
-                                                             const std::optional<UserId>& by, TimeMs at) = 0;
+  [[nodiscard]] virtual Result<StoredMessage> delete_message(const ConversationId& conversation,
+                                                             Seq seq,
+                                                             const std::optional<UserId>& by,
+                                                             TimeMs at) = 0;
 
   // --- Conversations ----------------------------------------------------------------------
   // already_exists if the id is taken. An empty id gets a new one.
-  [[nodiscard]] virtual Result<Conversation> create_conversation(const NewConversation& conversation) = 0;
+  [[nodiscard]] virtual Result<Conversation> create_conversation(
+      const NewConversation& conversation) = 0;
   // The conversation, created empty (at `now`) if it does not exist.
-  [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id, TimeMs now) = 0;
+  [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id,
+                                                                 TimeMs now) = 0;
   [[nodiscard]] virtual Result<Conversation> get_conversation(const ConversationId& id) = 0;
   [[nodiscard]] virtual Result<ConversationPage> list_conversations(const ListQuery& query) = 0;
   [[nodiscard]] virtual Result<Conversation> update_conversation(const ConversationId& id,
-                                                                 const ConversationPatch& patch, TimeMs now) = 0;
+                                                                 const ConversationPatch& patch,
+                                                                 TimeMs now) = 0;
   // Removes the conversation with its messages, read state and members. not_found if absent.
   [[nodiscard]] virtual Result<void> delete_conversation(const ConversationId& id) = 0;
   // Upserts a whole conversation in one transaction (see WholeConversation).
-  [[nodiscard]] virtual Result<Conversation> replace_conversation(const WholeConversation& whole) = 0;
+  [[nodiscard]] virtual Result<Conversation> replace_conversation(
+      const WholeConversation& whole) = 0;
   [[nodiscard]] virtual Result<std::int64_t> count_conversations() = 0;
 
   // Records that `user` takes part in `conversation` (joined or posted); lists use it.
-  [[nodiscard]] virtual Result<void> add_member(const ConversationId& conversation, const UserId& user,
-                                                TimeMs at) = 0;
+  [[nodiscard]] virtual Result<void> add_member(const ConversationId& conversation,
+                                                const UserId& user, TimeMs at) = 0;
 
   // --- Read state -------------------------------------------------------------------------
   // Raises the user's read seq to `seq` (never lowers it, never past last_seq); returns the
   // resulting read seq. Creates nothing if the conversation is absent (not_found).
-  [[nodiscard]] virtual Result<Seq> mark_read(const ConversationId& conversation, const UserId& user, Seq seq) = 0;
+  [[nodiscard]] virtual Result<Seq> mark_read(const ConversationId& conversation,
+                                              const UserId& user, Seq seq) = 0;
   // 0 when the user never read anything there.
-  [[nodiscard]] virtual Result<Seq> read_seq(const ConversationId& conversation, const UserId& user) = 0;
+  [[nodiscard]] virtual Result<Seq> read_seq(const ConversationId& conversation,
+                                             const UserId& user) = 0;
 
   // --- Users ------------------------------------------------------------------------------
   // Inserts or updates; empty name/avatar/role keep what was stored.
@@ -148,8 +159,9 @@ class Connection {
   [[nodiscard]] virtual Result<std::vector<SearchHit>> search(const SearchQuery& query) = 0;
   // Calls `fn` for each message of `conversation` with seq > after, in seq order, without
   // holding them all in memory; stops early when `fn` returns false.
-  [[nodiscard]] virtual Result<void> for_each_message(const ConversationId& conversation, Seq after,
-                                                      const std::function<bool(const StoredMessage&)>& fn) = 0;
+  [[nodiscard]] virtual Result<void> for_each_message(
+      const ConversationId& conversation, Seq after,
+      const std::function<bool(const StoredMessage&)>& fn) = 0;
 };
 
 // One configured backend; a factory of connections. Thread-safe.

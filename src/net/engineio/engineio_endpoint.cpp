@@ -168,9 +168,6 @@ asio::awaitable<std::optional<Response>> EngineIoEndpoint::serve_websocket(HttpC
   if (!sid.empty()) {
     s = table_->find(sid);
     if (!s) co_return error_response(req, eio::ErrorCode::unknown_sid);
-    if (!co_await asio::co_spawn(s->strand(), s->can_upgrade(), asio::use_awaitable)) {
-      co_return error_response(req, eio::ErrorCode::bad_request);
-    }
   } else {
     s = make_session();
     if (!s) {

@@ -225,19 +225,33 @@ void EioSocket::finish_close(std::string_view reason, bool by_client) {
 void EioSocket::schedule_ping() {
   const std::uint64_t generation = ++ping_generation_;
   awaiting_pong_ = false;
-  ping_timer_.expires_after(options_->ping_interval);
+  // Absolute deadlines, so timer latency does not add up: the pong is due ping_interval +
+  // ping_timeout after this point, as the client computes it.
+  const auto start = std::chrono::steady_clock::now();
+  pong_deadline_ = start + options_->ping_interval + options_->ping_timeout;
+  ping_timer_.expires_at(start + options_->ping_interval);
   ping_timer_.async_wait(asio::bind_executor(
       strand_, [self = shared_from_this(), generation](boost::system::error_code ec) {
         if (ec || generation != self->ping_generation_ || self->state_ != State::open) return;
         self->awaiting_pong_ = true;
         self->send(eio::make_packet(eio::PacketType::ping));
-        self->ping_timer_.expires_after(self->options_->ping_timeout);
+        self->ping_timer_.expires_at(self->pong_deadline_);
         self->ping_timer_.async_wait(asio::bind_executor(
             self->strand_, [self, generation](boost::system::error_code ec2) {
               if (ec2 || generation != self->ping_generation_) return;
               self->finish_close("ping timeout", false);
             }));
       }));
+}
+
+bool EioSocket::pong_overdue() {
+  // The timeout handler may be queued behind this request on the strand: a request that
+  // arrives after the deadline finds the session closed, as the client expects.
+  if (state_ == State::open && awaiting_pong_ &&
+      std::chrono::steady_clock::now() >= pong_deadline_) {
+    finish_close("ping timeout", false);
+  }
+  return state_ != State::open;
 }
 
 void EioSocket::on_packet(eio::Packet packet) {
@@ -303,7 +317,7 @@ asio::awaitable<PollOutcome> EioSocket::open_polling(std::unique_ptr<EioHandler>
 
 asio::awaitable<PollOutcome> EioSocket::poll() {
   auto self = shared_from_this();
-  if (state_ != State::open) co_return error_outcome(eio::ErrorCode::unknown_sid);
+  if (pong_overdue()) co_return error_outcome(eio::ErrorCode::unknown_sid);
   if (transport_ != Transport::polling) co_return error_outcome(eio::ErrorCode::bad_request);
   if (poll_waiting_) {
     // Two polls at once: the client is broken (or two clients share a sid).
@@ -330,7 +344,7 @@ asio::awaitable<PollOutcome> EioSocket::poll() {
 
 asio::awaitable<PollOutcome> EioSocket::post(std::string body) {
   auto self = shared_from_this();
-  if (state_ != State::open) co_return error_outcome(eio::ErrorCode::unknown_sid);
+  if (pong_overdue()) co_return error_outcome(eio::ErrorCode::unknown_sid);
   if (transport_ != Transport::polling) co_return error_outcome(eio::ErrorCode::bad_request);
   if (body.size() > options_->max_payload) {
     finish_close("payload too large", false);
@@ -347,10 +361,6 @@ asio::awaitable<PollOutcome> EioSocket::post(std::string body) {
     on_packet(std::move(p));
   }
   co_return ok_outcome("ok");
-}
-
-asio::awaitable<bool> EioSocket::can_upgrade() {
-  co_return state_ == State::open && transport_ == Transport::polling && !probe_;
 }
 
 // --- WebSocket transport ---------------------------------------------------------------

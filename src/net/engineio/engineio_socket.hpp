@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -107,10 +108,10 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   boost::asio::awaitable<PollOutcome> poll();
   // A polling POST: decodes and applies the body; "ok".
   boost::asio::awaitable<PollOutcome> post(std::string body);
-  // Whether a WebSocket upgrade (probe) may start now.
-  boost::asio::awaitable<bool> can_upgrade();
   // Runs a WebSocket connection to completion: a new websocket-only session when `handler`
-  // is set, else the upgrade of this polling session. `socket` is already on strand().
+  // is set, else the upgrade of this polling session (a session that cannot be upgraded
+  // any more gets the WebSocket closed at once, as engine.io does). `socket` is already on
+  // strand().
   boost::asio::awaitable<void> run_websocket(boost::asio::ip::tcp::socket socket, Request request,
                                              std::unique_ptr<EioHandler> handler);
 
@@ -122,6 +123,7 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   void open(std::unique_ptr<EioHandler> handler, Transport transport);
   void on_packet(eio::Packet packet);
   void schedule_ping();
+  bool pong_overdue();
   void on_client_close();
   void finish_close(std::string_view reason, bool by_client);
   void close_slow();
@@ -156,6 +158,7 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   boost::asio::steady_timer ping_timer_;
   std::uint64_t ping_generation_ = 0;
   bool awaiting_pong_ = false;
+  std::chrono::steady_clock::time_point pong_deadline_;
 
   // WebSocket: the active connection, and one being probed for an upgrade.
   std::shared_ptr<WsConn> ws_;

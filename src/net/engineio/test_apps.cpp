@@ -1,6 +1,10 @@
 #include "net/engineio/test_apps.hpp"
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
+
+#include <chrono>
 
 namespace parley::net::engineio {
 
@@ -17,16 +21,29 @@ class EchoHandler final : public EioHandler {
   void on_close(EioSocket& /*socket*/, std::string_view /*reason*/) override {}
 };
 
-class ComplianceSocket final : public SioSocket {
+class ComplianceSocket final : public SioSocket,
+                               public std::enable_shared_from_this<ComplianceSocket> {
  public:
   ComplianceSocket(SioConnection& connection, std::string nsp, json::value auth)
-      : connection_(connection), nsp_(std::move(nsp)), auth_(std::move(auth)) {}
+      : connection_(connection),
+        nsp_(std::move(nsp)),
+        auth_(std::move(auth)),
+        timer_(connection.engine()->strand()) {}
 
   void on_connected() override {
-    json::array args;
-    args.emplace_back("auth");
-    args.emplace_back(auth_.is_null() ? json::value(json::object()) : auth_);
-    connection_.emit(nsp_, args);
+    // The suite reads the CONNECT reply and the `auth` event with two successive awaits, so
+    // they must reach it in two TCP reads: a few milliseconds apart, as Node's server sends
+    // them (its write callback comes on a later loop turn).
+    timer_.expires_after(std::chrono::milliseconds(5));
+    timer_.async_wait(boost::asio::bind_executor(
+        connection_.engine()->strand(),
+        [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec || self->gone_) return;
+          json::array args;
+          args.emplace_back("auth");
+          args.emplace_back(self->auth_.is_null() ? json::value(json::object()) : self->auth_);
+          self->connection_.emit(self->nsp_, args);
+        }));
   }
 
   void on_event(json::array args, std::optional<std::uint64_t> ack_id,
@@ -42,12 +59,17 @@ class ComplianceSocket final : public SioSocket {
     }
   }
 
-  void on_disconnect(std::string_view /*reason*/) override {}
+  void on_disconnect(std::string_view /*reason*/) override {
+    gone_ = true;
+    timer_.cancel();
+  }
 
  private:
-  SioConnection& connection_;  // owns this socket
+  SioConnection& connection_;  // owns this socket; valid until on_disconnect
   std::string nsp_;
   json::value auth_;
+  boost::asio::steady_timer timer_;
+  bool gone_ = false;
 };
 
 class ComplianceApp final : public SioApp {

@@ -15,10 +15,9 @@ struct OpName {
   Op op;
 };
 constexpr OpName kOps[] = {
-    {"auth", Op::auth},       {"join", Op::join},     {"leave", Op::leave},
-    {"send", Op::send},       {"edit", Op::edit},     {"delete", Op::remove},
-    {"read", Op::read},       {"typing", Op::typing}, {"history", Op::history},
-    {"ping", Op::ping},
+    {"auth", Op::auth},       {"join", Op::join},     {"leave", Op::leave}, {"send", Op::send},
+    {"edit", Op::edit},       {"delete", Op::remove}, {"read", Op::read},   {"typing", Op::typing},
+    {"history", Op::history}, {"ping", Op::ping},
 };
 
 // Field readers: absent is fine (nullopt / default); present with the wrong type is an error.
@@ -48,8 +47,8 @@ class Fields {
       n = v->get_int64();
     } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
       n = static_cast<std::int64_t>(v->get_uint64());
-    } else if (v->is_double() && v->get_double() == static_cast<double>(static_cast<std::int64_t>(
-                                                         v->get_double()))) {
+    } else if (v->is_double() &&
+               v->get_double() == static_cast<double>(static_cast<std::int64_t>(v->get_double()))) {
       n = static_cast<std::int64_t>(v->get_double());
     } else {
       return fail(key, "must be an integer");
@@ -146,7 +145,8 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
       }
       break;
     case Op::join:
-      if (!conversation_field(f, c, why) || !seq_field("since", false)) return Errc::invalid_argument;
+      if (!conversation_field(f, c, why) || !seq_field("since", false))
+        return Errc::invalid_argument;
       c.since = n;
       if (!seq_field("limit", false)) return Errc::invalid_argument;
       if (n) c.limit = static_cast<std::size_t>(*n);

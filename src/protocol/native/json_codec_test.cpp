@@ -1,14 +1,16 @@
 #include "protocol/native/json_codec.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
 
 namespace parley::protocol::native {
 namespace {
 
 namespace json = boost::json;
 
-Result<Decoded> dec(std::string_view text, std::string* why_out = nullptr, json::value* ref_out = nullptr) {
+Result<Decoded> dec(std::string_view text, std::string* why_out = nullptr,
+                    json::value* ref_out = nullptr) {
   json::value ref;
   std::string why;
   auto r = decode(text, Limits{}, ref, why);
@@ -64,7 +66,8 @@ TEST(NativeCodec, RejectsBadFramesWithReasonsAndKeepsRef) {
 }
 
 TEST(NativeCodec, RejectsInvalidUtf8) {
-  const std::string bad = std::string(R"({"op":"send","conversation":"r","content":")") + "\xff\xfe" + "\"}";
+  const std::string bad =
+      std::string(R"({"op":"send","conversation":"r","content":")") + "\xff\xfe" + "\"}";
   EXPECT_EQ(dec(bad).error(), Errc::invalid_argument);
 }
 
