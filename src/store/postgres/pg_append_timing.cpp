@@ -3,7 +3,7 @@
 // after its commit. A timing program, not a test; docs/storage.md has the command and figures.
 //
 //   parley_pg_append_timing URL [messages=200000] [rooms=500] [window=2000] [bytes=100]
-//                           [client_ids=1]
+//                           [client_ids=1] [max_batch=Storage's default]
 //
 // URL is a server (scripts/pg-test-cluster.sh url DIR); the run uses a scratch schema there
 // and drops it afterwards.
@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   const long window = argc > 4 ? std::atol(argv[4]) : 2000;
   const long bytes = argc > 5 ? std::atol(argv[5]) : 100;
   const bool client_ids = argc > 6 ? std::atol(argv[6]) != 0 : true;
+  Storage::Options options;
+  if (argc > 7) options.max_batch = static_cast<std::size_t>(std::atol(argv[7]));
   const bool keep = std::getenv("PARLEY_TIMING_KEEP") != nullptr;
   spdlog::set_level(spdlog::level::warn);
 
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
   {
     auto db = postgres::PgDatabase::open(*scratch);
     if (!db) return std::fprintf(stderr, "cannot open: %s\n", db.error().message().c_str()), 1;
-    auto storage = Storage::open(*db, {});
+    auto storage = Storage::open(*db, options);
     if (!storage) return 1;
 
     std::mutex mu;
@@ -81,8 +83,8 @@ int main(int argc, char** argv) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto stats = (*storage)->stats();
-    std::printf("messages %ld  rooms %ld  window %ld  bytes %ld  client_ids %d\n", messages, rooms,
-                window, bytes, client_ids ? 1 : 0);
+    std::printf("messages %ld  rooms %ld  window %ld  bytes %ld  client_ids %d  max_batch %zu\n",
+                messages, rooms, window, bytes, client_ids ? 1 : 0, options.max_batch);
     std::printf("acked %ld  failed %ld  in %.2f s  =>  %.0f durable msgs/s  (%llu transactions, "
                 "%.0f msgs each)\n",
                 acked, failed, seconds, static_cast<double>(acked) / seconds,

@@ -1,8 +1,12 @@
 // DESIGN
 //
-// Appends (the hot path). One append_batch costs one or two round trips:
-//   1. Only when the batch carries client_ids: look them up among stored messages (a plain
-//      read, no lock).
+// Appends (the hot path). One append_batch costs one round trip, two while duplicates are
+// about:
+//   1. Only after a recent batch met a stored client_id: look the batch's client_ids up
+//      among stored messages (a plain read, no lock). Resent messages are rare, so by
+//      default the write goes first, and the unique index on (conversation, sender_id,
+//      client_id) says when one was resent: the batch is then planned again with the
+//      look-up, which stays on for the next batches.
 //   2. One statement, so one transaction: an upsert of the batch's conversations that
 //      creates the missing ones and advances each by its number of new messages
 //      (last_seq += n, under the row lock, taken in id order), feeding, in the same
@@ -10,9 +14,10 @@
 //      is the message's distance from the end of its conversation's run in the batch.
 // Every value travels as an array parameter (unnest), so 500 messages are still one
 // statement. Two servers writing one conversation serialize on its row and each reserves
-// its own range: one gapless sequence. The client_id look-up is optimistic: a duplicate
-// committed by another writer after it makes the insert fail on messages_by_client_id, and
-// the batch is planned again (it then sees that duplicate). The same retry covers deadlocks.
+// its own range: one gapless sequence. The client_id look-up is optimistic either way: a
+// duplicate committed by another writer after it makes the insert fail on
+// messages_by_client_id, and the batch is planned again (it then sees that duplicate).
+// The same retry covers deadlocks.
 //
 // Connections. A dropped connection is noticed before a call (the idle socket is readable)
 // or during one. A call on a dropped connection reconnects once; while the server stays
@@ -57,6 +62,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 constexpr int kMaxAppendAttempts = 4;
+// After a batch met a stored client_id, this many batches look client_ids up before writing.
+constexpr int kLookupBatches = 64;
 // pg_advisory_lock(kMigrationLockKey, hashtext(schema)): one migration at a time per schema.
 constexpr std::int32_t kMigrationLockKey = 0x50726c79;  // "Prly"
 constexpr std::size_t kExportChunk = 256;
@@ -888,9 +895,10 @@ boost::system::error_code PgConnection::fail(const pg_result* res, const char* w
   const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
   // Deadlocks, serialization failures, and a duplicate client_id committed by another writer
   // after our look-up pass if the transaction is planned and run again.
-  retryable_ = sqlstate == "40001" || sqlstate == "40P01" ||
-               (sqlstate == "23505" && constraint != nullptr &&
-                std::string_view(constraint) == "messages_by_client_id");
+  const bool client_id_taken = sqlstate == "23505" && constraint != nullptr &&
+                               std::string_view(constraint) == "messages_by_client_id";
+  if (client_id_taken) lookup_batches_ = kLookupBatches;
+  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken;
   const Errc code = errc_for_sqlstate(sqlstate);
   // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
   const auto level = (code == Errc::conflict || code == Errc::invalid_argument ||
@@ -1073,12 +1081,14 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   plan.out.clear();
   plan.first_new.reset();
 
-  // Round trip 1 (only when the batch has client_ids): which of them are stored already.
-  // Read without locks: a duplicate committed after this look-up makes the write below
-  // fail on messages_by_client_id, and the batch is planned again.
+  // Round trip 1, only while duplicates are about: which client_ids are stored already.
+  // Read without locks: a duplicate committed after this look-up (or while look-ups are
+  // off) makes the write below fail on messages_by_client_id, and the batch is planned
+  // again with a look-up.
   std::vector<StoredMessage> found;
-  bool any_client_id = false;
-  {
+  if (lookup_batches_ > 0) {
+    --lookup_batches_;
+    bool any_client_id = false;
     ArrayLiteral convs, senders, client_ids;
     for (const NewMessage& msg : plan.msgs) {
       if (!msg.client_id) continue;

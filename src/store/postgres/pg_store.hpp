@@ -195,6 +195,8 @@ class PgConnection final : public Connection {
   // Set when the last failure may pass if the transaction is simply run again (deadlock,
   // serialization failure, a client_id stored by another writer meanwhile).
   bool retryable_ = false;
+  // While positive, appends look their client_ids up before writing (see pg_store.cpp).
+  int lookup_batches_ = 0;
 };
 
 // Opens PostgreSQL as configured: config.database_url, or when it is empty the URL that
