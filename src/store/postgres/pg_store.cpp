@@ -372,6 +372,7 @@ enum class PgConnection::Stmt : int {
   kGetConversation,
   kLockConversation,
   kListConversations,
+  kListFirstConversations,
   kUpdateConversation,
   kDeleteMessagesOf,
   kDeleteConversation,
@@ -391,6 +392,17 @@ enum class PgConnection::Stmt : int {
 };
 
 namespace {
+
+// A conversation list page, with its last message and (with a user) the unread count.
+#define LIST_SQL(where)                                                                    \
+  "SELECT " PARLEY_CONV_COLS("c.") ", " PARLEY_MSG_COLS("m.") ", "                        \
+  "GREATEST(0, c.last_seq - COALESCE(r.seq, 0)) FROM conversations c "                    \
+  "LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq "                 \
+  "LEFT JOIN read_state r ON r.conversation = c.id AND r.user_id = $4 " where             \
+  "($5 = '' OR strpos(" PARLEY_ASCII_LOWER("c.title") ", $5) > 0 "                         \
+  "OR strpos(" PARLEY_ASCII_LOWER("c.id") ", $5) > 0) "                                    \
+  "AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM members mb WHERE mb.conversation = c.id " \
+  "AND mb.user_id = $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $1::bigint"
 
 // Prepared once per connection as "parley_<index>", indexed by PgConnection::Stmt.
 constexpr const char* kStatements[] = {
@@ -462,17 +474,12 @@ constexpr const char* kStatements[] = {
     "SELECT " PARLEY_CONV_COLS("") " FROM conversations WHERE id = $1",
     // kLockConversation
     "SELECT " PARLEY_CONV_COLS("") " FROM conversations WHERE id = $1 FOR UPDATE",
-    // kListConversations: $1 limit, $2/$3 cursor (updated_at, id; id '' for the start),
-    // $4 user or NULL, $5 ASCII-lowercased filter or ''.
-    "SELECT " PARLEY_CONV_COLS("c.") ", " PARLEY_MSG_COLS("m.") ", "
-    "GREATEST(0, c.last_seq - COALESCE(r.seq, 0)) FROM conversations c "
-    "LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq "
-    "LEFT JOIN read_state r ON r.conversation = c.id AND r.user_id = $4 "
-    "WHERE ($3 = '' OR (c.updated_at, c.id) < ($2::bigint, $3)) "
-    "AND ($5 = '' OR strpos(" PARLEY_ASCII_LOWER("c.title") ", $5) > 0 "
-    "OR strpos(" PARLEY_ASCII_LOWER("c.id") ", $5) > 0) "
-    "AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM members mb WHERE mb.conversation = c.id "
-    "AND mb.user_id = $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $1::bigint",
+    // kListConversations: $1 limit, $2/$3 the cursor (updated_at, id), $4 user or NULL,
+    // $5 ASCII-lowercased filter or ''. The row comparison is an index range on
+    // conversations_by_updated, so a page costs its own length whatever its position.
+    LIST_SQL("WHERE (c.updated_at, c.id) < ($2::bigint, $3) AND "),
+    // kListFirstConversations: the same from the start ($2 and $3 are bound, not used).
+    LIST_SQL("WHERE $2::bigint IS NOT NULL AND $3::text IS NOT NULL AND "),
     // kUpdateConversation
     "UPDATE conversations SET title = COALESCE($2, title), "
     "participants = COALESCE($3::json, participants), settings = COALESCE($4::json, settings), "
@@ -1382,7 +1389,9 @@ Result<ConversationPage> PgConnection::list_conversations(const ListQuery& query
       .text(query.user)
       .text(detail::ascii_lower(query.q));
   return with_reconnect(true, [&]() -> Result<ConversationPage> {
-    auto res = exec(Stmt::kListConversations, params);
+    auto res = exec(cursor->id.empty() ? Stmt::kListFirstConversations
+                                       : Stmt::kListConversations,
+                    params);
     if (!res) return res.error();
     const PGresult* r = res->get();
     const int rows = PQntuples(r);
