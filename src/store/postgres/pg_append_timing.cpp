@@ -85,13 +85,13 @@ int main(int argc, char** argv) {
     const auto stats = (*storage)->stats();
     std::printf("messages %ld  rooms %ld  window %ld  bytes %ld  client_ids %d  max_batch %zu\n",
                 messages, rooms, window, bytes, client_ids ? 1 : 0, options.max_batch);
-    std::printf("acked %ld  failed %ld  in %.2f s  =>  %.0f durable msgs/s  (%llu transactions, "
-                "%.0f msgs each)\n",
-                acked, failed, seconds, static_cast<double>(acked) / seconds,
-                static_cast<unsigned long long>(stats.batches),
-                stats.batches ? static_cast<double>(stats.appended) /
-                                    static_cast<double>(stats.batches)
-                              : 0.0);
+    std::printf(
+        "acked %ld  failed %ld  in %.2f s  =>  %.0f durable msgs/s  (%llu transactions, "
+        "%.0f msgs each)\n",
+        acked, failed, seconds, static_cast<double>(acked) / seconds,
+        static_cast<unsigned long long>(stats.batches),
+        stats.batches ? static_cast<double>(stats.appended) / static_cast<double>(stats.batches)
+                      : 0.0);
     rc = failed == 0 ? 0 : 1;
   }
   if (keep) {

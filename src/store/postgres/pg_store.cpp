@@ -32,12 +32,11 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <algorithm>
-#include <array>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -284,9 +283,9 @@ std::int64_t i64_at(const PGresult* res, int row, int col) {
 bool bool_at(const PGresult* res, int row, int col) { return text_at(res, row, col) == "t"; }
 
 // The columns of a message row, in the order message_at() reads them.
-#define PARLEY_MSG_COLS(p)                                                                \
-  p "id, " p "conversation, " p "seq, " p "sender_id, " p "sender_name, " p "sender_role, " \
-  p "kind, " p "content, " p "meta, " p "created_at, " p "edited_at, " p "deleted, " p "client_id"
+#define PARLEY_MSG_COLS(p)                                                                    \
+  p "id, " p "conversation, " p "seq, " p "sender_id, " p "sender_name, " p "sender_role, " p \
+    "kind, " p "content, " p "meta, " p "created_at, " p "edited_at, " p "deleted, " p "client_id"
 constexpr int kMsgCols = 13;
 
 StoredMessage message_at(const PGresult* res, int row, int col) {
@@ -308,9 +307,9 @@ StoredMessage message_at(const PGresult* res, int row, int col) {
 }
 
 // The columns of a conversation row, in the order conversation_at() reads them.
-#define PARLEY_CONV_COLS(p)                                                                \
-  p "id, " p "title, " p "created_at, " p "updated_at, " p "message_count, " p "last_seq, " \
-  p "is_active, " p "participants, " p "settings, " p "meta"
+#define PARLEY_CONV_COLS(p)                                                                   \
+  p "id, " p "title, " p "created_at, " p "updated_at, " p "message_count, " p "last_seq, " p \
+    "is_active, " p "participants, " p "settings, " p "meta"
 constexpr int kConvCols = 10;
 
 Conversation conversation_at(const PGresult* res, int row, int col) {
@@ -337,16 +336,16 @@ Conversation conversation_at(const PGresult* res, int row, int col) {
 Errc errc_for_sqlstate(std::string_view state) {
   if (state.size() != 5) return Errc::internal;
   const std::string_view cls = state.substr(0, 2);
-  if (state == "23505") return Errc::conflict;         // unique_violation
-  if (state == "23503") return Errc::not_found;        // foreign_key_violation
+  if (state == "23505") return Errc::conflict;                      // unique_violation
+  if (state == "23503") return Errc::not_found;                     // foreign_key_violation
   if (state == "40001" || state == "40P01") return Errc::conflict;  // serialization, deadlock
-  if (cls == "08") return Errc::unavailable;           // connection exception
-  if (cls == "57") return Errc::unavailable;           // shutdown, cannot connect now, cancel
-  if (cls == "53") return Errc::unavailable;           // insufficient resources
-  if (cls == "58") return Errc::unavailable;           // system error (I/O)
-  if (state == "25006") return Errc::unavailable;      // read_only_sql_transaction (standby)
+  if (cls == "08") return Errc::unavailable;                        // connection exception
+  if (cls == "57") return Errc::unavailable;       // shutdown, cannot connect now, cancel
+  if (cls == "53") return Errc::unavailable;       // insufficient resources
+  if (cls == "58") return Errc::unavailable;       // system error (I/O)
+  if (state == "25006") return Errc::unavailable;  // read_only_sql_transaction (standby)
   if (cls == "22" || cls == "23") return Errc::invalid_argument;  // data exception, check
-  if (cls == "54") return Errc::too_large;             // program limit exceeded
+  if (cls == "54") return Errc::too_large;                        // program limit exceeded
   return Errc::internal;
 }
 
@@ -394,15 +393,16 @@ enum class PgConnection::Stmt : int {
 namespace {
 
 // A conversation list page, with its last message and (with a user) the unread count.
-#define LIST_SQL(where)                                                                    \
-  "SELECT " PARLEY_CONV_COLS("c.") ", " PARLEY_MSG_COLS("m.") ", "                        \
-  "GREATEST(0, c.last_seq - COALESCE(r.seq, 0)) FROM conversations c "                    \
-  "LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq "                 \
-  "LEFT JOIN read_state r ON r.conversation = c.id AND r.user_id = $4 " where             \
-  "($5 = '' OR strpos(" PARLEY_ASCII_LOWER("c.title") ", $5) > 0 "                         \
-  "OR strpos(" PARLEY_ASCII_LOWER("c.id") ", $5) > 0) "                                    \
-  "AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM members mb WHERE mb.conversation = c.id " \
-  "AND mb.user_id = $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $1::bigint"
+#define LIST_SQL(where) \
+  "SELECT " PARLEY_CONV_COLS("c.") ", " PARLEY_MSG_COLS("m.") ", "            \
+  "GREATEST(0, c.last_seq - COALESCE(r.seq, 0)) FROM conversations c "        \
+  "LEFT JOIN messages m ON m.conversation = c.id AND m.seq = c.last_seq "     \
+  "LEFT JOIN read_state r ON r.conversation = c.id AND r.user_id = $4 " where \
+  "($5 = '' OR strpos(" PARLEY_ASCII_LOWER("c.title") ", $5) > 0 "             \
+  "OR strpos(" PARLEY_ASCII_LOWER("c.id") ", $5) > 0) "                        \
+  "AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM members mb "                \
+  "WHERE mb.conversation = c.id AND mb.user_id = $4)) "                       \
+  "ORDER BY c.updated_at DESC, c.id DESC LIMIT $1::bigint"
 
 // Prepared once per connection as "parley_<index>", indexed by PgConnection::Stmt.
 constexpr const char* kStatements[] = {
@@ -645,8 +645,8 @@ Result<PgConnInfo> PgConnInfo::parse(const std::string& url) {
 
   // Defaults first: the URL, expanded from `dbname` after them, overrides any of them.
   const std::pair<const char*, const char*> defaults[] = {
-      {"connect_timeout", "5"},    {"application_name", "parley"}, {"keepalives", "1"},
-      {"keepalives_idle", "15"},   {"keepalives_interval", "5"},   {"keepalives_count", "3"},
+      {"connect_timeout", "5"},      {"application_name", "parley"}, {"keepalives", "1"},
+      {"keepalives_idle", "15"},     {"keepalives_interval", "5"},   {"keepalives_count", "3"},
       {"tcp_user_timeout", "20000"},
   };
   for (const auto& [key, value] : defaults) {
@@ -908,10 +908,10 @@ boost::system::error_code PgConnection::fail(const pg_result* res, const char* w
   retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken;
   const Errc code = errc_for_sqlstate(sqlstate);
   // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
-  const auto level = (code == Errc::conflict || code == Errc::invalid_argument ||
-                      code == Errc::not_found)
-                         ? spdlog::level::debug
-                         : spdlog::level::err;
+  const auto level =
+      (code == Errc::conflict || code == Errc::invalid_argument || code == Errc::not_found)
+          ? spdlog::level::debug
+          : spdlog::level::err;
   spdlog::log(level, "postgres: {} failed ({}): {}", what, sqlstate,
               PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
   return err(code);
@@ -940,8 +940,8 @@ Result<PgConnection::PgResult> PgConnection::exec(Stmt stmt, const Params& param
   }
   const std::string name = statement_name(static_cast<int>(stmt));
   const auto values = params.pointers();
-  PgResult res(PQexecPrepared(conn_, name.c_str(), params.size(), values.data(), nullptr,
-                              nullptr, 0));
+  PgResult res(
+      PQexecPrepared(conn_, name.c_str(), params.size(), values.data(), nullptr, nullptr, 0));
   const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(res.get(), name.c_str());
   return res;
@@ -971,8 +971,8 @@ Result<int> PgConnection::schema_version() {
 Result<int> PgConnection::migrate(int target) {
   if (auto ok = ensure_connected(); !ok) return ok.error();
   // A session lock: released by unlock below, or by the server if this connection dies.
-  const std::string lock_args = "(" + std::to_string(kMigrationLockKey) +
-                                ", hashtext(COALESCE(current_schema(), '')))";
+  const std::string lock_args =
+      "(" + std::to_string(kMigrationLockKey) + ", hashtext(COALESCE(current_schema(), '')))";
   const std::string lock_sql = "SELECT pg_advisory_lock" + lock_args;
   const std::string unlock_sql = "SELECT pg_advisory_unlock" + lock_args;
   if (auto r = exec_sql(lock_sql.c_str(), "migration lock"); !r) return r.error();
@@ -1032,8 +1032,8 @@ struct PgConnection::BatchPlan {
   std::vector<NewMessage> msgs;               // normalized, each with an id
   std::vector<ConversationId> conversations;  // distinct, sorted
   TimeMs now = 0;
-  std::vector<Appended> out;                  // filled by a successful append_once
-  std::optional<MessageId> first_new;         // the first message actually inserted
+  std::vector<Appended> out;           // filled by a successful append_once
+  std::optional<MessageId> first_new;  // the first message actually inserted
 };
 
 Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMessage> batch) {
@@ -1064,9 +1064,10 @@ Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMess
       if (attempt > 0 && !in_doubt) return last;  // a second drop: the server is going away
       if (auto ok = reconnect(); !ok) {
         if (in_doubt) {
-          spdlog::error("postgres: a batch of {} messages may or may not have committed; the "
-                        "server is unreachable",
-                        plan.msgs.size());
+          spdlog::error(
+              "postgres: a batch of {} messages may or may not have committed; the "
+              "server is unreachable",
+              plan.msgs.size());
         }
         return ok.error();
       }
@@ -1124,8 +1125,8 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   // conversation. Seqs are known once the server has reserved them: seq = last_seq - back.
   std::map<Key, std::size_t> batch_client_ids;
   std::unordered_set<std::string_view> batch_ids;
-  std::map<ConversationId, std::int64_t> added;  // new messages per conversation
-  std::vector<std::size_t> fresh;                // out indexes of new messages
+  std::map<ConversationId, std::int64_t> added;             // new messages per conversation
+  std::vector<std::size_t> fresh;                           // out indexes of new messages
   std::vector<std::pair<std::size_t, std::size_t>> copies;  // (out index, original's index)
   plan.out.reserve(plan.msgs.size());
   for (const NewMessage& msg : plan.msgs) {
@@ -1159,8 +1160,8 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   }
   if (fresh.empty()) return {};  // only duplicates: nothing to write
 
-  ArrayLiteral a_conv, a_back, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
-      a_created, a_client, a_search, a_ids, a_counts;
+  ArrayLiteral a_conv, a_back, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta, a_created,
+      a_client, a_search, a_ids, a_counts;
   for (const std::size_t i : fresh) {
     const StoredMessage& m = plan.out[i].message;
     a_conv.add(std::string_view(m.conversation));
@@ -1203,7 +1204,8 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   if (!res) return res.error();
   std::map<std::string_view, Seq> last_seq;
   const PGresult* r = res->get();
-  for (int row = 0; row < PQntuples(r); ++row) last_seq.emplace(text_at(r, row, 0), i64_at(r, row, 1));
+  for (int row = 0; row < PQntuples(r); ++row)
+    last_seq.emplace(text_at(r, row, 0), i64_at(r, row, 1));
   for (const std::size_t i : fresh) {
     StoredMessage& m = plan.out[i].message;
     const auto it = last_seq.find(m.conversation);
@@ -1315,8 +1317,7 @@ Result<Conversation> PgConnection::load_conversation(const ConversationId& id, b
 
 Result<void> PgConnection::sync_participants(const ConversationId& id,
                                              const std::vector<UserId>& old_participants,
-                                             const std::vector<UserId>& participants,
-                                             TimeMs at) {
+                                             const std::vector<UserId>& participants, TimeMs at) {
   std::vector<UserId> removed;
   for (const UserId& old : old_participants) {
     if (std::find(participants.begin(), participants.end(), old) == participants.end()) {
@@ -1389,9 +1390,8 @@ Result<ConversationPage> PgConnection::list_conversations(const ListQuery& query
       .text(query.user)
       .text(detail::ascii_lower(query.q));
   return with_reconnect(true, [&]() -> Result<ConversationPage> {
-    auto res = exec(cursor->id.empty() ? Stmt::kListFirstConversations
-                                       : Stmt::kListConversations,
-                    params);
+    auto res =
+        exec(cursor->id.empty() ? Stmt::kListFirstConversations : Stmt::kListConversations, params);
     if (!res) return res.error();
     const PGresult* r = res->get();
     const int rows = PQntuples(r);
@@ -1412,8 +1412,7 @@ Result<ConversationPage> PgConnection::list_conversations(const ListQuery& query
 }
 
 Result<Conversation> PgConnection::update_conversation(const ConversationId& id,
-                                                       const ConversationPatch& patch,
-                                                       TimeMs now) {
+                                                       const ConversationPatch& patch, TimeMs now) {
   std::optional<std::vector<UserId>> participants;
   if (patch.participants) {
     auto normalized = detail::normalize_participants(*patch.participants);
@@ -1490,8 +1489,8 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
   if (!meta) return meta.error();
   const TimeMs now = now_ms();
 
-  ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta,
-      a_created, a_client, a_search;
+  ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta, a_created,
+      a_client, a_search;
   std::set<std::pair<UserId, std::string>> client_ids;
   std::unordered_set<MessageId> ids;
   Seq seq = 0;

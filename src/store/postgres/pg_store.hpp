@@ -93,16 +93,17 @@ class PgConnection final : public Connection {
   [[nodiscard]] Result<std::vector<StoredMessage>> read_after(const ConversationId& conversation,
                                                               Seq after,
                                                               std::size_t limit) override;
-  [[nodiscard]] Result<std::vector<StoredMessage>> read_before(
-      const ConversationId& conversation, Seq before, std::size_t limit) override;
+  [[nodiscard]] Result<std::vector<StoredMessage>> read_before(const ConversationId& conversation,
+                                                               Seq before,
+                                                               std::size_t limit) override;
   [[nodiscard]] Result<StoredMessage> get_message(const ConversationId& conversation,
                                                   Seq seq) override;
   [[nodiscard]] Result<StoredMessage> edit_message(const ConversationId& conversation, Seq seq,
                                                    const std::string& content,
                                                    const std::optional<UserId>& by,
                                                    TimeMs at) override;
-  [[nodiscard]] Result<StoredMessage> delete_message(const ConversationId& conversation,
-                                                     Seq seq, const std::optional<UserId>& by,
+  [[nodiscard]] Result<StoredMessage> delete_message(const ConversationId& conversation, Seq seq,
+                                                     const std::optional<UserId>& by,
                                                      TimeMs at) override;
 
   [[nodiscard]] Result<Conversation> create_conversation(
@@ -180,8 +181,7 @@ class PgConnection final : public Connection {
                                                      const std::string* content, TimeMs at);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
                                                const std::vector<UserId>& old_participants,
-                                               const std::vector<UserId>& participants,
-                                               TimeMs at);
+                                               const std::vector<UserId>& participants, TimeMs at);
 
   std::shared_ptr<const PgConnInfo> info_;
   pg_conn* conn_ = nullptr;

@@ -296,8 +296,13 @@ TEST(PgConnection, ContentKeepsNulAndEscapeBytesButRejectsInvalidUtf8) {
   auto conn = (*db)->connect();
   ASSERT_TRUE(conn);
   // PostgreSQL text holds no NUL: content is escaped with \x01, which must survive too.
-  const std::vector<std::string> samples = {std::string("a\0b", 3), "\x01", "\x01" "0",
-                                            std::string("\x01\0\x01" "1\0", 5), "plain"};
+  const std::vector<std::string> samples = {std::string("a\0b", 3), "\x01",
+                                            "\x01"
+                                            "0",
+                                            std::string("\x01\0\x01"
+                                                        "1\0",
+                                                        5),
+                                            "plain"};
   std::vector<NewMessage> batch;
   for (const auto& s : samples) batch.push_back(msg("x", s));
   ASSERT_TRUE((*conn)->append_batch(batch));

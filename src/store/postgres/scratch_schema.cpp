@@ -24,7 +24,8 @@ Result<void> run(const std::string& url, const std::string& sql) {
     spdlog::warn("postgres scratch: cannot connect: {}", conn ? PQerrorMessage(conn.get()) : "");
     return make_error_code(Errc::unavailable);
   }
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   PGresult* res = PQexec(conn.get(), sql.c_str());
   const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
   if (!ok) spdlog::warn("postgres scratch: {}: {}", sql, PQerrorMessage(conn.get()));
@@ -67,8 +68,8 @@ Result<std::string> create_scratch_schema(const std::string& url, const std::str
   // libpq URLs take parameters after '?'; key=value strings take them anywhere.
   const bool uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
   if (uri) {
-    return url + (url.find('?') == std::string::npos ? "?" : "&") +
-           "options=-csearch_path%3D" + name;
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+           name;
   }
   return url + " options='-csearch_path=" + name + "'";
 }
