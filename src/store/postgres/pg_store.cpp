@@ -958,14 +958,16 @@ Result<PgConnection::PgResult> PgConnection::exec_sql(const char* sql, const cha
 // --- Schema ------------------------------------------------------------------------------
 
 Result<int> PgConnection::schema_version() {
-  return with_reconnect(true, [&]() -> Result<int> {
-    auto exists = exec_sql("SELECT to_regclass('schema_version') IS NOT NULL", "schema version");
-    if (!exists) return exists.error();
-    if (!bool_at(exists->get(), 0, 0)) return 0;
-    auto res = exec_sql("SELECT COALESCE(max(version), 0) FROM schema_version", "schema version");
-    if (!res) return res.error();
-    return static_cast<int>(i64_at(res->get(), 0, 0));
-  });
+  return with_reconnect(true, [&] { return read_schema_version(); });
+}
+
+Result<int> PgConnection::read_schema_version() {
+  auto exists = exec_sql("SELECT to_regclass('schema_version') IS NOT NULL", "schema version");
+  if (!exists) return exists.error();
+  if (!bool_at(exists->get(), 0, 0)) return 0;
+  auto res = exec_sql("SELECT COALESCE(max(version), 0) FROM schema_version", "schema version");
+  if (!res) return res.error();
+  return static_cast<int>(i64_at(res->get(), 0, 0));
 }
 
 Result<int> PgConnection::migrate(int target) {
@@ -991,7 +993,8 @@ Result<int> PgConnection::migrate(int target) {
       !r) {
     return r.error();
   }
-  auto current = schema_version();
+  // No reconnecting from here on: a new connection would not hold the lock.
+  auto current = read_schema_version();
   if (!current) return current.error();
   const int latest = PgDatabase::latest_schema_version();
   if (*current > latest) {

@@ -167,6 +167,8 @@ class PgConnection final : public Connection {
   // Runs SQL without parameters (transaction control, migrations).
   [[nodiscard]] Result<PgResult> exec_sql(const char* sql, const char* what);
   [[nodiscard]] Result<void> prepare_statements();
+  // schema_version() on the current connection, without reconnecting.
+  [[nodiscard]] Result<int> read_schema_version();
   // Ends a failed explicit transaction, if one is open.
   void rollback_if_open() noexcept;
   // Maps a failed result (or a connection error when `res` is null) to an Errc and logs it.
