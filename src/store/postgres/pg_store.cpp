@@ -644,9 +644,16 @@ Result<PgConnInfo> PgConnInfo::parse(const std::string& url) {
   PQconninfoFree(options);
 
   // Defaults first: the URL, expanded from `dbname` after them, overrides any of them.
+  // Parley never leaves a transaction idle, so one that is (its server vanished behind a
+  // partition) is ended by the database before its row locks stall a conversation for long.
   const std::pair<const char*, const char*> defaults[] = {
-      {"connect_timeout", "5"},      {"application_name", "parley"}, {"keepalives", "1"},
-      {"keepalives_idle", "15"},     {"keepalives_interval", "5"},   {"keepalives_count", "3"},
+      {"options", "-c idle_in_transaction_session_timeout=15000"},
+      {"connect_timeout", "5"},
+      {"application_name", "parley"},
+      {"keepalives", "1"},
+      {"keepalives_idle", "15"},
+      {"keepalives_interval", "5"},
+      {"keepalives_count", "3"},
       {"tcp_user_timeout", "20000"},
   };
   for (const auto& [key, value] : defaults) {

@@ -109,6 +109,36 @@ TEST(PgUrl, ParsesAndRedacts) {
   EXPECT_EQ(PgConnInfo::parse("").error(), Errc::invalid_argument);
 }
 
+// Connects with the parameters PgConnection uses and returns SHOW `setting`.
+std::string show(const PgConnInfo& info, const char* setting) {
+  std::vector<const char*> keys, values;
+  for (const auto& k : info.keywords()) keys.push_back(k.c_str());
+  for (const auto& v : info.values()) values.push_back(v.c_str());
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 1);
+  EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* res = PQexec(conn, (std::string("SHOW ") + setting).c_str());
+  std::string out = PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : "?";
+  PQclear(res);
+  PQfinish(conn);
+  return out;
+}
+
+TEST(PgUrl, DefaultsApplyAndTheUrlOverridesThem) {
+  REQUIRE_SERVER();
+  auto plain = PgConnInfo::parse(server_url());
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(show(*plain, "application_name"), "parley");
+  EXPECT_EQ(show(*plain, "idle_in_transaction_session_timeout"), "15s");
+  const std::string sep = server_url().find('?') == std::string::npos ? "?" : "&";
+  auto custom = PgConnInfo::parse(server_url() + sep +
+                                  "application_name=custom&options=-cstatement_timeout%3D7000");
+  ASSERT_TRUE(custom);
+  EXPECT_EQ(show(*custom, "application_name"), "custom");
+  EXPECT_EQ(show(*custom, "statement_timeout"), "7s");
+}
+
 TEST(PgDatabase, UnreachableServerIsUnavailable) {
   // Port 1 on loopback: refused at once.
   auto db = PgDatabase::open("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2");
