@@ -160,7 +160,8 @@ async function search(q) {
           type: 'button', className: 'hit', onclick: () => openConversation(convId, { seq }),
         },
           h('span', { className: 'hit-where' },
-            h('span', { className: 'hit-conv' }, hit.conversation_title || hit.title || convId),
+            h('span', { className: 'hit-conv' }, hit.conversation_title || hit.title ||
+              state.conversations.find((c) => c.id === convId)?.title || convId),
             seq !== undefined ? h('span', { className: 'hit-seq' }, ` #${seq}`) : null,
             sender ? h('span', { className: 'hit-sender' }, ` · ${sender}`) : null),
           h('span', { className: 'hit-snippet' }, highlight(toPlainText(stripMarkers(snippet)), q))));
