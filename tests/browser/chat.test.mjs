@@ -97,6 +97,18 @@ describe('chat page', () => {
     assert.deepEqual(bob.page.errors, []);
   });
 
+  test('presence: someone joining shows online, leaving goes offline', async () => {
+    const carol = await newPage(browser);
+    await openChat(carol.page, server.url, { name: 'Carol', role: 'bot', room: 'general' });
+    // Carol sees who was already there (the join reply's online list), the others see her.
+    await carol.page.locator('#presence', { hasText: 'Alice' }).waitFor({ timeout: 10000 });
+    await carol.page.locator('#presence', { hasText: 'Bob' }).waitFor({ timeout: 10000 });
+    await alice.page.locator('#presence', { hasText: 'Carol' }).waitFor({ timeout: 10000 });
+    await carol.context.close();
+    await alice.page.locator('#presence', { hasText: 'Carol' }).waitFor({ state: 'detached', timeout: 15000 });
+    assert.match(await alice.page.locator('#presence-count').textContent(), /^2 online$/);
+  });
+
   test('edit and delete own messages (Esc cancels an edit)', async () => {
     const { page } = alice;
     await send(page, 'tpyo here');
