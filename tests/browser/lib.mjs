@@ -105,7 +105,11 @@ function tail(file, lines = 60) {
   }
 }
 
-/** Launches headless Chromium (Debian's, never a downloaded one). */
+/**
+ * Launches headless Chromium (Debian's, never a downloaded one). `chromium.launch` gives the
+ * browser a fresh temporary --user-data-dir of its own, and each newContext() is isolated
+ * (its own storage and cookies), so two contexts are two independent users.
+ */
 export async function launchBrowser() {
   const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
   if (!fs.existsSync(executablePath)) {

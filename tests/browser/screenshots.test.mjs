@@ -87,7 +87,7 @@ describe('screenshots', () => {
   });
 
   test('chat at phone width, with the room drawer', async () => {
-    const { alex, sam } = await chatScene(PHONE, 'Copy updated ✅');
+    const { alex, sam } = await chatScene(PHONE, 'Copy updated, have a look when you can');
     const page = alex.page;
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no sideways scrolling (overflow ${overflow}px)`);
