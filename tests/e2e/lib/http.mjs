@@ -1,7 +1,7 @@
 // HTTP helpers for end-to-end tests: JSON requests with a timeout, and a raw request for
 // oversized bodies (where the server may answer 413 and close before reading it all).
 
-import http from 'node:http';
+import net from 'node:net';
 
 export const kHttpTimeoutMs = 10000;
 
@@ -24,65 +24,81 @@ export async function api(base, method, path, body, { headers = {}, timeoutMs = 
   return { status: res.status, headers: res.headers, text, json };
 }
 
-// Sends a request with `headers` and writes `bodyBytes` bytes of 'x' in 64 KiB chunks,
-// stopping early once a response arrives or the server closes. Resolves
-// {status, headers, text, written} or rejects if no response came within timeoutMs.
-// With end: false the request is left open after the body (to test a declared Content-Length
-// that is never sent).
+// Sends a request over a plain TCP socket (as curl does: the response is read while the body
+// is still being written) with `headers` and `bodyBytes` bytes of 'x' in 64 KiB chunks,
+// stopping the upload once a response arrives or a write fails. Resolves
+// {status, headers, text, written} once the response is complete (Content-Length) or the
+// server closed; rejects if no status line came within timeoutMs. With end: false the body
+// is left short of its Content-Length (to test a declared length that is never sent).
 export function rawRequest(base, method, path, { headers = {}, bodyBytes = 0, end = true, timeoutMs = kHttpTimeoutMs } = {}) {
   const url = new URL(base + path);
   return new Promise((resolve, reject) => {
     let written = 0;
     let done = false;
+    let received = Buffer.alloc(0);
+    let writeError = null;
+    const socket = net.connect({ host: url.hostname, port: Number(url.port) });
+    const parse = () => {
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd < 0) return null;
+      const lines = received.subarray(0, headEnd).toString('latin1').split('\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+      if (!m) return null;
+      const hdrs = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        if (i > 0) hdrs[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      const body = received.subarray(headEnd + 4);
+      const length = hdrs['content-length'] !== undefined ? Number(hdrs['content-length']) : null;
+      return { status: Number(m[1]), headers: hdrs, body, complete: length !== null && body.length >= length, length };
+    };
     const finish = (fn, value) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      req.destroy();
+      socket.destroy();
       fn(value);
     };
-    const req = http.request({
-      host: url.hostname,
-      port: url.port,
-      path: url.pathname + url.search,
-      method,
-      headers,
-      agent: false,
-    });
+    const settle = (closed) => {
+      const r = parse();
+      if (r && (r.complete || closed)) {
+        const text = r.body.subarray(0, r.length ?? r.body.length).toString('utf8');
+        finish(resolve, { status: r.status, headers: r.headers, text, written });
+      } else if (closed) {
+        finish(reject, new Error(`${method} ${path}: connection closed with no response ` +
+          `(${written} bytes written${writeError ? `, ${writeError}` : ''})`));
+      }
+    };
     const timer = setTimeout(() => {
-      req.destroy();
       finish(reject, new Error(`no response to ${method} ${path} within ${timeoutMs} ms (${written} bytes written)`));
     }, timeoutMs);
-    req.on('response', (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      const complete = () =>
-        finish(resolve, {
-          status: res.statusCode,
-          headers: res.headers,
-          text: Buffer.concat(chunks).toString('utf8'),
-          written,
-        });
-      res.on('end', complete);
-      res.on('error', complete);
-      res.on('close', complete);
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      settle(false);
     });
-    // The server may close the connection after its 413: that is fine if a response came.
-    req.on('error', (err) => {
-      setTimeout(() => finish(reject, new Error(`${method} ${path}: ${err.code || err.message} with no response (${written} bytes written)`)), 200);
+    socket.on('end', () => settle(true));
+    socket.on('close', () => settle(true));
+    socket.on('error', (err) => {
+      writeError = err.code || err.message; // EPIPE/ECONNRESET: keep what was read
     });
-    const chunk = Buffer.alloc(64 * 1024, 'x');
-    const pump = () => {
-      while (!done && written < bodyBytes) {
-        const n = Math.min(chunk.length, bodyBytes - written);
-        written += n;
-        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-          req.once('drain', pump);
-          return;
+    socket.on('connect', () => {
+      const head = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close'];
+      for (const [k, v] of Object.entries(headers)) head.push(`${k}: ${v}`);
+      socket.write(head.join('\r\n') + '\r\n\r\n');
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = () => {
+        while (!done && !writeError && !parse() && written < bodyBytes) {
+          const n = Math.min(chunk.length, bodyBytes - written);
+          written += n;
+          if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+            socket.once('drain', pump);
+            return;
+          }
         }
-      }
-      if (!done && written >= bodyBytes && end) req.end();
-    };
-    pump();
+        if (!done && end && written >= bodyBytes) socket.end();
+      };
+      pump();
+    });
   });
 }

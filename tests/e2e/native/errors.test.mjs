@@ -66,6 +66,7 @@ describe('malformed requests', () => {
   });
 
   test('a JSON value that is not an object gets bad_request', T, async () => {
+    const w = await witnesses();
     const c = await ctx.login(uid('not-object'));
     for (const frame of ['[1,2,3]', '"hello"', '42', 'null']) {
       const from = c.events.length;
@@ -75,6 +76,7 @@ describe('malformed requests', () => {
       assert.equal(got.error.code, 'bad_request', `frame ${frame}: ${JSON.stringify(got.error)}`);
     }
     await stillServes(c, 'non-object JSON');
+    await w.check('non-object JSON');
   });
 
   test('an unknown op gets bad_request with the ref', T, async () => {
@@ -120,6 +122,7 @@ describe('malformed requests', () => {
   });
 
   test('mistyped fields get bad_request', T, async () => {
+    const w = await witnesses();
     const c = await ctx.login(uid('mistyped'));
     const conversation = uid('mistyped-conv');
     await join(c, conversation);
@@ -136,6 +139,8 @@ describe('malformed requests', () => {
       assert.equal(reply.code, 'bad_request', `${JSON.stringify(req)}: ${JSON.stringify(reply)}`);
     }
     assert.deepEqual(await allMessages(ctx.server, conversation), [], 'nothing stored');
+    await stillServes(c, 'mistyped fields');
+    await w.check('mistyped fields');
   });
 
   test('auth without a user (open mode) is refused', T, async () => {
@@ -175,6 +180,7 @@ describe('invalid UTF-8', () => {
   });
 
   test('a lone surrogate escape (\\ud800) is rejected, never stored', T, async () => {
+    const w = await witnesses();
     const conversation = uid('surrogate');
     const c = await ctx.login(uid('surrogate-user'));
     await join(c, conversation);
@@ -184,6 +190,7 @@ describe('invalid UTF-8', () => {
     assert.ok(got.error, `connection closed: ${JSON.stringify(got.close)}`);
     assert.equal(got.error.code, 'bad_request', JSON.stringify(got.error));
     await stillServes(c, 'lone surrogate');
+    await w.check('lone surrogate');
     assert.deepEqual(await allMessages(ctx.server, conversation), [], 'must not be stored');
   });
 });
