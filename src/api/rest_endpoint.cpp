@@ -723,8 +723,10 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
 
 asio::awaitable<Response> RestEndpoint::get_user(Call& call, const std::string& id) {
   if (!is_valid_id(id)) co_return bad_request(call.req, "invalid user id");
+  // Through the writer: ordered after the user's own auth (stored fire-and-forget), so a
+  // client that authenticated and then asks finds itself.
   Job<User> job14 = [id](store::Connection& c) { return c.get_user(id); };
-  auto u = co_await on_reader<User>(hub_.storage(), job14);
+  auto u = co_await on_writer<User>(hub_.storage(), job14);
   if (!u) co_return error_from(call.req, u.error(), "user");
   json::object o;
   o.emplace("id", u->id);

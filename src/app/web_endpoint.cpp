@@ -21,7 +21,7 @@ boost::asio::awaitable<std::optional<net::Response>> WebEndpoint::serve(net::Htt
       res.set(http::field::cache_control, "no-cache");
       if (!asset->etag.empty()) {
         res.set(http::field::etag, asset->etag);
-        if (req[http::field::if_none_match] == asset->etag) {
+        if (web::etag_matches(req[http::field::if_none_match], asset->etag)) {
           res.result(http::status::not_modified);
           co_return res;
         }

@@ -82,7 +82,18 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
           "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes");
       stream.expires_after(std::chrono::seconds(10));
       co_await http::async_write(stream, res, kNoThrow);
-      break;
+      // Lingering close: the client may still be sending the body it was refused. Close our
+      // side, then read and discard briefly so it sees the 413 instead of a reset.
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.expires_after(std::chrono::seconds(2));
+      char scratch[16 * 1024];
+      for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
+        auto [rec, got] = co_await stream.async_read_some(asio::buffer(scratch), kNoThrow);
+        if (rec) break;
+        drained += got;
+      }
+      co_return;
     }
     if (ec == http::error::header_limit) {
       auto res = json_error(http::status::request_header_fields_too_large, "too_large",

@@ -194,6 +194,11 @@ void WsSession::authenticate(const hub::AuthRequest& request, const json::value&
     return;
   }
   const bool first = !is_authenticated();
+  if (!first) {  // a repeated auth keeps what it does not restate
+    if (user->name.empty()) user->name = this->user().name;
+    if (user->avatar.empty()) user->avatar = this->user().avatar;
+    if (request.claimed.role.empty()) user->role = this->user().role;
+  }
   set_user(*user);
   if (first) endpoint_.hub_.authenticated(shared());
   protocol::Reply ok;

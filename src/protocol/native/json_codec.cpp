@@ -212,6 +212,7 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
     case Op::ping:
       break;
   }
+  d.ref = ref;
   if (c.limit) {
     if (*c.limit == 0) c.limit = limits.default_history_limit;
     if (*c.limit > limits.max_history_limit) c.limit = limits.max_history_limit;

@@ -29,6 +29,9 @@ TEST(NativeCodec, DecodesSendWithEveryField) {
   EXPECT_EQ(r->command.meta, R"({"a":1})");
   EXPECT_EQ(r->command.client_id, "c1");
   EXPECT_EQ(r->ref, json::value(7));
+  auto s = dec(R"({"op":"ping","ref":"abc"})");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->ref, json::value("abc"));
 }
 
 TEST(NativeCodec, DecodesJoinAndHistoryCursors) {
