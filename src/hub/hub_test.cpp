@@ -1,0 +1,314 @@
+#include "hub/hub.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <thread>
+
+#include "store/memory/memory_store.hpp"
+
+namespace parley::hub {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using protocol::Command;
+using protocol::Op;
+using protocol::Reply;
+using protocol::ReplyType;
+using protocol::WireFormat;
+
+// A session that records the native frames it is given.
+class RecordingSession final : public Session {
+ public:
+  void deliver(const Frame& frame) override {
+    std::lock_guard lock(mu_);
+    frames_.push_back(json::parse(*frame).as_object());
+    cv_.notify_all();
+  }
+  // Waits until at least `n` frames arrived; returns them all.
+  std::vector<json::object> wait_frames(std::size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [&] { return frames_.size() >= n; });
+    return frames_;
+  }
+  std::vector<json::object> frames_of(std::string_view type) {
+    std::lock_guard lock(mu_);
+    std::vector<json::object> out;
+    for (const auto& f : frames_) {
+      if (f.at("type").as_string() == type) out.push_back(f);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<json::object> frames_;
+};
+
+class HubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::Storage::open(db_, {});
+    ASSERT_TRUE(s);
+    storage_ = std::move(*s);
+    Hub::Options options;
+    options.cache_messages = 8;  // small, so paging past the cache reaches storage
+    hub_ = std::make_unique<Hub>(ioc_.get_executor(), *storage_, options);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    hub_->stop();
+    storage_->stop();
+    work_.reset();
+    ioc_.stop();
+    thread_.join();
+  }
+
+  std::shared_ptr<RecordingSession> connect(const std::string& user) {
+    auto s = std::make_shared<RecordingSession>();
+    auto strand = asio::make_strand(ioc_);
+    strands_.emplace(s.get(), strand);
+    run_on(strand, [&] {
+      s->set_user(User{user, user + "-name", "", "participant", std::nullopt});
+      hub_->authenticated(s);
+    });
+    return s;
+  }
+
+  template <class Fn>
+  void run_on(asio::strand<asio::io_context::executor_type>& strand, Fn fn) {
+    std::promise<void> done;
+    asio::post(strand, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().get();
+  }
+
+  // Sends `cmd` on the session's strand and waits for its reply.
+  Reply call(const std::shared_ptr<RecordingSession>& s, Command cmd) {
+    auto promise = std::make_shared<std::promise<Reply>>();
+    auto future = promise->get_future();
+    run_on(strands_.at(s.get()), [&] {
+      hub_->handle(s, WireFormat::native, std::move(cmd),
+                   [promise](Reply r) { promise->set_value(std::move(r)); });
+    });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    return future.get();
+  }
+
+  Reply join(const std::shared_ptr<RecordingSession>& s, const std::string& conv,
+             std::optional<Seq> since = std::nullopt, std::optional<std::size_t> limit = {}) {
+    Command c;
+    c.op = Op::join;
+    c.conversation = conv;
+    c.since = since;
+    c.limit = limit;
+    return call(s, std::move(c));
+  }
+
+  Reply send(const std::shared_ptr<RecordingSession>& s, const std::string& conv,
+             const std::string& text, std::optional<std::string> client_id = {}) {
+    Command c;
+    c.op = Op::send;
+    c.conversation = conv;
+    c.content = text;
+    c.client_id = std::move(client_id);
+    return call(s, std::move(c));
+  }
+
+  void disconnect(const std::shared_ptr<RecordingSession>& s) {
+    run_on(strands_.at(s.get()), [&] { hub_->disconnect(s); });
+  }
+
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
+  std::shared_ptr<store::memory::MemoryDatabase> db_ = std::make_shared<store::memory::MemoryDatabase>();
+  std::unique_ptr<store::Storage> storage_;
+  std::unique_ptr<Hub> hub_;
+  std::thread thread_;
+  std::map<Session*, asio::strand<asio::io_context::executor_type>> strands_;
+};
+
+TEST_F(HubTest, OpsBeforeAuthAreUnauthenticated) {
+  auto anon = std::make_shared<RecordingSession>();
+  strands_.emplace(anon.get(), asio::make_strand(ioc_));
+  auto r = join(anon, "room");
+  EXPECT_EQ(r.type, ReplyType::error);
+  EXPECT_EQ(r.error, Errc::unauthenticated);
+}
+
+TEST_F(HubTest, SendIsAckedThenFannedOutToEveryMemberInSeqOrder) {
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  ASSERT_EQ(join(alice, "room").type, ReplyType::history);
+  ASSERT_EQ(join(bob, "room").type, ReplyType::history);
+  for (int i = 1; i <= 20; ++i) {
+    auto ack = send(alice, "room", "m" + std::to_string(i));
+    ASSERT_EQ(ack.type, ReplyType::ack);
+    EXPECT_EQ(ack.message->seq, i);
+  }
+  for (auto& s : {alice, bob}) {
+    s->wait_frames(20 + 2);
+    auto msgs = s->frames_of("message");
+    ASSERT_EQ(msgs.size(), 20u);
+    for (std::size_t i = 0; i < msgs.size(); ++i) {
+      EXPECT_EQ(msgs[i].at("message").at("seq").as_int64(), static_cast<std::int64_t>(i + 1));
+    }
+  }
+}
+
+TEST_F(HubTest, RepeatedClientIdIsAckedWithTheOriginalAndNotBroadcastAgain) {
+  auto alice = connect("alice");
+  join(alice, "room");
+  auto first = send(alice, "room", "once", "c-1");
+  auto again = send(alice, "room", "once", "c-1");
+  EXPECT_EQ(first.message->seq, again.message->seq);
+  EXPECT_EQ(first.message->id, again.message->id);
+  EXPECT_TRUE(again.duplicate);
+  send(alice, "room", "marker");
+  alice->wait_frames(4);
+  EXPECT_EQ(alice->frames_of("message").size(), 2u);
+}
+
+TEST_F(HubTest, JoinSinceReturnsExactlyWhatWasMissed) {
+  auto alice = connect("alice");
+  join(alice, "room");
+  for (int i = 0; i < 5; ++i) send(alice, "room", "x");
+  auto bob = connect("bob");
+  auto page = join(bob, "room", Seq{3});
+  ASSERT_EQ(page.type, ReplyType::history);
+  ASSERT_EQ(page.messages.size(), 2u);
+  EXPECT_EQ(page.messages[0]->seq, 4);
+  EXPECT_EQ(page.messages[1]->seq, 5);
+  EXPECT_EQ(page.last_seq, 5);
+  EXPECT_FALSE(page.has_more);
+}
+
+TEST_F(HubTest, HistoryPagesBeyondTheCacheFromStorage) {
+  auto alice = connect("alice");
+  join(alice, "room");
+  for (int i = 0; i < 30; ++i) send(alice, "room", std::to_string(i + 1));
+  // Latest 5 (cache), then everything before 10 (storage), then after 25.
+  auto latest = join(alice, "room", std::nullopt, 5);
+  ASSERT_EQ(latest.messages.size(), 5u);
+  EXPECT_EQ(latest.messages.front()->seq, 26);
+  EXPECT_TRUE(latest.has_more);
+  Command before;
+  before.op = Op::history;
+  before.conversation = "room";
+  before.before = 10;
+  before.limit = 4;
+  auto older = call(alice, before);
+  ASSERT_EQ(older.messages.size(), 4u);
+  EXPECT_EQ(older.messages.front()->seq, 6);
+  EXPECT_EQ(older.messages.back()->seq, 9);
+  EXPECT_TRUE(older.has_more);
+  before.before = 3;
+  auto oldest = call(alice, before);
+  ASSERT_EQ(oldest.messages.size(), 2u);
+  EXPECT_FALSE(oldest.has_more);
+  Command after;
+  after.op = Op::history;
+  after.conversation = "room";
+  after.after = 25;
+  after.limit = 100;
+  auto newer = call(alice, after);
+  ASSERT_EQ(newer.messages.size(), 5u);
+  EXPECT_EQ(newer.messages.front()->content, "26");
+}
+
+TEST_F(HubTest, PresenceOnlineOnFirstConnectionOfflineOnLast) {
+  auto alice = connect("alice");
+  join(alice, "room");
+  auto bob1 = connect("bob");
+  auto bob2 = connect("bob");
+  join(bob1, "room");
+  join(bob2, "room");
+  disconnect(bob1);
+  Command leave;
+  leave.op = Op::leave;
+  leave.conversation = "room";
+  EXPECT_EQ(call(bob2, leave).type, ReplyType::ok);
+  send(alice, "room", "marker");
+  alice->wait_frames(4);  // alice on, bob on, bob off, marker
+  std::vector<std::string> presence;
+  for (const auto& f : alice->frames_of("presence")) {
+    presence.push_back(std::string(f.at("user").as_string()) + ":" +
+                       std::string(f.at("status").as_string()));
+  }
+  EXPECT_EQ(presence, (std::vector<std::string>{"alice:online", "bob:online", "bob:offline"}));
+}
+
+TEST_F(HubTest, TypingReachesOthersNotTheTypist) {
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  join(alice, "room");
+  join(bob, "room");
+  Command typing;
+  typing.op = Op::typing;
+  typing.conversation = "room";
+  typing.on = true;
+  run_on(strands_.at(alice.get()), [&] {
+    hub_->handle(alice, WireFormat::native, typing, [](Reply) { FAIL() << "typing has no reply"; });
+  });
+  send(alice, "room", "marker");
+  bob->wait_frames(3);  // bob on, typing, marker
+  EXPECT_EQ(bob->frames_of("typing").size(), 1u);
+  alice->wait_frames(2 + 1);
+  EXPECT_TRUE(alice->frames_of("typing").empty());
+}
+
+TEST_F(HubTest, OnlyTheSenderMayEditAndEditsReachTheRoom) {
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  join(alice, "room");
+  join(bob, "room");
+  auto ack = send(alice, "room", "draft");
+  Command edit;
+  edit.op = Op::edit;
+  edit.conversation = "room";
+  edit.seq = ack.message->seq;
+  edit.content = "final";
+  auto denied = call(bob, edit);
+  EXPECT_EQ(denied.type, ReplyType::error);
+  EXPECT_EQ(denied.error, Errc::permission_denied);
+  EXPECT_EQ(call(alice, edit).type, ReplyType::ok);
+  bob->wait_frames(3);  // bob on, message, edited
+  auto edited = bob->frames_of("edited");
+  ASSERT_EQ(edited.size(), 1u);
+  EXPECT_EQ(edited[0].at("message").at("content"), "final");
+  // A rejoin is served from the cache, which holds the edit.
+  auto page = join(bob, "room");
+  ASSERT_EQ(page.messages.size(), 1u);
+  EXPECT_EQ(page.messages[0]->content, "final");
+}
+
+TEST_F(HubTest, ReadMarksAreBroadcastAndReturnedOnJoin) {
+  auto alice = connect("alice");
+  join(alice, "room");
+  for (int i = 0; i < 3; ++i) send(alice, "room", "x");
+  auto bob = connect("bob");
+  join(bob, "room");
+  Command read;
+  read.op = Op::read;
+  read.conversation = "room";
+  read.seq = 2;
+  EXPECT_EQ(call(bob, read).type, ReplyType::ok);
+  alice->wait_frames(6);  // alice on, 3 messages, bob on, read
+  ASSERT_EQ(alice->frames_of("read").size(), 1u);
+  EXPECT_EQ(alice->frames_of("read")[0].at("seq"), 2);
+  auto again = join(bob, "room");
+  EXPECT_EQ(again.read_seq, 2);
+}
+
+}  // namespace
+}  // namespace parley::hub
