@@ -14,6 +14,11 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CMAKE_ARGS ?=
 
+# ccache keys on relative paths, so a fresh clone elsewhere (as CI makes) reuses this
+# machine's cache instead of compiling everything again.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
+
 .PHONY: all deps configure build run test unit e2e asan clean
 
 all: build

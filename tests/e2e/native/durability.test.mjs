@@ -82,7 +82,7 @@ function assertDurable(stored, run, label) {
 }
 
 describe('durability', () => {
-  test('kill -9 mid-traffic loses no acknowledged message; restart continues seq', { timeout: 120000 }, async () => {
+  test('kill -9 mid-traffic loses no acknowledged message; restart continues seq', { timeout: 120000 }, async (t) => {
     const server = await startServer();
     try {
       const conversation = uid('crash');
@@ -107,6 +107,7 @@ describe('durability', () => {
       const stored = await allMessages(server, conversation);
       assertDurable(stored, run, 'after kill -9');
       assert.ok(stored.length >= run.acked.size);
+      t.diagnostic(`kill -9: ${run.sent.size} sent, ${run.acked.size} acked, ${stored.length} stored`);
 
       // A client retrying everything it sent (as after a lost connection) duplicates nothing,
       // and gets the original seq for what was stored.
@@ -135,7 +136,7 @@ describe('durability', () => {
     }
   });
 
-  test('SIGTERM: clients get close 1001, the server exits 0, acked messages are kept', { timeout: 90000 }, async () => {
+  test('SIGTERM: clients get close 1001, the server exits 0, acked messages are kept', { timeout: 90000 }, async (t) => {
     const server = await startServer();
     try {
       const conversation = uid('term');
@@ -160,6 +161,7 @@ describe('durability', () => {
       await server.restart();
       const stored = await allMessages(server, conversation);
       assertDurable(stored, run, 'after SIGTERM');
+      t.diagnostic(`SIGTERM: ${run.sent.size} sent, ${run.acked.size} acked, ${stored.length} stored`);
       const c = await login(server, `after-${process.pid}`);
       const next = await c.request({ op: 'send', conversation, content: 'after restart' });
       assert.equal(next.seq, stored.length + 1, 'seq continues after the restart');
