@@ -1,7 +1,6 @@
 // libFuzzer target: the chat vocabularies' request decoder and reply encoders, fed with any
 // JSON array (as a Socket.IO EVENT's arguments would be).
 #include <boost/json/parse.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -21,9 +20,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto req = sio::decode_request(v.get_array(), native::Limits{}, why);
   if (!req) return 0;
   // Encode every kind of reply for the decoded request.
-  auto m = std::make_shared<const parley::StoredMessage>(parley::StoredMessage{
-      "id", req->command.conversation, 1, {"u", "n", req->role}, "text", req->command.content,
-      req->command.meta, 0, std::nullopt, false, req->command.client_id});
+  auto m =
+      std::make_shared<const parley::StoredMessage>(parley::StoredMessage{"id",
+                                                                          req->command.conversation,
+                                                                          1,
+                                                                          {"u", "n", req->role},
+                                                                          "text",
+                                                                          req->command.content,
+                                                                          req->command.meta,
+                                                                          0,
+                                                                          std::nullopt,
+                                                                          false,
+                                                                          req->command.client_id});
   for (auto type : {ReplyType::ok, ReplyType::auth_ok, ReplyType::ack, ReplyType::history,
                     ReplyType::error, ReplyType::pong}) {
     Reply r;

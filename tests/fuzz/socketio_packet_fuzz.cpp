@@ -1,9 +1,7 @@
 // libFuzzer target: the Socket.IO packet decoder. Checks that decoding never crashes and that
 // a decoded packet re-encodes to text that decodes to the same header and payload.
-#include <boost/json/value.hpp>
-
 #include <algorithm>
-
+#include <boost/json/value.hpp>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>

@@ -1,12 +1,11 @@
 #include "net/engineio/engineio_endpoint.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
-
-#include <algorithm>
 
 #include "core/log.hpp"
 
@@ -46,10 +45,14 @@ bool parse_query(std::string_view target, Query& q) {
   if (!url) return false;
   for (auto param : url->params()) {
     std::optional<std::string>* slot = nullptr;
-    if (param.key == "EIO") slot = &q.eio;
-    else if (param.key == "transport") slot = &q.transport;
-    else if (param.key == "sid") slot = &q.sid;
-    else if (param.key == "token") slot = &q.token;
+    if (param.key == "EIO")
+      slot = &q.eio;
+    else if (param.key == "transport")
+      slot = &q.transport;
+    else if (param.key == "sid")
+      slot = &q.sid;
+    else if (param.key == "token")
+      slot = &q.token;
     if (slot && !*slot) *slot = param.has_value ? param.value : std::string();
   }
   return true;
@@ -135,11 +138,12 @@ asio::awaitable<std::optional<Response>> EngineIoEndpoint::serve(HttpContext& ct
       info.remote_address = ctx.remote_address;
       info.origin = std::string(req[http::field::origin]);
       info.token = q.token.value_or(std::string());
-      if (auto h = req[http::field::authorization]; info.token.empty() && h.starts_with("Bearer ")) {
+      if (auto h = req[http::field::authorization];
+          info.token.empty() && h.starts_with("Bearer ")) {
         info.token = std::string(h.substr(7));
       }
-      auto outcome =
-          co_await asio::co_spawn(s->strand(), s->open_polling(factory_(info)), asio::use_awaitable);
+      auto outcome = co_await asio::co_spawn(s->strand(), s->open_polling(factory_(info)),
+                                             asio::use_awaitable);
       res = outcome_response(req, outcome, false);
     }
   } else if (auto s = table_->find(*q.sid); !s) {

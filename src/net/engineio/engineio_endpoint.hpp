@@ -11,7 +11,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-
 #include <memory>
 
 #include "net/endpoint.hpp"

@@ -19,6 +19,7 @@
 
 #include "net/engineio/engineio_socket.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -31,8 +32,6 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <array>
 #include <random>
 
 #include "core/log.hpp"
@@ -177,9 +176,8 @@ void EioSocket::post_send(std::shared_ptr<const std::string> data) {
 }
 
 void EioSocket::post_close(std::string reason) {
-  asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)] {
-    self->close(reason);
-  });
+  asio::post(strand_,
+             [self = shared_from_this(), reason = std::move(reason)] { self->close(reason); });
 }
 
 void EioSocket::close(std::string_view reason) { finish_close(reason, false); }
@@ -236,8 +234,8 @@ void EioSocket::schedule_ping() {
         self->awaiting_pong_ = true;
         self->send(eio::make_packet(eio::PacketType::ping));
         self->ping_timer_.expires_at(self->pong_deadline_);
-        self->ping_timer_.async_wait(asio::bind_executor(
-            self->strand_, [self, generation](boost::system::error_code ec2) {
+        self->ping_timer_.async_wait(
+            asio::bind_executor(self->strand_, [self, generation](boost::system::error_code ec2) {
               if (ec2 || generation != self->ping_generation_) return;
               self->finish_close("ping timeout", false);
             }));

@@ -20,7 +20,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -47,7 +46,7 @@ class SessionTable;
 // What the client presented when it opened the session, for the layers above.
 struct HandshakeInfo {
   std::string remote_address;
-  std::string token;   // ?token= or Authorization: Bearer
+  std::string token;  // ?token= or Authorization: Bearer
   std::string origin;
 };
 
@@ -68,7 +67,7 @@ using HandlerFactory = std::function<std::unique_ptr<EioHandler>(const Handshake
 
 // The outcome of a polling request, turned into an HTTP response by the endpoint.
 struct PollOutcome {
-  int status = 200;                    // 200, or 400 with an Engine.IO error body
+  int status = 200;  // 200, or 400 with an Engine.IO error body
   std::string body;
   eio::ErrorCode error = eio::ErrorCode::bad_request;
 };

@@ -1,10 +1,9 @@
 #include "net/engineio/socketio_endpoint.hpp"
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <atomic>
 
 #include "core/log.hpp"
 #include "net/engineio/socketio_server.hpp"
@@ -102,7 +101,8 @@ class ChatSocket final : public hub::Session, public SioSocket {
 
   void emit_text(std::string text) {
     if (text.empty()) return;
-    if (auto e = engine_.lock()) e->send_message(std::make_shared<const std::string>(std::move(text)));
+    if (auto e = engine_.lock())
+      e->send_message(std::make_shared<const std::string>(std::move(text)));
   }
 
   // Sends what the client gets for `r`: the vocabulary's event (if any), then the ack.
@@ -247,12 +247,11 @@ class ChatSocket final : public hub::Session, public SioSocket {
     Command cmd = std::move(req.command);
     req.command = Command{};
     req.command.op = cmd.op;
-    hub_.handle(self(), req.format, std::move(cmd),
-                [self = self(), req = std::move(req), ack_id](Reply r) {
-                  asio::post(self->strand_, [self, req, ack_id, r = std::move(r)] {
-                    self->reply(req, ack_id, r);
-                  });
-                });
+    hub_.handle(
+        self(), req.format, std::move(cmd), [self = self(), req = std::move(req), ack_id](Reply r) {
+          asio::post(self->strand_,
+                     [self, req, ack_id, r = std::move(r)] { self->reply(req, ack_id, r); });
+        });
   }
 
   // mark-as-read {messageId}: find its seq, then mark as read up to it.
@@ -306,8 +305,8 @@ class ChatApp final : public SioApp {
       error = "Invalid namespace";
       return nullptr;
     }
-    auto socket = std::make_shared<ChatSocket>(hub_, auth_, limits_,
-                                               connection.engine()->shared_from_this());
+    auto socket =
+        std::make_shared<ChatSocket>(hub_, auth_, limits_, connection.engine()->shared_from_this());
     std::string why;
     if (!socket->connect(auth, connection.handshake(), why)) {
       error = why.empty() ? std::string("unauthorized") : why;

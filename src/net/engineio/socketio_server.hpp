@@ -11,7 +11,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <map>

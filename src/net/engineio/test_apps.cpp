@@ -3,7 +3,6 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
-
 #include <chrono>
 
 namespace parley::net::engineio {
@@ -36,8 +35,7 @@ class ComplianceSocket final : public SioSocket,
     // them (its write callback comes on a later loop turn).
     timer_.expires_after(std::chrono::milliseconds(5));
     timer_.async_wait(boost::asio::bind_executor(
-        connection_.engine()->strand(),
-        [self = shared_from_this()](boost::system::error_code ec) {
+        connection_.engine()->strand(), [self = shared_from_this()](boost::system::error_code ec) {
           if (ec || self->gone_) return;
           json::array args;
           args.emplace_back("auth");

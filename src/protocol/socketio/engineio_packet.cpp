@@ -154,12 +154,24 @@ void append_payload(std::string& out, const std::vector<OutPacket>& packets) {
 std::string error_body(ErrorCode code) {
   const char* message = "Bad request";
   switch (code) {
-    case ErrorCode::unknown_transport: message = "Transport unknown"; break;
-    case ErrorCode::unknown_sid: message = "Session ID unknown"; break;
-    case ErrorCode::bad_handshake_method: message = "Bad handshake method"; break;
-    case ErrorCode::bad_request: message = "Bad request"; break;
-    case ErrorCode::forbidden: message = "Forbidden"; break;
-    case ErrorCode::unsupported_protocol_version: message = "Unsupported protocol version"; break;
+    case ErrorCode::unknown_transport:
+      message = "Transport unknown";
+      break;
+    case ErrorCode::unknown_sid:
+      message = "Session ID unknown";
+      break;
+    case ErrorCode::bad_handshake_method:
+      message = "Bad handshake method";
+      break;
+    case ErrorCode::bad_request:
+      message = "Bad request";
+      break;
+    case ErrorCode::forbidden:
+      message = "Forbidden";
+      break;
+    case ErrorCode::unsupported_protocol_version:
+      message = "Unsupported protocol version";
+      break;
   }
   return "{\"code\":" + std::to_string(static_cast<int>(code)) + ",\"message\":\"" + message +
          "\"}";

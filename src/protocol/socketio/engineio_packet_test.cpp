@@ -33,7 +33,10 @@ TEST(EngineIoPacket, PollingBinaryRecordIsBase64) {
 }
 
 TEST(EngineIoPacket, PayloadSplitsOnRecordSeparator) {
-  auto packets = decode_payload("4hello\x1e" "bAQIDBA==\x1e" "3");
+  auto packets = decode_payload(
+      "4hello\x1e"
+      "bAQIDBA==\x1e"
+      "3");
   ASSERT_TRUE(packets);
   ASSERT_EQ(packets->size(), 3u);
   EXPECT_EQ((*packets)[0], (Packet{PacketType::message, "hello", false}));
@@ -44,20 +47,30 @@ TEST(EngineIoPacket, PayloadSplitsOnRecordSeparator) {
 TEST(EngineIoPacket, PayloadRejectsEmptyRecordsAndBadPackets) {
   EXPECT_FALSE(decode_payload(""));
   EXPECT_FALSE(decode_payload("4a\x1e"));
-  EXPECT_FALSE(decode_payload("\x1e" "4a"));
+  EXPECT_FALSE(
+      decode_payload("\x1e"
+                     "4a"));
   EXPECT_FALSE(decode_payload("abc"));
-  auto many = decode_payload("6\x1e" "6\x1e" "6", 2);
+  auto many = decode_payload(
+      "6\x1e"
+      "6\x1e"
+      "6",
+      2);
   ASSERT_FALSE(many);
   EXPECT_EQ(many.error(), Errc::too_large);
 }
 
 TEST(EngineIoPacket, PayloadRoundTrip) {
-  std::vector<OutPacket> out{make_packet(PacketType::message, "test1"),
-                             make_packet(PacketType::message, std::string("\x01\x02\x03\x04", 4), true),
-                             make_packet(PacketType::ping)};
+  std::vector<OutPacket> out{
+      make_packet(PacketType::message, "test1"),
+      make_packet(PacketType::message, std::string("\x01\x02\x03\x04", 4), true),
+      make_packet(PacketType::ping)};
   std::string body;
   append_payload(body, out);
-  EXPECT_EQ(body, "4test1\x1e" "bAQIDBA==\x1e" "2");
+  EXPECT_EQ(body,
+            "4test1\x1e"
+            "bAQIDBA==\x1e"
+            "2");
   auto back = decode_payload(body);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->size(), 3u);

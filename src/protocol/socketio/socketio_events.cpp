@@ -240,7 +240,8 @@ json::object woz_message(const StoredMessage& m) {
 
 std::string encode_event(WireFormat format, const Event& e) {
   if (format == WireFormat::sio_woz) {
-    if (e.type == EventType::message && e.message) return event_packet("message", woz_message(*e.message));
+    if (e.type == EventType::message && e.message)
+      return event_packet("message", woz_message(*e.message));
     return {};
   }
   if (format != WireFormat::sio_messaging) return {};
@@ -311,16 +312,16 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
 
   auto content_limit = [&](const std::string& content, std::string_view key) -> bool {
     if (content.size() <= limits.max_content_bytes) return true;
-    why = std::string(key) + " is larger than " + std::to_string(limits.max_content_bytes) +
-          " bytes";
+    why =
+        std::string(key) + " is larger than " + std::to_string(limits.max_content_bytes) + " bytes";
     return false;
   };
   auto limit_field = [&](Fields& f) -> bool {
     if (!f.integer("limit", n, 0)) return false;
     if (n) {
-      c.limit = *n == 0 ? limits.default_history_limit
-                        : std::min<std::size_t>(static_cast<std::size_t>(*n),
-                                                limits.max_history_limit);
+      c.limit = *n == 0
+                    ? limits.default_history_limit
+                    : std::min<std::size_t>(static_cast<std::size_t>(*n), limits.max_history_limit);
     }
     return true;
   };

@@ -62,7 +62,8 @@ TEST(SocketIoEvents, MessagingRequests) {
   EXPECT_EQ(r.command.since, 4);
   EXPECT_EQ(r.claimed_user, "u1");
 
-  r = ok(R"(["send-message",{"conversationId":"c1","content":"hi","type":"text","clientMsgId":"x"}])");
+  r = ok(
+      R"(["send-message",{"conversationId":"c1","content":"hi","type":"text","clientMsgId":"x"}])");
   EXPECT_EQ(r.command.op, Op::send);
   EXPECT_EQ(r.command.content, "hi");
   EXPECT_EQ(r.command.client_id, "x");
@@ -145,8 +146,9 @@ TEST(SocketIoEvents, MessagingRoomEvents) {
   e.user = User{"u2", "Bob", "", "", std::nullopt};
   e.type = EventType::typing;
   e.on = true;
-  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
-            R"(2["user-typing",{"conversationId":"c1","userId":"u2","userName":"Bob","isTyping":true}])");
+  EXPECT_EQ(
+      socketio::encode_event(WireFormat::sio_messaging, e),
+      R"(2["user-typing",{"conversationId":"c1","userId":"u2","userName":"Bob","isTyping":true}])");
   e.type = EventType::read;
   e.seq = 9;
   EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
@@ -154,8 +156,9 @@ TEST(SocketIoEvents, MessagingRoomEvents) {
   e.type = EventType::presence;
   e.online = false;
   e.last_seen = 0;
-  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
-            R"(2["user-status",{"userId":"u2","status":"offline","lastSeen":"1970-01-01T00:00:00.000Z","conversationId":"c1"}])");
+  EXPECT_EQ(
+      socketio::encode_event(WireFormat::sio_messaging, e),
+      R"(2["user-status",{"userId":"u2","status":"offline","lastSeen":"1970-01-01T00:00:00.000Z","conversationId":"c1"}])");
   e.conversation.clear();
   e.online = true;
   EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),

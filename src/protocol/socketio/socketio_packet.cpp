@@ -1,9 +1,8 @@
 #include "protocol/socketio/socketio_packet.hpp"
 
+#include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <array>
 #include <limits>
 
 namespace parley::protocol::socketio {
@@ -56,7 +55,8 @@ bool placeholders_valid_rec(const json::value& v, std::size_t count, int depth) 
   if (const auto* ph = o.if_contains("_placeholder"); ph && ph->is_bool() && ph->get_bool()) {
     const auto* num = o.if_contains("num");
     if (!num) return false;
-    if (num->is_int64()) return num->get_int64() >= 0 && static_cast<std::uint64_t>(num->get_int64()) < count;
+    if (num->is_int64())
+      return num->get_int64() >= 0 && static_cast<std::uint64_t>(num->get_int64()) < count;
     if (num->is_uint64()) return num->get_uint64() < count;
     return false;
   }

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <boost/json/value.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,7 +32,7 @@ struct Packet {
   std::optional<std::uint64_t> id;  // ack id
   bool has_data = false;            // false: no payload at all (`data` is null)
   boost::json::value data;
-  std::size_t attachment_count = 0;     // binary packets: attachments announced
+  std::size_t attachment_count = 0;      // binary packets: attachments announced
   std::vector<std::string> attachments;  // binary packets: their bytes, in order
 
   bool is_binary() const noexcept {
