@@ -1,9 +1,10 @@
 // Decides who a connection is. Open mode (the default for local use): the client states its
-// user id (and name, role, avatar). Token mode (JWT) plugs in here. Thread-safe, no I/O:
+// user id (and name, role, avatar). Token mode: JwtAuthenticator (hub/jwt_authenticator.hpp). Thread-safe, no I/O:
 // front ends call it synchronously on their strand, so an `auth` followed at once by a
 // `join` is applied in order.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
@@ -16,13 +17,29 @@ struct AuthRequest {
   User claimed;       // open mode: what the client says it is
 };
 
+// Who a connection is, and until when (token mode: the token's `exp`). A front end that
+// honours `expires_at` tells the client (error `unauthorized`) and closes it then.
+struct Identity {
+  User user;
+  std::optional<TimeMs> expires_at;  // ms since the epoch, leeway included; nullopt: never
+};
+
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
-  // The user, or Errc::unauthenticated / invalid_argument with `why` filled.
+  // The user, or Errc::unauthenticated / invalid_argument with `why` filled (`why` is safe
+  // to send to the client; it never contains the token).
   [[nodiscard]] virtual Result<User> authenticate(const AuthRequest& request,
                                                   std::string& why) const = 0;
-  // True when a connection must authenticate with a token.
+  // authenticate() plus the moment the identity stops being valid.
+  [[nodiscard]] virtual Result<Identity> identify(const AuthRequest& request,
+                                                  std::string& why) const {
+    auto user = authenticate(request, why);
+    if (!user) return user.error();
+    return Identity{std::move(*user), std::nullopt};
+  }
+  // True when a connection must authenticate with a token (token mode). Then, and only
+  // then, a user with role "admin" is trusted as an administrator.
   virtual bool requires_token() const noexcept = 0;
 };
 

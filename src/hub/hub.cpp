@@ -147,7 +147,7 @@ void Hub::subscribe_user_status(const SessionPtr& session) {
 
 bool Hub::is_online(const UserId& user) const {
   std::lock_guard lock(users_mu_);
-  return online_.contains(user);
+  return online_.contains(user) || remote_online_.contains(user);
 }
 
 std::size_t Hub::online_users() const {
@@ -155,10 +155,23 @@ std::size_t Hub::online_users() const {
   return online_.size();
 }
 
-void Hub::broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen) {
+void Hub::broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen,
+                                bool remote) {
+  if (!remote && sink_) {
+    protocol::Event e;
+    e.type = EventType::presence;
+    e.user = user;
+    e.online = online;
+    e.last_seen = last_seen;
+    publish(e);
+  }
   std::vector<SessionPtr> targets;
   {
     std::lock_guard lock(users_mu_);
+    // Online anywhere is online: an offline here is not news while another server has them
+    // (and a remote change is not news while this server has them).
+    if (!online && !remote && remote_online_.contains(user.id)) return;
+    if (remote && online_.contains(user.id)) return;
     for (auto it = status_subscribers_.begin(); it != status_subscribers_.end();) {
       if (auto s = it->second.lock()) {
         targets.push_back(std::move(s));
@@ -233,7 +246,6 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
     reply(Reply::make_error(Errc::unauthenticated, "authenticate first"));
     return;
   }
-  const User& user = session->user();
   switch (cmd.op) {
     case Op::join:
       join(session, format, std::move(cmd), std::move(reply));
@@ -253,6 +265,77 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
       return;
     }
 
+    default:
+      break;
+  }
+  User user = session->user();
+  if (!options_.enforce_access || is_admin(user)) {
+    apply(std::move(user), std::move(cmd), std::move(reply));
+    return;
+  }
+  // Sends settle access on the loaded room (their order is kept: one strand, one queue);
+  // the rest ask the live room, or storage when there is none.
+  const bool load_room = cmd.op == Op::send;
+  const ConversationId id = cmd.conversation;
+  std::function<void(boost::system::error_code)> then =
+      [this, user, cmd = std::move(cmd), reply = std::move(reply)](
+          boost::system::error_code ec) mutable {
+        if (ec) {
+          if (cmd.op == Op::typing) return;  // typing has no reply
+          reply(Reply::make_error(ec, ec == Errc::permission_denied
+                                          ? "not a participant of this conversation"
+                                          : "storage is unavailable"));
+          return;
+        }
+        apply(std::move(user), std::move(cmd), std::move(reply));
+      };
+  authorize(user, id, load_room, std::move(then));
+}
+
+bool Hub::admits(const std::vector<UserId>& participants, const User& user) {
+  return participants.empty() || is_admin(user) ||
+         std::find(participants.begin(), participants.end(), user.id) != participants.end();
+}
+
+void Hub::authorize(const User& user, const ConversationId& id, bool load_room,
+                    std::function<void(boost::system::error_code)> then) {
+  if (!options_.enforce_access || is_admin(user)) {
+    then({});
+    return;
+  }
+  auto settle = [user, then](Room& r) mutable {
+    r.when_ready([room = r.shared_from_this(), user = std::move(user),
+                  then = std::move(then)]() mutable { then(room->access(user)); });
+  };
+  if (load_room) {
+    with_room(id, std::move(settle));
+    return;
+  }
+  if (auto r = room(id, false)) {
+    asio::post(r->strand(), [this, r, user, id, settle = std::move(settle),
+                             then = std::move(then)]() mutable {
+      if (r->dropped()) {
+        authorize(user, id, false, std::move(then));
+        return;
+      }
+      settle(*r);
+    });
+    return;
+  }
+  storage_.read([id, user, then = std::move(then)](store::Connection& c) {
+    auto conv = c.get_conversation(id);
+    if (!conv) {
+      // Unknown: an open room as far as access goes (a send would create it open).
+      then(conv.error() == Errc::not_found ? boost::system::error_code() : conv.error());
+      return;
+    }
+    then(admits(conv->participants, user) ? boost::system::error_code()
+                                          : make_error_code(Errc::permission_denied));
+  });
+}
+
+void Hub::apply(User user, Command cmd, ReplyFn reply) {
+  switch (cmd.op) {
     case Op::send: {
       NewMessage m;
       m.conversation = std::move(cmd.conversation);
@@ -261,7 +344,7 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
       m.content = std::move(cmd.content);
       m.meta = std::move(cmd.meta);
       m.client_id = std::move(cmd.client_id);
-      storage_.append(std::move(m), [this, reply = std::move(reply)](Result<Appended> r) {
+      append(std::move(m), [this, reply = std::move(reply)](Result<Appended> r, bool pending) {
         if (!r) {
           reply(error_reply(r.error(), "send failed"));
           return;
@@ -269,8 +352,14 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
         Reply ack = simple(ReplyType::ack);
         ack.message = std::make_shared<const StoredMessage>(r->message);
         ack.duplicate = r->duplicate;
+        ack.pending = pending;
         ack.conversation = r->message.conversation;
-        apply_commit(*r, [reply, ack = std::move(ack)]() mutable { reply(std::move(ack)); });
+        auto then = [reply, ack = std::move(ack)]() mutable { reply(std::move(ack)); };
+        if (pending) {
+          apply_pending(r->message, std::move(then));
+        } else {
+          apply_commit(*r, std::move(then));
+        }
       });
       return;
     }
@@ -301,6 +390,14 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
           return;
         }
         const Seq seq = *r;
+        if (sink_) {
+          protocol::Event e;
+          e.type = EventType::read;
+          e.conversation = cmd.conversation;
+          e.user = user;
+          e.seq = seq;
+          publish(e);
+        }
         auto room_ptr = room(cmd.conversation, false);
         if (!room_ptr) {
           reply(simple(ReplyType::ok));
@@ -315,6 +412,14 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
     }
 
     case Op::typing: {
+      if (sink_) {
+        protocol::Event e;
+        e.type = EventType::typing;
+        e.conversation = cmd.conversation;
+        e.user = user;
+        e.on = cmd.on;
+        publish(e);
+      }
       auto r = room(cmd.conversation, false);
       if (!r) return;
       asio::post(r->strand(), [r, user, on = cmd.on] {
@@ -345,9 +450,12 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
 
     case Op::ping:
     case Op::auth:
-      return;  // handled above
+    case Op::join:
+    case Op::leave:
+      return;  // handled by handle()
   }
 }
+
 
 void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, ReplyFn reply) {
   auto& joined = session->joined();
@@ -359,10 +467,21 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
   const std::size_t limit =
       std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
   const UserId user = session->user().id;
-  with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user,
+  User who = session->user();
+  with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user, who,
                                reply = std::move(reply)](Room& r) mutable {
-    r.when_ready([this, room = r.shared_from_this(), session, format, since, limit, user,
+    r.when_ready([this, room = r.shared_from_this(), session, format, since, limit, user, who,
                   reply = std::move(reply)]() mutable {
+      if (options_.enforce_access) {
+        if (auto ec = room->access(who)) {
+          // The entry in session->joined() stays (it lives on the session's strand); it
+          // only counts toward this session's max_joined_rooms.
+          reply(Reply::make_error(ec, ec == Errc::permission_denied
+                                          ? "not a participant of this conversation"
+                                          : "join failed: storage is unavailable"));
+          return;
+        }
+      }
       room->add_member(session, format);
       if (room->note_member_user(user)) {
         storage_.write([id = room->id(), user](store::Connection& c) {
@@ -446,12 +565,19 @@ void Hub::apply_commit(const Appended& appended, std::function<void()> then) {
     return;
   }
   messages_.fetch_add(1, std::memory_order_relaxed);
+  auto m = std::make_shared<const StoredMessage>(appended.message);
+  if (sink_) {
+    protocol::Event e;
+    e.type = EventType::message;
+    e.conversation = m->conversation;
+    e.message = m;
+    publish(e);
+  }
   auto r = room(appended.message.conversation, false);
   if (!r) {
     then();
     return;
   }
-  auto m = std::make_shared<const StoredMessage>(appended.message);
   asio::post(r->strand(), [r, m = std::move(m), then = std::move(then)] {
     then();
     if (!r->dropped()) r->on_commit(m);
@@ -459,22 +585,58 @@ void Hub::apply_commit(const Appended& appended, std::function<void()> then) {
 }
 
 void Hub::apply_update(const StoredMessage& msg, EventType type, std::function<void()> then) {
+  auto m = std::make_shared<const StoredMessage>(msg);
+  if (sink_) {
+    protocol::Event e;
+    e.type = type;
+    e.conversation = m->conversation;
+    e.message = m;
+    e.seq = m->seq;
+    publish(e);
+  }
   auto r = room(msg.conversation, false);
   if (!r) {
     then();
     return;
   }
-  auto m = std::make_shared<const StoredMessage>(msg);
   asio::post(r->strand(), [r, m = std::move(m), type, then = std::move(then)] {
     then();
     if (!r->dropped()) r->on_update(m, type);
   });
 }
 
+void Hub::append(NewMessage msg, std::function<void(Result<Appended>, bool pending)> done) {
+  if (appender_) {
+    appender_(std::move(msg), std::move(done));
+    return;
+  }
+  storage_.append(std::move(msg),
+                  [done = std::move(done)](Result<Appended> r) { done(std::move(r), false); });
+}
+
+// A spooled message (the database is down): the sender gets its ack and the room sees it,
+// without a seq and without entering the cache; its final seq follows from apply_replayed.
+void Hub::apply_pending(const StoredMessage& msg, std::function<void()> then) {
+  auto r = room(msg.conversation, false);
+  if (!r) {
+    then();
+    return;
+  }
+  auto m = std::make_shared<const StoredMessage>(msg);
+  asio::post(r->strand(), [r, m = std::move(m), then = std::move(then)] {
+    then();
+    if (!r->dropped()) r->on_pending(m);
+  });
+}
+
 void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> done) {
-  storage_.append(std::move(msg), [this, done = std::move(done)](Result<Appended> r) {
+  append(std::move(msg), [this, done = std::move(done)](Result<Appended> r, bool pending) {
     if (!r) {
       done(r.error());
+      return;
+    }
+    if (pending) {  // spooled: seq 0 tells the caller (REST answers seq null, pending true)
+      apply_pending(r->message, [done, r] { done(*r); });
       return;
     }
     if (!r->duplicate) {
@@ -514,8 +676,66 @@ void Hub::delete_message(ConversationId conversation, Seq seq, std::optional<Use
 
 void Hub::invalidate(const ConversationId& conversation) {
   if (auto r = room(conversation, false)) {
+    asio::post(r->strand(), [this, r] {
+      if (r->dropped()) return;
+      r->invalidate();
+      // Reload at once where access is enforced: members the new participants list no
+      // longer admits are removed when it arrives.
+      if (options_.enforce_access && !r->empty()) r->when_ready([] {});
+    });
+  }
+}
+
+// --- Other servers (bus) ------------------------------------------------------------------
+
+void Hub::deliver_remote(protocol::Event e) {
+  if (e.type == EventType::presence && e.conversation.empty()) {
+    {
+      std::lock_guard lock(users_mu_);
+      if (e.online) {
+        ++remote_online_[e.user.id];
+      } else if (auto it = remote_online_.find(e.user.id);
+                 it != remote_online_.end() && --it->second <= 0) {
+        remote_online_.erase(it);
+      }
+    }
+    broadcast_user_status(e.user, e.online, e.last_seen, true);
+    return;
+  }
+  auto r = room(e.conversation, false);
+  if (!r) return;  // nobody here follows it; storage has the committed part
+  asio::post(r->strand(), [r, e = std::move(e)] {
+    if (r->dropped()) return;
+    switch (e.type) {
+      case EventType::message:
+        r->on_commit(e.message);
+        return;
+      case EventType::edited:
+      case EventType::deleted:
+        r->on_update(e.message, e.type);
+        return;
+      case EventType::read:
+        r->on_read(e.user, e.seq);
+        return;
+      case EventType::typing:
+        r->on_typing(e.user, e.on);
+        return;
+      case EventType::presence:
+        r->on_remote_presence(e.user, e.online, e.last_seen);
+        return;
+    }
+  });
+}
+
+void Hub::catch_up() {
+  std::vector<std::shared_ptr<Room>> rooms;
+  {
+    std::lock_guard lock(rooms_mu_);
+    for (const auto& [id, r] : rooms_) rooms.push_back(r);
+  }
+  for (auto& r : rooms) {
     asio::post(r->strand(), [r] {
-      if (!r->dropped()) r->invalidate();
+      if (!r->dropped()) r->fill_gap();
     });
   }
 }

@@ -35,6 +35,9 @@ class Hub {
     std::size_t max_history = 1000;           // largest page
     std::size_t max_joined_rooms = 1000;      // per session
     std::chrono::seconds idle_room_ttl{120};  // memberless rooms are dropped after this
+    // Token mode: a conversation whose participants list is non-empty admits only those
+    // users (and role "admin") to join, history, send, edit, delete, read and typing.
+    bool enforce_access = false;
   };
   struct Stats {
     std::uint64_t messages = 0;    // messages broadcast
@@ -83,6 +86,43 @@ class Hub {
   // the room's cache so the next join reads storage.
   void invalidate(const ConversationId& conversation);
 
+  // Whether `user` may see and use a conversation with these participants (an empty list
+  // is an open room; role "admin" is trusted only where enforce_access is set).
+  static bool admits(const std::vector<UserId>& participants, const User& user);
+  static bool is_admin(const User& user) { return user.role == "admin"; }
+
+  // The outage spool (app/server.cpp wires store::spool::Spool::append here): appends go
+  // through `fn` instead of Storage::append; `pending` results are spooled, with seq 0.
+  // Set before serving.
+  using AppendFn = std::function<void(
+      NewMessage, std::function<void(Result<Appended>, bool pending)>)>;
+  void set_appender(AppendFn fn) { appender_ = std::move(fn); }
+  // A spooled message is now stored: fan it out with its final seq (any thread).
+  void apply_replayed(const Appended& appended) { apply_commit(appended, [] {}); }
+  // What /health says about the spool: nullopt when there is none.
+  struct SpoolState {
+    bool healthy = false;    // it can take messages (no sticky write failure)
+    std::size_t queued = 0;  // messages waiting for the database
+  };
+  void set_spool_state(std::function<SpoolState()> fn) { spool_state_ = std::move(fn); }
+  std::optional<SpoolState> spool_state() const {
+    if (!spool_state_) return std::nullopt;
+    return spool_state_();
+  }
+
+  // Several servers (bus/, REDIS_URL; app/server.cpp wires it). `sink` gets every event
+  // that originates here (committed messages, edits, deletes, reads, typing, room presence,
+  // user status) from any thread; other servers' events come back through deliver_remote.
+  // Set before serving. Without a sink nothing changes.
+  using EventSink = std::function<void(const protocol::Event&)>;
+  void set_event_sink(EventSink sink) { sink_ = std::move(sink); }
+  bool has_bus() const noexcept { return static_cast<bool>(sink_); }
+  // An event published by another server: delivered to the live room (messages in seq
+  // order, gaps filled from storage), or to user-status subscribers. Any thread.
+  void deliver_remote(protocol::Event event);
+  // The bus was lost and is back: every live room catches up from storage by seq.
+  void catch_up();
+
   std::size_t active_rooms() const;
   Stats stats() const noexcept;
   store::Storage& storage() noexcept { return storage_; }
@@ -102,25 +142,44 @@ class Hub {
   // After a commit (on the writer thread): runs `then` (the ack), then fans the message out.
   void apply_commit(const Appended& appended, std::function<void()> then);
   void apply_update(const StoredMessage& m, protocol::EventType type, std::function<void()> then);
+  void append(NewMessage msg, std::function<void(Result<Appended>, bool pending)> done);
+  void apply_pending(const StoredMessage& m, std::function<void()> then);
   void read_page(const ConversationId& id, std::optional<Seq> after, std::optional<Seq> before,
                  std::size_t limit, std::function<void(protocol::Reply)> done);
   void join(const SessionPtr& session, protocol::WireFormat format, protocol::Command cmd,
             ReplyFn reply);
+  // Applies a conversation command (send, edit, delete, read, typing, history) as `user`,
+  // once access is settled. Runs on any thread.
+  void apply(User user, protocol::Command cmd, ReplyFn reply);
+  // Calls `then` with an empty code when `user` may use conversation `id`, else
+  // Errc::permission_denied (or Errc::unavailable when the participants cannot be read).
+  // `load_room`: settle it on the (created, loaded) room, so calls from one session stay in
+  // order; else ask the live room if there is one, storage if not.
+  void authorize(const User& user, const ConversationId& id, bool load_room,
+                 std::function<void(boost::system::error_code)> then);
   void count_deliveries(std::uint64_t n) noexcept {
     deliveries_.fetch_add(n, std::memory_order_relaxed);
   }
 
-  void broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen);
+  void broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen,
+                             bool remote = false);
+  void publish(const protocol::Event& e) const {
+    if (sink_) sink_(e);
+  }
 
   boost::asio::any_io_executor executor_;
   store::Storage& storage_;
   Options options_;
+  AppendFn appender_;
+  EventSink sink_;
+  std::function<SpoolState()> spool_state_;
 
   mutable std::mutex rooms_mu_;  // guards rooms_
   std::unordered_map<ConversationId, std::shared_ptr<Room>> rooms_;
 
   mutable std::mutex users_mu_;             // guards online_, status_subscribers_
   std::unordered_map<UserId, int> online_;  // authenticated connections per user
+  std::unordered_map<UserId, int> remote_online_;  // other servers where the user is online
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> status_subscribers_;
 
   struct Sweeper;

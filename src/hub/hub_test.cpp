@@ -68,9 +68,7 @@ class HubTest : public ::testing::Test {
     auto s = store::Storage::open(db_, {});
     ASSERT_TRUE(s);
     storage_ = std::move(*s);
-    Hub::Options options;
-    options.cache_messages = 8;  // small, so paging past the cache reaches storage
-    hub_ = std::make_unique<Hub>(ioc_.get_executor(), *storage_, options);
+    hub_ = std::make_unique<Hub>(ioc_.get_executor(), *storage_, hub_options());
     thread_ = std::thread([this] { ioc_.run(); });
   }
   void TearDown() override {
@@ -81,12 +79,19 @@ class HubTest : public ::testing::Test {
     thread_.join();
   }
 
-  std::shared_ptr<RecordingSession> connect(const std::string& user) {
+  virtual Hub::Options hub_options() {
+    Hub::Options options;
+    options.cache_messages = 8;  // small, so paging past the cache reaches storage
+    return options;
+  }
+
+  std::shared_ptr<RecordingSession> connect(const std::string& user,
+                                            const std::string& role = "participant") {
     auto s = std::make_shared<RecordingSession>();
     auto strand = asio::make_strand(ioc_);
     strands_.emplace(s.get(), strand);
     run_on(strand, [&] {
-      s->set_user(User{user, user + "-name", "", "participant", std::nullopt});
+      s->set_user(User{user, user + "-name", "", role, std::nullopt});
       hub_->authenticated(s);
     });
     return s;
@@ -317,6 +322,97 @@ TEST_F(HubTest, ReadMarksAreBroadcastAndReturnedOnJoin) {
   EXPECT_EQ(alice->frames_of("read")[0].at("seq"), 2);
   auto again = join(bob, "room");
   EXPECT_EQ(again.read_seq, 2);
+}
+
+// --- Per-conversation access (token mode) ---------------------------------------------------
+
+class HubAccessTest : public HubTest {
+ protected:
+  Hub::Options hub_options() override {
+    auto options = HubTest::hub_options();
+    options.enforce_access = true;
+    return options;
+  }
+  // Runs `fn` on the storage writer and waits.
+  void on_writer(std::function<void(store::Connection&)> fn) {
+    std::promise<void> done;
+    storage_->write([&](store::Connection& c) {
+      fn(c);
+      done.set_value();
+    });
+    done.get_future().get();
+  }
+  void create(const std::string& id, std::vector<UserId> participants) {
+    on_writer([&](store::Connection& c) {
+      store::NewConversation nc;
+      nc.id = id;
+      nc.participants = std::move(participants);
+      ASSERT_TRUE(c.create_conversation(nc));
+    });
+  }
+  Reply op(const std::shared_ptr<RecordingSession>& s, Op o, const std::string& conv) {
+    Command c;
+    c.op = o;
+    c.conversation = conv;
+    c.seq = 1;
+    c.content = "x";
+    return call(s, std::move(c));
+  }
+};
+
+TEST_F(HubAccessTest, OnlyParticipantsAndAdminsUseAPrivateConversation) {
+  create("private", {"alice"});
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  auto admin = connect("root", "admin");
+  ASSERT_EQ(send(alice, "private", "secret").type, ReplyType::ack);  // before any join
+  EXPECT_EQ(join(alice, "private").type, ReplyType::history);
+  for (Op o : {Op::join, Op::send, Op::history, Op::read, Op::edit, Op::remove}) {
+    auto r = op(bob, o, "private");
+    EXPECT_EQ(r.type, ReplyType::error) << static_cast<int>(o);
+    EXPECT_EQ(r.error, Errc::permission_denied) << static_cast<int>(o);
+  }
+  Command typing;
+  typing.op = Op::typing;
+  typing.conversation = "private";
+  typing.on = true;
+  run_on(strands_.at(bob.get()),
+         [&] { hub_->handle(bob, WireFormat::native, typing, [](Reply) {}); });
+  auto page = join(admin, "private");
+  ASSERT_EQ(page.type, ReplyType::history);
+  EXPECT_EQ(page.messages.size(), 1u);
+  EXPECT_EQ(send(admin, "private", "from admin").type, ReplyType::ack);
+  alice->wait_type("message", 1);
+  EXPECT_TRUE(alice->frames_of("typing").empty());
+  // Open conversations stay open.
+  EXPECT_EQ(join(bob, "lobby").type, ReplyType::history);
+  EXPECT_EQ(send(bob, "lobby", "hi").type, ReplyType::ack);
+}
+
+TEST_F(HubAccessTest, HistoryOfAPrivateConversationThatIsNotLiveIsChecked) {
+  create("cold", {"alice"});
+  auto bob = connect("bob");
+  auto alice = connect("alice");
+  EXPECT_EQ(op(bob, Op::history, "cold").error, Errc::permission_denied);
+  EXPECT_EQ(op(alice, Op::history, "cold").type, ReplyType::history);
+}
+
+TEST_F(HubAccessTest, RemovedParticipantIsDroppedFromTheLiveRoom) {
+  create("team", {"alice", "bob"});
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  ASSERT_EQ(join(alice, "team").type, ReplyType::history);
+  ASSERT_EQ(join(bob, "team").type, ReplyType::history);
+  on_writer([](store::Connection& c) {
+    store::ConversationPatch patch;
+    patch.participants = std::vector<UserId>{"alice"};
+    ASSERT_TRUE(c.update_conversation("team", patch, now_ms()));
+  });
+  hub_->invalidate("team");
+  EXPECT_EQ(send(bob, "team", "still here?").error, Errc::permission_denied);
+  ASSERT_EQ(send(alice, "team", "bob is gone").type, ReplyType::ack);
+  alice->wait_type("message", 1);
+  EXPECT_TRUE(bob->frames_of("message").empty());
 }
 
 }  // namespace

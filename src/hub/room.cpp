@@ -39,23 +39,25 @@ void Room::start_load() {
   hub_.storage().write([self = shared_from_this(), capacity, generation](store::Connection& c) {
     Seq last = 0;
     std::vector<StoredMessage> messages;
+    std::vector<UserId> participants;
     auto conv = c.ensure_conversation(self->id_, now_ms());
     if (conv) {
       last = conv->last_seq;
+      participants = conv->participants;
       auto r = c.read_before(self->id_, std::numeric_limits<Seq>::max(), capacity);
       if (r) messages = std::move(*r);
     }
     const bool ok = conv.has_value();
     if (!ok) spdlog::warn("room {}: loading failed: {}", self->id_, conv.error().message());
-    asio::post(self->strand_,
-               [self, ok, messages = std::move(messages), last, generation]() mutable {
-                 self->on_loaded(ok, std::move(messages), last, generation);
-               });
+    asio::post(self->strand_, [self, ok, messages = std::move(messages), last,
+                               participants = std::move(participants), generation]() mutable {
+      self->on_loaded(ok, std::move(messages), last, std::move(participants), generation);
+    });
   });
 }
 
 void Room::on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
-                     std::uint64_t generation) {
+                     std::vector<UserId> participants, std::uint64_t generation) {
   if (generation != generation_) return;  // invalidated meanwhile; a new load is under way
   if (!ok) {
     // Storage is down: stay cold (page() answers nullopt, so callers ask storage and get
@@ -66,6 +68,17 @@ void Room::on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
     waiting_.clear();
     for (auto& fn : waiting) fn();
     return;
+  }
+  participants_ = std::move(participants);
+  participants_known_ = true;
+  if (hub_.options().enforce_access) {
+    // The participants may have changed (PATCH/PUT invalidated the room): members who are
+    // no longer admitted stop receiving its events.
+    std::vector<SessionPtr> evicted;
+    for (const auto& m : members_) {
+      if (!Hub::admits(participants_, m.user)) evicted.push_back(m.session);
+    }
+    for (const auto& s : evicted) remove_member(s, false);
   }
   const auto capacity = hub_.options().cache_messages;
   cache_.clear();
@@ -81,6 +94,12 @@ void Room::on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
   for (auto& fn : waiting) fn();
 }
 
+boost::system::error_code Room::access(const User& user) const {
+  if (!participants_known_) return Errc::unavailable;
+  if (!Hub::admits(participants_, user)) return Errc::permission_denied;
+  return {};
+}
+
 void Room::invalidate() {
   ++generation_;
   cache_.clear();
@@ -88,6 +107,7 @@ void Room::invalidate() {
   early_.clear();
   read_seqs_.clear();
   last_seq_ = 0;
+  participants_known_ = false;
   if (state_ == State::ready) state_ = State::cold;
   if (state_ == State::loading) {
     state_ = State::cold;
@@ -124,7 +144,8 @@ bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
     e.conversation = id_;
     e.user = user;
     e.online = true;
-    fanout(e);
+    hub_.publish(e);
+    if (!remote_members_.contains(user.id)) fanout(e);
   }
   return true;
 }
@@ -144,7 +165,8 @@ void Room::remove_member(const SessionPtr& session, bool disconnected) {
     e.user = std::move(user);
     e.online = false;
     e.last_seen = now_ms();
-    fanout(e);
+    hub_.publish(e);
+    if (!remote_members_.contains(e.user.id)) fanout(e);  // still here through another server
   }
   (void)disconnected;
 }
@@ -153,6 +175,9 @@ std::vector<UserId> Room::online_users() const {
   std::vector<UserId> users;
   users.reserve(connections_.size());
   for (const auto& [user, count] : connections_) users.push_back(user);
+  for (const auto& [user, count] : remote_members_) {
+    if (!connections_.contains(user)) users.push_back(user);
+  }
   std::sort(users.begin(), users.end());
   return users;
 }
@@ -163,6 +188,104 @@ bool Room::idle_longer_than(std::chrono::steady_clock::duration d) const {
 }
 
 void Room::on_commit(const MessagePtr& m) {
+  if (hub_.has_bus() && state_ == State::ready) {
+    // Several servers commit into this conversation: members get every message in seq
+    // order, whichever server committed it and whichever path (local writer, bus) brought
+    // it first. A message past a gap waits while the gap is read from storage.
+    touch();
+    if (m->seq <= last_seq_) return;  // delivered already
+    if (m->seq != last_seq_ + 1) {
+      held_[m->seq] = m;
+      fill_gap();
+      return;
+    }
+    emit_commit(m);
+    drain_held();
+    return;
+  }
+  emit_commit(m);
+}
+
+void Room::drain_held() {
+  while (!held_.empty()) {
+    auto it = held_.begin();
+    if (it->first <= last_seq_) {
+      held_.erase(it);
+    } else if (it->first == last_seq_ + 1) {
+      auto m = it->second;
+      held_.erase(it);
+      emit_commit(m);
+    } else {
+      break;
+    }
+  }
+}
+
+void Room::fill_gap() {
+  if (filling_ || state_ != State::ready) return;
+  filling_ = true;
+  const Seq after = last_seq_;
+  hub_.storage().read([self = shared_from_this(), after](store::Connection& c) {
+    auto r = c.read_after(self->id_, after, 1000);
+    const bool ok = r.has_value();
+    std::vector<StoredMessage> messages;
+    if (ok) messages = std::move(*r);
+    asio::post(self->strand_, [self, ok, messages = std::move(messages)]() mutable {
+      self->on_gap_filled(ok, std::move(messages));
+    });
+  });
+}
+
+void Room::on_gap_filled(bool ok, std::vector<StoredMessage> messages) {
+  filling_ = false;
+  if (dropped_ || state_ != State::ready) return;
+  const Seq before = last_seq_;
+  for (auto& msg : messages) {
+    if (msg.seq != last_seq_ + 1) continue;
+    auto it = held_.find(msg.seq);
+    MessagePtr m = it != held_.end() ? it->second : std::make_shared<const StoredMessage>(msg);
+    emit_commit(m);
+  }
+  drain_held();
+  const bool progress = last_seq_ > before;
+  if (messages.size() >= 1000 && progress) {
+    fill_gap();  // more to read
+  } else if (!held_.empty()) {
+    if (progress || ok) {
+      // Storage does not have the missing seq (yet): deliver what is held in order rather
+      // than stall the room.
+      if (!progress) {
+        spdlog::warn("room {}: seq {} missing from storage; delivering past it", id_,
+                     last_seq_ + 1);
+        while (!held_.empty()) {
+          auto m = held_.begin()->second;
+          held_.erase(held_.begin());
+          if (m->seq > last_seq_) emit_commit(m);
+        }
+      } else {
+        fill_gap();
+      }
+    }
+  }
+}
+
+void Room::on_remote_presence(const User& user, bool online, std::optional<TimeMs> last_seen) {
+  touch();
+  int& n = remote_members_[user.id];
+  n += online ? 1 : -1;
+  const bool changed = online ? n == 1 : n <= 0;
+  if (n <= 0) remote_members_.erase(user.id);
+  if (!changed || connections_.contains(user.id)) return;
+  Event e;
+  e.type = EventType::presence;
+  e.conversation = id_;
+  e.user = user;
+  e.online = online;
+  e.last_seen = last_seen;
+  fanout(e);
+}
+
+void Room::emit_commit(const MessagePtr& m) {
   touch();
   last_seq_ = std::max(last_seq_, m->seq);
   if (state_ == State::ready) {
@@ -170,6 +293,15 @@ void Room::on_commit(const MessagePtr& m) {
   } else if (state_ == State::loading) {
     early_.push_back(m);
   }
+  Event e;
+  e.type = EventType::message;
+  e.conversation = id_;
+  e.message = m;
+  fanout(e);
+}
+
+void Room::on_pending(const MessagePtr& m) {
+  touch();
   Event e;
   e.type = EventType::message;
   e.conversation = id_;

@@ -9,11 +9,13 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "core/error.hpp"
 #include "hub/session.hpp"
 #include "protocol/command.hpp"
 
@@ -44,6 +46,13 @@ class Room : public std::enable_shared_from_this<Room> {
   // A committed message: cache it and fan it out (unless it is a duplicate). Messages
   // arrive in seq order.
   void on_commit(const protocol::MessagePtr& m);
+  // A message accepted into the outage spool (seq 0): fanned out, not cached.
+  void on_pending(const protocol::MessagePtr& m);
+  // Several servers (hub has a bus): another server's member joined (online) or left.
+  void on_remote_presence(const User& user, bool online, std::optional<TimeMs> last_seen);
+  // Reads from storage the messages after last_seq() and delivers them in order (a gap
+  // behind a held message, or a catch-up after the bus was lost).
+  void fill_gap();
   // An edited or deleted message: replace the cached copy and fan out.
   void on_update(const protocol::MessagePtr& m, protocol::EventType type);
   void on_read(const User& user, Seq seq);
@@ -60,6 +69,10 @@ class Room : public std::enable_shared_from_this<Room> {
   // True the first time this user is seen here (the hub then records membership).
   bool note_member_user(const UserId& user) { return known_members_.insert(user).second; }
 
+  // Access (Hub::Options::enforce_access): empty code when `user` is admitted, else
+  // Errc::permission_denied, or Errc::unavailable when the participants never loaded.
+  boost::system::error_code access(const User& user) const;
+
   // Cache control. `invalidate` forgets the cache (conversation replaced or deleted).
   void invalidate();
   void mark_dropped() noexcept { dropped_ = true; }
@@ -75,8 +88,11 @@ class Room : public std::enable_shared_from_this<Room> {
 
   void start_load();
   void on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
-                 std::uint64_t generation);
+                 std::vector<UserId> participants, std::uint64_t generation);
   void cache_append(const protocol::MessagePtr& m);
+  void emit_commit(const protocol::MessagePtr& m);  // cache + fan out
+  void drain_held();
+  void on_gap_filled(bool ok, std::vector<StoredMessage> messages);
   // Fans `event` out to members (except those of `skip_user`), encoding once per format.
   void fanout(const protocol::Event& event, const UserId* skip_user = nullptr);
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
@@ -88,10 +104,16 @@ class Room : public std::enable_shared_from_this<Room> {
   std::uint64_t generation_ = 0;  // bumped by invalidate(): stale loads are ignored
   std::vector<std::function<void()>> waiting_;
   std::vector<protocol::MessagePtr> early_;  // commits seen while loading
+  std::map<Seq, protocol::MessagePtr> held_;  // past a gap, waiting for it (bus only)
+  bool filling_ = false;                      // a gap read is under way
+  std::unordered_map<UserId, int> remote_members_;  // other servers' members, per user
 
   std::deque<protocol::MessagePtr> cache_;  // consecutive seqs, oldest first
   bool cache_from_start_ = false;           // nothing older than cache_.front() exists
   Seq last_seq_ = 0;
+
+  std::vector<UserId> participants_;  // of the conversation, as last loaded
+  bool participants_known_ = false;
 
   std::vector<Member> members_;
   std::unordered_map<UserId, int> connections_;  // members' connections per user
