@@ -359,7 +359,7 @@ enum class PgConnection::Stmt : int {
   kAppendDuplicates,
   kAppend,
   kInsertMessages,
-  kMessageExists,
+  kMessageSeqs,
   kReadAfter,
   kReadBefore,
   kGetMessage,
@@ -387,6 +387,7 @@ enum class PgConnection::Stmt : int {
   kGetUser,
   kSetLastSeen,
   kSearch,
+  kPrune,
   kCount,
 };
 
@@ -434,8 +435,8 @@ constexpr const char* kStatements[] = {
     "content, meta, created_at, client_id, search) SELECT * FROM unnest($1::text[], "
     "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
     "$9::json[], $10::bigint[], $11::text[], $12::tsvector[])",
-    // kMessageExists
-    "SELECT 1 FROM messages WHERE id = $1",
+    // kMessageSeqs
+    "SELECT id, seq FROM messages WHERE id = ANY($1::text[])",
     // kReadAfter
     "SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE conversation = $1 AND seq > $2::bigint "
     "ORDER BY seq LIMIT $3::bigint",
@@ -539,6 +540,21 @@ constexpr const char* kStatements[] = {
     "WHERE m.search @@ $1::tsquery AND NOT m.deleted "
     "AND ($2::text IS NULL OR m.conversation = $2) "
     "ORDER BY s.score DESC, m.created_at DESC, m.seq DESC, m.conversation LIMIT $3::bigint",
+    // kPrune: $1 conversation, $2 keep_last or NULL, $3 older_than or NULL, $4 dry run.
+    // (conversations found, messages removed or that would be). Removes messages up to a
+    // seq: all but the last $2, and the oldest run created before $3.
+    "WITH c AS (SELECT id, last_seq FROM conversations WHERE id = $1 FOR UPDATE), "
+    "cut AS (SELECT GREATEST(CASE WHEN $2::bigint IS NULL THEN 0 ELSE c.last_seq - $2::bigint "
+    "END, CASE WHEN $3::bigint IS NULL THEN 0 ELSE COALESCE((SELECT min(m.seq) - 1 FROM "
+    "messages m WHERE m.conversation = $1 AND m.created_at >= $3::bigint), c.last_seq) END) "
+    "AS seq FROM c), "
+    "doomed AS (SELECT count(*) AS n FROM messages m, cut WHERE m.conversation = $1 "
+    "AND m.seq <= cut.seq), "
+    "gone AS (DELETE FROM messages m USING cut WHERE NOT $4::boolean AND m.conversation = $1 "
+    "AND m.seq <= cut.seq RETURNING 1), "
+    "up AS (UPDATE conversations SET message_count = GREATEST(0, message_count - "
+    "(SELECT count(*) FROM gone)) WHERE id = $1 AND NOT $4::boolean) "
+    "SELECT (SELECT count(*) FROM c), (SELECT n FROM doomed)",
 };
 
 std::string statement_name(int index) { return "parley_" + std::to_string(index); }
@@ -1039,11 +1055,12 @@ Result<int> PgConnection::migrate(int target) {
 // --- Messages ----------------------------------------------------------------------------
 
 struct PgConnection::BatchPlan {
-  std::vector<NewMessage> msgs;               // normalized, each with an id
-  std::vector<ConversationId> conversations;  // distinct, sorted
+  std::vector<NewMessage> msgs;  // normalized, each with an id
   TimeMs now = 0;
-  std::vector<Appended> out;           // filled by a successful append_once
-  std::optional<MessageId> first_new;  // the first message actually inserted
+  // Planned by append_once; seqs set once the write succeeded (or was found committed).
+  std::vector<Appended> out;
+  std::vector<std::size_t> fresh;                           // out indexes of new messages
+  std::vector<std::pair<std::size_t, std::size_t>> copies;  // (out index, original's index)
 };
 
 Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMessage> batch) {
@@ -1053,12 +1070,8 @@ Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMess
     if (auto ok = detail::normalize_new_message(msg); !ok) return ok.error();
     // Ids are chosen before the transaction, so that an in-doubt commit can be looked up.
     if (msg.id.empty()) msg.id = new_message_id();
-    plan.conversations.push_back(msg.conversation);
   }
   if (plan.msgs.empty()) return std::vector<Appended>{};
-  std::sort(plan.conversations.begin(), plan.conversations.end());
-  plan.conversations.erase(std::unique(plan.conversations.begin(), plan.conversations.end()),
-                           plan.conversations.end());
   plan.now = now_ms();
 
   boost::system::error_code last = err(Errc::unavailable);
@@ -1082,7 +1095,7 @@ Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMess
         return ok.error();
       }
       if (in_doubt) {
-        auto committed = batch_committed(plan);
+        auto committed = recover_in_doubt(plan);
         if (!committed) return committed.error();
         if (*committed) return std::move(plan.out);
       }
@@ -1097,7 +1110,8 @@ Result<std::vector<Appended>> PgConnection::append_batch(std::span<const NewMess
 // One attempt. Sets in_doubt once the write may have reached the server.
 Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   plan.out.clear();
-  plan.first_new.reset();
+  plan.fresh.clear();
+  plan.copies.clear();
 
   // Round trip 1, only while duplicates are about: which client_ids are stored already.
   // Read without locks: a duplicate committed after this look-up (or while look-ups are
@@ -1135,9 +1149,8 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
   // conversation. Seqs are known once the server has reserved them: seq = last_seq - back.
   std::map<Key, std::size_t> batch_client_ids;
   std::unordered_set<std::string_view> batch_ids;
-  std::map<ConversationId, std::int64_t> added;             // new messages per conversation
-  std::vector<std::size_t> fresh;                           // out indexes of new messages
-  std::vector<std::pair<std::size_t, std::size_t>> copies;  // (out index, original's index)
+  std::map<ConversationId, std::int64_t> added;  // new messages per conversation
+  std::vector<std::size_t>& fresh = plan.fresh;
   plan.out.reserve(plan.msgs.size());
   for (const NewMessage& msg : plan.msgs) {
     if (msg.client_id) {
@@ -1147,7 +1160,7 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
         continue;
       }
       if (const auto it = batch_client_ids.find(key); it != batch_client_ids.end()) {
-        copies.emplace_back(plan.out.size(), it->second);
+        plan.copies.emplace_back(plan.out.size(), it->second);
         plan.out.push_back({{}, true});
         continue;
       }
@@ -1164,7 +1177,6 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
     stored.meta = msg.meta;
     stored.created_at = msg.created_at != 0 ? msg.created_at : plan.now;
     stored.client_id = msg.client_id;
-    if (!plan.first_new) plan.first_new = stored.id;
     fresh.push_back(plan.out.size());
     plan.out.push_back({std::move(stored), false});
   }
@@ -1222,21 +1234,39 @@ Result<void> PgConnection::append_once(BatchPlan& plan, bool& in_doubt) {
     if (it == last_seq.end()) return err(Errc::internal);  // cannot happen: every id returns
     m.seq = it->second - (added[m.conversation] - m.seq);
   }
-  for (const auto& [at, original] : copies) plan.out[at].message = plan.out[original].message;
+  for (const auto& [at, original] : plan.copies) {
+    plan.out[at].message = plan.out[original].message;
+  }
   return {};
 }
 
-// Whether the batch's transaction committed: its first new message is stored or not.
-Result<bool> PgConnection::batch_committed(const BatchPlan& plan) {
-  if (!plan.first_new) return false;  // nothing was to be written: running again is safe
+// After the connection dropped with the write in flight: whether it committed, from the
+// message ids chosen before sending. If it did, the stored seqs complete plan.out.
+Result<bool> PgConnection::recover_in_doubt(BatchPlan& plan) {
+  if (plan.fresh.empty()) return false;  // nothing was to be written: running again is safe
+  ArrayLiteral ids;
+  for (const std::size_t i : plan.fresh) ids.add(std::string_view(plan.out[i].message.id));
   Params params;
-  params.text(*plan.first_new);
-  auto res = exec(Stmt::kMessageExists, params);
+  params.text(std::move(ids).finish());
+  auto res = exec(Stmt::kMessageSeqs, params);
   if (!res) return Result<bool>(boost::system::in_place_error, res.error());
-  const bool committed = PQntuples(res->get()) > 0;
-  spdlog::warn("postgres: the connection dropped during a commit of {} messages; it {}",
-               plan.msgs.size(), committed ? "had committed" : "had not committed, retrying");
-  return committed;
+  const PGresult* r = res->get();
+  const auto rows = static_cast<std::size_t>(PQntuples(r));
+  spdlog::warn("postgres: the connection dropped during the write of {} messages; it {}",
+               plan.fresh.size(), rows > 0 ? "had committed" : "had not committed, retrying");
+  if (rows == 0) return false;
+  if (rows != plan.fresh.size())
+    return Result<bool>(boost::system::in_place_error, err(Errc::internal));
+  std::map<std::string_view, Seq> seqs;
+  for (int row = 0; row < PQntuples(r); ++row) seqs.emplace(text_at(r, row, 0), i64_at(r, row, 1));
+  for (const std::size_t i : plan.fresh) {
+    StoredMessage& m = plan.out[i].message;
+    m.seq = seqs.at(m.id);
+  }
+  for (const auto& [at, original] : plan.copies) {
+    plan.out[at].message = plan.out[original].message;
+  }
+  return true;
 }
 
 Result<std::vector<StoredMessage>> PgConnection::read_messages(Stmt stmt, const Params& params) {
@@ -1695,6 +1725,23 @@ Result<std::vector<SearchHit>> PgConnection::search(const SearchQuery& query) {
       hits.push_back({std::move(msg), std::move(snippet)});
     }
     return hits;
+  });
+}
+
+// --- Retention ---------------------------------------------------------------------------
+
+Result<std::int64_t> PgConnection::prune(const ConversationId& conversation,
+                                         std::optional<std::int64_t> keep_last,
+                                         std::optional<TimeMs> older_than, bool dry_run) {
+  if (keep_last && *keep_last < 0) return err(Errc::invalid_argument);
+  Params params;
+  params.text(conversation).i64(keep_last).i64(older_than).boolean(dry_run);
+  // One statement: safe to run again after a drop (a second run removes nothing more).
+  return with_reconnect(true, [&]() -> Result<std::int64_t> {
+    auto res = exec(Stmt::kPrune, params);
+    if (!res) return res.error();
+    if (i64_at(res->get(), 0, 0) == 0) return err(Errc::not_found);
+    return i64_at(res->get(), 0, 1);
   });
 }
 

@@ -135,6 +135,10 @@ class PgConnection final : public Connection {
   [[nodiscard]] Result<void> for_each_message(
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) override;
+  [[nodiscard]] Result<std::int64_t> prune(const ConversationId& conversation,
+                                           std::optional<std::int64_t> keep_last,
+                                           std::optional<TimeMs> older_than,
+                                           bool dry_run) override;
 
   // True while the libpq connection is established (false after a drop, until the next
   // successful reconnect).
@@ -175,7 +179,7 @@ class PgConnection final : public Connection {
   boost::system::error_code fail(const pg_result* res, const char* what);
 
   [[nodiscard]] Result<void> append_once(BatchPlan& plan, bool& in_doubt);
-  [[nodiscard]] Result<bool> batch_committed(const BatchPlan& plan);
+  [[nodiscard]] Result<bool> recover_in_doubt(BatchPlan& plan);
   [[nodiscard]] Result<std::vector<StoredMessage>> read_messages(Stmt stmt, const Params& params);
   [[nodiscard]] Result<Conversation> load_conversation(const ConversationId& id, bool for_update);
   [[nodiscard]] Result<StoredMessage> change_message(const ConversationId& conversation, Seq seq,

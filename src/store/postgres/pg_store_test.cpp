@@ -4,8 +4,13 @@
 // and are skipped otherwise.
 #include "store/postgres/pg_store.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -278,6 +283,153 @@ TEST(PgConnection, ReconnectsAfterTheServerDropsIt) {
   EXPECT_TRUE((*conn)->mark_read("r", "bob", 2));
   EXPECT_EQ((*conn)->read_seq("r", "bob").value(), 2);
   PQfinish(admin);
+}
+
+TEST(PgConnection, WriteInDoubtIsResolvedWithoutDuplicates) {
+  REQUIRE_SERVER();
+  Scratch scratch;
+  const std::string url = scratch.url() + "&application_name=parley_doubt_test";
+  auto db = PgDatabase::open(url);
+  ASSERT_TRUE(db);
+  auto conn = (*db)->connect();
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE((*conn)->append_batch(std::vector<NewMessage>{msg("d", "one")}));
+
+  // Another session holds the conversation row, so our write waits, in flight.
+  PGconn* holder = PQconnectdb(scratch.url().c_str());
+  ASSERT_EQ(PQstatus(holder), CONNECTION_OK);
+  PQclear(PQexec(holder, "BEGIN"));
+  PQclear(PQexec(holder, "SELECT 1 FROM conversations WHERE id = 'd' FOR UPDATE"));
+  std::promise<Result<std::vector<Appended>>> done;
+  std::thread writer([&] {
+    done.set_value((*conn)->append_batch(std::vector<NewMessage>{msg("d", "two", "bob", "c2")}));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The connection drops while the write is in doubt: it never committed (the row is held),
+  // so it is found absent after reconnecting and written again (and waits again).
+  PGconn* admin = PQconnectdb(server_url().c_str());
+  PQclear(PQexec(admin,
+                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE application_name = 'parley_doubt_test'"));
+  PQfinish(admin);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  PQclear(PQexec(holder, "COMMIT"));
+  PQfinish(holder);
+  writer.join();
+  auto appended = done.get_future().get();
+  ASSERT_TRUE(appended) << appended.error().message();
+  EXPECT_EQ(appended->front().message.seq, 2);
+  EXPECT_FALSE(appended->front().duplicate);
+  auto all = (*conn)->read_after("d", 0, 10);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[1].content, "two");
+  EXPECT_EQ((*conn)->get_conversation("d")->last_seq, 2);
+}
+
+// A TCP relay to the test server that can lose the server's next reply: it then closes
+// both sides without passing it on, as a network failure right after a commit would.
+class LossyRelay {
+ public:
+  explicit LossyRelay(int server_port) : server_port_(server_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 8), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~LossyRelay() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+    for (auto& t : pumps_) t.join();
+  }
+  int port() const { return port_; }
+  void lose_next_reply() { lose_ = true; }
+
+ private:
+  void run() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<std::uint16_t>(server_port_));
+      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      pumps_.emplace_back([this, client, server] { pump(client, server); });
+    }
+  }
+  void pump(int client, int server) {
+    char buf[65536];
+    pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+    while (!stop_) {
+      if (::poll(fds, 2, 100) <= 0) continue;
+      if (fds[0].revents != 0) {
+        const ssize_t n = ::read(client, buf, sizeof buf);
+        if (n <= 0 || ::write(server, buf, static_cast<std::size_t>(n)) != n) break;
+      }
+      if (fds[1].revents != 0) {
+        const ssize_t n = ::read(server, buf, sizeof buf);
+        if (n <= 0 || lose_.exchange(false)) break;
+        if (::write(client, buf, static_cast<std::size_t>(n)) != n) break;
+      }
+    }
+    ::close(client);
+    ::close(server);
+  }
+
+  int server_port_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false}, lose_{false};
+  std::thread thread_;
+  std::vector<std::thread> pumps_;  // only the accept thread adds, joined after it ends
+};
+
+TEST(PgConnection, CommittedWriteWhoseReplyWasLostIsNotStoredTwice) {
+  REQUIRE_SERVER();
+  Scratch scratch;
+  const std::string& url = scratch.url();  // postgresql://postgres@127.0.0.1:PORT/postgres?...
+  const auto colon = url.find(':', std::string("postgresql://").size());
+  const auto slash = url.find('/', colon);
+  ASSERT_NE(colon, std::string::npos);
+  LossyRelay relay(std::stoi(url.substr(colon + 1, slash - colon - 1)));
+  const std::string relayed =
+      url.substr(0, colon + 1) + std::to_string(relay.port()) + url.substr(slash);
+  auto db = PgDatabase::open(relayed);
+  ASSERT_TRUE(db);
+  auto conn = (*db)->connect();
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE((*conn)->append_batch(std::vector<NewMessage>{msg("lost", "one")}));
+
+  relay.lose_next_reply();
+  std::vector<NewMessage> batch = {msg("lost", "two", "bob", "k2"), msg("lost", "three"),
+                                   msg("lost", "two again", "bob", "k2")};
+  auto appended = (*conn)->append_batch(batch);
+  ASSERT_TRUE(appended) << appended.error().message();
+  ASSERT_EQ(appended->size(), 3u);
+  EXPECT_EQ((*appended)[0].message.seq, 2);
+  EXPECT_EQ((*appended)[1].message.seq, 3);
+  EXPECT_TRUE((*appended)[2].duplicate);
+  EXPECT_EQ((*appended)[2].message.seq, 2);
+  auto all = (*conn)->read_after("lost", 0, 10);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 3u);  // committed once, not twice
+  EXPECT_EQ((*all)[1].id, (*appended)[0].message.id);
+  EXPECT_EQ((*all)[2].id, (*appended)[1].message.id);
+  EXPECT_EQ((*conn)->get_conversation("lost")->last_seq, 3);
 }
 
 TEST(PgConnection, UnreachableServerFailsFastWithUnavailable) {
