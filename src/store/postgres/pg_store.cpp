@@ -33,18 +33,15 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <unordered_set>
 
