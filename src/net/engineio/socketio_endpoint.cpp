@@ -1,11 +1,15 @@
 #include "net/engineio/socketio_endpoint.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <chrono>
 
 #include "core/log.hpp"
+#include "core/time.hpp"
 #include "net/engineio/socketio_server.hpp"
 #include "protocol/socketio/socketio_events.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
@@ -91,6 +95,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
 
   void on_disconnect(std::string_view /*reason*/) override {
     if (disconnected_.exchange(true)) return;
+    if (deadline_) deadline_->cancel();
     hub_.disconnect(self());
   }
 
@@ -118,23 +123,51 @@ class ChatSocket final : public hub::Session, public SioSocket {
 
   bool authenticate(User claimed, const std::string& token, boost::system::error_code& ec,
                     std::string& why) {
-    auto user = auth_.authenticate(hub::AuthRequest{token, std::move(claimed)}, why);
-    if (!user) {
-      ec = user.error();
+    const bool token_mode = auth_.requires_token();
+    const bool restated_role = !claimed.role.empty();
+    auto identity = auth_.identify(hub::AuthRequest{token, std::move(claimed)}, why);
+    if (!identity) {
+      ec = identity.error();
+      if (token_mode) spdlog::info("socket.io session {}: authentication refused: {}", id(), why);
       return false;
     }
-    if (is_authenticated()) {
-      if (user->id != this->user().id) {
-        ec = Errc::invalid_argument;
-        why = "already authenticated as another user";
-        return false;
-      }
-      set_user(*user);
-      return true;
+    User user = std::move(identity->user);
+    const bool first = !is_authenticated();
+    if (!first && user.id != this->user().id) {
+      ec = Errc::invalid_argument;
+      why = "already authenticated as another user";
+      return false;
     }
-    set_user(*user);
-    hub_.authenticated(self());
+    if (token_mode) {
+      // The token decides the whole identity; a later token (a refresh) moves the deadline.
+      arm_deadline(identity->expires_at);
+    } else if (!first) {  // a repeated authenticate keeps what it does not restate
+      if (user.name.empty()) user.name = this->user().name;
+      if (user.avatar.empty()) user.avatar = this->user().avatar;
+      if (!restated_role) user.role = this->user().role;
+    }
+    set_user(std::move(user));
+    if (first) hub_.authenticated(self());
     return true;
+  }
+
+  // Token mode: when the token expires the client gets `error` {code: unauthorized} and the
+  // connection is closed (it reconnects and must present a fresh token).
+  void arm_deadline(std::optional<TimeMs> expires_at) {
+    if (!expires_at) {
+      if (deadline_) deadline_->cancel();
+      return;
+    }
+    if (!deadline_) deadline_.emplace(strand_);
+    deadline_->expires_after(
+        std::chrono::milliseconds(std::max<TimeMs>(0, *expires_at - now_ms())));
+    deadline_->async_wait([self = self()](boost::system::error_code ec) {
+      if (ec || self->disconnected_.load(std::memory_order_relaxed)) return;
+      ChatRequest req;
+      req.event = "authenticate";
+      self->reply(req, std::nullopt, Reply::make_error(Errc::unauthenticated, "token expired"));
+      if (auto e = self->engine_.lock()) e->close("token expired");
+    });
   }
 
   void subscribe_status() {
@@ -160,7 +193,9 @@ class ChatSocket final : public hub::Session, public SioSocket {
         return false;
       }
     }
-    if (user().role != req.role) {
+    // In token mode the token's role stands (a client must not promote itself, e.g. to
+    // "admin"); in open mode the role is whatever the WoZ event says.
+    if (!auth_.requires_token() && user().role != req.role) {
       User u = user();
       u.role = req.role;
       set_user(std::move(u));
@@ -291,6 +326,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
   std::string token_;  // from the CONNECT payload or the handshake (?token=, Bearer)
   User claim_;         // who the CONNECT payload says the client is
   bool subscribed_ = false;
+  std::optional<asio::steady_timer> deadline_;  // token expiry (token mode)
   std::atomic<bool> disconnected_{false};
 };
 
