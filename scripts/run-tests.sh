@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Parley's test suites against the current build/ (make test builds it first):
-#   1. unit tests (ctest -L unit)
-#   2. tests/e2e/native     node --test, real server binary, `ws` client
-#   3. tests/e2e/socketio   its run.sh, or node --test
-#   4. tests/browser        its run.sh
+#   1. unit tests (ctest -L 'unit|store_pg'), with a throwaway PostgreSQL for the store suite
+#   2. every tests/e2e/<suite>/ (native, socketio, auth, cli, outage, cluster...): its run.sh,
+#      or npm ci + node --test
+#   3. tests/browser        its run.sh (Playwright + Debian chromium)
+#   4. bench/run.sh --smoke every benchmark scenario completes and verifies
 # A suite whose folder (or entry point) is absent is skipped with a message. Every suite runs
 # even after one fails; the script fails if any did.
 #
@@ -49,32 +50,47 @@ node_suite() {
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && node --test)
 }
 
+# A throwaway PostgreSQL for the storage conformance suite (PostgreSQL backend) and the
+# PostgreSQL-only tests; stopped on exit.
+pg_dir="$root/build/pg-test"
+if ((e2e_only == 0)) && [[ -x scripts/pg-test-cluster.sh ]] && [[ -d build ]]; then
+  if PARLEY_TEST_PG_URL="$(scripts/pg-test-cluster.sh start "$pg_dir")"; then
+    export PARLEY_TEST_PG_URL
+    trap 'scripts/pg-test-cluster.sh stop "$pg_dir" >/dev/null 2>&1 || true' EXIT
+    echo "==> PostgreSQL for the store tests: $PARLEY_TEST_PG_URL"
+  else
+    failed+=(postgres-start)
+    echo "==> could not start a PostgreSQL test cluster"
+  fi
+fi
+
 if ((e2e_only == 0)); then
   if [[ -d build ]]; then
-    run_suite unit ctest --test-dir build --output-on-failure -L unit
+    # Tests are listed when they run (the PostgreSQL backend joins the conformance suite
+    # when PARLEY_TEST_PG_URL is set), so ctest sees them all.
+    run_suite unit ctest --test-dir build --output-on-failure -L 'unit|store_pg'
   else
     failed+=(unit)
     echo "==> unit: build/ is missing; run make build first"
   fi
 fi
 
-if [[ ! -d tests/e2e/native ]]; then
-  skip e2e-native "tests/e2e/native is missing"
-elif [[ ! -f tests/e2e/native/package.json ]]; then
-  skip e2e-native "tests/e2e/native has no package.json"
-else
-  run_suite e2e-native node_suite tests/e2e/native
-fi
-
-if [[ ! -d tests/e2e/socketio ]]; then
-  skip e2e-socketio "tests/e2e/socketio is missing"
-elif [[ -f tests/e2e/socketio/run.sh ]]; then
-  run_suite e2e-socketio bash tests/e2e/socketio/run.sh
-elif [[ -f tests/e2e/socketio/package.json ]]; then
-  run_suite e2e-socketio node_suite tests/e2e/socketio
-else
-  skip e2e-socketio "tests/e2e/socketio has neither run.sh nor package.json"
-fi
+# Every end-to-end suite: tests/e2e/<name>/ with a run.sh, or a package.json (npm ci, then
+# node --test), or bare *.test.mjs files (node --test). lib/ holds shared helpers.
+for dir in tests/e2e/*/; do
+  dir="${dir%/}"
+  name="e2e-$(basename "$dir")"
+  [[ "$(basename "$dir")" == lib ]] && continue
+  if [[ -f "$dir/run.sh" ]]; then
+    run_suite "$name" bash "$dir/run.sh"
+  elif [[ -f "$dir/package.json" ]]; then
+    run_suite "$name" node_suite "$dir"
+  elif compgen -G "$dir/*.test.mjs" >/dev/null; then
+    run_suite "$name" bash -c "cd '$dir' && node --test"
+  else
+    skip "$name" "$dir has no run.sh, package.json or tests"
+  fi
+done
 
 if [[ ! -d tests/browser ]]; then
   skip browser "tests/browser is missing"
@@ -82,6 +98,13 @@ elif [[ -f tests/browser/run.sh ]]; then
   run_suite browser bash tests/browser/run.sh
 else
   skip browser "tests/browser has no run.sh"
+fi
+
+# The benchmarks in smoke mode: every scenario completes and verifies, no figures judged.
+if [[ -x bench/run.sh ]]; then
+  run_suite bench-smoke bash bench/run.sh --smoke
+else
+  skip bench-smoke "bench/run.sh is missing"
 fi
 
 echo
