@@ -33,7 +33,7 @@ int run_protocol_test_server(int port) {
   options.ping_timeout = 200ms;
   options.max_payload = 1'000'000;
   options.connect_timeout = 1000ms;
-  options.cors_origins = {"*"};
+  options.origins = net::OriginPolicy("*");
 
   net::NetStats stats;
   net::engineio::EngineIoEndpoint engine_io(ioc.get_executor(), net::engineio::echo_handlers(),

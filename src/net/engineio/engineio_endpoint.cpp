@@ -85,11 +85,7 @@ std::shared_ptr<EioSocket> EngineIoEndpoint::make_session() {
 
 void EngineIoEndpoint::add_cors(const Request& req, Response& res) const {
   const auto origin = req[http::field::origin];
-  if (origin.empty()) return;
-  const auto& allowed = options_->cors_origins;
-  const bool ok = std::any_of(allowed.begin(), allowed.end(),
-                              [&](const std::string& a) { return a == "*" || a == origin; });
-  if (!ok) return;
+  if (!options_->origins.grants(origin)) return;
   res.set(http::field::access_control_allow_origin, origin);
   res.set(http::field::access_control_allow_credentials, "true");
   res.set(http::field::vary, "Origin");
@@ -112,7 +108,10 @@ asio::awaitable<std::optional<Response>> EngineIoEndpoint::serve(HttpContext& ct
   }
 
   std::optional<Response> res;
-  if (q.eio != "4") {
+  if (!options_->origins.allows(req[http::field::origin])) {
+    res = make_response(req, http::status::forbidden, eio::error_body(eio::ErrorCode::forbidden),
+                        "application/json");
+  } else if (q.eio != "4") {
     res = error_response(req, eio::ErrorCode::unsupported_protocol_version);
   } else if (q.transport != "polling" && q.transport != "websocket") {
     res = error_response(req, eio::ErrorCode::unknown_transport);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "net/origin_policy.hpp"
+
 namespace parley::net::engineio {
 
 struct EngineIoOptions {
@@ -24,9 +26,11 @@ struct EngineIoOptions {
   std::size_t send_queue_packets = 1024;
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
   std::size_t max_sessions = 100'000;
-  // Origins whose pages may use HTTP long-polling cross-origin; "*" allows any. The
-  // WebSocket transport is not subject to CORS.
-  std::vector<std::string> cors_origins{"*"};
+  // Which browser origins may connect (ALLOWED_ORIGINS, as /ws and the REST API): granted
+  // origins get CORS headers on polling; a request or upgrade from an origin the policy
+  // does not allow gets 403 with Engine.IO's "Forbidden" body. Not configured: any origin,
+  // no CORS headers (Socket.IO's own default), so a cross-origin page must be listed.
+  OriginPolicy origins;
 };
 
 }  // namespace parley::net::engineio

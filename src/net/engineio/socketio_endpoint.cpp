@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "net/engineio/socketio_server.hpp"
+#include "net/rate_limiter.hpp"
 #include "protocol/socketio/socketio_events.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
 #include "store/storage.hpp"
@@ -46,9 +47,14 @@ std::string str_field(const json::object& o, std::string_view key) {
 // One client's socket on the default namespace: a hub session speaking both vocabularies.
 class ChatSocket final : public hub::Session, public SioSocket {
  public:
-  ChatSocket(hub::Hub& hub, const hub::Authenticator& auth, const protocol::native::Limits& limits,
+  ChatSocket(hub::Hub& hub, const hub::Authenticator& auth, const SocketIoOptions& options,
              const std::shared_ptr<EioSocket>& engine)
-      : hub_(hub), auth_(auth), limits_(limits), engine_(engine), strand_(engine->strand()) {}
+      : hub_(hub),
+        auth_(auth),
+        limits_(options.limits),
+        bucket_(options.rate_per_s, options.rate_burst),
+        engine_(engine),
+        strand_(engine->strand()) {}
 
   // hub::Session. Thread-safe.
   void deliver(const hub::Frame& frame) override {
@@ -77,6 +83,10 @@ class ChatSocket final : public hub::Session, public SioSocket {
   void on_event(json::array args, AckId ack_id, std::vector<std::string> attachments) override {
     ChatRequest req;
     if (!args.empty() && args[0].is_string()) req.event = std::string(args[0].get_string());
+    if (!bucket_.take()) {
+      reply(req, ack_id, Reply::make_error(Errc::rate_limited, "too many messages: slow down"));
+      return;
+    }
     if (!attachments.empty()) {
       reply(req, ack_id,
             Reply::make_error(Errc::invalid_argument,
@@ -321,6 +331,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
   hub::Hub& hub_;
   const hub::Authenticator& auth_;
   const protocol::native::Limits limits_;
+  TokenBucket bucket_;
   std::weak_ptr<EioSocket> engine_;
   Strand strand_;
   std::string token_;  // from the CONNECT payload or the handshake (?token=, Bearer)
@@ -332,8 +343,8 @@ class ChatSocket final : public hub::Session, public SioSocket {
 
 class ChatApp final : public SioApp {
  public:
-  ChatApp(hub::Hub& hub, const hub::Authenticator& auth, protocol::native::Limits limits)
-      : hub_(hub), auth_(auth), limits_(limits) {}
+  ChatApp(hub::Hub& hub, const hub::Authenticator& auth, SocketIoOptions options)
+      : hub_(hub), auth_(auth), options_(std::move(options)) {}
 
   std::shared_ptr<SioSocket> connect(SioConnection& connection, std::string_view nsp,
                                      const json::value& auth, std::string& error) override {
@@ -341,8 +352,8 @@ class ChatApp final : public SioApp {
       error = "Invalid namespace";
       return nullptr;
     }
-    auto socket =
-        std::make_shared<ChatSocket>(hub_, auth_, limits_, connection.engine()->shared_from_this());
+    auto socket = std::make_shared<ChatSocket>(hub_, auth_, options_,
+                                               connection.engine()->shared_from_this());
     std::string why;
     if (!socket->connect(auth, connection.handshake(), why)) {
       error = why.empty() ? std::string("unauthorized") : why;
@@ -354,7 +365,7 @@ class ChatApp final : public SioApp {
  private:
   hub::Hub& hub_;
   const hub::Authenticator& auth_;
-  const protocol::native::Limits limits_;
+  const SocketIoOptions options_;
 };
 
 }  // namespace
@@ -363,7 +374,7 @@ SocketIoEndpoint::SocketIoEndpoint(asio::any_io_executor executor, hub::Hub& hub
                                    const hub::Authenticator& auth, NetStats& stats,
                                    SocketIoOptions options)
     : engine_(std::move(executor),
-              socketio_handlers(std::make_shared<ChatApp>(hub, auth, options.limits),
+              socketio_handlers(std::make_shared<ChatApp>(hub, auth, options),
                                 options.engine.connect_timeout),
               options.engine, &stats) {}
 

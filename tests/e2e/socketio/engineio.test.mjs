@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { call, rawRequest, uid, useServer } from './helpers.mjs';
+import { call, rawRequest, uid, useServer, WebSocket } from './helpers.mjs';
 
-const ctx = useServer();
+// ALLOWED_ORIGINS as a deployment serving a front end on another origin would set it.
+const ctx = useServer({ env: { ALLOWED_ORIGINS: 'http://app.example' } });
 
 const base = () => `${ctx.server.url}/socket.io/`;
 
@@ -104,5 +105,19 @@ describe('Engine.IO errors at /socket.io/', () => {
     assert.equal(pre.headers.get('access-control-allow-origin'), origin);
     assert.match(pre.headers.get('access-control-allow-methods'), /POST/);
     assert.equal(pre.headers.get('access-control-allow-headers'), 'content-type');
+
+    // An origin the policy does not list: 403 with Engine.IO's "Forbidden", for polling and
+    // for WebSocket upgrades (which CORS does not cover).
+    const denied = await get('EIO=4&transport=polling', { headers: { origin: 'http://evil.example' } });
+    assert.equal(denied.status, 403);
+    assert.equal(JSON.parse(denied.text).code, 4);
+    const ws = new WebSocket(`${ctx.server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`,
+      { origin: 'http://evil.example' });
+    const status = await new Promise((resolve) => {
+      ws.once('unexpected-response', (req, res) => resolve(res.statusCode));
+      ws.once('open', () => resolve('open'));
+      ws.once('error', () => {});
+    });
+    assert.equal(status, 403);
   });
 });
