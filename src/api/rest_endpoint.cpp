@@ -327,8 +327,18 @@ asio::awaitable<Response> RestEndpoint::health(Call& call) {
   Job<std::int64_t> job1 = [](store::Connection& c) { return c.count_conversations(); };
   auto count = co_await on_reader<std::int64_t>(storage, job1);
   const bool up = count.has_value() && storage.database_up();
+  // The outage spool keeps sends durable while the database is down: degraded, not down.
+  const auto spool = hub_.spool_state();
+  const bool spooling = spool && spool->healthy;
+  const bool degraded = (!up && spooling) || (up && spool && spool->queued > 0);
   json::object o;
-  o.emplace("status", up ? "healthy" : "unhealthy");
+  o.emplace("status", degraded ? "degraded" : up ? "healthy" : "unhealthy");
+  if (spool) {
+    json::object so;
+    so.emplace("ok", spool->healthy);
+    so.emplace("queued", spool->queued);
+    o.emplace("spool", std::move(so));
+  }
   o.emplace("storage", storage.database().kind());
   o.emplace("persistent_storage", storage.database().persistent());
   o.emplace("database", up ? "up" : "down");
@@ -341,7 +351,9 @@ asio::awaitable<Response> RestEndpoint::health(Call& call) {
                             .count());
   o.emplace("version", options_.version);
   o.emplace("timestamp", format_rfc3339(now_ms()));
-  co_return json_response(call.req, up ? http::status::ok : http::status::service_unavailable, o);
+  co_return json_response(call.req,
+                          up || spooling ? http::status::ok : http::status::service_unavailable,
+                          o);
 }
 
 Response RestEndpoint::metrics(Call& call) {

@@ -37,6 +37,7 @@ Config config_from_env() {
   if (const char* v = env("DATA_DIR")) c.data_dir = v;
   if (const char* v = env("LOG_LEVEL")) c.log_level = v;
   if (const char* v = env("DATABASE_URL")) c.database_url = v;
+  if (const char* v = env("REDIS_URL")) c.redis_url = v;
   if (const char* v = env("SQLITE_SYNCHRONOUS")) c.sqlite_synchronous = v;
   number("MAX_FRAME_BYTES", c.max_frame_bytes);
   number("MAX_BODY_BYTES", c.max_body_bytes);

@@ -12,6 +12,7 @@ struct Config {
   unsigned short port = 8080;                 // PORT
   std::string data_dir = "./data";            // DATA_DIR: SQLite file and spool live here
   std::string log_level = "info";             // LOG_LEVEL
+  std::string redis_url;                      // REDIS_URL: several servers share events
   std::string database_url;                   // DATABASE_URL (or DB_HOST...): PostgreSQL
   std::string sqlite_synchronous = "FULL";    // SQLITE_SYNCHRONOUS: FULL or NORMAL
   std::size_t max_frame_bytes = 1024 * 1024;  // MAX_FRAME_BYTES

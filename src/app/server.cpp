@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -20,6 +21,10 @@
 #include "net/http_server.hpp"
 #include "net/router.hpp"
 #include "net/ws_session.hpp"
+#include "bus/event_codec.hpp"
+#include "bus/redis/redis_broker.hpp"
+#include "core/ids.hpp"
+#include "store/spool/spool.hpp"
 #include "store/storage.hpp"
 #include "store/store.hpp"
 
@@ -54,7 +59,16 @@ int run_server(const Config& config) {
     }
     sc.sqlite_path = (std::filesystem::path(config.data_dir) / "parley.db").string();
   }
+  // A database server may be down when we start (a restart during an outage): wait for it,
+  // so that what the outage spool holds is replayed as soon as it is back.
+  const bool remote_db = !sc.database_url.empty() || std::getenv("DB_HOST") != nullptr;
   auto db = store::open_database(sc);
+  for (int attempt = 1; !db && remote_db && db.error() == Errc::unavailable; ++attempt) {
+    spdlog::warn("cannot reach the database ({}); retrying (attempt {})", db.error().message(),
+                 attempt);
+    std::this_thread::sleep_for(std::chrono::seconds(std::min(attempt, 5)));
+    db = store::open_database(sc);
+  }
   if (!db) {
     spdlog::critical("cannot open storage: {}", db.error().message());
     return 1;
@@ -62,6 +76,11 @@ int run_server(const Config& config) {
   spdlog::info("storage: {}{}", (*db)->kind(),
                sc.database_url.empty() ? " at " + sc.sqlite_path : std::string());
   auto storage = store::Storage::open(*db, {});
+  for (int attempt = 1; !storage && remote_db && storage.error() == Errc::unavailable;
+       ++attempt) {
+    std::this_thread::sleep_for(std::chrono::seconds(std::min(attempt, 5)));
+    storage = store::Storage::open(*db, {});
+  }
   if (!storage) {
     spdlog::critical("cannot connect to storage: {}", storage.error().message());
     return 1;
@@ -72,6 +91,53 @@ int run_server(const Config& config) {
   asio::io_context ioc(static_cast<int>(threads));
 
   hub::Hub hub(ioc.get_executor(), **storage, hub::Hub::Options{});
+
+  // The outage spool (docs/storage.md, "Outages"): a database server can go away while we
+  // run; sends then go to DATA_DIR/spool, fsynced, and are replayed when it returns. SQLite
+  // lives on this disk already, so it has none.
+  std::unique_ptr<store::spool::Spool> spool;
+  if ((*db)->kind() == "postgresql") {
+    auto opened = store::spool::Spool::open(
+        **storage, {std::filesystem::path(config.data_dir) / "spool", std::chrono::seconds(1)});
+    if (!opened) {
+      spdlog::critical("cannot open the outage spool in {}/spool: {}", config.data_dir,
+                       opened.error().message());
+      return 1;
+    }
+    spool = std::move(*opened);
+    spool->set_on_replayed([&hub](const Appended& a) { hub.apply_replayed(a); });
+    hub.set_appender([s = spool.get()](NewMessage m, store::spool::Spool::Done done) {
+      s->append(std::move(m), std::move(done));
+    });
+    hub.set_spool_state([s = spool.get()] { return hub::Hub::SpoolState{s->healthy(), s->size()}; });
+    spool->start();
+  }
+
+  // Several servers (REDIS_URL): every event that originates here is published; other
+  // servers' events are delivered to the local rooms. A lost subscription catches up from
+  // storage by seq when it is back. Without REDIS_URL the hub has no sink: nothing changes.
+  std::unique_ptr<bus::Broker> broker;
+  if (!config.redis_url.empty()) {
+    auto rc = bus::redis::parse_redis_url(config.redis_url);
+    if (!rc) {
+      spdlog::critical("REDIS_URL must be redis://[[user]:password@]host[:port][/db]");
+      return 1;
+    }
+    broker = std::make_unique<bus::redis::RedisBroker>(*rc);
+    const std::string origin = new_short_id();
+    hub.set_event_sink([b = broker.get(), origin](const protocol::Event& e) {
+      b->publish(bus::encode_bus_event(origin, e));
+    });
+    bus::Broker::Handlers handlers;
+    handlers.on_message = [&hub, origin](std::string_view payload) {
+      auto be = bus::decode_bus_event(payload);
+      if (!be || be->origin == origin) return;
+      hub.deliver_remote(std::move(be->event));
+    };
+    handlers.on_resubscribed = [&hub] { hub.catch_up(); };
+    broker->start(std::move(handlers));
+    spdlog::info("bus: redis {}:{} as server {}", rc->host, rc->port, origin);
+  }
   hub::OpenAuthenticator auth;
   net::NetStats stats;
 
@@ -120,6 +186,8 @@ int run_server(const Config& config) {
             t.expires_after(std::chrono::milliseconds(100));
             co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
           }
+          if (broker) broker->stop();
+          if (spool) spool->stop();
           (*storage)->stop();
           ioc.stop();
         },
@@ -130,6 +198,8 @@ int run_server(const Config& config) {
   for (std::size_t i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  if (broker) broker->stop();
+  if (spool) spool->stop();
   (*storage)->stop();
   spdlog::info("stopped");
   return 0;

@@ -702,6 +702,16 @@ void Hub::deliver_remote(protocol::Event e) {
     broadcast_user_status(e.user, e.online, e.last_seen, true);
     return;
   }
+  if (e.type == EventType::presence) {
+    std::lock_guard lock(users_mu_);
+    auto& users = remote_rooms_[e.conversation];
+    int& n = users[e.user.id];
+    n += e.online ? 1 : -1;
+    const bool changed = e.online ? n == 1 : n <= 0;
+    if (n <= 0) users.erase(e.user.id);
+    if (users.empty()) remote_rooms_.erase(e.conversation);
+    if (!changed) return;
+  }
   auto r = room(e.conversation, false);
   if (!r) return;  // nobody here follows it; storage has the committed part
   asio::post(r->strand(), [r, e = std::move(e)] {
@@ -725,6 +735,21 @@ void Hub::deliver_remote(protocol::Event e) {
         return;
     }
   });
+}
+
+std::vector<UserId> Hub::remote_room_users(const ConversationId& conversation) const {
+  std::vector<UserId> users;
+  std::lock_guard lock(users_mu_);
+  if (auto it = remote_rooms_.find(conversation); it != remote_rooms_.end()) {
+    for (const auto& [user, n] : it->second) users.push_back(user);
+  }
+  return users;
+}
+
+bool Hub::remote_in_room(const ConversationId& conversation, const UserId& user) const {
+  std::lock_guard lock(users_mu_);
+  auto it = remote_rooms_.find(conversation);
+  return it != remote_rooms_.end() && it->second.contains(user);
 }
 
 void Hub::catch_up() {

@@ -177,9 +177,13 @@ class Hub {
   mutable std::mutex rooms_mu_;  // guards rooms_
   std::unordered_map<ConversationId, std::shared_ptr<Room>> rooms_;
 
-  mutable std::mutex users_mu_;             // guards online_, status_subscribers_
+  mutable std::mutex users_mu_;  // guards online_, remote_online_, remote_rooms_, status_subscribers_
   std::unordered_map<UserId, int> online_;  // authenticated connections per user
   std::unordered_map<UserId, int> remote_online_;  // other servers where the user is online
+  // Per conversation: other servers where the user is a room member (bus presence).
+  std::unordered_map<ConversationId, std::unordered_map<UserId, int>> remote_rooms_;
+  std::vector<UserId> remote_room_users(const ConversationId& conversation) const;
+  bool remote_in_room(const ConversationId& conversation, const UserId& user) const;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> status_subscribers_;
 
   struct Sweeper;

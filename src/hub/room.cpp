@@ -145,7 +145,7 @@ bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
     e.user = user;
     e.online = true;
     hub_.publish(e);
-    if (!remote_members_.contains(user.id)) fanout(e);
+    if (!hub_.has_bus() || !hub_.remote_in_room(id_, user.id)) fanout(e);
   }
   return true;
 }
@@ -166,7 +166,8 @@ void Room::remove_member(const SessionPtr& session, bool disconnected) {
     e.online = false;
     e.last_seen = now_ms();
     hub_.publish(e);
-    if (!remote_members_.contains(e.user.id)) fanout(e);  // still here through another server
+    // Still here through another server: not news.
+    if (!hub_.has_bus() || !hub_.remote_in_room(id_, e.user.id)) fanout(e);
   }
   (void)disconnected;
 }
@@ -175,8 +176,10 @@ std::vector<UserId> Room::online_users() const {
   std::vector<UserId> users;
   users.reserve(connections_.size());
   for (const auto& [user, count] : connections_) users.push_back(user);
-  for (const auto& [user, count] : remote_members_) {
-    if (!connections_.contains(user)) users.push_back(user);
+  if (hub_.has_bus()) {
+    for (auto& user : hub_.remote_room_users(id_)) {
+      if (!connections_.contains(user)) users.push_back(std::move(user));
+    }
   }
   std::sort(users.begin(), users.end());
   return users;
@@ -271,11 +274,7 @@ void Room::on_gap_filled(bool ok, std::vector<StoredMessage> messages) {
 
 void Room::on_remote_presence(const User& user, bool online, std::optional<TimeMs> last_seen) {
   touch();
-  int& n = remote_members_[user.id];
-  n += online ? 1 : -1;
-  const bool changed = online ? n == 1 : n <= 0;
-  if (n <= 0) remote_members_.erase(user.id);
-  if (!changed || connections_.contains(user.id)) return;
+  if (connections_.contains(user.id)) return;  // online here anyway
   Event e;
   e.type = EventType::presence;
   e.conversation = id_;

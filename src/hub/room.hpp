@@ -48,7 +48,8 @@ class Room : public std::enable_shared_from_this<Room> {
   void on_commit(const protocol::MessagePtr& m);
   // A message accepted into the outage spool (seq 0): fanned out, not cached.
   void on_pending(const protocol::MessagePtr& m);
-  // Several servers (hub has a bus): another server's member joined (online) or left.
+  // Several servers (hub has a bus): a user became a member on another server (online) or
+  // left every other server (offline); the hub counts servers.
   void on_remote_presence(const User& user, bool online, std::optional<TimeMs> last_seen);
   // Reads from storage the messages after last_seq() and delivers them in order (a gap
   // behind a held message, or a catch-up after the bus was lost).
@@ -106,7 +107,6 @@ class Room : public std::enable_shared_from_this<Room> {
   std::vector<protocol::MessagePtr> early_;  // commits seen while loading
   std::map<Seq, protocol::MessagePtr> held_;  // past a gap, waiting for it (bus only)
   bool filling_ = false;                      // a gap read is under way
-  std::unordered_map<UserId, int> remote_members_;  // other servers' members, per user
 
   std::deque<protocol::MessagePtr> cache_;  // consecutive seqs, oldest first
   bool cache_from_start_ = false;           // nothing older than cache_.front() exists

@@ -225,7 +225,13 @@ json::object message_to_json(const StoredMessage& m) {
   o.reserve(11);
   o.emplace("id", m.id);
   o.emplace("conversation", m.conversation);
-  o.emplace("seq", m.seq);
+  if (m.seq == 0) {
+    // In the outage spool: no seq yet; a `message` event with the same id brings it.
+    o.emplace("seq", nullptr);
+    o.emplace("pending", true);
+  } else {
+    o.emplace("seq", m.seq);
+  }
   json::object sender;
   sender.emplace("id", m.sender.id);
   sender.emplace("name", m.sender.name);
@@ -292,7 +298,11 @@ std::string encode_reply(const json::value& ref, const Reply& r) {
     case ReplyType::ack: {
       auto o = with_ref("ack", ref);
       o.emplace("id", r.message->id);
-      o.emplace("seq", r.message->seq);
+      if (r.pending) {
+        o.emplace("seq", nullptr);
+      } else {
+        o.emplace("seq", r.message->seq);
+      }
       o.emplace("created_at", format_rfc3339(r.message->created_at));
       if (r.duplicate) o.emplace("duplicate", true);
       if (r.pending) o.emplace("pending", true);

@@ -205,12 +205,15 @@ json::object history_object(const ChatRequest& req, const Reply& r) {
 
 }  // namespace
 
+// A message in the outage spool has no seq yet (0): sent as null, like the native protocol.
+static json::value seq_value(Seq seq) { return seq == 0 ? json::value(nullptr) : json::value(seq); }
+
 json::object messaging_message(const StoredMessage& m) {
   json::object o;
   o.reserve(16);
   o.emplace("id", m.id);
   o.emplace("conversationId", m.conversation);
-  o.emplace("seq", m.seq);
+  o.emplace("seq", seq_value(m.seq));  // null while in the outage spool
   o.emplace("content", m.content);
   o.emplace("senderId", m.sender.id);
   o.emplace("senderName", m.sender.name);
@@ -233,7 +236,7 @@ json::object woz_message(const StoredMessage& m) {
   o.emplace("text", m.content);
   o.emplace("timestamp", timestamp(m.created_at));
   o.emplace("room", m.conversation);
-  o.emplace("seq", m.seq);
+  o.emplace("seq", seq_value(m.seq));  // null while in the outage spool
   o.emplace("id", m.id);
   return o;
 }
@@ -570,7 +573,7 @@ json::value ack_payload(const ChatRequest& req, const Reply& r) {
     o.emplace("name", r.user.name);
   } else if (r.type == ReplyType::ack && r.message) {
     o.emplace("id", r.message->id);
-    o.emplace("seq", r.message->seq);
+    o.emplace("seq", seq_value(r.message->seq));
     o.emplace("timestamp", timestamp(r.message->created_at));
     if (req.format == WireFormat::sio_woz) {
       o.emplace("room", r.message->conversation);
