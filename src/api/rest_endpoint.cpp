@@ -10,6 +10,7 @@
 #include "api/export.hpp"
 #include "api/json.hpp"
 #include "core/log.hpp"
+#include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
 
 namespace parley::api {
@@ -23,6 +24,12 @@ struct RestEndpoint::Call {
   const net::Request& req;
   std::vector<std::string> segments;
   std::unordered_map<std::string, std::string> query;
+  // Token mode: who is calling. Open mode: enforce is false and everyone may do anything.
+  bool enforce = false;
+  bool admin = false;
+  User user;
+
+  bool restricted() const noexcept { return enforce && !admin; }
 
   std::string param(const std::string& key) const {
     auto it = query.find(key);
@@ -92,6 +99,10 @@ Response error_from(const net::Request& req, const boost::system::error_code& ec
   if (ec == Errc::unavailable) message = "storage is unavailable";
   if (ec == Errc::permission_denied) message = "not allowed";
   return error_response(req, status_for(ec), wire_code(ec), message);
+}
+
+Response forbidden(const net::Request& req, std::string_view message) {
+  return error_response(req, http::status::forbidden, "forbidden", message);
 }
 
 Response bad_request(const net::Request& req, std::string_view message) {
@@ -241,13 +252,79 @@ RestEndpoint::RestEndpoint(hub::Hub& hub, net::NetStats& stats, RestOptions opti
     : hub_(hub), stats_(stats), options_(std::move(options)) {}
 
 asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& ctx) {
-  auto url = boost::urls::parse_origin_form(ctx.request.target());
-  if (!url) co_return bad_request(ctx.request, "malformed request target");
-  Call call{ctx.request, {}, {}};
+  const auto& req = ctx.request;
+  const std::string origin(req[http::field::origin]);
+  const bool cors = options_.origins.grants(origin);
+  auto with_cors = [&](Response res) {
+    if (cors) {
+      res.set(http::field::access_control_allow_origin, origin);
+      res.set(http::field::vary, "Origin");
+      res.set(http::field::access_control_expose_headers, "Content-Disposition");
+    }
+    return res;
+  };
+  if (req.method() == http::verb::options) {
+    // CORS preflight (or a plain OPTIONS): which methods and headers a browser may use.
+    if (!origin.empty() && !cors) co_return forbidden(req, "origin not allowed");
+    Response res{http::status::no_content, req.version()};
+    res.set(http::field::allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    if (cors) {
+      res.set(http::field::access_control_allow_methods,
+              "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+      res.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+      res.set(http::field::access_control_max_age, "600");
+    }
+    res.keep_alive(req.keep_alive());
+    co_return with_cors(std::move(res));
+  }
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) co_return with_cors(bad_request(req, "malformed request target"));
+  Call call{req, {}, {}, false, false, {}};
   for (auto seg : url->segments()) call.segments.emplace_back(seg);
   if (!call.segments.empty() && call.segments.back().empty()) call.segments.pop_back();
   for (auto p : url->params()) call.query[p.key] = p.value;
-  co_return co_await route(call);
+  const bool is_api = !call.segments.empty() && call.segments[0] == "api";
+  if (is_api && options_.auth && options_.auth->requires_token()) {
+    call.enforce = true;
+    const auto header = req[http::field::authorization];
+    if (!header.starts_with("Bearer ") || header.size() <= 7) {
+      auto res = error_response(req, http::status::unauthorized, "unauthorized",
+                                "Authorization: Bearer <token> is required");
+      res.set(http::field::www_authenticate, "Bearer");
+      co_return with_cors(std::move(res));
+    }
+    const std::string token(header.substr(7));
+    if (!options_.admin_token.empty() && hub::constant_time_equals(token, options_.admin_token)) {
+      call.admin = true;
+      call.user = User{"admin", "admin", "", "admin", std::nullopt};
+    } else {
+      std::string why;
+      auto user = options_.auth->authenticate(hub::AuthRequest{token, {}}, why);
+      if (!user) {
+        auto res = error_response(req, http::status::unauthorized, "unauthorized", why);
+        res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+        co_return with_cors(std::move(res));
+      }
+      call.user = std::move(*user);
+      call.admin = hub::Hub::is_admin(call.user);
+    }
+  }
+  co_return with_cors(co_await route(call));
+}
+
+asio::awaitable<Result<void>> RestEndpoint::check_visible(Call& call, const std::string& id,
+                                                          bool missing_ok) {
+  if (!call.restricted()) co_return Result<void>();
+  Job<void> job = [id, user = call.user, missing_ok](store::Connection& c) -> Result<void> {
+    auto conv = c.get_conversation(id);
+    if (!conv) {
+      if (missing_ok && conv.error() == Errc::not_found) return {};
+      return conv.error();
+    }
+    if (!hub::Hub::admits(conv->participants, user)) return Errc::not_found;
+    return {};
+  };
+  co_return co_await on_reader<void>(hub_.storage(), job);
 }
 
 asio::awaitable<Response> RestEndpoint::route(Call& call) {
@@ -409,6 +486,7 @@ asio::awaitable<Response> RestEndpoint::list_conversations(Call& call) {
     if (!is_valid_id(user)) co_return bad_request(call.req, "invalid user id");
     q.user = user;
   }
+  if (call.restricted()) q.user = call.user.id;  // users see only their conversations
   Job<store::ConversationPage> job2 = [q](store::Connection& c) { return c.list_conversations(q); };
   auto page = co_await on_reader<store::ConversationPage>(hub_.storage(), job2);
   if (!page) co_return error_from(call.req, page.error(), "conversations");
@@ -443,6 +521,9 @@ asio::awaitable<Response> RestEndpoint::create_conversation(Call& call) {
     co_return bad_request(call.req, why);
   }
   if (id && !is_valid_id(*id)) co_return bad_request(call.req, "invalid conversation id");
+  if (call.restricted() && participants && !participants->empty()) {
+    co_return forbidden(call.req, "creating a conversation with participants needs an admin");
+  }
   store::NewConversation nc;
   nc.id = id.value_or(new_short_id());
   nc.title = title.value_or("");
@@ -459,6 +540,9 @@ asio::awaitable<Response> RestEndpoint::create_conversation(Call& call) {
 asio::awaitable<Response> RestEndpoint::get_conversation(Call& call, const std::string& id) {
   auto limit = call.int_param("limit");
   if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
+  if (auto v = co_await check_visible(call, id); !v) {
+    co_return error_from(call.req, v.error(), "conversation");
+  }
   struct Full {
     Conversation conv;
     std::vector<StoredMessage> messages;
@@ -483,6 +567,7 @@ asio::awaitable<Response> RestEndpoint::get_conversation(Call& call, const std::
 }
 
 asio::awaitable<Response> RestEndpoint::put_conversation(Call& call, const std::string& id) {
+  if (call.restricted()) co_return forbidden(call.req, "saving a whole conversation needs an admin");
   std::optional<Response> err;
   auto body = body_object(call.req, err);
   if (!body) co_return std::move(*err);
@@ -541,15 +626,23 @@ asio::awaitable<Response> RestEndpoint::patch_conversation(Call& call, const std
     if (!a->is_bool()) co_return bad_request(call.req, "is_active must be a boolean");
     patch.is_active = a->get_bool();
   }
+  if (auto v = co_await check_visible(call, id); !v) {
+    co_return error_from(call.req, v.error(), "conversation");
+  }
+  if (call.restricted() && patch.participants) {
+    co_return forbidden(call.req, "changing participants needs an admin");
+  }
   Job<Conversation> job6 = [id, patch](store::Connection& c) {
     return c.update_conversation(id, patch, now_ms());
   };
   auto r = co_await on_writer<Conversation>(hub_.storage(), job6);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
+  hub_.invalidate(id);  // the live room reloads its participants
   co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
 }
 
 asio::awaitable<Response> RestEndpoint::delete_conversation(Call& call, const std::string& id) {
+  if (call.restricted()) co_return forbidden(call.req, "deleting a conversation needs an admin");
   Job<void> job7 = [id](store::Connection& c) { return c.delete_conversation(id); };
   auto r = co_await on_writer<void>(hub_.storage(), job7);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
@@ -565,6 +658,9 @@ asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::str
   auto limit = call.int_param("limit");
   if ((before && *before < 0) || (after && *after < 0) || (limit && *limit < 0)) {
     co_return bad_request(call.req, "before, after and limit must be non-negative integers");
+  }
+  if (auto v = co_await check_visible(call, id); !v) {
+    co_return error_from(call.req, v.error(), "conversation");
   }
   const std::size_t n = std::clamp<std::size_t>(
       limit ? static_cast<std::size_t>(*limit) : hub_.options().default_history, 1,
@@ -625,6 +721,11 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
     if (!sid || !is_valid_id(*sid)) co_return bad_request(call.req, "sender.id is required");
     m.sender = Sender{*sid, sname.value_or(""), srole.value_or("bot")};
   }
+  if (call.restricted()) {
+    // A user posts as themselves, whatever the body says.
+    m.sender = Sender{call.user.id, call.user.name.empty() ? m.sender.name : call.user.name,
+                      call.user.role};
+  }
   if (!content) co_return bad_request(call.req, "content is required");
   if (content->size() > options_.max_content_bytes) {
     co_return error_response(
@@ -638,6 +739,9 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
   }
   m.meta = meta.value_or("{}");
   m.client_id = std::move(client_id);
+  if (auto v = co_await check_visible(call, id, true); !v) {
+    co_return error_from(call.req, v.error(), "conversation");
+  }
   std::function<void(std::function<void(Result<Appended>)>)> job9 =
       [this, m = std::move(m)](std::function<void(Result<Appended>)> done) mutable {
         hub_.post_message(std::move(m), done);
@@ -649,6 +753,12 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
 }
 
 asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::string& id, Seq seq) {
+  if (auto v = co_await check_visible(call, id); !v) {
+    co_return error_from(call.req, v.error(), "conversation");
+  }
+  // Users change only their own messages; admins (and open mode) any.
+  std::optional<UserId> by;
+  if (call.restricted()) by = call.user.id;
   Result<StoredMessage> r = Errc::internal;
   if (call.req.method() == http::verb::patch) {
     std::optional<Response> err;
@@ -664,7 +774,7 @@ asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::st
     }
     std::function<void(std::function<void(Result<StoredMessage>)>)> job10 =
         [&](std::function<void(Result<StoredMessage>)> done) {
-          hub_.edit_message(id, seq, *content, std::nullopt, done);
+          hub_.edit_message(id, seq, *content, by, done);
         };
     r = co_await await_result<StoredMessage>(job10);
     if (!r) co_return error_from(call.req, r.error(), "message");
@@ -672,7 +782,7 @@ asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::st
   }
   std::function<void(std::function<void(Result<StoredMessage>)>)> job11 =
       [&](std::function<void(Result<StoredMessage>)> done) {
-        hub_.delete_message(id, seq, std::nullopt, done);
+        hub_.delete_message(id, seq, by, done);
       };
   r = co_await await_result<StoredMessage>(job11);
   if (!r) co_return error_from(call.req, r.error(), "message");
@@ -684,6 +794,9 @@ asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::st
 asio::awaitable<Response> RestEndpoint::export_conversation(Call& call, const std::string& id) {
   auto format = parse_export_format(call.param("format"));
   if (!format) co_return bad_request(call.req, "format must be json, jsonl, markdown or csv");
+  if (auto v = co_await check_visible(call, id); !v) {
+    co_return error_from(call.req, v.error(), "conversation");
+  }
   Job<std::string> job12 = [id, f = *format](store::Connection& c) -> Result<std::string> {
     std::string out;
     auto r = ::parley::api::export_conversation(
@@ -714,7 +827,29 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
   auto limit = call.int_param("limit");
   if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
   q.limit = std::clamp<std::size_t>(limit ? static_cast<std::size_t>(*limit) : 20, 1, 200);
-  Job<std::vector<store::SearchHit>> job13 = [q](store::Connection& c) { return c.search(q); };
+  if (q.conversation) {
+    if (auto v = co_await check_visible(call, *q.conversation); !v) {
+      co_return error_from(call.req, v.error(), "conversation");
+    }
+  }
+  Job<std::vector<store::SearchHit>> job13 =
+      [q, restricted = call.restricted() && !q.conversation,
+       user = call.user](store::Connection& c) -> Result<std::vector<store::SearchHit>> {
+    auto hits = c.search(q);
+    if (!hits || !restricted) return hits;
+    // Only hits in conversations the caller may see (one lookup per conversation).
+    std::unordered_map<ConversationId, bool> visible;
+    std::vector<store::SearchHit> kept;
+    for (auto& h : *hits) {
+      auto [it, fresh] = visible.try_emplace(h.message.conversation, false);
+      if (fresh) {
+        auto conv = c.get_conversation(h.message.conversation);
+        it->second = conv && hub::Hub::admits(conv->participants, user);
+      }
+      if (it->second) kept.push_back(std::move(h));
+    }
+    return kept;
+  };
   auto hits = co_await on_reader<std::vector<store::SearchHit>>(hub_.storage(), job13);
   if (!hits) co_return error_from(call.req, hits.error(), "search");
   json::array arr;

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <string>
 
+#include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
 #include "net/endpoint.hpp"
+#include "net/origin_policy.hpp"
 #include "net/stats.hpp"
 
 namespace parley::api {
@@ -15,6 +17,11 @@ namespace parley::api {
 struct RestOptions {
   std::size_t max_content_bytes = 64 * 1024;
   std::string version = "0.1.0";
+  // Token mode when `auth` requires tokens: every /api/ call needs `Authorization: Bearer`
+  // with a JWT (a user; role "admin" is an administrator) or exactly `admin_token`.
+  const hub::Authenticator* auth = nullptr;
+  std::string admin_token;
+  net::OriginPolicy origins;  // CORS
 };
 
 class RestEndpoint final : public net::Endpoint {
@@ -30,6 +37,11 @@ class RestEndpoint final : public net::Endpoint {
 
   struct Call;
   boost::asio::awaitable<net::Response> route(Call& call);
+  // Token mode: empty when the caller may see conversation `id`; Errc::not_found when it
+  // does not exist or has participants without the caller (existence is not revealed).
+  // `missing_ok`: a conversation that does not exist yet passes.
+  boost::asio::awaitable<Result<void>> check_visible(Call& call, const std::string& id,
+                                                     bool missing_ok = false);
   boost::asio::awaitable<net::Response> health(Call& call);
   net::Response metrics(Call& call);
   boost::asio::awaitable<net::Response> list_conversations(Call& call);

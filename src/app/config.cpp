@@ -28,6 +28,15 @@ void number(const char* name, T& out) {
   }
 }
 
+template <class T>
+void optional_number(const char* name, std::optional<T>& out) {
+  if (env(name)) {
+    T parsed = out.value_or(T{});
+    number(name, parsed);
+    out = parsed;
+  }
+}
+
 }  // namespace
 
 Config config_from_env() {
@@ -44,6 +53,19 @@ Config config_from_env() {
   number("MAX_CONTENT_BYTES", c.max_content_bytes);
   number("THREADS", c.threads);
   number("MAX_CONNECTIONS", c.max_connections);
+  if (const char* v = env("AUTH_MODE")) c.auth_mode = v;
+  if (const char* v = env("JWT_SECRET")) c.jwt_secret = v;
+  if (const char* v = env("JWT_PUBLIC_KEY")) c.jwt_public_key = v;
+  number("JWT_LEEWAY_S", c.jwt_leeway_s);
+  if (const char* v = env("JWT_ISSUER")) c.jwt_issuer = v;
+  if (const char* v = env("JWT_AUDIENCE")) c.jwt_audience = v;
+  if (const char* v = env("ADMIN_TOKEN")) c.admin_token = v;
+  if (const char* v = env("ALLOWED_ORIGINS")) c.allowed_origins = v;
+  optional_number("RATE_LIMIT_PER_S", c.rate_limit_per_s);
+  optional_number("RATE_LIMIT_BURST", c.rate_limit_burst);
+  optional_number("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip);
+  number("MAX_JOINED_ROOMS", c.max_joined_rooms);
+  number("AUTH_TIMEOUT_S", c.auth_timeout_s);
   return c;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 namespace parley::app {
@@ -20,6 +21,23 @@ struct Config {
   std::size_t max_content_bytes = 64 * 1024;  // MAX_CONTENT_BYTES
   std::size_t threads = 0;                    // THREADS: 0 = one per core
   std::size_t max_connections = 0;            // MAX_CONNECTIONS: 0 = as descriptors allow
+
+  // Security (docs/security.md). Unset optionals take the mode's default in resolve().
+  std::string auth_mode = "open";              // AUTH_MODE: open | token
+  std::string jwt_secret;                      // JWT_SECRET: HS256 key
+  std::string jwt_public_key;                  // JWT_PUBLIC_KEY: PEM text or path (RS256/ES256)
+  std::size_t jwt_leeway_s = 30;               // JWT_LEEWAY_S: clock skew on exp/nbf
+  std::string jwt_issuer;                      // JWT_ISSUER: required `iss` when set
+  std::string jwt_audience;                    // JWT_AUDIENCE: required `aud` when set
+  std::string admin_token;                     // ADMIN_TOKEN: REST bearer with admin rights
+  std::string allowed_origins;                 // ALLOWED_ORIGINS: comma list or *
+  std::optional<double> rate_limit_per_s;      // RATE_LIMIT_PER_S: token 50, open 0 (off)
+  std::optional<double> rate_limit_burst;      // RATE_LIMIT_BURST: token 200, open 0
+  std::optional<std::size_t> max_connections_per_ip;  // MAX_CONNECTIONS_PER_IP: token 256, open 0
+  std::size_t max_joined_rooms = 1000;         // MAX_JOINED_ROOMS: per connection
+  std::size_t auth_timeout_s = 10;             // AUTH_TIMEOUT_S: token mode, to authenticate
+
+  bool token_mode() const noexcept { return auth_mode == "token"; }
 };
 
 // Defaults overridden by the environment. Unparsable numbers keep the default (and log).

@@ -18,6 +18,7 @@
 #include "core/log.hpp"
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
+#include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
 #include "net/router.hpp"
 #include "net/ws_session.hpp"
@@ -42,7 +43,62 @@ std::size_t raise_fd_limit() {
   return static_cast<std::size_t>(rl.rlim_cur);
 }
 
+namespace {
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+}  // namespace
+
 int run_server(const Config& config) {
+  // Who may connect, decided before anything listens.
+  const bool token_mode = config.token_mode();
+  if (!token_mode && config.auth_mode != "open") {
+    spdlog::critical("AUTH_MODE must be open or token, not {}", config.auth_mode);
+    return 1;
+  }
+  std::unique_ptr<hub::Authenticator> auth;
+  if (token_mode) {
+    hub::JwtOptions jo;
+    jo.secret = config.jwt_secret;
+    jo.public_key = config.jwt_public_key;
+    jo.leeway = std::chrono::seconds(config.jwt_leeway_s);
+    jo.issuer = config.jwt_issuer;
+    jo.audience = config.jwt_audience;
+    std::string why;
+    auto jwt = hub::JwtAuthenticator::create(jo, why);
+    if (!jwt) {
+      spdlog::critical("AUTH_MODE=token: {}", why);
+      return 1;
+    }
+    if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
+      spdlog::warn("JWT_SECRET is shorter than 32 bytes: HS256 keys should be at least 256 bits");
+    }
+    if (!config.admin_token.empty() && config.admin_token.size() < 16) {
+      spdlog::warn("ADMIN_TOKEN is shorter than 16 characters");
+    }
+    auth = std::move(*jwt);
+  } else {
+    auth = std::make_unique<hub::OpenAuthenticator>();
+    if (!is_loopback(config.host)) {
+      spdlog::warn(
+          "*** AUTH_MODE=open on {}: anyone who can reach this address can claim any user id "
+          "and read and write every conversation. Set AUTH_MODE=token (docs/security.md). ***",
+          config.host);
+    }
+  }
+  const double rate = config.rate_limit_per_s.value_or(token_mode ? 50.0 : 0.0);
+  const double burst = config.rate_limit_burst.value_or(token_mode ? 200.0 : rate);
+  const std::size_t per_ip = config.max_connections_per_ip.value_or(token_mode ? 256 : 0);
+  spdlog::info("auth mode {}; rate limit {}/s burst {}; max connections per IP {}; allowed "
+               "origins {}",
+               config.auth_mode, rate, burst, per_ip,
+               config.allowed_origins.empty() ? "(any; no CORS)" : config.allowed_origins);
+
   const std::size_t fds = raise_fd_limit();
   // A few descriptors go to the database, the listener and logs; the rest can be clients.
   spdlog::info("open-files limit {}: room for about {} connections", fds, fds > 64 ? fds - 64 : 0);
@@ -90,7 +146,10 @@ int run_server(const Config& config) {
       config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context ioc(static_cast<int>(threads));
 
-  hub::Hub hub(ioc.get_executor(), **storage, hub::Hub::Options{});
+  hub::Hub::Options hub_options;
+  hub_options.max_joined_rooms = config.max_joined_rooms;
+  hub_options.enforce_access = token_mode;
+  hub::Hub hub(ioc.get_executor(), **storage, hub_options);
 
   // The outage spool (docs/storage.md, "Outages"): a database server can go away while we
   // run; sends then go to DATA_DIR/spool, fsynced, and are replayed when it returns. SQLite
@@ -138,14 +197,24 @@ int run_server(const Config& config) {
     broker->start(std::move(handlers));
     spdlog::info("bus: redis {}:{} as server {}", rc->host, rc->port, origin);
   }
-  hub::OpenAuthenticator auth;
   net::NetStats stats;
+  const net::OriginPolicy origins(config.allowed_origins);
 
   net::WsOptions ws_options;
   ws_options.max_frame_bytes = config.max_frame_bytes;
   ws_options.limits.max_content_bytes = config.max_content_bytes;
-  net::WsEndpoint ws(hub, auth, stats, ws_options);
-  api::RestEndpoint rest(hub, stats, api::RestOptions{config.max_content_bytes, PARLEY_VERSION});
+  ws_options.rate_per_s = rate;
+  ws_options.rate_burst = burst;
+  ws_options.auth_timeout = std::chrono::seconds(config.auth_timeout_s);
+  ws_options.origins = origins;
+  net::WsEndpoint ws(hub, *auth, stats, ws_options);
+  api::RestOptions rest_options;
+  rest_options.max_content_bytes = config.max_content_bytes;
+  rest_options.version = PARLEY_VERSION;
+  rest_options.auth = auth.get();
+  rest_options.admin_token = config.admin_token;
+  rest_options.origins = origins;
+  api::RestEndpoint rest(hub, stats, rest_options);
   WebEndpoint web;
 
   net::Router router;
@@ -158,6 +227,7 @@ int run_server(const Config& config) {
   net::HttpOptions http_options;
   http_options.max_body_bytes = config.max_body_bytes;
   http_options.max_connections = config.max_connections;
+  http_options.max_connections_per_ip = per_ip;
   net::HttpServer server(ioc, router, stats, http_options);
   auto bound = server.listen(config.host, config.port);
   if (!bound) {

@@ -135,6 +135,11 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
     if (!res) break;
     res->set(http::field::server, "parley");
     res->set("X-Content-Type-Options", "nosniff");
+    if (res->find("Referrer-Policy") == res->end()) res->set("Referrer-Policy", "no-referrer");
+    if (res->find("X-Frame-Options") == res->end() &&
+        !(*res)[http::field::content_type].starts_with("text/html")) {
+      res->set("X-Frame-Options", "DENY");
+    }
     if (!res->has_content_length() && !res->chunked()) res->prepare_payload();
     const bool keep = res->keep_alive() && req.keep_alive();
     res->keep_alive(keep);
@@ -168,14 +173,34 @@ void HttpServer::start() {
             socket.close();
             continue;
           }
+          std::string peer;
+          if (options_.max_connections_per_ip) {
+            boost::system::error_code pec;
+            auto ep = socket.remote_endpoint(pec);
+            if (!pec) peer = ep.address().to_string();
+            std::lock_guard lock(per_ip_mu_);
+            auto& n = per_ip_[peer];
+            if (n >= options_.max_connections_per_ip) {
+              stats_.ip_refused.fetch_add(1, std::memory_order_relaxed);
+              socket.close(pec);
+              continue;
+            }
+            ++n;
+          }
           socket.set_option(tcp::no_delay(true), ec);
           stats_.connections.fetch_add(1, std::memory_order_relaxed);
           stats_.connections_total.fetch_add(1, std::memory_order_relaxed);
           auto ex = socket.get_executor();
           asio::co_spawn(
               ex, run_connection(beast::tcp_stream(std::move(socket)), router_, stats_, options_),
-              [&stats = stats_](std::exception_ptr e) {
+              [this, &stats = stats_, peer](std::exception_ptr e) {
                 stats.connections.fetch_sub(1, std::memory_order_relaxed);
+                if (options_.max_connections_per_ip) {
+                  std::lock_guard lock(per_ip_mu_);
+                  if (auto it = per_ip_.find(peer); it != per_ip_.end() && --it->second == 0) {
+                    per_ip_.erase(it);
+                  }
+                }
                 if (e) {
                   try {
                     std::rethrow_exception(e);

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "net/router.hpp"
@@ -23,6 +25,7 @@ struct HttpOptions {
   std::chrono::seconds header_timeout{15};  // slowloris: a request must arrive within this
   std::chrono::seconds keep_alive_timeout{60};
   std::size_t max_connections = 0;  // 0: as many as descriptors allow
+  std::size_t max_connections_per_ip = 0;  // 0: no per-address limit
 };
 
 // A JSON error response `{error:{code,message}}` with the given status.
@@ -47,6 +50,8 @@ class HttpServer {
   NetStats& stats_;
   HttpOptions options_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::mutex per_ip_mu_;  // guards per_ip_
+  std::unordered_map<std::string, std::size_t> per_ip_;  // open connections per peer address
 };
 
 }  // namespace parley::net

@@ -15,6 +15,7 @@
 
 #include "core/log.hpp"
 #include "net/http_server.hpp"
+#include "net/rate_limiter.hpp"
 
 namespace parley::net {
 
@@ -27,7 +28,11 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 class WsSession final : public hub::Session {
  public:
   WsSession(websocket::stream<beast::tcp_stream> ws, WsEndpoint& endpoint)
-      : ws_(std::move(ws)), endpoint_(endpoint), wake_(ws_.get_executor()) {}
+      : ws_(std::move(ws)),
+        endpoint_(endpoint),
+        wake_(ws_.get_executor()),
+        deadline_(ws_.get_executor()),
+        bucket_(endpoint.options_.rate_per_s, endpoint.options_.rate_burst) {}
 
   asio::awaitable<void> run(Request req);
 
@@ -56,10 +61,17 @@ class WsSession final : public hub::Session {
   asio::awaitable<void> write_loop();
   void on_frame(std::string_view text);
   void authenticate(const hub::AuthRequest& request, const json::value& ref);
+  // Token mode: closes the connection at `when` (auth timeout, token expiry) with an
+  // `unauthorized` error saying `why`. Replaces any earlier deadline.
+  void arm_deadline(std::chrono::steady_clock::time_point when, const char* why);
+  // Sends `unauthorized` (`why`) and closes with 1008 (policy violation).
+  void refuse(const json::value& ref, std::string_view why);
 
   websocket::stream<beast::tcp_stream> ws_;
   WsEndpoint& endpoint_;
-  asio::steady_timer wake_;  // the write loop sleeps on it while the queue is empty
+  asio::steady_timer wake_;      // the write loop sleeps on it while the queue is empty
+  asio::steady_timer deadline_;  // token mode: auth timeout, then the token's expiry
+  TokenBucket bucket_;
   std::deque<hub::Frame> queue_;
   std::size_t queued_bytes_ = 0;
   bool closing_ = false;  // no more writes; close with close_code_ once drained
@@ -154,6 +166,10 @@ asio::awaitable<void> WsSession::run(Request req) {
     endpoint_.sessions_[id()] = self;
   }
   asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
+  if (endpoint_.auth_.requires_token()) {
+    arm_deadline(std::chrono::steady_clock::now() + endpoint_.options_.auth_timeout,
+                 "authenticate first: timed out");
+  }
   if (!token.empty()) authenticate(hub::AuthRequest{token, {}}, json::value(nullptr));
 
   beast::flat_buffer buffer;
@@ -165,6 +181,19 @@ asio::awaitable<void> WsSession::run(Request req) {
       if (ec == websocket::error::message_too_big) {
         spdlog::info("ws session {}: frame over {} bytes, closed 1009", id(),
                      endpoint_.options_.max_frame_bytes);
+        // Beast has sent the 1009 close frame; the client may still be sending the rest of
+        // the frame. Read and discard briefly so it sees the close instead of a reset.
+        auto& sock = beast::get_lowest_layer(ws_).socket();
+        boost::system::error_code ignored;
+        sock.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(2));
+        auto scratch = std::make_unique<char[]>(16 * 1024);
+        for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
+          auto [rec, got] = co_await beast::get_lowest_layer(ws_).async_read_some(
+              asio::buffer(scratch.get(), 16 * 1024), kNoThrow);
+          if (rec) break;
+          drained += got;
+        }
       }
       break;
     }
@@ -175,26 +204,63 @@ asio::awaitable<void> WsSession::run(Request req) {
   read_done_ = true;
   closing_ = true;
   wake_.cancel();
+  deadline_.cancel();
   endpoint_.hub_.disconnect(self);
   endpoint_.forget(id());
   endpoint_.stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void WsSession::arm_deadline(std::chrono::steady_clock::time_point when, const char* why) {
+  deadline_.expires_at(when);
+  std::weak_ptr<WsSession> weak = shared();
+  deadline_.async_wait([weak, why](boost::system::error_code ec) {
+    if (ec) return;  // re-armed or the session ended
+    if (auto self = weak.lock()) {
+      spdlog::info("ws session {}: {}, closed", self->id(), why);
+      self->refuse(json::value(nullptr), why);
+    }
+  });
+}
+
+void WsSession::refuse(const json::value& ref, std::string_view why) {
+  send_text(protocol::native::encode_error(ref, Errc::unauthenticated, why));
+  if (closing_) return;
+  closing_ = true;  // the write loop sends what is queued (the error), then closes
+  close_code_ = websocket::close_code::policy_error;
+  wake_.cancel();
+}
+
 void WsSession::authenticate(const hub::AuthRequest& request, const json::value& ref) {
   std::string why;
-  auto user = endpoint_.auth_.authenticate(request, why);
-  if (!user) {
+  auto identity = endpoint_.auth_.identify(request, why);
+  if (!identity) {
     endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    send_text(protocol::native::encode_error(ref, user.error(), why));
+    if (endpoint_.auth_.requires_token()) {
+      // Token mode: a bad, expired or wrongly signed token gets `unauthorized` and the
+      // connection ends. The reason never includes the token.
+      spdlog::info("ws session {}: authentication refused: {}", id(), why);
+      refuse(ref, why);
+      return;
+    }
+    send_text(protocol::native::encode_error(ref, identity.error(), why));
     return;
   }
+  auto user = std::optional<User>(std::move(identity->user));
   if (is_authenticated() && this->user().id != user->id) {
     send_text(protocol::native::encode_error(ref, Errc::invalid_argument,
                                              "already authenticated as another user"));
     return;
   }
   const bool first = !is_authenticated();
-  if (!first) {  // a repeated auth keeps what it does not restate
+  if (endpoint_.auth_.requires_token()) {
+    // The token decides the whole identity; a later token (a refresh) moves the deadline.
+    if (identity->expires_at) {
+      const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
+      arm_deadline(std::chrono::steady_clock::now() + left, "token expired");
+    } else {
+      deadline_.cancel();
+    }
+  } else if (!first) {  // a repeated auth keeps what it does not restate
     if (user->name.empty()) user->name = this->user().name;
     if (user->avatar.empty()) user->avatar = this->user().avatar;
     if (request.claimed.role.empty()) user->role = this->user().role;
@@ -210,6 +276,15 @@ void WsSession::authenticate(const hub::AuthRequest& request, const json::value&
 void WsSession::on_frame(std::string_view text) {
   json::value ref;
   std::string why;
+  if (!bucket_.take()) {
+    endpoint_.stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+    // The reply carries the ref when the frame is cheap to look at; the frame is not applied.
+    auto limited = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+    if (limited) ref = std::move(limited->ref);
+    send_text(protocol::native::encode_error(ref, Errc::rate_limited,
+                                             "too many messages: slow down"));
+    return;
+  }
   auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
   if (!decoded) {
     endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
@@ -237,6 +312,11 @@ asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
   if (!websocket::is_upgrade(ctx.request)) {
     co_return json_error(http::status::upgrade_required, "bad_request",
                          "this endpoint speaks WebSocket", ctx.request.version(), false);
+  }
+  if (auto origin = ctx.request[http::field::origin]; !options_.origins.allows(origin)) {
+    stats_.origin_refused.fetch_add(1, std::memory_order_relaxed);
+    co_return json_error(http::status::forbidden, "forbidden", "origin not allowed",
+                         ctx.request.version(), false);
   }
   auto session = std::make_shared<WsSession>(
       websocket::stream<beast::tcp_stream>(std::move(ctx.stream)), *this);

@@ -13,6 +13,7 @@
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
 #include "net/endpoint.hpp"
+#include "net/origin_policy.hpp"
 #include "net/stats.hpp"
 #include "protocol/native/json_codec.hpp"
 
@@ -24,6 +25,13 @@ struct WsOptions {
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
   std::chrono::seconds idle_timeout{120};  // no traffic and no pong: closed
   protocol::native::Limits limits;
+  // Frames a second per connection (token bucket); 0: unlimited. Over it: error
+  // `rate_limited` and the frame is dropped; the connection stays open.
+  double rate_per_s = 0;
+  double rate_burst = 0;
+  // Token mode: a connection that has not authenticated within this is closed (1008).
+  std::chrono::seconds auth_timeout{10};
+  OriginPolicy origins;  // upgrades whose Origin it does not allow get 403
 };
 
 class WsSession;
