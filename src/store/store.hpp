@@ -162,6 +162,20 @@ class Connection {
   [[nodiscard]] virtual Result<void> for_each_message(
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) = 0;
+
+  // --- Retention --------------------------------------------------------------------------
+  // Removes the oldest messages of `conversation` in one transaction: all but the last
+  // `keep_last`, and (either rule may remove) the oldest run of messages created before
+  // `older_than`. Always a prefix by seq: kept messages keep their seq, last_seq stays,
+  // message_count drops, read state stays. With `dry_run` nothing changes. Returns how many
+  // messages were (or would be) removed; not_found if the conversation is absent.
+  [[nodiscard]] virtual Result<std::int64_t> prune(const ConversationId& conversation,
+                                                   std::optional<std::int64_t> keep_last,
+                                                   std::optional<TimeMs> older_than,
+                                                   bool dry_run) {
+    (void)conversation, (void)keep_last, (void)older_than, (void)dry_run;
+    return make_error_code(Errc::invalid_argument);  // a backend without retention
+  }
 };
 
 // One configured backend; a factory of connections. Thread-safe.

@@ -1082,6 +1082,87 @@ TEST_P(StoreConformance, ConcurrentWritersGetDistinctGaplessSeqs) {
   EXPECT_EQ(ok(c().get_conversation("busy")).message_count, kTotal);
 }
 
+// --- prune (retention) -------------------------------------------------------------------
+
+// `count` messages from alice, message i created at base + i seconds.
+void fill_timed(Connection& c, const ConversationId& conversation, int count, TimeMs base) {
+  std::vector<NewMessage> batch;
+  for (int i = 1; i <= count; ++i) {
+    NewMessage msg = message(conversation, "alice", "m" + std::to_string(i),
+                             "cid-" + std::to_string(i));
+    msg.created_at = base + i * 1000;
+    batch.push_back(msg);
+  }
+  ok(c.append_batch(batch));
+}
+
+TEST_P(StoreConformance, PruneKeepLastRemovesTheOldestAndKeepsSeqs) {
+  fill_timed(c(), "room", 10, 1'000'000);
+  ok(c().mark_read("room", "bob", 7));
+  EXPECT_EQ(ok(c().prune("room", 4, std::nullopt, true)), 6);  // dry run
+  EXPECT_EQ(ok(c().get_conversation("room")).message_count, 10);
+  EXPECT_EQ(ok(c().prune("room", 4, std::nullopt, false)), 6);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(7, 10));
+  EXPECT_EQ(seqs(ok(c().read_before("room", kLatest, 100))), range(7, 10));
+  EXPECT_EQ(seqs(ok(c().read_before("room", 9, 5))), range(7, 8));
+  EXPECT_EQ(error_of(c().get_message("room", 6)), Errc::not_found);
+  EXPECT_EQ(ok(c().get_message("room", 7)).content, "m7");
+  const Conversation conv = ok(c().get_conversation("room"));
+  EXPECT_EQ(conv.last_seq, 10);
+  EXPECT_EQ(conv.message_count, 4);
+  EXPECT_EQ(ok(c().read_seq("room", "bob")), 7);
+  // Appends go on from last_seq; pruning again with the same rule removes only the excess.
+  fill("room", 1);
+  EXPECT_EQ(ok(c().get_message("room", 11)).content, "m1");
+  EXPECT_EQ(ok(c().prune("room", 4, std::nullopt, false)), 1);
+  EXPECT_EQ(ok(c().prune("room", 4, std::nullopt, false)), 0);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(8, 11));
+  std::vector<Seq> streamed;
+  ok(c().for_each_message("room", 0, [&](const StoredMessage& m) {
+    streamed.push_back(m.seq);
+    return true;
+  }));
+  EXPECT_EQ(streamed, range(8, 11));
+}
+
+TEST_P(StoreConformance, PruneOlderThanRemovesTheOldestRun) {
+  fill_timed(c(), "room", 6, 1'000'000);  // created at 1'001'000 .. 1'006'000
+  EXPECT_EQ(ok(c().prune("room", std::nullopt, 1'003'500, false)), 3);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(4, 6));
+  // Both rules: whichever removes more.
+  EXPECT_EQ(ok(c().prune("room", 1, 1'004'500, true)), 2);
+  EXPECT_EQ(ok(c().prune("room", 2, 1'004'500, false)), 1);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(5, 6));
+  // Everything older: the conversation stays, empty, with its last_seq.
+  EXPECT_EQ(ok(c().prune("room", std::nullopt, 9'000'000, false)), 2);
+  const Conversation conv = ok(c().get_conversation("room"));
+  EXPECT_EQ(conv.message_count, 0);
+  EXPECT_EQ(conv.last_seq, 6);
+  EXPECT_TRUE(ok(c().read_before("room", kLatest, 10)).empty());
+  EXPECT_EQ(append_one(message("room", "alice", "after")).message.seq, 7);
+}
+
+TEST_P(StoreConformance, PruneRules) {
+  EXPECT_EQ(error_of(c().prune("nowhere", 1, std::nullopt, false)), Errc::not_found);
+  fill("room", 3);
+  EXPECT_EQ(error_of(c().prune("room", -1, std::nullopt, false)), Errc::invalid_argument);
+  EXPECT_EQ(ok(c().prune("room", std::nullopt, std::nullopt, false)), 0);
+  EXPECT_EQ(ok(c().prune("room", 5, std::nullopt, false)), 0);
+  EXPECT_EQ(ok(c().prune("room", 0, std::nullopt, false)), 3);
+  // Removed messages leave search.
+  EXPECT_TRUE(ok(c().search({"m1", "room", 10})).empty());
+}
+
+TEST_P(StoreConformance, ReplaceAfterPruneNumbersFromOne) {
+  fill("room", 5);
+  ok(c().prune("room", 2, std::nullopt, false));
+  WholeConversation whole;
+  whole.id = "room";
+  whole.messages = {message("room", "alice", "a"), message("room", "alice", "b")};
+  ok(c().replace_conversation(whole));
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(1, 2));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(all_backends()),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {
                            return param_info.param.name;

@@ -23,8 +23,10 @@ Data* find(MemoryState& state, const ConversationId& id) {
 }
 
 StoredMessage* find_message(Data& data, Seq seq) {
-  if (seq < 1 || seq > static_cast<Seq>(data.messages.size())) return nullptr;
-  return &data.messages[static_cast<std::size_t>(seq - 1)];
+  if (seq <= data.pruned || seq > data.pruned + static_cast<Seq>(data.messages.size())) {
+    return nullptr;
+  }
+  return &data.messages[static_cast<std::size_t>(seq - data.pruned - 1)];
 }
 
 Data make_conversation(const ConversationId& id, TimeMs now) {
@@ -185,9 +187,10 @@ Result<std::vector<StoredMessage>> MemoryConnection::read_after(const Conversati
   std::vector<StoredMessage> out;
   const Data* data = find(*state_, conversation);
   if (data == nullptr) return out;
-  const auto size = static_cast<Seq>(data->messages.size());
-  for (Seq seq = std::max<Seq>(after, 0) + 1; seq <= size && out.size() < limit; ++seq) {
-    out.push_back(data->messages[static_cast<std::size_t>(seq - 1)]);
+  const Seq pruned = data->pruned;
+  const auto last = pruned + static_cast<Seq>(data->messages.size());
+  for (Seq seq = std::max<Seq>(after, pruned) + 1; seq <= last && out.size() < limit; ++seq) {
+    out.push_back(data->messages[static_cast<std::size_t>(seq - pruned - 1)]);
   }
   return out;
 }
@@ -198,11 +201,12 @@ Result<std::vector<StoredMessage>> MemoryConnection::read_before(const Conversat
   std::vector<StoredMessage> out;
   const Data* data = find(*state_, conversation);
   if (data == nullptr || before <= 1 || limit == 0) return out;
-  const Seq last = std::min<Seq>(before - 1, static_cast<Seq>(data->messages.size()));
-  const Seq first =
-      limit >= static_cast<std::size_t>(last) ? 1 : last - static_cast<Seq>(limit) + 1;
+  const Seq pruned = data->pruned;
+  const Seq last = std::min<Seq>(before - 1, pruned + static_cast<Seq>(data->messages.size()));
+  const Seq first = std::max<Seq>(
+      pruned + 1, limit >= static_cast<std::size_t>(last) ? 1 : last - static_cast<Seq>(limit) + 1);
   for (Seq seq = first; seq <= last; ++seq) {
-    out.push_back(data->messages[static_cast<std::size_t>(seq - 1)]);
+    out.push_back(data->messages[static_cast<std::size_t>(seq - pruned - 1)]);
   }
   return out;
 }
@@ -430,6 +434,7 @@ Result<Conversation> MemoryConnection::replace_conversation(const WholeConversat
   for (auto& [user, seq] : data.read) seq = std::min(seq, conv.last_seq);
   state_->message_ids.insert(ids.begin(), ids.end());
   data.messages = std::move(messages);
+  data.pruned = 0;
   data.client_ids = std::move(client_ids);
   return conv;
 }
@@ -566,6 +571,37 @@ Result<void> MemoryConnection::for_each_message(
     }
     if (chunk->size() < kChunk) return {};
   }
+}
+
+// --- Retention ---------------------------------------------------------------------------
+
+Result<std::int64_t> MemoryConnection::prune(const ConversationId& conversation,
+                                             std::optional<std::int64_t> keep_last,
+                                             std::optional<TimeMs> older_than, bool dry_run) {
+  if (keep_last && *keep_last < 0) return err(Errc::invalid_argument);
+  std::lock_guard lock(state_->mu);
+  Data* data = find(*state_, conversation);
+  if (data == nullptr) return err(Errc::not_found);
+  const auto size = static_cast<std::int64_t>(data->messages.size());
+  std::int64_t remove = 0;
+  if (keep_last) remove = std::max<std::int64_t>(remove, size - *keep_last);
+  if (older_than) {
+    std::int64_t old = 0;  // the oldest run created before `older_than`
+    while (old < size && data->messages[static_cast<std::size_t>(old)].created_at < *older_than) {
+      ++old;
+    }
+    remove = std::max(remove, old);
+  }
+  if (remove <= 0 || dry_run) return std::max<std::int64_t>(remove, 0);
+  const Seq cut = data->pruned + remove;  // messages with seq <= cut go
+  for (std::int64_t i = 0; i < remove; ++i) {
+    state_->message_ids.erase(data->messages[static_cast<std::size_t>(i)].id);
+  }
+  data->messages.erase(data->messages.begin(), data->messages.begin() + remove);
+  data->pruned = cut;
+  std::erase_if(data->client_ids, [cut](const auto& kv) { return kv.second <= cut; });
+  data->conversation.message_count -= remove;
+  return remove;
 }
 
 }  // namespace parley::store::memory

@@ -21,7 +21,9 @@ namespace parley::store::memory {
 struct MemoryState {
   struct ConversationData {
     Conversation conversation;
-    std::vector<StoredMessage> messages;  // messages[seq - 1]: seqs are gapless from 1
+    // messages[seq - pruned - 1]: seqs are gapless from pruned + 1 (prune removes a prefix).
+    std::vector<StoredMessage> messages;
+    Seq pruned = 0;
     // (sender id, client_id) -> seq, for idempotent sends.
     std::map<std::pair<UserId, std::string>, Seq> client_ids;
     std::map<UserId, Seq> read;        // user -> highest seq read
@@ -96,6 +98,10 @@ class MemoryConnection final : public Connection {
   [[nodiscard]] Result<void> for_each_message(
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) override;
+  [[nodiscard]] Result<std::int64_t> prune(const ConversationId& conversation,
+                                           std::optional<std::int64_t> keep_last,
+                                           std::optional<TimeMs> older_than,
+                                           bool dry_run) override;
 
  private:
   std::shared_ptr<MemoryState> state_;

@@ -156,6 +156,14 @@ constexpr char kReplaceConversation[] =
     "UPDATE conversations SET title = ?2, created_at = ?3, updated_at = ?4, message_count = ?5,"
     " last_seq = ?5, participants = ?6, settings = ?7, meta = ?8 WHERE id = ?1";
 constexpr char kDeleteMessages[] = "DELETE FROM messages WHERE conversation = ?1";
+// Retention: the oldest run created before a time ends right before the first message at or
+// after it; a prune removes every message up to a seq.
+constexpr char kFirstSeqSince[] =
+    "SELECT min(seq) FROM messages WHERE conversation = ?1 AND created_at >= ?2";
+constexpr char kCountUpTo[] = "SELECT count(*) FROM messages WHERE conversation = ?1 AND seq <= ?2";
+constexpr char kDeleteUpTo[] = "DELETE FROM messages WHERE conversation = ?1 AND seq <= ?2";
+constexpr char kDropMessageCount[] =
+    "UPDATE conversations SET message_count = max(0, message_count - ?2) WHERE id = ?1";
 constexpr char kClampReadState[] =
     "UPDATE read_state SET seq = ?2 WHERE conversation = ?1 AND seq > ?2";
 
@@ -1228,6 +1236,60 @@ Result<void> SqliteConnection::for_each_message(
     if (!row) return row.error();
     if (!*row || !fn(read_message(*stmt, 0))) return {};
   }
+}
+
+Result<std::int64_t> SqliteConnection::prune(const ConversationId& conversation,
+                                             std::optional<std::int64_t> keep_last,
+                                             std::optional<TimeMs> older_than, bool dry_run) {
+  if (keep_last && *keep_last < 0) return err(Errc::invalid_argument);
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  Seq last_seq = 0;
+  {
+    auto stmt = prepare(kSelectLastSeq);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation);
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return err(Errc::not_found);
+    last_seq = stmt->int64(0);
+  }
+  // Stored seqs run gapless up to last_seq, so "all but the last N" is "seq <= last_seq - N".
+  Seq cut = 0;
+  if (keep_last) cut = std::max<Seq>(cut, last_seq - *keep_last);
+  if (older_than) {
+    auto stmt = prepare(kFirstSeqSince);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation).bind(2, std::int64_t{*older_than});
+    auto row = stmt->step();
+    if (!row) return row.error();
+    cut = std::max<Seq>(cut, (*row && !stmt->is_null(0)) ? stmt->int64(0) - 1 : last_seq);
+  }
+  if (cut <= 0) return std::int64_t{0};
+  std::int64_t count = 0;
+  {
+    auto stmt = prepare(kCountUpTo);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation).bind(2, std::int64_t{cut});
+    auto row = stmt->step();
+    if (!row) return row.error();
+    count = *row ? stmt->int64(0) : 0;
+  }
+  if (dry_run || count == 0) return count;
+  {
+    auto stmt = prepare(kDeleteUpTo);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation).bind(2, std::int64_t{cut});
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  {
+    auto stmt = prepare(kDropMessageCount);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conversation).bind(2, count);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  if (auto ok = tx.commit(); !ok) return ok.error();
+  return count;
 }
 
 }  // namespace parley::store::sqlite

@@ -116,6 +116,11 @@ class SqliteConnection final : public Connection {
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) override;
 
+  [[nodiscard]] Result<std::int64_t> prune(const ConversationId& conversation,
+                                           std::optional<std::int64_t> keep_last,
+                                           std::optional<TimeMs> older_than,
+                                           bool dry_run) override;
+
  private:
   class Stmt;
   class Transaction;
