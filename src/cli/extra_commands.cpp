@@ -9,6 +9,8 @@
 namespace parley::cli {
 
 void add_extra_commands(CLI::App& app, Registry& registry) {
+  add_export_command(app, registry);
+  add_import_command(app, registry);
 #ifdef PARLEY_HAVE_PROTOCOL_TEST_SERVER
   auto port = std::make_shared<int>(3000);
   auto* cmd = app.add_subcommand(
@@ -16,9 +18,6 @@ void add_extra_commands(CLI::App& app, Registry& registry) {
       "Run the reference server the Engine.IO/Socket.IO compliance suites expect");
   cmd->add_option("--port", *port, "Port")->capture_default_str();
   cmd->callback([port, &registry] { registry.result = run_protocol_test_server(*port); });
-#else
-  (void)app;
-  (void)registry;
 #endif
 }
 

@@ -1,0 +1,202 @@
+// export/import through the store, on the memory backend: idempotence, round trips, --strict.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include "cli/export.hpp"
+#include "cli/import.hpp"
+#include "store/memory/memory_store.hpp"
+
+namespace parley::cli {
+namespace {
+
+namespace json = boost::json;
+using importers::Format;
+const std::filesystem::path kFixtures = PARLEY_IMPORT_FIXTURES;
+
+struct Store {
+  std::shared_ptr<store::Database> db = std::make_shared<store::memory::MemoryDatabase>();
+  std::unique_ptr<store::Connection> c = std::move(*db->connect());
+};
+
+std::string export_all(store::Connection& c, api::ExportFormat f,
+                       std::optional<ConversationId> one = std::nullopt) {
+  std::string out;
+  auto r = export_store(c, one, f, [&](std::string_view s) { out.append(s); });
+  EXPECT_TRUE(r) << r.error().message();
+  return out;
+}
+
+std::vector<StoredMessage> messages(store::Connection& c, const ConversationId& id) {
+  std::vector<StoredMessage> out;
+  auto r = c.for_each_message(id, 0, [&](const StoredMessage& m) {
+    out.push_back(m);
+    return true;
+  });
+  EXPECT_TRUE(r);
+  return out;
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("parley-" + std::to_string(::getpid()) + "-" + name);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  return path.string();
+}
+
+TEST(ImportCommand, WebwozIsIdempotent) {
+  Store s;
+  auto first = import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz", {});
+  EXPECT_FALSE(first.aborted);
+  EXPECT_EQ(first.conversations_written, 2u);
+  EXPECT_EQ(first.messages_written, 5u);
+  const auto before = messages(*s.c, "abc12345");
+  const auto conv_before = *s.c->get_conversation("abc12345");
+  auto second = import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz", {});
+  EXPECT_EQ(second.conversations_written, 2u);
+  EXPECT_EQ(*s.c->count_conversations(), 2);
+  EXPECT_EQ(messages(*s.c, "abc12345"), before);
+  EXPECT_EQ(*s.c->get_conversation("abc12345"), conv_before);
+  ASSERT_EQ(before.size(), 3u);
+  EXPECT_EQ(before[0].seq, 1);
+  EXPECT_EQ(before[0].created_at, *parse_rfc3339("2025-08-07T12:01:00Z"));
+  EXPECT_EQ(conv_before.created_at, *parse_rfc3339("2025-08-07T12:00:00Z"));
+  EXPECT_EQ(conv_before.message_count, 3);
+}
+
+TEST(ImportCommand, DryRunWritesNothing) {
+  Store s;
+  ImportOptions o;
+  o.dry_run = true;
+  auto r = import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz", o);
+  EXPECT_EQ(r.report.conversations, 2u);
+  EXPECT_EQ(r.conversations_written, 0u);
+  EXPECT_EQ(*s.c->count_conversations(), 0);
+}
+
+TEST(ImportCommand, StrictAbortsBeforeWriting) {
+  Store s;
+  ImportOptions o;
+  o.strict = true;
+  auto r = import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz-bad", o);
+  EXPECT_TRUE(r.aborted);
+  EXPECT_GT(r.report.skipped(), 0u);
+  EXPECT_EQ(*s.c->count_conversations(), 0);
+  // Without --strict the good records go in.
+  auto lax = import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz-bad", {});
+  EXPECT_FALSE(lax.aborted);
+  EXPECT_EQ(*s.c->count_conversations(), 1);
+  EXPECT_EQ(messages(*s.c, "good").size(), 2u);
+}
+
+TEST(ImportCommand, JsonlKeepsIdsEditsAndDeletes) {
+  Store s;
+  auto r = import_source(s.c.get(), Format::jsonl, kFixtures / "messages.jsonl", {});
+  EXPECT_EQ(r.report.issues.size(), 0u);
+  auto lobby = messages(*s.c, "lobby");
+  ASSERT_EQ(lobby.size(), 3u);
+  EXPECT_EQ(lobby[0].client_id, "c-1");
+  EXPECT_EQ(lobby[1].edited_at, *parse_rfc3339("2026-01-02T10:05:00Z"));
+  EXPECT_FALSE(lobby[1].deleted);
+  EXPECT_TRUE(lobby[2].deleted);
+  // The fixture is byte for byte what export writes.
+  std::string fixture;
+  {
+    std::FILE* f = std::fopen((kFixtures / "messages.jsonl").c_str(), "rb");
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) fixture.append(buf, n);
+    std::fclose(f);
+  }
+  EXPECT_EQ(export_all(*s.c, api::ExportFormat::jsonl), fixture);
+}
+
+TEST(ImportCommand, JsonlImportKeepsTheStoredTitle) {
+  Store s;
+  store::NewConversation lobby;
+  lobby.id = "lobby";
+  lobby.title = "The Lobby";
+  ASSERT_TRUE(s.c->create_conversation(lobby));
+  import_source(s.c.get(), Format::jsonl, kFixtures / "messages.jsonl", {});
+  EXPECT_EQ(s.c->get_conversation("lobby")->title, "The Lobby");
+}
+
+// export -> import -> export is byte-identical (jsonl), and import -> export -> import gives
+// the same data, for every import format.
+TEST(RoundTrip, ExportImportExportIsByteIdentical) {
+  for (auto [format, path] : std::vector<std::pair<Format, std::filesystem::path>>{
+           {Format::webwoz, kFixtures / "webwoz"},
+           {Format::conversations_json, kFixtures / "conversations.json"},
+           {Format::jsonl, kFixtures / "messages.jsonl"}}) {
+    SCOPED_TRACE(std::string(importers::format_name(format)));
+    Store a;
+    import_source(a.c.get(), format, path, {});
+    const std::string first = export_all(*a.c, api::ExportFormat::jsonl);
+    ASSERT_FALSE(first.empty());
+    const auto file = write_temp("roundtrip.jsonl", first);
+    Store b;
+    auto r = import_source(b.c.get(), Format::jsonl, file, {});
+    EXPECT_TRUE(r.report.issues.empty());
+    EXPECT_EQ(export_all(*b.c, api::ExportFormat::jsonl), first);
+    auto ids = all_conversation_ids(*a.c);
+    ASSERT_TRUE(ids);
+    for (const auto& id : *ids) EXPECT_EQ(messages(*a.c, id), messages(*b.c, id)) << id;
+    std::filesystem::remove(file);
+  }
+}
+
+TEST(RoundTrip, JsonExportImportsAsConversationsJson) {
+  Store a;
+  import_source(a.c.get(), Format::conversations_json, kFixtures / "conversations.json", {});
+  import_source(a.c.get(), Format::jsonl, kFixtures / "messages.jsonl", {});
+  const std::string first = export_all(*a.c, api::ExportFormat::json);
+  const auto file = write_temp("roundtrip.json", first);
+  Store b;
+  auto r = import_source(b.c.get(), Format::conversations_json, file, {});
+  EXPECT_TRUE(r.report.issues.empty());
+  EXPECT_EQ(export_all(*b.c, api::ExportFormat::json), first);
+  for (const auto& id : *all_conversation_ids(*a.c)) {
+    EXPECT_EQ(messages(*a.c, id), messages(*b.c, id)) << id;
+    EXPECT_EQ(*a.c->get_conversation(id), *b.c->get_conversation(id)) << id;
+  }
+  // One conversation's json export imports too.
+  const std::string one = export_all(*a.c, api::ExportFormat::json, "lobby");
+  const auto one_file = write_temp("one.json", one);
+  Store c;
+  EXPECT_EQ(import_source(c.c.get(), Format::conversations_json, one_file, {}).conversations_written, 1u);
+  EXPECT_EQ(messages(*c.c, "lobby"), messages(*a.c, "lobby"));
+  std::filesystem::remove(file);
+  std::filesystem::remove(one_file);
+}
+
+TEST(Export, AllConversationsInIdOrder) {
+  Store s;
+  import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz", {});
+  import_source(s.c.get(), Format::conversations_json, kFixtures / "conversations.json", {});
+  const std::string csv = export_all(*s.c, api::ExportFormat::csv);
+  std::size_t headers = 0;
+  for (std::size_t p = 0; (p = csv.find("conversation,seq,id,", p)) != std::string::npos; ++p) ++headers;
+  EXPECT_EQ(headers, 1u);
+  EXPECT_EQ(csv.find("5f1c0d2e"), csv.find("\r\n") + 2);  // ids sorted: digits first
+  const auto arr = json::parse(export_all(*s.c, api::ExportFormat::json));
+  ASSERT_TRUE(arr.is_array());
+  ASSERT_EQ(arr.as_array().size(), 4u);
+  EXPECT_EQ(arr.as_array()[0].at("id"), "5f1c0d2e-aaaa-4bbb-8ccc-000000000001");
+  EXPECT_EQ(arr.as_array()[1].at("id"), "abc12345");
+  EXPECT_EQ(arr.as_array()[3].at("id"), "test-123");
+  const std::string md = export_all(*s.c, api::ExportFormat::markdown);
+  EXPECT_NE(md.find("# RAG: shipping policy"), std::string::npos);
+  EXPECT_NE(md.find("- Conversation: `room-2`"), std::string::npos);
+}
+
+TEST(Export, UnknownConversation) {
+  Store s;
+  auto r = export_store(*s.c, ConversationId("nope"), api::ExportFormat::json, [](std::string_view) {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::not_found);
+}
+
+}  // namespace
+}  // namespace parley::cli

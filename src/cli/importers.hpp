@@ -1,0 +1,92 @@
+// Readers of the formats `parley import` understands. Pure: they read files and hand over
+// whole conversations; writing them is the command's job (import.cpp).
+//
+//   webwoz              a directory of per-room JSON files (seed 000):
+//                       {room_id, created_at, last_updated, message_count,
+//                        messages:[{sender, text, timestamp, room}]}
+//   conversations-json  one JSON file (seed 004): {conversation_id: {title, created_at,
+//                       updated_at, messages:[{role, content, ...}], settings}}; also an array
+//                       of conversations with "id", or one conversation (Parley's json export)
+//   jsonl               Parley's jsonl export: one message per line with its conversation
+//   sqlite-tables       a SQLite file with seed 003's `conversations` and `messages` tables
+//
+// Message ids are kept when the source has them, else derived from the source position
+// (format, conversation, index), so importing the same source twice yields the same ids.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/model.hpp"
+#include "store/store.hpp"
+
+namespace parley::cli::importers {
+
+enum class Format { webwoz, conversations_json, jsonl, sqlite_tables };
+
+std::optional<Format> parse_format(std::string_view name) noexcept;
+std::string_view format_name(Format f) noexcept;
+
+// A problem in the source. `skipped`: the record (a message, or a whole conversation) was
+// left out; otherwise a warning about data imported anyway.
+struct Issue {
+  std::string file;
+  std::size_t line = 0;  // 1-based; 0 when the source has no lines (sqlite-tables)
+  std::string where;     // e.g. "messages rowid 7" for sqlite-tables
+  std::string message;
+  bool skipped = true;
+};
+std::string to_string(const Issue& issue);
+
+// A message state a WholeConversation cannot carry: applied after the messages are stored.
+struct MessageMark {
+  std::size_t index = 0;  // into whole.messages
+  std::optional<TimeMs> edited_at;
+  bool deleted = false;
+};
+
+struct ParsedConversation {
+  store::WholeConversation whole;
+  // False when the source says nothing about the conversation itself (jsonl): the command
+  // keeps the stored title, settings, meta and participants.
+  bool header_known = true;
+  std::vector<MessageMark> marks;
+  std::string file;
+  std::size_t line = 0;  // where the conversation starts
+};
+
+struct ParseReport {
+  std::vector<Issue> issues;
+  std::size_t conversations = 0;  // handed to the visitor
+  std::size_t messages = 0;
+  bool fatal = false;  // the source could not be read at all
+  std::size_t skipped() const;
+};
+
+// Called per conversation, in source order; returns false to stop reading.
+using Visitor = std::function<bool(ParsedConversation&&)>;
+
+void parse(Format format, const std::filesystem::path& path, const Visitor& visit,
+           ParseReport& report);
+
+void parse_webwoz_dir(const std::filesystem::path& dir, const Visitor& visit, ParseReport& report);
+void parse_conversations_json(const std::filesystem::path& file, const Visitor& visit,
+                              ParseReport& report);
+void parse_jsonl(const std::filesystem::path& file, const Visitor& visit, ParseReport& report);
+void parse_sqlite_tables(const std::filesystem::path& file, const Visitor& visit,
+                         ParseReport& report);
+
+// A stable 32-hex message id for a message the source gives no id.
+MessageId derived_message_id(std::string_view format, std::string_view conversation,
+                             std::size_t index);
+
+// 1-based line of the JSON value at `pointer` ("/messages/3") in `text`, or of the first key
+// of that object; 0 if not found. Uses Boost.JSON's parser, not a hand scan.
+std::size_t json_line_of(std::string_view text, std::string_view pointer);
+
+}  // namespace parley::cli::importers
