@@ -19,5 +19,6 @@ void add_extra_commands(CLI::App& app, Registry& registry);
 // Data commands (export.cpp, import.cpp, ...), registered by add_extra_commands.
 void add_export_command(CLI::App& app, Registry& registry);
 void add_import_command(CLI::App& app, Registry& registry);
+void add_cleanup_command(CLI::App& app, Registry& registry);
 
 }  // namespace parley::cli

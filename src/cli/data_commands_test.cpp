@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/cleanup.hpp"
 #include "cli/export.hpp"
 #include "cli/import.hpp"
 #include "store/memory/memory_store.hpp"
@@ -196,6 +197,63 @@ TEST(Export, UnknownConversation) {
   auto r = export_store(*s.c, ConversationId("nope"), api::ExportFormat::json, [](std::string_view) {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::not_found);
+}
+
+TEST(Cleanup, Durations) {
+  EXPECT_EQ(parse_duration("90s"), 90'000);
+  EXPECT_EQ(parse_duration("15m"), 900'000);
+  EXPECT_EQ(parse_duration("1d12h"), 36 * 3'600'000LL);
+  EXPECT_EQ(parse_duration("2w"), 14 * 86'400'000LL);
+  EXPECT_FALSE(parse_duration(""));
+  EXPECT_FALSE(parse_duration("10"));
+  EXPECT_FALSE(parse_duration("d"));
+  EXPECT_FALSE(parse_duration("5y"));
+  EXPECT_FALSE(parse_duration("-5d"));
+}
+
+TEST(Cleanup, KeepLastAndOlderThanAndSettings) {
+  Store s;
+  import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz", {});  // 3 + 2 messages
+  CleanupOptions dry;
+  dry.keep_last = 1;
+  dry.dry_run = true;
+  auto d = cleanup(*s.c, dry, now_ms());
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->messages, 3);
+  EXPECT_EQ(s.c->get_conversation("abc12345")->message_count, 3);
+
+  CleanupOptions one;
+  one.keep_last = 1;
+  one.conversation = "abc12345";
+  ASSERT_TRUE(cleanup(*s.c, one, now_ms()));
+  auto left = messages(*s.c, "abc12345");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].seq, 3);
+  EXPECT_EQ(messages(*s.c, "room-2").size(), 2u);
+
+  // room-2's messages are from 2025-08-08 09:00:01 and 09:05:00.
+  CleanupOptions old;
+  old.older_than = 60'000;  // a minute
+  auto r = cleanup(*s.c, old, *parse_rfc3339("2025-08-08T09:05:30Z"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->messages, 2);  // abc12345's last message and room-2's first
+  EXPECT_EQ(messages(*s.c, "room-2").size(), 1u);
+
+  store::ConversationPatch patch;
+  patch.settings = R"({"keep_last": 0})";
+  ASSERT_TRUE(s.c->update_conversation("room-2", patch, now_ms()));
+  CleanupOptions by_settings;
+  by_settings.from_settings = true;
+  auto b = cleanup(*s.c, by_settings, now_ms());
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->messages, 1);
+  EXPECT_TRUE(messages(*s.c, "room-2").empty());
+  EXPECT_EQ(s.c->get_conversation("room-2")->last_seq, 2);
+
+  CleanupOptions missing;
+  missing.keep_last = 1;
+  missing.conversation = "nope";
+  EXPECT_FALSE(cleanup(*s.c, missing, now_ms()));
 }
 
 }  // namespace
