@@ -20,5 +20,6 @@ void add_extra_commands(CLI::App& app, Registry& registry);
 void add_export_command(CLI::App& app, Registry& registry);
 void add_import_command(CLI::App& app, Registry& registry);
 void add_cleanup_command(CLI::App& app, Registry& registry);
+void add_migrate_command(CLI::App& app, Registry& registry);
 
 }  // namespace parley::cli

@@ -7,6 +7,8 @@
 #include "cli/cleanup.hpp"
 #include "cli/export.hpp"
 #include "cli/import.hpp"
+#include "cli/migrate.hpp"
+#include "cli/storage_options.hpp"
 #include "store/memory/memory_store.hpp"
 
 namespace parley::cli {
@@ -254,6 +256,53 @@ TEST(Cleanup, KeepLastAndOlderThanAndSettings) {
   missing.keep_last = 1;
   missing.conversation = "nope";
   EXPECT_FALSE(cleanup(*s.c, missing, now_ms()));
+}
+
+TEST(Migrate, MemoryToSqliteToMemoryIsIdentical) {
+  Store a;
+  import_source(a.c.get(), Format::webwoz, kFixtures / "webwoz", {});
+  import_source(a.c.get(), Format::conversations_json, kFixtures / "conversations.json", {});
+  import_source(a.c.get(), Format::jsonl, kFixtures / "messages.jsonl", {});
+  ASSERT_TRUE(a.c->prune("abc12345", 2, std::nullopt, false));  // seqs start at 2 now
+  ASSERT_TRUE(a.c->mark_read("lobby", "u2", 2));
+  ASSERT_TRUE(a.c->upsert_user({"u1", "Ada", "https://a/ada.png", "user", 1234}));
+  store::ConversationPatch inactive;
+  inactive.is_active = false;
+  ASSERT_TRUE(a.c->update_conversation("support", inactive, 0));
+
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("parley-migrate-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto sdb = open_storage_url("sqlite:" + (dir / "copy.db").string());
+  ASSERT_TRUE(sdb);
+  auto sc = std::move(*(*sdb)->connect());
+  auto s1 = migrate(*a.c, *sc, false);
+  ASSERT_TRUE(s1) << s1.error().message();
+  EXPECT_TRUE(s1->mismatches.empty()) << s1->mismatches.front();
+  EXPECT_EQ(s1->copied, 6);
+  EXPECT_EQ(sc->read_seq("lobby", "u2").value(), 2);
+  EXPECT_EQ(sc->get_user("u1")->avatar, "https://a/ada.png");
+  EXPECT_EQ(messages(*sc, "abc12345").front().seq, 2);
+  EXPECT_EQ(sc->get_conversation("abc12345")->message_count, 2);
+  EXPECT_FALSE(sc->get_conversation("support")->is_active);
+
+  // Run again: everything is already there (a resumed run skips it).
+  auto again = migrate(*a.c, *sc, false);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->skipped, 6);
+  EXPECT_EQ(again->copied, 0);
+
+  Store b;
+  auto s2 = migrate(*sc, *b.c, false);
+  ASSERT_TRUE(s2);
+  EXPECT_TRUE(s2->mismatches.empty());
+  for (const auto& id : *all_conversation_ids(*a.c)) {
+    EXPECT_EQ(*conversation_checksum(*a.c, id), *conversation_checksum(*b.c, id)) << id;
+    EXPECT_EQ(messages(*a.c, id), messages(*b.c, id)) << id;
+  }
+  EXPECT_EQ(export_all(*a.c, api::ExportFormat::jsonl), export_all(*b.c, api::ExportFormat::jsonl));
+  sc.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
