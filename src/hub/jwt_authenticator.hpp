@@ -36,8 +36,7 @@ class JwtAuthenticator final : public Authenticator {
 
   // Verifies `token` as of `now` (ms since the epoch): the user and the token's expiry, or
   // Errc::unauthenticated with `why` (safe to show the client; never contains the token).
-  [[nodiscard]] Result<Identity> verify(std::string_view token, TimeMs now,
-                                        std::string& why) const;
+  [[nodiscard]] Result<Identity> verify(std::string_view token, TimeMs now, std::string& why) const;
 
  private:
   struct Keys;

@@ -76,8 +76,9 @@ std::string payload(std::int64_t exp_offset = 3600, std::string extra = "") {
 
 std::string make_token(std::string_view alg, const std::string& body, EVP_PKEY* key = nullptr,
                        const std::string& secret = kSecret) {
-  const std::string input = base64url_encode(R"({"alg":")" + std::string(alg) + R"(","typ":"JWT"})") +
-                            "." + base64url_encode(body);
+  const std::string input =
+      base64url_encode(R"({"alg":")" + std::string(alg) + R"(","typ":"JWT"})") + "." +
+      base64url_encode(body);
   std::string sig;
   if (alg == "HS256") sig = hs256(input, secret);
   if (alg == "RS256") sig = sign_with(key, input, false);
@@ -128,10 +129,9 @@ TEST(Jwt, Hs256GivesTheUserAndExpiry) {
 TEST(Jwt, RoleDefaultsToUserAndAvatarIsRead) {
   auto auth = hs_auth();
   std::string why;
-  auto id = auth->verify(
-      make_token("HS256", R"({"sub":"bob","avatar":"https://x/a.png","exp":)" +
-                              std::to_string(kNowS + 60) + "}"),
-      kNow, why);
+  auto id = auth->verify(make_token("HS256", R"({"sub":"bob","avatar":"https://x/a.png","exp":)" +
+                                                 std::to_string(kNowS + 60) + "}"),
+                         kNow, why);
   ASSERT_TRUE(id) << why;
   EXPECT_EQ(id->user.role, "user");
   EXPECT_EQ(id->user.avatar, "https://x/a.png");
@@ -145,8 +145,8 @@ TEST(Jwt, ExpiryAndNotBeforeHonourTheLeeway) {
   ASSERT_FALSE(expired);
   EXPECT_EQ(expired.error(), Errc::unauthenticated);
   EXPECT_EQ(why, "token expired");
-  EXPECT_TRUE(auth->verify(make_token("HS256", payload(3600, ",\"nbf\":" + std::to_string(kNowS + 20))),
-                           kNow, why));
+  EXPECT_TRUE(auth->verify(
+      make_token("HS256", payload(3600, ",\"nbf\":" + std::to_string(kNowS + 20))), kNow, why));
   EXPECT_FALSE(auth->verify(
       make_token("HS256", payload(3600, ",\"nbf\":" + std::to_string(kNowS + 31))), kNow, why));
   EXPECT_EQ(why, "token not yet valid");
@@ -228,8 +228,8 @@ TEST(Jwt, GarbageIsRefusedWithoutCrashing) {
   EXPECT_FALSE(auth->verify(make_token("HS256", "not json"), kNow, why));
   EXPECT_FALSE(auth->verify(make_token("HS256", R"({"exp":99999999999})"), kNow, why));
   EXPECT_FALSE(auth->verify(make_token("HS256", R"({"sub":"a b","exp":99999999999})"), kNow, why));
-  EXPECT_FALSE(auth->verify(make_token("HS256", R"({"sub":"a","role":5,"exp":99999999999})"),
-                            kNow, why));
+  EXPECT_FALSE(
+      auth->verify(make_token("HS256", R"({"sub":"a","role":5,"exp":99999999999})"), kNow, why));
 }
 
 TEST(Jwt, Rs256AndEs256Verify) {
@@ -247,16 +247,15 @@ TEST(Jwt, Rs256AndEs256Verify) {
     EXPECT_EQ(id->user.id, "alice");
     // Another key of the same type does not verify.
     auto other = is_ec ? ec_key() : rsa_key();
-    EXPECT_FALSE(auth->verify(make_token(is_ec ? "ES256" : "RS256", payload(), other.get()),
-                              kNow, why));
+    EXPECT_FALSE(
+        auth->verify(make_token(is_ec ? "ES256" : "RS256", payload(), other.get()), kNow, why));
     // The other asymmetric family is not accepted either.
-    EXPECT_FALSE(auth->verify(make_token(is_ec ? "RS256" : "ES256", payload(),
-                                         is_ec ? rsa.get() : ec.get()),
-                              kNow, why));
+    EXPECT_FALSE(auth->verify(
+        make_token(is_ec ? "RS256" : "ES256", payload(), is_ec ? rsa.get() : ec.get()), kNow, why));
     EXPECT_EQ(why, "token algorithm not accepted");
     // Expired tokens are refused with a valid signature too.
-    EXPECT_FALSE(auth->verify(make_token(is_ec ? "ES256" : "RS256", payload(-100), key), kNow,
-                              why));
+    EXPECT_FALSE(
+        auth->verify(make_token(is_ec ? "ES256" : "RS256", payload(-100), key), kNow, why));
     EXPECT_EQ(why, "token expired");
   }
 }

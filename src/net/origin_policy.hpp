@@ -22,8 +22,8 @@ class OriginPolicy {
       while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) {
         item.remove_prefix(1);
       }
-      while (!item.empty() && (std::isspace(static_cast<unsigned char>(item.back())) ||
-                               item.back() == '/')) {
+      while (!item.empty() &&
+             (std::isspace(static_cast<unsigned char>(item.back())) || item.back() == '/')) {
         item.remove_suffix(1);
       }
       if (item.empty()) continue;
