@@ -112,15 +112,21 @@ export function connectSio(server, { mode = 'default', auth, name = '', options 
       socket.close();
       reject(new Error(`${name}: not connected within ${kTimeoutMs} ms`));
     }, kTimeoutMs);
-    socket.once('connect', () => {
+    // Only the first outcome counts: a later connect_error (a reconnection attempt while the
+    // server is down) must not close the socket and stop its reconnection.
+    const onConnect = () => {
       clearTimeout(timer);
+      socket.off('connect_error', onError);
       resolve({ socket, rec });
-    });
-    socket.once('connect_error', (err) => {
+    };
+    const onError = (err) => {
       clearTimeout(timer);
+      socket.off('connect', onConnect);
       socket.close();
       reject(err);
-    });
+    };
+    socket.once('connect', onConnect);
+    socket.once('connect_error', onError);
   });
 }
 
