@@ -1,0 +1,103 @@
+// Native protocol codec, per frame: decoding the requests a chat client sends most (send,
+// ping) and encoding what the server sends most (the message event of a fan-out, the ack,
+// a join's page of 100 messages).
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "protocol/native/json_codec.hpp"
+
+namespace {
+
+using namespace parley;
+namespace native = protocol::native;
+
+const std::string kSend =
+    R"({"op":"send","conversation":"room-17","content":"b 3 1234 987654321098 )"
+    R"(xxxxxxxxxxxxxxxxxxxxxxxxxx","client_id":"3-1234","ref":1234})";
+
+protocol::MessagePtr sample_message(Seq seq) {
+  auto m = std::make_shared<StoredMessage>();
+  m->id = "0192f1a2b3c4d5e6f708192a3b4c5d6e";
+  m->conversation = "room-17";
+  m->seq = seq;
+  m->sender = Sender{"user-3", "User Three", "user"};
+  m->content = "b 3 1234 987654321098 xxxxxxxxxxxxxxxxxxxxxxxxxx";
+  m->created_at = 1'763'800'000'123;
+  m->client_id = "3-1234";
+  return m;
+}
+
+void BM_DecodeSend(benchmark::State& state) {
+  const native::Limits limits;
+  for (auto _ : state) {
+    boost::json::value ref;
+    std::string why;
+    auto d = native::decode(kSend, limits, ref, why);
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(kSend.size()));
+}
+BENCHMARK(BM_DecodeSend);
+
+void BM_DecodePing(benchmark::State& state) {
+  const native::Limits limits;
+  const std::string frame = R"({"op":"ping","ref":7})";
+  for (auto _ : state) {
+    boost::json::value ref;
+    std::string why;
+    auto d = native::decode(frame, limits, ref, why);
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodePing);
+
+void BM_EncodeMessageEvent(benchmark::State& state) {
+  protocol::Event e;
+  e.type = protocol::EventType::message;
+  e.conversation = "room-17";
+  e.message = sample_message(42);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto text = native::encode_event(e);
+    bytes = text.size();
+    benchmark::DoNotOptimize(text);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_EncodeMessageEvent);
+
+void BM_EncodeAck(benchmark::State& state) {
+  protocol::Reply r;
+  r.type = protocol::ReplyType::ack;
+  r.message = sample_message(42);
+  const boost::json::value ref(1234);
+  for (auto _ : state) {
+    auto text = native::encode_reply(ref, r);
+    benchmark::DoNotOptimize(text);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EncodeAck);
+
+void BM_EncodeHistory(benchmark::State& state) {
+  protocol::Reply r;
+  r.type = protocol::ReplyType::history;
+  r.conversation = "room-17";
+  for (Seq s = 1; s <= state.range(0); ++s) r.messages.push_back(sample_message(s));
+  r.last_seq = state.range(0);
+  r.read_seq = 0;
+  const boost::json::value ref(9);
+  for (auto _ : state) {
+    auto text = native::encode_reply(ref, r);
+    benchmark::DoNotOptimize(text);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));  // messages encoded
+}
+BENCHMARK(BM_EncodeHistory)->Arg(100);
+
+}  // namespace

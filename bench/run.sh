@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Runs every Parley benchmark and prints one table of figures against the targets of issue 4.
+#
+#   bench/run.sh            the full run (about 10 minutes, most of it loading 10M messages)
+#   bench/run.sh --smoke    seconds; exits non-zero if any scenario fails to complete or verify
+#
+# Options:
+#   --build-dir DIR   where parley, parley-bench and parley-microbench are (default build-bench;
+#                     configured RelWithDebInfo and built with -j2 if anything is missing)
+#   --no-build        use the binaries as they are
+#   --only LIST       comma-separated subset: micro,chat,chat500,rate,fanout,join,idle,history
+#   --history-messages N   size of the history store (default 10000000; smoke 20000)
+#   --keep            keep the work directory (stores, server logs, results.jsonl)
+#
+# Each scenario gets its own server, started here on a free loopback port (port 0, read
+# back from its log) with a fresh data directory under $PARLEY_BENCH_DIR (default /tmp),
+# and stopped (SIGTERM, by pid) afterwards.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SMOKE=0
+BUILD_DIR=${PARLEY_BENCH_BUILD:-build-bench}
+BUILD=1
+ONLY=""
+KEEP=0
+HISTORY_MESSAGES=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --smoke) SMOKE=1 ;;
+    --build-dir) BUILD_DIR=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    --only) ONLY=$2; shift ;;
+    --keep) KEEP=1 ;;
+    --history-messages) HISTORY_MESSAGES=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+selected() { [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]; }
+
+PARLEY=$BUILD_DIR/parley
+BENCH=$BUILD_DIR/parley-bench
+MICRO=$BUILD_DIR/parley-microbench
+if [[ $BUILD == 1 ]]; then
+  if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
+  cmake --build "$BUILD_DIR" -j2 --target parley parley-bench parley-microbench >/dev/null
+fi
+for bin in "$PARLEY" "$BENCH"; do
+  [[ -x $bin ]] || { echo "run.sh: $bin is missing (build it, or pass --build-dir)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d "${PARLEY_BENCH_DIR:-/tmp}/parley-bench.XXXXXX")
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+SERVER_PID=""
+SERVER_PORT=""
+FAILED=()
+
+stop_server() {
+  if [[ -n "$SERVER_PID" ]]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+cleanup() {
+  stop_server
+  if [[ $KEEP == 1 ]]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# start_server NAME [DATA_DIR]: a fresh server on a free port; sets SERVER_PID, SERVER_PORT.
+start_server() {
+  local name=$1 data=${2:-$WORK/$1}
+  mkdir -p "$data"
+  "$PARLEY" serve --host 127.0.0.1 --port 0 --data-dir "$data" >"$WORK/$name.log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_PORT=""
+  for _ in $(seq 1 100); do
+    SERVER_PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/$name.log" | head -1)
+    [[ -n "$SERVER_PORT" ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z "$SERVER_PORT" ]]; then
+    echo "run.sh: server $name did not start:" >&2
+    cat "$WORK/$name.log" >&2
+    return 1
+  fi
+}
+
+# scenario NAME SERVER_NAME parley-bench-args...: runs one scenario against a fresh server.
+scenario() {
+  local name=$1 server=$2
+  shift 2
+  echo "== $name: parley-bench $*" >&2
+  if ! start_server "$server"; then FAILED+=("$name"); return 0; fi
+  local out=$WORK/$name.out
+  if "$BENCH" "$@" --port "$SERVER_PORT" --server-pid "$SERVER_PID" --label "$name" \
+      >"$out" 2>"$WORK/$name.err"; then
+    :
+  else
+    FAILED+=("$name")
+  fi
+  grep -v '^RESULT ' "$out" >&2 || true
+  grep '^RESULT ' "$out" | sed 's/^RESULT //' >>"$RESULTS" || FAILED+=("$name (no result)")
+  tail -5 "$WORK/$name.err" >&2 || true
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "run.sh: the server died during $name" >&2
+    FAILED+=("$name (server died)")
+  fi
+  stop_server
+}
+
+if [[ $SMOKE == 1 ]]; then
+  D=(--duration 1.5 --warmup 0.3)
+  HISTORY_MESSAGES=${HISTORY_MESSAGES:-20000}
+  IDLE_STAGES=300
+  FANOUT_MEMBERS=200
+  PAIR_ROOMS=50
+  MICRO_ARGS=(--benchmark_min_time=0.01 --benchmark_filter='BM_DecodeSend|BM_FanoutCounting/10$|BM_BareSqlite/100$|BM_StorageAppendGroup/100$')
+else
+  D=(--duration 15 --warmup 3)
+  HISTORY_MESSAGES=${HISTORY_MESSAGES:-10000000}
+  IDLE_STAGES=10000,19000
+  FANOUT_MEMBERS=1000
+  PAIR_ROOMS=500
+  MICRO_ARGS=()
+fi
+HISTORY_CONVERSATIONS=$(( HISTORY_MESSAGES >= 10000000 ? 10000 : (HISTORY_MESSAGES / 1000 > 0 ? HISTORY_MESSAGES / 1000 : 1) ))
+PER_CONVERSATION=$(( HISTORY_MESSAGES / HISTORY_CONVERSATIONS ))
+START=$(date +%s)
+
+if selected micro; then
+  if [[ -x $MICRO ]]; then
+    echo "== micro: parley-microbench ${MICRO_ARGS[*]}" >&2
+    if PARLEY_BENCH_DIR=$WORK "$MICRO" "${MICRO_ARGS[@]}" --benchmark_out="$WORK/micro.json" \
+        --benchmark_out_format=json >"$WORK/micro.txt" 2>&1; then
+      cat "$WORK/micro.txt" >&2
+      python3 - "$WORK/micro.json" >>"$RESULTS" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+out = {"scenario": "micro", "ok": True, "benchmarks": {}}
+for b in d["benchmarks"]:
+    e = {"real_time": b["real_time"], "time_unit": b["time_unit"]}
+    if "items_per_second" in b: e["items_per_second"] = round(b["items_per_second"])
+    if "s_per_recipient" in b: e["ns_per_recipient"] = round(b["s_per_recipient"] * 1e9, 1)
+    if "rows_per_tx" in b: e["rows_per_tx"] = round(b["rows_per_tx"], 1)
+    out["benchmarks"][b["name"]] = e
+print(json.dumps(out))
+EOF
+    else
+      cat "$WORK/micro.txt" >&2
+      FAILED+=("micro")
+    fi
+  else
+    echo "run.sh: $MICRO is missing (Google Benchmark not installed?); micro skipped" >&2
+  fi
+fi
+
+selected chat && scenario chat-10x10 chat chat --rooms 10 --members 10 --senders 10 --window 16 "${D[@]}"
+selected chat500 && scenario chat-500x2 chat500 chat --rooms "$PAIR_ROOMS" --members 2 --senders "$PAIR_ROOMS" --window 4 "${D[@]}"
+selected rate && scenario chat-rate-5000 rate chat --rooms 10 --members 10 --senders 10 --rate 5000 "${D[@]}"
+selected fanout && scenario fanout fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}"
+selected join && scenario join join join --clients 50 --rate 1000 "${D[@]}"
+selected idle && scenario idle idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)"
+
+if selected history; then
+  mkdir -p "$WORK/history"
+  echo "== history: loading $HISTORY_MESSAGES messages" >&2
+  if "$BENCH" load --db "$WORK/history/parley.db" --messages "$HISTORY_MESSAGES" \
+      --conversations "$HISTORY_CONVERSATIONS" >"$WORK/load.out" 2>"$WORK/load.err"; then
+    grep -v '^RESULT ' "$WORK/load.out" >&2 || true
+    grep '^RESULT ' "$WORK/load.out" | sed 's/^RESULT //' >>"$RESULTS" || true
+    scenario history history history --clients 4 --conversations "$HISTORY_CONVERSATIONS" \
+      --per-conversation "$PER_CONVERSATION" "${D[@]}"
+  else
+    cat "$WORK/load.err" >&2
+    FAILED+=("history (load)")
+  fi
+fi
+
+ELAPSED=$(( $(date +%s) - START ))
+python3 - "$RESULTS" "$SMOKE" "$ELAPSED" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+smoke = sys.argv[2] == "1"
+by = {r["scenario"]: r for r in rows}
+table = []
+def add(scenario, figure, value, target="", met=None):
+    mark = "" if met is None else ("yes" if met else "NO")
+    table.append((scenario, figure, value, target, mark))
+def num(v, fmt="{:,.0f}"):
+    return "-" if v is None else fmt.format(v)
+bare = None
+m = by.get("micro")
+if m:
+    b = m["benchmarks"]
+    for k in ("BM_BareSqlite/100", "BM_BareSqlite/1000"):
+        if k in b:
+            v = b[k].get("items_per_second")
+            bare = max(bare or 0, v or 0)
+            add("micro", k.replace("BM_", "") + " rows/s", num(v), "ceiling")
+    for k in ("BM_StorageAppendSingle", "BM_StorageAppendGroup/100", "BM_StorageAppendGroup/1000", "BM_ConnectionAppendBatch/1000"):
+        if k in b: add("micro", k.replace("BM_", "") + " rows/s", num(b[k].get("items_per_second")))
+    for k in ("BM_DecodeSend", "BM_EncodeMessageEvent"):
+        if k in b: add("micro", k.replace("BM_", "") + " /s", num(b[k].get("items_per_second")))
+    for k in ("BM_FanoutCounting/1000", "BM_FanoutPosting/1000", "BM_FanoutCounting/10"):
+        if k in b: add("micro", k.replace("BM_", "") + " ns/recipient", num(b[k].get("ns_per_recipient"), "{:.1f}"))
+def chat(name, target_rate=None, cpu_target=None):
+    r = by.get(name)
+    if not r: return
+    add(name, "acked msgs/s", num(r.get("acked_per_s")), f">= {target_rate:,}" if target_rate else "",
+        (r.get("acked_per_s", 0) >= target_rate) if target_rate and not smoke else None)
+    add(name, "deliveries/s", num(r.get("deliveries_per_s")))
+    a = r.get("ack", {})
+    add(name, "ack p50/p99/p99.9/max ms", "{}/{}/{}/{}".format(a.get("p50_ms"), a.get("p99_ms"), a.get("p999_ms"), a.get("max_ms")))
+    d = r.get("delivery", {})
+    add(name, "delivery p50/p99/max ms", "{}/{}/{}".format(d.get("p50_ms"), d.get("p99_ms"), d.get("max_ms")))
+    cpu = r.get("server_cpu_us_per_delivery")
+    add(name, "server CPU us/delivery", num(cpu, "{:.2f}"), f"<= {cpu_target}" if cpu_target else "",
+        (cpu is not None and cpu <= cpu_target) if cpu_target and not smoke else None)
+    add(name, "errors / verified", "{} / {}".format(r.get("errors"), r.get("verified")), "0 / True",
+        r.get("errors") == 0 and r.get("verified") is True)
+chat("chat-10x10", 15000, 2)
+chat("chat-500x2", 40000)
+r = by.get("chat-500x2")
+if r and bare:
+    pct = 100.0 * r.get("acked_per_s", 0) / bare
+    add("chat-500x2", "% of bare SQLite", f"{pct:.0f} %", ">= 60 %", pct >= 60 if not smoke else None)
+r = by.get("chat-rate-5000")
+if r:
+    a = r.get("ack", {})
+    add("chat-rate-5000", "acked msgs/s", num(r.get("acked_per_s")), "5,000")
+    add("chat-rate-5000", "ack p50/p99/p99.9/max ms", "{}/{}/{}/{}".format(a.get("p50_ms"), a.get("p99_ms"), a.get("p999_ms"), a.get("max_ms")),
+        "p99 <= 2", a.get("p99_ms", 1e9) <= 2 if not smoke else None)
+    add("chat-rate-5000", "server CPU us/delivery", num(r.get("server_cpu_us_per_delivery"), "{:.2f}"))
+    add("chat-rate-5000", "errors / verified", "{} / {}".format(r.get("errors"), r.get("verified")), "0 / True", r.get("errors") == 0 and r.get("verified") is True)
+r = by.get("fanout")
+if r:
+    add("fanout", "deliveries/s", num(r.get("deliveries_per_s")), ">= 300,000", r.get("deliveries_per_s", 0) >= 300000 if not smoke else None)
+    d = r.get("delivery", {})
+    add("fanout", "delivery p50/p99/max ms", "{}/{}/{}".format(d.get("p50_ms"), d.get("p99_ms"), d.get("max_ms")))
+    add("fanout", "server CPU us/delivery", num(r.get("server_cpu_us_per_delivery"), "{:.2f}"))
+    add("fanout", "errors / verified", "{} / {}".format(r.get("errors"), r.get("verified")), "0 / True", r.get("errors") == 0 and r.get("verified") is True)
+r = by.get("join")
+if r:
+    l = r.get("latency", {})
+    add("join", "joins/s", num(r.get("joins_per_s")), "1,000")
+    add("join", "join p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 2", l.get("p99_ms", 1e9) <= 2 if not smoke else None)
+    add("join", "server CPU us/join", num(r.get("server_cpu_us_per_join"), "{:.1f}"))
+    add("join", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
+r = by.get("idle")
+if r:
+    for s in r.get("stages", []):
+        n = s["connections"]
+        add("idle", f"{n:,} conns: RSS bytes/conn", num(s.get("rss_per_connection_bytes")), "<= 4,096",
+            s.get("rss_per_connection_bytes", 1e9) <= 4096 if (not smoke and n >= 19000) else None)
+        p = s.get("ping", {})
+        add("idle", f"{n:,} conns: ping p50/p99 ms", "{}/{}".format(p.get("p50_ms"), p.get("p99_ms")))
+r = by.get("load")
+if r: add("history", "bulk load rows/s", num(r.get("rows_per_s")), f"{r.get('messages'):,} msgs")
+r = by.get("history")
+if r:
+    l = r.get("latency", {})
+    add("history", "queries/s", num(r.get("queries_per_s")))
+    add("history", "page p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 1", l.get("p99_ms", 1e9) <= 1 if not smoke else None)
+    add("history", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
+w = [max(len(str(row[i])) for row in table + [("scenario", "figure", "value", "target", "met")]) for i in range(5)]
+line = lambda row: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(row))
+print()
+print(line(("scenario", "figure", "value", "target", "met")))
+print("  ".join("-" * x for x in w))
+for row in table: print(line(row))
+print(f"\n{'smoke' if smoke else 'full'} run in {sys.argv[3]} s; {sum(1 for r in rows if not r.get('ok'))} scenario(s) not ok")
+EOF
+
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+  echo "FAILED: ${FAILED[*]}" >&2
+  exit 1
+fi
+echo "all scenarios completed" >&2
