@@ -167,7 +167,8 @@ void add_cleanup_command(CLI::App& app, Registry& registry) {
   auto* cmd = app.add_subcommand(
       "cleanup", "Retention: remove the oldest messages (seqs of the rest do not change)");
   add_storage_options(*cmd, args->storage);
-  cmd->add_option("--keep-last", args->keep_last, "Keep only the last N messages of each conversation");
+  cmd->add_option("--keep-last", args->keep_last,
+                  "Keep only the last N messages of each conversation");
   cmd->add_option("--older-than", args->older_than,
                   "Remove messages older than this (30d, 12h, 90m, 2w, 1d12h)");
   cmd->add_option("--conversation", args->conversation, "Only this conversation");

@@ -150,6 +150,22 @@ TEST(RoundTrip, ExportImportExportIsByteIdentical) {
   }
 }
 
+TEST(RoundTrip, PrunedConversationKeepsItsSeqs) {
+  Store a;
+  import_source(a.c.get(), Format::jsonl, kFixtures / "messages.jsonl", {});
+  ASSERT_TRUE(a.c->prune("lobby", 2, std::nullopt, false));
+  const std::string first = export_all(*a.c, api::ExportFormat::jsonl);
+  const auto file = write_temp("pruned.jsonl", first);
+  Store b;
+  auto r = import_source(b.c.get(), Format::jsonl, file, {});
+  EXPECT_TRUE(r.report.issues.empty());
+  EXPECT_EQ(export_all(*b.c, api::ExportFormat::jsonl), first);
+  EXPECT_EQ(messages(*b.c, "lobby"), messages(*a.c, "lobby"));
+  EXPECT_EQ(b.c->get_conversation("lobby")->message_count, 2);
+  EXPECT_EQ(b.c->get_conversation("lobby")->last_seq, 3);
+  std::filesystem::remove(file);
+}
+
 TEST(RoundTrip, JsonExportImportsAsConversationsJson) {
   Store a;
   import_source(a.c.get(), Format::conversations_json, kFixtures / "conversations.json", {});
@@ -168,7 +184,8 @@ TEST(RoundTrip, JsonExportImportsAsConversationsJson) {
   const std::string one = export_all(*a.c, api::ExportFormat::json, "lobby");
   const auto one_file = write_temp("one.json", one);
   Store c;
-  EXPECT_EQ(import_source(c.c.get(), Format::conversations_json, one_file, {}).conversations_written, 1u);
+  EXPECT_EQ(
+      import_source(c.c.get(), Format::conversations_json, one_file, {}).conversations_written, 1u);
   EXPECT_EQ(messages(*c.c, "lobby"), messages(*a.c, "lobby"));
   std::filesystem::remove(file);
   std::filesystem::remove(one_file);
@@ -180,7 +197,8 @@ TEST(Export, AllConversationsInIdOrder) {
   import_source(s.c.get(), Format::conversations_json, kFixtures / "conversations.json", {});
   const std::string csv = export_all(*s.c, api::ExportFormat::csv);
   std::size_t headers = 0;
-  for (std::size_t p = 0; (p = csv.find("conversation,seq,id,", p)) != std::string::npos; ++p) ++headers;
+  for (std::size_t p = 0; (p = csv.find("conversation,seq,id,", p)) != std::string::npos; ++p)
+    ++headers;
   EXPECT_EQ(headers, 1u);
   EXPECT_EQ(csv.find("5f1c0d2e"), csv.find("\r\n") + 2);  // ids sorted: digits first
   const auto arr = json::parse(export_all(*s.c, api::ExportFormat::json));
@@ -196,7 +214,8 @@ TEST(Export, AllConversationsInIdOrder) {
 
 TEST(Export, UnknownConversation) {
   Store s;
-  auto r = export_store(*s.c, ConversationId("nope"), api::ExportFormat::json, [](std::string_view) {});
+  auto r =
+      export_store(*s.c, ConversationId("nope"), api::ExportFormat::json, [](std::string_view) {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::not_found);
 }
@@ -270,8 +289,8 @@ TEST(Migrate, MemoryToSqliteToMemoryIsIdentical) {
   inactive.is_active = false;
   ASSERT_TRUE(a.c->update_conversation("support", inactive, 0));
 
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("parley-migrate-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("parley-migrate-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   auto sdb = open_storage_url("sqlite:" + (dir / "copy.db").string());
   ASSERT_TRUE(sdb);

@@ -179,7 +179,8 @@ void add_export_command(CLI::App& app, Registry& registry) {
   add_storage_options(*cmd, args->storage);
   cmd->add_option("--conversation", args->conversation, "Only this conversation");
   cmd->add_option("--format", args->format, "json | jsonl | markdown | csv")->required();
-  cmd->add_option("--out", args->out, "Output file (written whole, then renamed); stdout if absent");
+  cmd->add_option("--out", args->out,
+                  "Output file (written whole, then renamed); stdout if absent");
   cmd->callback([args, &registry] { registry.result = run_export(*args); });
 }
 

@@ -1,7 +1,7 @@
 // `export` of a very long conversation keeps a flat memory profile: the export runs in a
 // forked child whose peak RSS must stay under a fixed bound (64 MiB; about 15 MiB measured
-// for 1M messages), however many messages there are. Label `slow` (not in `ctest -L unit`): 1M messages by
-// default, PARLEY_EXPORT_MESSAGES to change.
+// for 1M messages), however many messages there are. Label `slow` (not in `ctest -L unit`): 1M
+// messages by default, PARLEY_EXPORT_MESSAGES to change.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -66,7 +66,9 @@ TEST(ExportMemory, StaysFlatForAMillionMessages) {
       auto c = (*db)->connect();
       if (!c) _exit(3);
       std::int64_t bytes = 0;
-      auto r = export_store(**c, std::nullopt, format, [&](std::string_view s) { bytes += static_cast<std::int64_t>(s.size()); });
+      auto r = export_store(**c, std::nullopt, format, [&](std::string_view s) {
+        bytes += static_cast<std::int64_t>(s.size());
+      });
       _exit(r && bytes > total * 100 ? 0 : 4);
     }
     int status = 0;

@@ -30,6 +30,24 @@ Result<void> store_conversation(store::Connection& c, ParsedConversation& parsed
       return existing.error();
     }
   }
+  // Seqs that start above 1 (a pruned conversation's export) are kept: placeholders take the
+  // first seqs and are pruned right after.
+  const auto real = static_cast<std::int64_t>(w.messages.size());
+  const std::size_t gap = parsed.first_seq > 1 ? static_cast<std::size_t>(parsed.first_seq - 1) : 0;
+  if (gap > 0) {
+    std::vector<NewMessage> placeholders(gap);
+    for (std::size_t i = 0; i < gap; ++i) {
+      NewMessage& p = placeholders[i];
+      p.conversation = w.id;
+      p.sender = {"parley-import", "", "system"};
+      p.kind = "system";
+      p.created_at = w.messages.empty() ? w.created_at : w.messages.front().created_at;
+      p.id = "import-gap-" + w.id + "-" + std::to_string(i + 1);
+    }
+    w.messages.insert(w.messages.begin(), std::make_move_iterator(placeholders.begin()),
+                      std::make_move_iterator(placeholders.end()));
+    for (auto& mark : parsed.marks) mark.index += gap;
+  }
   auto stored = c.replace_conversation(w);
   if (!stored) return stored.error();
   // Edited and deleted states, which a whole conversation cannot carry. A failure here leaves
@@ -45,6 +63,10 @@ Result<void> store_conversation(store::Connection& c, ParsedConversation& parsed
       if (!r) return r.error();
     }
   }
+  if (gap > 0) {
+    auto pruned = c.prune(w.id, real, std::nullopt, false);
+    if (!pruned) return pruned.error();
+  }
   return {};
 }
 
@@ -52,7 +74,8 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
                             const std::filesystem::path& path, const ImportOptions& options) {
   ImportSummary s;
   if (options.strict || options.dry_run || c == nullptr) {
-    importers::parse(format, path, [](ParsedConversation&&) { return true; }, s.report);
+    importers::parse(
+        format, path, [](ParsedConversation&&) { return true; }, s.report);
     if (s.report.fatal || (options.strict && s.report.skipped() > 0)) s.aborted = true;
     if (s.aborted || options.dry_run || c == nullptr) return s;
     s.report = {};  // the second pass reports again
@@ -62,10 +85,12 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
       [&](ParsedConversation&& parsed) {
         const std::size_t n = parsed.whole.messages.size();
         if (auto r = store_conversation(*c, parsed); !r) {
-          s.report.issues.push_back({parsed.file, parsed.line, {},
-                                     "conversation " + parsed.whole.id +
-                                         " not stored: " + r.error().message(),
-                                     true});
+          s.report.issues.push_back(
+              {parsed.file,
+               parsed.line,
+               {},
+               "conversation " + parsed.whole.id + " not stored: " + r.error().message(),
+               true});
           ++s.store_failures;
           if (options.strict) {
             s.aborted = true;
@@ -116,13 +141,15 @@ int run_import(const ImportArgs& args) {
     return 1;
   }
   if (args.dry_run) {
-    std::printf("dry run: would import %zu conversation(s), %zu message(s); %zu record(s) "
-                "skipped, %zu warning(s)\n",
-                s.report.conversations, s.report.messages, skipped, warnings);
+    std::printf(
+        "dry run: would import %zu conversation(s), %zu message(s); %zu record(s) "
+        "skipped, %zu warning(s)\n",
+        s.report.conversations, s.report.messages, skipped, warnings);
   } else {
-    std::printf("imported %zu conversation(s), %zu message(s); %zu record(s) skipped, %zu "
-                "warning(s)\n",
-                s.conversations_written, s.messages_written, skipped, warnings);
+    std::printf(
+        "imported %zu conversation(s), %zu message(s); %zu record(s) skipped, %zu "
+        "warning(s)\n",
+        s.conversations_written, s.messages_written, skipped, warnings);
   }
   return skipped > 0 ? 3 : 0;
 }

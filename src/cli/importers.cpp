@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -251,7 +251,8 @@ class Lines {
 
 std::size_t line_at(std::string_view text, std::size_t pos) {
   pos = std::min(pos, text.size());
-  return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+  return 1 + static_cast<std::size_t>(
+                 std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
 }
 
 // Parses a whole document; on a syntax error reports it with its line and returns null.
@@ -370,8 +371,7 @@ bool message_from_json(const json::value& v, MessageIn& out, std::string& why) {
   if (!string_field(o, "role", role, why) || !string_field(o, "content", content, why) ||
       !string_field(o, "text", text, why) || !string_field(o, "kind", kind, why) ||
       !string_field(o, "id", id, why) || !string_field(o, "client_id", client_id, why) ||
-      !string_field(o, "conversation", conversation, why) ||
-      !string_field(o, "room", room, why)) {
+      !string_field(o, "conversation", conversation, why) || !string_field(o, "room", room, why)) {
     return false;
   }
   NewMessage& m = out.m;
@@ -444,9 +444,8 @@ bool message_from_json(const json::value& v, MessageIn& out, std::string& why) {
   }
 
   static const std::set<std::string_view> kKnown = {
-      "id",     "conversation", "seq",     "sender",    "role",   "kind", "content",
-      "text",   "meta",         "created_at", "timestamp", "edited_at", "deleted",
-      "client_id", "room"};
+      "id",   "conversation", "seq",       "sender",    "role",    "kind",      "content", "text",
+      "meta", "created_at",   "timestamp", "edited_at", "deleted", "client_id", "room"};
   json::object meta;
   if (const auto* mv = o.if_contains("meta"); mv && !mv->is_null()) {
     if (!mv->is_object()) {
@@ -561,8 +560,10 @@ bool conversation_from_json(const json::object& o, const ConversationId& id, For
       continue;
     }
     if (in.conversation && *in.conversation != id && format == Format::webwoz) {
-      issue(mptr, "message " + std::to_string(index) + " names room '" + *in.conversation +
-                      "' in room " + id + "'s file", false);
+      issue(mptr,
+            "message " + std::to_string(index) + " names room '" + *in.conversation + "' in room " +
+                id + "'s file",
+            false);
     }
     if (in.m.id.empty()) in.m.id = derived_message_id(fmt, id, index);
     if (!ids.insert(in.m.id).second) {
@@ -580,8 +581,8 @@ bool conversation_from_json(const json::object& o, const ConversationId& id, For
     w.messages.push_back(std::move(in.m));
     ++index;
   }
-  if (const auto* n = o.if_contains("message_count"); n && n->is_int64() &&
-                                                      n->get_int64() != static_cast<std::int64_t>(index)) {
+  if (const auto* n = o.if_contains("message_count");
+      n && n->is_int64() && n->get_int64() != static_cast<std::int64_t>(index)) {
     issue(pointer + "/message_count",
           "conversation " + id + ": message_count " + std::to_string(n->get_int64()) + " but " +
               std::to_string(index) + " messages",
@@ -654,8 +655,11 @@ void parse_webwoz_dir(const fs::path& dir, const Visitor& visit, ParseReport& re
       id = std::string(r->get_string());
     }
     if (auto [it, fresh] = seen.emplace(id, file); !fresh) {
-      report.issues.push_back({file, lines.of("/room_id"), {},
-                               "room " + id + " was already read from " + it->second, true});
+      report.issues.push_back({file,
+                               lines.of("/room_id"),
+                               {},
+                               "room " + id + " was already read from " + it->second,
+                               true});
       continue;
     }
     ParsedConversation c;
@@ -682,7 +686,8 @@ void parse_conversations_json(const fs::path& path, const Visitor& visit, ParseR
   Lines lines(text);
   auto one = [&](const json::value& v, const ConversationId& id, const std::string& pointer) {
     if (!v.is_object()) {
-      report.issues.push_back({file, lines.of(pointer), {}, "conversation " + id + " must be an object", true});
+      report.issues.push_back(
+          {file, lines.of(pointer), {}, "conversation " + id + " must be an object", true});
       return true;
     }
     ParsedConversation c;
@@ -758,16 +763,27 @@ void parse_jsonl(const fs::path& path, const Visitor& visit, ParseReport& report
     c.file = file;
     c.line = group_start;
     c.whole.id = current;
+    c.first_seq = std::max<Seq>(1, group.front().msg.seq.value_or(1));
     std::set<MessageId> ids;
     std::set<Seq> seqs;
     for (auto& l : group) {
       if (l.msg.seq && !seqs.insert(*l.msg.seq).second) {
-        report.issues.push_back({file, l.line, {}, "conversation " + current + ": seq " + std::to_string(*l.msg.seq) + " appears twice", true});
+        report.issues.push_back(
+            {file,
+             l.line,
+             {},
+             "conversation " + current + ": seq " + std::to_string(*l.msg.seq) + " appears twice",
+             true});
         continue;
       }
       if (l.msg.m.id.empty()) l.msg.m.id = derived_message_id("jsonl", current, l.line);
       if (!ids.insert(l.msg.m.id).second) {
-        report.issues.push_back({file, l.line, {}, "conversation " + current + ": message id " + l.msg.m.id + " appears twice", true});
+        report.issues.push_back(
+            {file,
+             l.line,
+             {},
+             "conversation " + current + ": message id " + l.msg.m.id + " appears twice",
+             true});
         continue;
       }
       if (l.msg.edited_at || l.msg.deleted) {
@@ -808,7 +824,13 @@ void parse_jsonl(const fs::path& path, const Visitor& visit, ParseReport& report
       continue;
     }
     if (!msg.conversation || !is_valid_id(*msg.conversation)) {
-      report.issues.push_back({file, lineno, {}, msg.conversation ? "invalid conversation id '" + *msg.conversation + "'" : "no conversation", true});
+      report.issues.push_back({file,
+                               lineno,
+                               {},
+                               msg.conversation
+                                   ? "invalid conversation id '" + *msg.conversation + "'"
+                                   : "no conversation",
+                               true});
       continue;
     }
     if (!msg.has_time) {
@@ -818,7 +840,12 @@ void parse_jsonl(const fs::path& path, const Visitor& visit, ParseReport& report
     if (*msg.conversation != current) {
       if (!flush()) return;
       if (auto it = finished.find(*msg.conversation); it != finished.end()) {
-        report.issues.push_back({file, lineno, {}, "conversation " + *msg.conversation + " already ended at line " + std::to_string(it->second) + " (its lines must be together)", true});
+        report.issues.push_back({file,
+                                 lineno,
+                                 {},
+                                 "conversation " + *msg.conversation + " already ended at line " +
+                                     std::to_string(it->second) + " (its lines must be together)",
+                                 true});
         current.clear();
         continue;
       }
@@ -895,7 +922,8 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
     return;
   }
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   Db db(raw);
   if (rc != SQLITE_OK) {
     report.issues.push_back({file, 0, {}, std::string("cannot open: ") + sqlite3_errstr(rc), true});
@@ -906,14 +934,20 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
   const auto msg_cols = columns(db.get(), "messages");
   for (const char* c : {"id"}) {
     if (!conv_cols.contains(c)) {
-      report.issues.push_back({file, 0, {}, "no conversations table with an id column (seed 003 schema)", true});
+      report.issues.push_back(
+          {file, 0, {}, "no conversations table with an id column (seed 003 schema)", true});
       report.fatal = true;
       return;
     }
   }
   for (const char* c : {"conversation_id", "role", "content"}) {
     if (!msg_cols.contains(c)) {
-      report.issues.push_back({file, 0, {}, std::string("the messages table has no ") + c + " column (seed 003 schema)", true});
+      report.issues.push_back(
+          {file,
+           0,
+           {},
+           std::string("the messages table has no ") + c + " column (seed 003 schema)",
+           true});
       report.fatal = true;
       return;
     }
@@ -921,24 +955,25 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
   auto col = [](const std::set<std::string>& cols, const char* name) {
     return cols.contains(name) ? std::string(name) : std::string("NULL");
   };
-  auto convs = prepare(db.get(), "SELECT id, " + col(conv_cols, "title") + ", " +
-                                     col(conv_cols, "created_at") + ", " +
-                                     col(conv_cols, "updated_at") + ", " +
-                                     col(conv_cols, "message_count") +
-                                     " FROM conversations ORDER BY id");
+  auto convs = prepare(
+      db.get(), "SELECT id, " + col(conv_cols, "title") + ", " + col(conv_cols, "created_at") +
+                    ", " + col(conv_cols, "updated_at") + ", " + col(conv_cols, "message_count") +
+                    " FROM conversations ORDER BY id");
   auto msgs = prepare(db.get(), "SELECT rowid, " + col(msg_cols, "id") + ", role, content, " +
                                     col(msg_cols, "timestamp") + ", " + col(msg_cols, "meta") +
                                     ", " + col(msg_cols, "created_at") +
                                     " FROM messages WHERE conversation_id = ?1 ORDER BY rowid");
   if (!convs || !msgs) {
-    report.issues.push_back({file, 0, {}, std::string("cannot read: ") + sqlite3_errmsg(db.get()), true});
+    report.issues.push_back(
+        {file, 0, {}, std::string("cannot read: ") + sqlite3_errmsg(db.get()), true});
     report.fatal = true;
     return;
   }
   if (auto orphans = prepare(db.get(),
                              "SELECT count(*) FROM messages WHERE conversation_id IS NULL OR "
                              "conversation_id NOT IN (SELECT id FROM conversations)");
-      orphans && sqlite3_step(orphans.get()) == SQLITE_ROW && sqlite3_column_int64(orphans.get(), 0) > 0) {
+      orphans && sqlite3_step(orphans.get()) == SQLITE_ROW &&
+      sqlite3_column_int64(orphans.get(), 0) > 0) {
     report.issues.push_back({file, 0, "messages",
                              std::to_string(sqlite3_column_int64(orphans.get(), 0)) +
                                  " message(s) belong to no conversation",
@@ -973,7 +1008,8 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
     std::size_t index = 0;
     int step;
     while ((step = sqlite3_step(msgs.get())) == SQLITE_ROW) {
-      const std::string mwhere = "messages rowid " + std::to_string(sqlite3_column_int64(msgs.get(), 0));
+      const std::string mwhere =
+          "messages rowid " + std::to_string(sqlite3_column_int64(msgs.get(), 0));
       auto skip = [&](std::string why) {
         report.issues.push_back({file, 0, mwhere, "conversation " + id + ": " + why, true});
       };
@@ -1027,18 +1063,22 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
       c.whole.messages.push_back(std::move(m));
     }
     if (step != SQLITE_DONE) {
-      report.issues.push_back({file, 0, where, std::string("read failed: ") + sqlite3_errmsg(db.get()), true});
+      report.issues.push_back(
+          {file, 0, where, std::string("read failed: ") + sqlite3_errmsg(db.get()), true});
       continue;
     }
     if (sqlite3_column_type(convs.get(), 4) == SQLITE_INTEGER &&
         sqlite3_column_int64(convs.get(), 4) != static_cast<std::int64_t>(index)) {
       report.issues.push_back({file, 0, where,
-                               "message_count " + std::to_string(sqlite3_column_int64(convs.get(), 4)) +
-                                   " but " + std::to_string(index) + " messages",
+                               "message_count " +
+                                   std::to_string(sqlite3_column_int64(convs.get(), 4)) + " but " +
+                                   std::to_string(index) + " messages",
                                false});
     }
-    if (c.whole.created_at == 0 && !c.whole.messages.empty()) c.whole.created_at = c.whole.messages.front().created_at;
-    if (c.whole.updated_at == 0 && !c.whole.messages.empty()) c.whole.updated_at = c.whole.messages.back().created_at;
+    if (c.whole.created_at == 0 && !c.whole.messages.empty())
+      c.whole.created_at = c.whole.messages.front().created_at;
+    if (c.whole.updated_at == 0 && !c.whole.messages.empty())
+      c.whole.updated_at = c.whole.messages.back().created_at;
     if (!hand_over(std::move(c), visit, report)) return;
   }
 }

@@ -55,6 +55,9 @@ struct ParsedConversation {
   // False when the source says nothing about the conversation itself (jsonl): the command
   // keeps the stored title, settings, meta and participants.
   bool header_known = true;
+  // The seq of the first message: above 1 for the jsonl export of a pruned conversation,
+  // whose seqs the import keeps (the first are held by placeholders, then pruned).
+  Seq first_seq = 1;
   std::vector<MessageMark> marks;
   std::string file;
   std::size_t line = 0;  // where the conversation starts

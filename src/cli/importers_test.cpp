@@ -19,10 +19,13 @@ struct Collected {
 
 Collected run(Format f, const std::filesystem::path& p) {
   Collected c;
-  parse(f, p, [&](ParsedConversation&& pc) {
-    c.conversations.push_back(std::move(pc));
-    return true;
-  }, c.report);
+  parse(
+      f, p,
+      [&](ParsedConversation&& pc) {
+        c.conversations.push_back(std::move(pc));
+        return true;
+      },
+      c.report);
   return c;
 }
 
@@ -93,7 +96,8 @@ TEST(Importers, WebwozBadRecordsHaveFileAndLine) {
       << issues;
   EXPECT_TRUE(find_issue(c.report, "good.json:9: skipped: conversation good message 2: timestamp"))
       << issues;
-  EXPECT_TRUE(find_issue(c.report, "good.json:5: warning: conversation good: message_count 5 but 4 messages"))
+  EXPECT_TRUE(find_issue(c.report,
+                         "good.json:5: warning: conversation good: message_count 5 but 4 messages"))
       << issues;
   EXPECT_TRUE(find_issue(c.report, "broken.json:4: skipped: not valid JSON")) << issues;
   EXPECT_TRUE(find_issue(c.report, "badid.json:1: skipped: invalid conversation id")) << issues;
@@ -132,14 +136,20 @@ TEST(Importers, ConversationsJsonBadRecords) {
   const std::string issues = all_issues(c.report);
   ASSERT_EQ(c.conversations.size(), 1u) << issues;
   ASSERT_EQ(c.conversations[0].whole.messages.size(), 2u);
-  EXPECT_TRUE(find_issue(c.report, "conversations-bad.json:8: skipped: conversation ok-1 message 1: no sender"))
+  EXPECT_TRUE(find_issue(
+      c.report, "conversations-bad.json:8: skipped: conversation ok-1 message 1: no sender"))
       << issues;
-  EXPECT_TRUE(find_issue(c.report, "conversations-bad.json:9: skipped: conversation ok-1 message 2: content must be a string"))
+  EXPECT_TRUE(find_issue(
+      c.report,
+      "conversations-bad.json:9: skipped: conversation ok-1 message 2: content must be a string"))
       << issues;
-  EXPECT_TRUE(find_issue(c.report, ":14: skipped: invalid conversation id 'bad id with spaces'")) << issues;
-  EXPECT_TRUE(find_issue(c.report, ":18: skipped: conversation no-messages: messages must be an array"))
+  EXPECT_TRUE(find_issue(c.report, ":14: skipped: invalid conversation id 'bad id with spaces'"))
       << issues;
-  EXPECT_TRUE(find_issue(c.report, ":22: skipped: conversation bad-settings: settings must be an object"))
+  EXPECT_TRUE(
+      find_issue(c.report, ":18: skipped: conversation no-messages: messages must be an array"))
+      << issues;
+  EXPECT_TRUE(
+      find_issue(c.report, ":22: skipped: conversation bad-settings: settings must be an object"))
       << issues;
 }
 
@@ -173,9 +183,14 @@ TEST(Importers, JsonlBadLines) {
   EXPECT_EQ(c.conversations[1].whole.messages.size(), 1u);
   EXPECT_TRUE(find_issue(c.report, "messages-bad.jsonl:2: skipped: not valid JSON")) << issues;
   EXPECT_TRUE(find_issue(c.report, "messages-bad.jsonl:3: skipped: no created_at")) << issues;
-  EXPECT_TRUE(find_issue(c.report, "messages-bad.jsonl:5: skipped: invalid conversation id")) << issues;
-  EXPECT_TRUE(find_issue(c.report, "messages-bad.jsonl:8: skipped: conversation c1 already ended at line 1")) << issues;
-  EXPECT_TRUE(find_issue(c.report, "messages-bad.jsonl:7: skipped: conversation c2: seq 1 appears twice")) << issues;
+  EXPECT_TRUE(find_issue(c.report, "messages-bad.jsonl:5: skipped: invalid conversation id"))
+      << issues;
+  EXPECT_TRUE(find_issue(c.report,
+                         "messages-bad.jsonl:8: skipped: conversation c1 already ended at line 1"))
+      << issues;
+  EXPECT_TRUE(
+      find_issue(c.report, "messages-bad.jsonl:7: skipped: conversation c2: seq 1 appears twice"))
+      << issues;
   EXPECT_EQ(c.report.skipped(), 5u) << issues;
 }
 
@@ -210,7 +225,8 @@ TEST(Importers, SqliteTables) {
   EXPECT_EQ(a.messages[1].meta, R"({"model":"m1"})");
   EXPECT_EQ(a.messages[1].sender.role, "assistant");
   EXPECT_EQ(c.conversations[1].whole.title, "");
-  EXPECT_TRUE(find_issue(c.report, "messages rowid 3: skipped: conversation conv-a: meta is not a JSON object"))
+  EXPECT_TRUE(find_issue(
+      c.report, "messages rowid 3: skipped: conversation conv-a: meta is not a JSON object"))
       << issues;
   EXPECT_TRUE(find_issue(c.report, "conversations id 'bad id': skipped: invalid conversation id"))
       << issues;

@@ -53,8 +53,7 @@ namespace {
 // Copies one conversation: messages (with placeholders for a pruned prefix, removed again so
 // seqs stay), edit/delete marks, is_active, read state, members and users.
 Result<std::int64_t> copy_conversation(store::Connection& from, store::Connection& to,
-                                       const Conversation& conv,
-                                       std::set<UserId>& users_copied) {
+                                       const Conversation& conv, std::set<UserId>& users_copied) {
   importers::ParsedConversation parsed;
   store::WholeConversation& w = parsed.whole;
   w.id = conv.id;
@@ -87,7 +86,8 @@ Result<std::int64_t> copy_conversation(store::Connection& from, store::Connectio
     n.client_id = m.client_id;
     n.id = m.id;
     n.created_at = m.created_at;
-    if (m.edited_at || m.deleted) parsed.marks.push_back({w.messages.size(), m.edited_at, m.deleted});
+    if (m.edited_at || m.deleted)
+      parsed.marks.push_back({w.messages.size(), m.edited_at, m.deleted});
     w.messages.push_back(std::move(n));
     ++expected;
     people.insert(m.sender.id);
@@ -212,13 +212,14 @@ int run_migrate(const MigrateArgs& args) {
     return 1;
   }
   for (const auto& m : s->mismatches) std::fprintf(stderr, "mismatch: %s\n", m.c_str());
-  std::printf("migrated %lld conversation(s) (%lld copied, %lld already there), %lld message(s), "
-              "%lld user(s); verification: %s\n",
-              static_cast<long long>(s->conversations), static_cast<long long>(s->copied),
-              static_cast<long long>(s->skipped), static_cast<long long>(s->messages),
-              static_cast<long long>(s->users),
-              s->mismatches.empty() ? "every conversation matches"
-                                    : (std::to_string(s->mismatches.size()) + " mismatch(es)").c_str());
+  std::printf(
+      "migrated %lld conversation(s) (%lld copied, %lld already there), %lld message(s), "
+      "%lld user(s); verification: %s\n",
+      static_cast<long long>(s->conversations), static_cast<long long>(s->copied),
+      static_cast<long long>(s->skipped), static_cast<long long>(s->messages),
+      static_cast<long long>(s->users),
+      s->mismatches.empty() ? "every conversation matches"
+                            : (std::to_string(s->mismatches.size()) + " mismatch(es)").c_str());
   return s->mismatches.empty() ? 0 : 1;
 }
 

@@ -1,12 +1,13 @@
 #include "cli/storage_options.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <system_error>
 
 #include "app/config.hpp"
 #include "core/log.hpp"
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace parley::cli {
 
@@ -69,8 +70,8 @@ Result<std::shared_ptr<store::Database>> open_storage_url(std::string_view url) 
   return make_error_code(Errc::invalid_argument);
 }
 
-std::unique_ptr<store::Connection> connect_or_log(const Result<std::shared_ptr<store::Database>>& db,
-                                                  std::string_view what) {
+std::unique_ptr<store::Connection> connect_or_log(
+    const Result<std::shared_ptr<store::Database>>& db, std::string_view what) {
   if (!db) {
     spdlog::error("cannot open {}: {}", what, db.error().message());
     return nullptr;

@@ -31,7 +31,7 @@ void add_storage_options(CLI::App& cmd, StorageOptions& options);
 [[nodiscard]] Result<std::shared_ptr<store::Database>> open_storage_url(std::string_view url);
 
 // A connection or a logged error (nullptr).
-std::unique_ptr<store::Connection> connect_or_log(const Result<std::shared_ptr<store::Database>>& db,
-                                                  std::string_view what);
+std::unique_ptr<store::Connection> connect_or_log(
+    const Result<std::shared_ptr<store::Database>>& db, std::string_view what);
 
 }  // namespace parley::cli

@@ -171,8 +171,7 @@ class Connection {
   // messages were (or would be) removed; not_found if the conversation is absent.
   [[nodiscard]] virtual Result<std::int64_t> prune(const ConversationId& conversation,
                                                    std::optional<std::int64_t> keep_last,
-                                                   std::optional<TimeMs> older_than,
-                                                   bool dry_run) {
+                                                   std::optional<TimeMs> older_than, bool dry_run) {
     (void)conversation, (void)keep_last, (void)older_than, (void)dry_run;
     return make_error_code(Errc::invalid_argument);  // a backend without retention
   }

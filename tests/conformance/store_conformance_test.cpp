@@ -1088,8 +1088,8 @@ TEST_P(StoreConformance, ConcurrentWritersGetDistinctGaplessSeqs) {
 void fill_timed(Connection& c, const ConversationId& conversation, int count, TimeMs base) {
   std::vector<NewMessage> batch;
   for (int i = 1; i <= count; ++i) {
-    NewMessage msg = message(conversation, "alice", "m" + std::to_string(i),
-                             "cid-" + std::to_string(i));
+    NewMessage msg =
+        message(conversation, "alice", "m" + std::to_string(i), "cid-" + std::to_string(i));
     msg.created_at = base + i * 1000;
     batch.push_back(msg);
   }

@@ -100,8 +100,7 @@ class MemoryConnection final : public Connection {
       const std::function<bool(const StoredMessage&)>& fn) override;
   [[nodiscard]] Result<std::int64_t> prune(const ConversationId& conversation,
                                            std::optional<std::int64_t> keep_last,
-                                           std::optional<TimeMs> older_than,
-                                           bool dry_run) override;
+                                           std::optional<TimeMs> older_than, bool dry_run) override;
 
  private:
   std::shared_ptr<MemoryState> state_;

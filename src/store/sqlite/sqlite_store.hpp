@@ -118,8 +118,7 @@ class SqliteConnection final : public Connection {
 
   [[nodiscard]] Result<std::int64_t> prune(const ConversationId& conversation,
                                            std::optional<std::int64_t> keep_last,
-                                           std::optional<TimeMs> older_than,
-                                           bool dry_run) override;
+                                           std::optional<TimeMs> older_than, bool dry_run) override;
 
  private:
   class Stmt;
