@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
 #include <limits>
 
 namespace parley::protocol::socketio {
@@ -66,6 +67,27 @@ bool placeholders_valid_rec(const json::value& v, std::size_t count, int depth) 
   return true;
 }
 
+// Boost.JSON reads a number too large for a double as infinity, which it would write back as
+// `Infinity`, not JSON: such payloads are refused.
+bool all_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& e : v.get_array()) {
+        if (!all_finite(e)) return false;
+      }
+      return true;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (!all_finite(kv.value())) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
 Errc fail(std::string& why, std::string_view what) {
   why.assign(what);
   return Errc::invalid_argument;
@@ -114,6 +136,7 @@ Result<Packet> decode(std::string_view text, std::string& why, const Limits& lim
     boost::system::error_code ec;
     p.data = json::parse(text.substr(i), ec);
     if (ec) return fail(why, "invalid payload: malformed JSON");
+    if (!all_finite(p.data)) return fail(why, "invalid payload: number out of range");
     if (!payload_valid(p.type, p.data)) return fail(why, "invalid payload");
     p.has_data = true;
   } else if (p.type == PacketType::event || p.type == PacketType::binary_event ||

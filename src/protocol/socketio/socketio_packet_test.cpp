@@ -65,6 +65,7 @@ TEST(SocketIoPacket, Event) {
   EXPECT_TRUE(bad(R"(2["connect"])"));
   EXPECT_TRUE(bad(R"(2[{"a":1}])"));
   EXPECT_TRUE(bad(R"(299999999999999999999["x"])"));
+  EXPECT_TRUE(bad(R"(2["x",1e99999])"));  // read as infinity: not JSON once written back
 }
 
 TEST(SocketIoPacket, OtherTypes) {
