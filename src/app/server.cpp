@@ -22,6 +22,9 @@
 #include "net/http_server.hpp"
 #include "net/router.hpp"
 #include "net/ws_session.hpp"
+#ifdef PARLEY_HAVE_ENGINEIO
+#include "net/engineio/socketio_endpoint.hpp"
+#endif
 #include "bus/event_codec.hpp"
 #include "bus/redis/redis_broker.hpp"
 #include "core/ids.hpp"
@@ -208,6 +211,14 @@ int run_server(const Config& config) {
   ws_options.auth_timeout = std::chrono::seconds(config.auth_timeout_s);
   ws_options.origins = origins;
   net::WsEndpoint ws(hub, *auth, stats, ws_options);
+#ifdef PARLEY_HAVE_ENGINEIO
+  net::engineio::SocketIoOptions sio_options;
+  sio_options.limits = ws_options.limits;
+  sio_options.rate_per_s = rate;
+  sio_options.rate_burst = burst;
+  sio_options.engine.origins = origins;
+  net::engineio::SocketIoEndpoint socketio(ioc.get_executor(), hub, *auth, stats, sio_options);
+#endif
   api::RestOptions rest_options;
   rest_options.max_content_bytes = config.max_content_bytes;
   rest_options.version = PARLEY_VERSION;
@@ -219,6 +230,9 @@ int run_server(const Config& config) {
 
   net::Router router;
   router.mount("/ws", &ws);
+#ifdef PARLEY_HAVE_ENGINEIO
+  router.mount("/socket.io/", &socketio);
+#endif
   router.mount("/api/", &rest);
   router.mount("/health", &rest);
   router.mount("/metrics", &rest);
@@ -245,6 +259,9 @@ int run_server(const Config& config) {
     spdlog::info("signal {}: shutting down", signo);
     server.stop_accepting();
     ws.close_all();
+#ifdef PARLEY_HAVE_ENGINEIO
+    socketio.close_all();
+#endif
     hub.stop();
     // Give sessions a moment to flush their close frames, then commit what is queued and
     // stop the loop.
