@@ -13,6 +13,8 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CMAKE_ARGS ?=
+# Benchmarks are built by `make test` only with BENCH=ON (then bench/run.sh --smoke runs too).
+BENCH ?= OFF
 
 # ccache keys on relative paths, so a fresh clone elsewhere (as CI makes) reuses this
 # machine's cache instead of compiling everything again.
@@ -41,9 +43,9 @@ run: build
 # Warnings are errors here (and so in CI); the unit tests, then each e2e suite in turn.
 # scripts/run-tests.sh runs every suite even when one fails, and fails if any did.
 test: deps
-	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPARLEY_WERROR=ON $(CMAKE_ARGS)
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPARLEY_WERROR=ON -DPARLEY_BUILD_BENCH=$(BENCH) $(CMAKE_ARGS)
 	cmake --build build -j$(JOBS)
-	scripts/run-tests.sh
+	BENCH=$(BENCH) scripts/run-tests.sh
 
 unit:
 	ctest --test-dir build --output-on-failure -L unit

@@ -101,7 +101,9 @@ else
 fi
 
 # The benchmarks in smoke mode: every scenario completes and verifies, no figures judged.
-if [[ -x bench/run.sh ]]; then
+if [[ "${BENCH:-OFF}" != ON ]]; then
+  skip bench-smoke "benchmarks not built (make test BENCH=ON builds and runs them)"
+elif [[ -x bench/run.sh ]]; then
   run_suite bench-smoke bash bench/run.sh --smoke
 else
   skip bench-smoke "bench/run.sh is missing"
