@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -289,6 +290,12 @@ int run_server(const Config& config) {
   if (spool) spool->stop();
   (*storage)->stop();
   spdlog::info("stopped");
+  // Everything acknowledged is committed (the writer has stopped) and the spool is fsynced.
+  // Exit here rather than unwind: handlers still queued on the stopped io_context hold
+  // sessions whose destructors would reach endpoints already destroyed above them.
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(0);
   return 0;
 }
 
