@@ -12,6 +12,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <vector>
 
 #include "core/log.hpp"
 
@@ -87,7 +88,9 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
       boost::system::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
       stream.expires_after(std::chrono::seconds(2));
-      char scratch[16 * 1024];
+      // On the heap: a local array would live in the coroutine frame of every connection
+      // (WebSocket sessions included, for their whole life), 16 KiB each.
+      std::vector<char> scratch(16 * 1024);
       for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
         auto [rec, got] = co_await stream.async_read_some(asio::buffer(scratch), kNoThrow);
         if (rec) break;
