@@ -156,7 +156,7 @@ for b in d["benchmarks"]:
     if "items_per_second" in b: e["items_per_second"] = round(b["items_per_second"])
     if "s_per_recipient" in b: e["ns_per_recipient"] = round(b["s_per_recipient"] * 1e9, 1)
     if "rows_per_tx" in b: e["rows_per_tx"] = round(b["rows_per_tx"], 1)
-    out["benchmarks"][b["name"]] = e
+    out["benchmarks"][b["name"].replace("/real_time", "")] = e
 print(json.dumps(out))
 EOF
     else
@@ -182,6 +182,10 @@ if selected history; then
       --conversations "$HISTORY_CONVERSATIONS" >"$WORK/load.out" 2>"$WORK/load.err"; then
     grep -v '^RESULT ' "$WORK/load.out" >&2 || true
     grep '^RESULT ' "$WORK/load.out" | sed 's/^RESULT //' >>"$RESULTS" || true
+    # Read the store once so that the pages are in the page cache, as a live server's would be.
+    # (On this VM, memory untouched for a minute is paged out: the FTS rebuild at the end of
+    # the load leaves the message pages cold, and a cold page is a read from a slow disk.)
+    cat "$WORK/history/parley.db" >/dev/null
     scenario history history history --clients 4 --conversations "$HISTORY_CONVERSATIONS" \
       --per-conversation "$PER_CONVERSATION" "${D[@]}"
   else
@@ -211,6 +215,8 @@ if m:
             v = b[k].get("items_per_second")
             bare = max(bare or 0, v or 0)
             add("micro", k.replace("BM_", "") + " rows/s", num(v), "ceiling")
+    if "BM_BareSqliteNoFts/1000" in b:
+        add("micro", "BareSqliteNoFts/1000 rows/s", num(b["BM_BareSqliteNoFts/1000"].get("items_per_second")), "(no FTS trigger)")
     for k in ("BM_StorageAppendSingle", "BM_StorageAppendGroup/100", "BM_StorageAppendGroup/1000", "BM_ConnectionAppendBatch/1000"):
         if k in b: add("micro", k.replace("BM_", "") + " rows/s", num(b[k].get("items_per_second")))
     for k in ("BM_DecodeSend", "BM_EncodeMessageEvent"):
@@ -243,7 +249,7 @@ if r:
     a = r.get("ack", {})
     add("chat-rate-5000", "acked msgs/s", num(r.get("acked_per_s")), "5,000")
     add("chat-rate-5000", "ack p50/p99/p99.9/max ms", "{}/{}/{}/{}".format(a.get("p50_ms"), a.get("p99_ms"), a.get("p999_ms"), a.get("max_ms")),
-        "p99 <= 2", a.get("p99_ms", 1e9) <= 2 if not smoke else None)
+        "p99 <= 2", (a.get("count", 0) > 0 and a.get("p99_ms", 1e9) <= 2) if not smoke else None)
     add("chat-rate-5000", "server CPU us/delivery", num(r.get("server_cpu_us_per_delivery"), "{:.2f}"))
     add("chat-rate-5000", "errors / verified", "{} / {}".format(r.get("errors"), r.get("verified")), "0 / True", r.get("errors") == 0 and r.get("verified") is True)
 r = by.get("fanout")
@@ -257,7 +263,7 @@ r = by.get("join")
 if r:
     l = r.get("latency", {})
     add("join", "joins/s", num(r.get("joins_per_s")), "1,000")
-    add("join", "join p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 2", l.get("p99_ms", 1e9) <= 2 if not smoke else None)
+    add("join", "join p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 2", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 2) if not smoke else None)
     add("join", "server CPU us/join", num(r.get("server_cpu_us_per_join"), "{:.1f}"))
     add("join", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
 r = by.get("idle")
@@ -274,7 +280,7 @@ r = by.get("history")
 if r:
     l = r.get("latency", {})
     add("history", "queries/s", num(r.get("queries_per_s")))
-    add("history", "page p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 1", l.get("p99_ms", 1e9) <= 1 if not smoke else None)
+    add("history", "page p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 1", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 1) if not smoke else None)
     add("history", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
 w = [max(len(str(row[i])) for row in table + [("scenario", "figure", "value", "target", "met")]) for i in range(5)]
 line = lambda row: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(row))

@@ -51,6 +51,13 @@ std::string fts_insert_trigger(const std::string& path) {
   return sql;
 }
 
+// Every connection this process opens (the store's own included) gets a big page cache: the
+// (conversation, seq) index takes inserts at as many places as there are conversations.
+int big_cache(sqlite3* db, char**, const sqlite3_api_routines*) {
+  sqlite3_exec(db, "PRAGMA cache_size = -524288", nullptr, nullptr, nullptr);  // 512 MiB
+  return SQLITE_OK;
+}
+
 }  // namespace
 
 int run_load(const LoadOptions& opt) {
@@ -58,6 +65,7 @@ int run_load(const LoadOptions& opt) {
     std::cerr << "load: --db, --conversations and --batch are required\n";
     return 2;
   }
+  sqlite3_auto_extension(reinterpret_cast<void (*)()>(big_cache));
   store::sqlite::SqliteDatabase::Options dbo;
   dbo.synchronous = opt.synchronous;
   auto db = store::sqlite::SqliteDatabase::open(opt.db, dbo);

@@ -69,7 +69,7 @@ struct LoadOptions {
   std::string db;  // SQLite file (created and migrated if absent)
   std::uint64_t messages = 1'000'000;
   std::size_t conversations = 10000;
-  std::size_t batch = 20000;
+  std::size_t batch = 100000;
   std::size_t content_bytes = 80;
   std::string synchronous = "NORMAL";
   std::string prefix = "h";
