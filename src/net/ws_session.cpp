@@ -29,6 +29,15 @@ namespace websocket = beast::websocket;
 namespace json = boost::json;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
+// Bytes asked of one read_some: an oversized message is discarded in pieces of this size.
+constexpr std::size_t kReadPiece = 64 * 1024;
+
+// Beyond this a message is not worth draining: Beast closes the connection with 1009.
+constexpr std::size_t hard_frame_cap(std::size_t limit) {
+  constexpr std::size_t kFloor = 64 * 1024 * 1024;
+  return limit > kFloor / 4 ? limit * 4 : kFloor;
+}
+
 class WsSession final : public hub::Session {
  public:
   WsSession(websocket::stream<beast::tcp_stream> ws, WsEndpoint& endpoint)
@@ -183,7 +192,7 @@ asio::awaitable<void> WsSession::run(Request req) {
   ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
-  ws_.read_message_max(endpoint_.options_.max_frame_bytes);
+  ws_.read_message_max(hard_frame_cap(endpoint_.options_.max_frame_bytes));
   ws_.auto_fragment(false);
 
   // Token from the upgrade request: ?token=... or Authorization: Bearer ...
@@ -210,32 +219,43 @@ asio::awaitable<void> WsSession::run(Request req) {
   }
   if (!token.empty()) authenticate(hub::AuthRequest{token, {}}, json::value(nullptr));
 
+  // The frame limit is enforced here rather than by Beast's read_message_max: Beast answers
+  // an oversized message with a 1009 close and then closes the socket while the client is
+  // still uploading, so the client's kernel sees a reset and drops the close frame (1006).
+  // Reading in pieces lets the rest of an oversized message be discarded in constant memory
+  // and answered with `too_large`, and the connection carries on. Beast's own limit stays as
+  // a hard cap for messages far beyond any sane size.
+  const std::size_t limit = endpoint_.options_.max_frame_bytes;
   beast::flat_buffer buffer;
   for (;;) {
     buffer.clear();
-    auto [ec, n] = co_await ws_.async_read(buffer, kNoThrow);
-    (void)n;
+    std::size_t total = 0;
+    bool oversized = false;
+    boost::system::error_code ec;
+    do {
+      if (oversized) buffer.clear();
+      auto [rec, n] = co_await ws_.async_read_some(buffer, kReadPiece, kNoThrow);
+      ec = rec;
+      total += n;
+      if (total > limit) oversized = true;
+    } while (!ec && !ws_.is_message_done());
     if (ec) {
       if (ec == websocket::error::message_too_big) {
-        spdlog::info("ws session {}: frame over {} bytes, closed 1009", id(),
-                     endpoint_.options_.max_frame_bytes);
-        // Beast has sent the 1009 close frame; the client may still be sending the rest of
-        // the frame. Read and discard briefly so it sees the close instead of a reset.
-        auto& sock = beast::get_lowest_layer(ws_).socket();
-        boost::system::error_code ignored;
-        sock.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(2));
-        auto scratch = std::make_unique<char[]>(16 * 1024);
-        for (std::size_t drained = 0; drained < 64 * 1024 * 1024;) {
-          auto [rec, got] = co_await beast::get_lowest_layer(ws_).async_read_some(
-              asio::buffer(scratch.get(), 16 * 1024), kNoThrow);
-          if (rec) break;
-          drained += got;
-        }
+        spdlog::info("ws session {}: frame over the hard cap of {} bytes, closed 1009", id(),
+                     hard_frame_cap(limit));
       }
       break;
     }
     endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
+    if (oversized) {
+      endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("ws session {}: frame of {} bytes over the limit of {}, discarded", id(),
+                   total, limit);
+      send_text(protocol::native::encode_error(
+          json::value(nullptr), Errc::too_large,
+          fmt::format("frame of {} bytes is over the limit of {} bytes", total, limit)));
+      continue;
+    }
     const auto data = buffer.cdata();
     on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
   }
