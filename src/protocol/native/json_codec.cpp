@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/time.hpp"
+#include "protocol/json_fields.hpp"
 
 namespace parley::protocol::native {
 namespace json = boost::json;
@@ -20,68 +21,7 @@ constexpr OpName kOps[] = {
     {"history", Op::history}, {"ping", Op::ping},
 };
 
-// Field readers: absent is fine (nullopt / default); present with the wrong type is an error.
-class Fields {
- public:
-  Fields(const json::object& o, std::string& why) : o_(o), why_(why) {}
-
-  bool str(std::string_view key, std::string& out, bool required = false) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return !required || fail(key, "is required");
-    if (!v->is_string()) return fail(key, "must be a string");
-    out.assign(v->get_string().data(), v->get_string().size());
-    return true;
-  }
-  bool opt_str(std::string_view key, std::optional<std::string>& out) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    if (!v->is_string()) return fail(key, "must be a string");
-    out.emplace(v->get_string().data(), v->get_string().size());
-    return true;
-  }
-  bool integer(std::string_view key, std::optional<std::int64_t>& out, std::int64_t min) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    std::int64_t n = 0;
-    if (v->is_int64()) {
-      n = v->get_int64();
-    } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
-      n = static_cast<std::int64_t>(v->get_uint64());
-    } else if (v->is_double() &&
-               v->get_double() == static_cast<double>(static_cast<std::int64_t>(v->get_double()))) {
-      n = static_cast<std::int64_t>(v->get_double());
-    } else {
-      return fail(key, "must be an integer");
-    }
-    if (n < min) return fail(key, "is out of range");
-    out = n;
-    return true;
-  }
-  bool boolean(std::string_view key, bool& out) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    if (!v->is_bool()) return fail(key, "must be a boolean");
-    out = v->get_bool();
-    return true;
-  }
-  bool object_text(std::string_view key, std::string& out) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    if (!v->is_object()) return fail(key, "must be an object");
-    out = json::serialize(*v);
-    return true;
-  }
-
- private:
-  bool fail(std::string_view key, std::string_view what) {
-    why_ = std::string(key) + " " + std::string(what);
-    return false;
-  }
-  const json::object& o_;
-  std::string& why_;
-};
-
-bool conversation_field(Fields& f, Command& c, std::string& why) {
+bool conversation_field(JsonFields& f, Command& c, std::string& why) {
   if (!f.str("conversation", c.conversation, true)) return false;
   if (!is_valid_id(c.conversation)) {
     why = "conversation must be 1-128 characters of letters, digits and -_.:@";
@@ -105,6 +45,10 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
     why = "a request must be a JSON object";
     return Errc::invalid_argument;
   }
+  if (!all_finite(v)) {  // it would be echoed (ref, meta) as `Infinity`, which is not JSON
+    why = "a number is out of range";
+    return Errc::invalid_argument;
+  }
   const json::object& o = v.get_object();
   if (const auto* r = o.if_contains("ref"); r && (r->is_string() || r->is_number())) ref = *r;
   const auto* opv = o.if_contains("op");
@@ -125,7 +69,7 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
   Decoded d;
   Command& c = d.command;
   c.op = found->op;
-  Fields f(o, why);
+  JsonFields f(o, why);
   std::optional<std::int64_t> n;
   auto seq_field = [&](std::string_view key, bool required) -> bool {
     n.reset();

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/time.hpp"
+#include "protocol/json_fields.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
 
 namespace parley::protocol::socketio {
@@ -13,78 +14,6 @@ namespace {
 
 constexpr std::size_t kMaxRoleBytes = 64;
 constexpr std::size_t kMaxNameBytes = 256;
-
-// Field readers over one event argument: absent (or null) is fine, present with the wrong
-// type is an error whose text names the field.
-class Fields {
- public:
-  Fields(const json::object& o, std::string& why) : o_(o), why_(why) {}
-
-  bool str(std::string_view key, std::string& out, bool required = false) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return !required || fail(key, "is required");
-    if (!v->is_string()) return fail(key, "must be a string");
-    out.assign(v->get_string().data(), v->get_string().size());
-    return true;
-  }
-  // A string or a number (ids are strings on the wire, but apps send numbers too).
-  bool id(std::string_view key, std::string& out, bool required = false) {
-    const auto* v = o_.if_contains(key);
-    if (v && (v->is_int64() || v->is_uint64())) {
-      out = json::serialize(*v);
-      return true;
-    }
-    return str(key, out, required);
-  }
-  bool opt_str(std::string_view key, std::optional<std::string>& out) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    if (!v->is_string()) return fail(key, "must be a string");
-    out.emplace(v->get_string().data(), v->get_string().size());
-    return true;
-  }
-  bool integer(std::string_view key, std::optional<std::int64_t>& out, std::int64_t min) {
-    out.reset();
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    std::int64_t n = 0;
-    if (v->is_int64()) {
-      n = v->get_int64();
-    } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
-      n = static_cast<std::int64_t>(v->get_uint64());
-    } else if (v->is_double() && v->get_double() >= -9.0e15 && v->get_double() <= 9.0e15 &&
-               v->get_double() == static_cast<double>(static_cast<std::int64_t>(v->get_double()))) {
-      n = static_cast<std::int64_t>(v->get_double());
-    } else {
-      return fail(key, "must be an integer");
-    }
-    if (n < min) return fail(key, "is out of range");
-    out = n;
-    return true;
-  }
-  bool boolean(std::string_view key, bool& out) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    if (!v->is_bool()) return fail(key, "must be a boolean");
-    out = v->get_bool();
-    return true;
-  }
-  bool object_text(std::string_view key, std::string& out) {
-    const auto* v = o_.if_contains(key);
-    if (!v || v->is_null()) return true;
-    if (!v->is_object()) return fail(key, "must be an object");
-    out = json::serialize(*v);
-    return true;
-  }
-  bool fail(std::string_view key, std::string_view what) {
-    why_ = std::string(key) + " " + std::string(what);
-    return false;
-  }
-
- private:
-  const json::object& o_;
-  std::string& why_;
-};
 
 enum class Name : std::uint8_t {
   // messaging (seed 002)
@@ -319,7 +248,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
         std::string(key) + " is larger than " + std::to_string(limits.max_content_bytes) + " bytes";
     return false;
   };
-  auto limit_field = [&](Fields& f) -> bool {
+  auto limit_field = [&](JsonFields& f) -> bool {
     if (!f.integer("limit", n, 0)) return false;
     if (n) {
       c.limit = *n == 0
@@ -332,7 +261,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
   switch (entry->id) {
     case Name::authenticate: {
       if (!argument(args, "userId", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::auth;
       if (!f.id("userId", c.identity.id) || !f.str("name", c.identity.name) ||
           !f.str("avatar", c.identity.avatar) || !f.str("token", c.token) ||
@@ -360,7 +289,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
       const bool woz = entry->id == Name::join;
       const std::string_view key = woz ? "room" : "conversationId";
       if (!argument(args, key, o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::join;
       if (!f.id(key, c.conversation, true) || !valid_conversation(c.conversation, key, why)) {
         return Errc::invalid_argument;
@@ -392,7 +321,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     case Name::leave: {
       const std::string_view key = entry->id == Name::leave ? "room" : "conversationId";
       if (!argument(args, key, o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::leave;
       if (!f.id(key, c.conversation, true) || !valid_conversation(c.conversation, key, why)) {
         return Errc::invalid_argument;
@@ -401,7 +330,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     }
     case Name::send_message: {
       if (!argument(args, "", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::send;
       if (!f.id("conversationId", c.conversation, true) ||
           !valid_conversation(c.conversation, "conversationId", why) ||
@@ -429,7 +358,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     case Name::wizard_message:
     case Name::bot_message: {
       if (!argument(args, "", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::send;
       if (!f.id("room", c.conversation, true) || !valid_conversation(c.conversation, "room", why) ||
           !f.str("text", c.content, true) || !f.opt_str("clientMsgId", c.client_id)) {
@@ -447,7 +376,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     }
     case Name::mark_as_read: {
       if (!argument(args, "", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::read;
       if (!f.id("conversationId", c.conversation, true) ||
           !valid_conversation(c.conversation, "conversationId", why) || !f.integer("seq", n, 1)) {
@@ -469,7 +398,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     case Name::typing:
     case Name::stop_typing: {
       if (!argument(args, "conversationId", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::typing;
       c.on = entry->id == Name::typing;
       if (!f.id("conversationId", c.conversation, true) ||
@@ -482,7 +411,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     case Name::edit_message:
     case Name::delete_message: {
       if (!argument(args, "", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = entry->id == Name::edit_message ? Op::edit : Op::remove;
       if (!f.id("conversationId", c.conversation, true) ||
           !valid_conversation(c.conversation, "conversationId", why) || !f.integer("seq", n, 1)) {
@@ -501,7 +430,7 @@ Result<ChatRequest> decode_request(const json::array& args, const native::Limits
     }
     case Name::get_history: {
       if (!argument(args, "conversationId", o, why)) return Errc::invalid_argument;
-      Fields f(o, why);
+      JsonFields f(o, why);
       c.op = Op::history;
       if (!f.id("conversationId", c.conversation, true) ||
           !valid_conversation(c.conversation, "conversationId", why)) {

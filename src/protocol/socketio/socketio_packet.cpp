@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "protocol/json_fields.hpp"
+
 namespace parley::protocol::socketio {
 namespace json = boost::json;
 
@@ -65,27 +67,6 @@ bool placeholders_valid_rec(const json::value& v, std::size_t count, int depth) 
     if (!placeholders_valid_rec(kv.value(), count, depth + 1)) return false;
   }
   return true;
-}
-
-// Boost.JSON reads a number too large for a double as infinity, which it would write back as
-// `Infinity`, not JSON: such payloads are refused.
-bool all_finite(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::double_:
-      return std::isfinite(v.get_double());
-    case json::kind::array:
-      for (const auto& e : v.get_array()) {
-        if (!all_finite(e)) return false;
-      }
-      return true;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) {
-        if (!all_finite(kv.value())) return false;
-      }
-      return true;
-    default:
-      return true;
-  }
 }
 
 Errc fail(std::string& why, std::string_view what) {
