@@ -249,8 +249,8 @@ asio::awaitable<void> WsSession::run(Request req) {
     endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
     if (oversized) {
       endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-      spdlog::info("ws session {}: frame of {} bytes over the limit of {}, discarded", id(),
-                   total, limit);
+      spdlog::info("ws session {}: frame of {} bytes over the limit of {}, discarded", id(), total,
+                   limit);
       send_text(protocol::native::encode_error(
           json::value(nullptr), Errc::too_large,
           fmt::format("frame of {} bytes is over the limit of {} bytes", total, limit)));
@@ -339,8 +339,8 @@ void WsSession::on_frame(std::string_view text) {
     // The reply carries the ref when the frame is cheap to look at; the frame is not applied.
     auto limited = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
     if (limited) ref = std::move(limited->ref);
-    send_text(protocol::native::encode_error(ref, Errc::rate_limited,
-                                             "too many messages: slow down"));
+    send_text(
+        protocol::native::encode_error(ref, Errc::rate_limited, "too many messages: slow down"));
     return;
   }
   auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);

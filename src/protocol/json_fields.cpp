@@ -50,8 +50,7 @@ bool JsonFields::opt_str(std::string_view key, std::optional<std::string>& out) 
   return true;
 }
 
-bool JsonFields::integer(std::string_view key, std::optional<std::int64_t>& out,
-                         std::int64_t min) {
+bool JsonFields::integer(std::string_view key, std::optional<std::int64_t>& out, std::int64_t min) {
   out.reset();
   const auto* v = o_.if_contains(key);
   if (!v || v->is_null()) return true;

@@ -71,9 +71,9 @@ TEST(NativeCodec, RejectsBadFramesWithReasonsAndKeepsRef) {
 TEST(NativeCodec, RefusesNumbersThatWouldNotSerializeAsJson) {
   // 1e400 reads as infinity: echoed in meta or ref it would be written as `Infinity`.
   std::string why;
-  EXPECT_EQ(dec(R"({"op":"send","conversation":"r","content":"a","meta":{"x":1e400}})", &why)
-                .error(),
-            Errc::invalid_argument);
+  EXPECT_EQ(
+      dec(R"({"op":"send","conversation":"r","content":"a","meta":{"x":1e400}})", &why).error(),
+      Errc::invalid_argument);
   EXPECT_EQ(why, "a number is out of range");
   EXPECT_EQ(dec(R"({"op":"ping","ref":-1e999})").error(), Errc::invalid_argument);
   // Integers as doubles: exact ones are accepted; huge ones are refused, never cast (UB).
@@ -83,8 +83,7 @@ TEST(NativeCodec, RefusesNumbersThatWouldNotSerializeAsJson) {
   EXPECT_EQ(dec(R"({"op":"join","conversation":"r","since":1e300})", &why).error(),
             Errc::invalid_argument);
   EXPECT_EQ(why, "since must be an integer");
-  EXPECT_EQ(dec(R"({"op":"join","conversation":"r","since":2.5})").error(),
-            Errc::invalid_argument);
+  EXPECT_EQ(dec(R"({"op":"join","conversation":"r","since":2.5})").error(), Errc::invalid_argument);
   auto meta = dec(R"({"op":"send","conversation":"r","content":"a","meta":{"x":1.5e300}})");
   ASSERT_TRUE(meta);
   EXPECT_EQ(boost::json::parse(meta->command.meta).at("x").as_double(), 1.5e300);

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "core/ids.hpp"
 #include "core/model.hpp"
 #include "core/time.hpp"
+#include "store/store.hpp"
 
 namespace parley::store::detail {
 
@@ -46,6 +48,51 @@ inline constexpr std::size_t kDefaultSearchLimit = 20;
   for (const UserId& user : participants) {
     if (!is_valid_id(user)) return make_error_code(Errc::invalid_argument);
     if (std::find(out.begin(), out.end(), user) == out.end()) out.push_back(user);
+  }
+  return out;
+}
+
+// A conversation's participants, settings and meta as stored (see the two functions above);
+// a member is empty when a patch leaves that field alone.
+struct ConversationFields {
+  std::optional<std::vector<UserId>> participants;
+  std::optional<std::string> settings;
+  std::optional<std::string> meta;
+};
+
+// The fields of a whole conversation (create, replace): every member is set.
+[[nodiscard]] inline Result<ConversationFields> normalize_fields(
+    const std::vector<UserId>& participants, std::string_view settings, std::string_view meta) {
+  ConversationFields out;
+  auto p = normalize_participants(participants);
+  if (!p) return p.error();
+  auto s = normalize_json_object(settings);
+  if (!s) return s.error();
+  auto m = normalize_json_object(meta);
+  if (!m) return m.error();
+  out.participants = std::move(*p);
+  out.settings = std::move(*s);
+  out.meta = std::move(*m);
+  return out;
+}
+
+// The fields a patch changes: only those it carries are set.
+[[nodiscard]] inline Result<ConversationFields> normalize_fields(const ConversationPatch& patch) {
+  ConversationFields out;
+  if (patch.participants) {
+    auto p = normalize_participants(*patch.participants);
+    if (!p) return p.error();
+    out.participants = std::move(*p);
+  }
+  if (patch.settings) {
+    auto s = normalize_json_object(*patch.settings);
+    if (!s) return s.error();
+    out.settings = std::move(*s);
+  }
+  if (patch.meta) {
+    auto m = normalize_json_object(*patch.meta);
+    if (!m) return m.error();
+    out.meta = std::move(*m);
   }
   return out;
 }

@@ -253,12 +253,9 @@ Result<StoredMessage> MemoryConnection::delete_message(const ConversationId& con
 Result<Conversation> MemoryConnection::create_conversation(const NewConversation& request) {
   const ConversationId id = request.id.empty() ? new_short_id() : request.id;
   if (!is_valid_id(id)) return err(Errc::invalid_argument);
-  auto participants = detail::normalize_participants(request.participants);
-  if (!participants) return participants.error();
-  auto settings = detail::normalize_json_object(request.settings);
-  if (!settings) return settings.error();
-  auto meta = detail::normalize_json_object(request.meta);
-  if (!meta) return meta.error();
+  auto fields = detail::normalize_fields(request.participants, request.settings, request.meta);
+  if (!fields) return fields.error();
+  auto& [participants, settings, meta] = *fields;
 
   std::lock_guard lock(state_->mu);
   if (find(*state_, id) != nullptr) return err(Errc::already_exists);
@@ -328,23 +325,9 @@ Result<ConversationPage> MemoryConnection::list_conversations(const ListQuery& q
 Result<Conversation> MemoryConnection::update_conversation(const ConversationId& id,
                                                            const ConversationPatch& patch,
                                                            TimeMs now) {
-  std::optional<std::vector<UserId>> participants;
-  if (patch.participants) {
-    auto normalized = detail::normalize_participants(*patch.participants);
-    if (!normalized) return normalized.error();
-    participants = std::move(*normalized);
-  }
-  std::optional<std::string> settings, meta;
-  if (patch.settings) {
-    auto normalized = detail::normalize_json_object(*patch.settings);
-    if (!normalized) return normalized.error();
-    settings = std::move(*normalized);
-  }
-  if (patch.meta) {
-    auto normalized = detail::normalize_json_object(*patch.meta);
-    if (!normalized) return normalized.error();
-    meta = std::move(*normalized);
-  }
+  auto fields = detail::normalize_fields(patch);
+  if (!fields) return fields.error();
+  auto& [participants, settings, meta] = *fields;
   const TimeMs at = or_now(now);
 
   std::lock_guard lock(state_->mu);
@@ -371,12 +354,9 @@ Result<void> MemoryConnection::delete_conversation(const ConversationId& id) {
 
 Result<Conversation> MemoryConnection::replace_conversation(const WholeConversation& whole) {
   if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
-  auto participants = detail::normalize_participants(whole.participants);
-  if (!participants) return participants.error();
-  auto settings = detail::normalize_json_object(whole.settings);
-  if (!settings) return settings.error();
-  auto meta = detail::normalize_json_object(whole.meta);
-  if (!meta) return meta.error();
+  auto fields = detail::normalize_fields(whole.participants, whole.settings, whole.meta);
+  if (!fields) return fields.error();
+  auto& [participants, settings, meta] = *fields;
   const TimeMs now = now_ms();
 
   std::vector<StoredMessage> messages;

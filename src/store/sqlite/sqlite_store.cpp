@@ -853,12 +853,9 @@ Result<Conversation> SqliteConnection::create_conversation(const NewConversation
   Conversation conv;
   conv.id = request.id.empty() ? new_short_id() : request.id;
   if (!is_valid_id(conv.id)) return err(Errc::invalid_argument);
-  auto participants = detail::normalize_participants(request.participants);
-  if (!participants) return participants.error();
-  auto settings = detail::normalize_json_object(request.settings);
-  if (!settings) return settings.error();
-  auto meta = detail::normalize_json_object(request.meta);
-  if (!meta) return meta.error();
+  auto fields = detail::normalize_fields(request.participants, request.settings, request.meta);
+  if (!fields) return fields.error();
+  auto& [participants, settings, meta] = *fields;
   conv.title = request.title;
   conv.created_at = or_now(request.created_at);
   conv.updated_at = conv.created_at;
@@ -946,23 +943,9 @@ Result<ConversationPage> SqliteConnection::list_conversations(const ListQuery& q
 Result<Conversation> SqliteConnection::update_conversation(const ConversationId& id,
                                                            const ConversationPatch& patch,
                                                            TimeMs now) {
-  std::optional<std::vector<UserId>> participants;
-  if (patch.participants) {
-    auto normalized = detail::normalize_participants(*patch.participants);
-    if (!normalized) return normalized.error();
-    participants = std::move(*normalized);
-  }
-  std::optional<std::string> settings, meta;
-  if (patch.settings) {
-    auto normalized = detail::normalize_json_object(*patch.settings);
-    if (!normalized) return normalized.error();
-    settings = std::move(*normalized);
-  }
-  if (patch.meta) {
-    auto normalized = detail::normalize_json_object(*patch.meta);
-    if (!normalized) return normalized.error();
-    meta = std::move(*normalized);
-  }
+  auto fields = detail::normalize_fields(patch);
+  if (!fields) return fields.error();
+  auto& [participants, settings, meta] = *fields;
   const TimeMs at = or_now(now);
 
   Transaction tx(*this);
@@ -1010,12 +993,9 @@ Result<void> SqliteConnection::delete_conversation(const ConversationId& id) {
 
 Result<Conversation> SqliteConnection::replace_conversation(const WholeConversation& whole) {
   if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
-  auto participants = detail::normalize_participants(whole.participants);
-  if (!participants) return participants.error();
-  auto settings = detail::normalize_json_object(whole.settings);
-  if (!settings) return settings.error();
-  auto meta = detail::normalize_json_object(whole.meta);
-  if (!meta) return meta.error();
+  auto fields = detail::normalize_fields(whole.participants, whole.settings, whole.meta);
+  if (!fields) return fields.error();
+  auto& [participants, settings, meta] = *fields;
   std::vector<std::string> message_meta;
   message_meta.reserve(whole.messages.size());
   for (const NewMessage& msg : whole.messages) {
