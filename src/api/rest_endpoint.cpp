@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
+#include "protocol/json_fields.hpp"
 
 namespace parley::api {
 
@@ -128,26 +129,13 @@ std::optional<json::object> body_object(const net::Request& req, std::optional<R
 // String field: absent → nullopt; present but not a string → error.
 bool get_string(const json::object& o, std::string_view key, std::optional<std::string>& out,
                 std::string& why) {
-  const auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return true;
-  if (!v->is_string()) {
-    why = std::string(key) + " must be a string";
-    return false;
-  }
-  out.emplace(v->get_string().data(), v->get_string().size());
-  return true;
+  return protocol::JsonFields(o, why).opt_str(key, out);
 }
 
+// Object field, kept as text: absent → nullopt; present but not an object → error.
 bool get_object_text(const json::object& o, std::string_view key, std::optional<std::string>& out,
                      std::string& why) {
-  const auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return true;
-  if (!v->is_object()) {
-    why = std::string(key) + " must be an object";
-    return false;
-  }
-  out = json::serialize(*v);
-  return true;
+  return protocol::JsonFields(o, why).opt_object_text(key, out);
 }
 
 bool get_participants(const json::object& o, std::optional<std::vector<UserId>>& out,

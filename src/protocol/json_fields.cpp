@@ -88,6 +88,15 @@ bool JsonFields::object_text(std::string_view key, std::string& out) {
   return true;
 }
 
+bool JsonFields::opt_object_text(std::string_view key, std::optional<std::string>& out) {
+  const auto* v = o_.if_contains(key);
+  if (!v || v->is_null()) return true;
+  std::string text;
+  if (!object_text(key, text)) return false;
+  out = std::move(text);
+  return true;
+}
+
 bool JsonFields::fail(std::string_view key, std::string_view what) {
   why_ = std::string(key) + " " + std::string(what);
   return false;

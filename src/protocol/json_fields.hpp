@@ -29,6 +29,7 @@ class JsonFields {
   bool boolean(std::string_view key, bool& out);
   // An object, kept as its serialized text.
   bool object_text(std::string_view key, std::string& out);
+  bool opt_object_text(std::string_view key, std::optional<std::string>& out);
   // Records "<key> <what>" as the reason; always false.
   bool fail(std::string_view key, std::string_view what);
 
