@@ -13,8 +13,9 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_TYPE ?= RelWithDebInfo
 CMAKE_ARGS ?=
-# Benchmarks are built by `make test` only with BENCH=ON (then bench/run.sh --smoke runs too).
-BENCH ?= OFF
+# Benchmarks are built by `make test` and checked by bench/run.sh --smoke (about a minute);
+# BENCH=OFF leaves them out.
+BENCH ?= ON
 
 # ccache keys on relative paths, so a fresh clone elsewhere (as CI makes) reuses this
 # machine's cache instead of compiling everything again.

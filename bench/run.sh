@@ -11,6 +11,10 @@
 #   --only LIST       comma-separated subset: micro,chat,chat500,rate,fanout,join,idle,history
 #   --history-messages N   size of the history store (default 10000000; smoke 20000)
 #   --keep            keep the work directory (stores, server logs, results.jsonl)
+#   --pg              the servers store in PostgreSQL: a throwaway cluster started here with
+#                     scripts/pg-test-cluster.sh (issue 3's figures); scenarios are named pg-*
+#                     and default to chat,chat500 (history needs the SQLite bulk loader)
+#   --database-url U  as --pg, but an existing PostgreSQL at URL U
 #
 # Each scenario gets its own server, started here on a free loopback port (port 0, read
 # back from its log) with a fresh data directory under $PARLEY_BENCH_DIR (default /tmp),
@@ -25,6 +29,8 @@ BUILD=1
 ONLY=""
 KEEP=0
 HISTORY_MESSAGES=""
+PG=0
+DATABASE_URL_ARG=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
@@ -33,12 +39,15 @@ while [[ $# -gt 0 ]]; do
     --only) ONLY=$2; shift ;;
     --keep) KEEP=1 ;;
     --history-messages) HISTORY_MESSAGES=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --pg) PG=1 ;;
+    --database-url) PG=1; DATABASE_URL_ARG=$2; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
+if [[ $PG == 1 && -z "$ONLY" ]]; then ONLY=chat,chat500; fi
 selected() { [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]; }
 
 PARLEY=$BUILD_DIR/parley
@@ -48,7 +57,12 @@ if [[ $BUILD == 1 ]]; then
   if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
-  cmake --build "$BUILD_DIR" -j2 --target parley parley-bench parley-microbench >/dev/null
+  targets=(parley parley-bench)
+  # parley-microbench exists only where Google Benchmark was found.
+  if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -q 'parley-microbench'; then
+    targets+=(parley-microbench)
+  fi
+  cmake --build "$BUILD_DIR" -j2 --target "${targets[@]}" >/dev/null
 fi
 for bin in "$PARLEY" "$BENCH"; do
   [[ -x $bin ]] || { echo "run.sh: $bin is missing (build it, or pass --build-dir)" >&2; exit 2; }
@@ -73,17 +87,34 @@ stop_server() {
     SERVER_PID=""
   fi
 }
+PG_DIR=""
 cleanup() {
   stop_server
+  if [[ -n "$PG_DIR" ]]; then scripts/pg-test-cluster.sh destroy "$PG_DIR" >/dev/null 2>&1 || true; fi
   if [[ $KEEP == 1 ]]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+
+# --pg: a throwaway PostgreSQL under the work directory, destroyed on exit.
+DB_ARGS=()
+PREFIX=""
+if [[ $PG == 1 ]]; then
+  if [[ -z "$DATABASE_URL_ARG" ]]; then
+    PG_DIR=$WORK/pg
+    DATABASE_URL_ARG=$(scripts/pg-test-cluster.sh start "$PG_DIR") ||
+      { echo "run.sh: could not start a PostgreSQL cluster" >&2; exit 2; }
+  fi
+  echo "== PostgreSQL: $DATABASE_URL_ARG" >&2
+  DB_ARGS=(--database-url "$DATABASE_URL_ARG")
+  PREFIX=pg-
+fi
 
 # start_server NAME [DATA_DIR]: a fresh server on a free port; sets SERVER_PID, SERVER_PORT.
 start_server() {
   local name=$1 data=${2:-$WORK/$1}
   mkdir -p "$data"
-  "$PARLEY" serve --host 127.0.0.1 --port 0 --data-dir "$data" >"$WORK/$name.log" 2>&1 &
+  "$PARLEY" serve --host 127.0.0.1 --port 0 --data-dir "$data" "${DB_ARGS[@]}" \
+    >"$WORK/$name.log" 2>&1 &
   SERVER_PID=$!
   SERVER_PORT=""
   for _ in $(seq 1 100); do
@@ -101,7 +132,7 @@ start_server() {
 
 # scenario NAME SERVER_NAME parley-bench-args...: runs one scenario against a fresh server.
 scenario() {
-  local name=$1 server=$2
+  local name=$PREFIX$1 server=$2
   shift 2
   echo "== $name: parley-bench $*" >&2
   if ! start_server "$server"; then FAILED+=("$name"); return 0; fi
@@ -175,7 +206,9 @@ selected fanout && scenario fanout fanout fanout --members "$FANOUT_MEMBERS" "${
 selected join && scenario join join join --clients 50 --rate 1000 "${D[@]}"
 selected idle && scenario idle idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)"
 
-if selected history; then
+if [[ $PG == 1 ]] && selected history; then
+  echo "run.sh: history reads a store filled by the SQLite bulk loader; skipped with --pg" >&2
+elif selected history; then
   mkdir -p "$WORK/history"
   echo "== history: loading $HISTORY_MESSAGES messages" >&2
   if "$BENCH" load --db "$WORK/history/parley.db" --messages "$HISTORY_MESSAGES" \
@@ -240,6 +273,8 @@ def chat(name, target_rate=None, cpu_target=None):
         r.get("errors") == 0 and r.get("verified") is True)
 chat("chat-10x10", 15000, 2)
 chat("chat-500x2", 40000)
+chat("pg-chat-10x10", 10000)
+chat("pg-chat-500x2", 30000)
 r = by.get("chat-500x2")
 if r and bare:
     pct = 100.0 * r.get("acked_per_s", 0) / bare
