@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Parley's test suites against the current build/ (make test builds it first):
 #   1. unit tests (ctest -L 'unit|store_pg'), with a throwaway PostgreSQL for the store suite
+#   1b. fuzz                tests/fuzz/run_fuzz.sh: every libFuzzer target briefly (clang)
 #   2. every tests/e2e/<suite>/ (native, socketio, auth, cli, outage, cluster...): its run.sh,
 #      or npm ci + node --test
 #   3. tests/browser        its run.sh (Playwright + Debian chromium)
@@ -73,6 +74,16 @@ if ((e2e_only == 0)); then
     failed+=(unit)
     echo "==> unit: build/ is missing; run make build first"
   fi
+fi
+
+# The libFuzzer targets (tests/fuzz/run_fuzz.sh: one per decoder of untrusted bytes), each
+# for FUZZ_SECONDS (default 20) from its committed seed corpus; a crash fails the suite.
+if ((e2e_only == 1)); then
+  :
+elif ! command -v clang++ >/dev/null 2>&1; then
+  skip fuzz "clang++ is not installed"
+else
+  run_suite fuzz nice -n 5 tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 
 # Every end-to-end suite: tests/e2e/<name>/ with a run.sh, or a package.json (npm ci, then

@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include "protocol/json_fields.hpp"
 #include "protocol/native/json_codec.hpp"
 
 namespace parley::api {
@@ -12,7 +13,7 @@ json::value parse_stored_json(const std::string& text) {
   if (text.empty() || text == "{}") return json::object();
   boost::system::error_code ec;
   auto v = json::parse(text, ec);
-  if (ec) return json::object();
+  if (ec || !protocol::all_finite(v)) return json::object();  // never written as `Infinity`
   return v;
 }
 

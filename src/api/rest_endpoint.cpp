@@ -2,7 +2,6 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
 #include <charconv>
 #include <limits>
 
@@ -12,6 +11,7 @@
 #include "core/log.hpp"
 #include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
+#include "net/request_target.hpp"
 #include "protocol/json_fields.hpp"
 
 namespace parley::api {
@@ -121,6 +121,10 @@ std::optional<json::object> body_object(const net::Request& req, std::optional<R
   }
   if (!v.is_object()) {
     error = bad_request(req, "body must be a JSON object");
+    return std::nullopt;
+  }
+  if (!protocol::all_finite(v)) {  // 1e400: stored, it would come back as `Infinity`
+    error = bad_request(req, "body has a number out of range");
     return std::nullopt;
   }
   return std::move(v.get_object());
@@ -265,12 +269,10 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
     res.keep_alive(req.keep_alive());
     co_return with_cors(std::move(res));
   }
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) co_return with_cors(bad_request(req, "malformed request target"));
-  Call call{req, {}, {}, false, false, {}};
-  for (auto seg : url->segments()) call.segments.emplace_back(seg);
-  if (!call.segments.empty() && call.segments.back().empty()) call.segments.pop_back();
-  for (auto p : url->params()) call.query[p.key] = p.value;
+  auto target = net::parse_request_target(req.target());
+  if (!target) co_return with_cors(bad_request(req, "malformed request target"));
+  Call call{req, std::move(target->segments), {}, false, false, {}};
+  for (auto& [key, value] : target->params) call.query[key] = value.value_or(std::string());
   const bool is_api = !call.segments.empty() && call.segments[0] == "api";
   if (is_api && options_.auth && options_.auth->requires_token()) {
     call.enforce = true;

@@ -17,6 +17,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "protocol/json_fields.hpp"
+
 namespace parley::cli::importers {
 
 namespace json = boost::json;
@@ -314,12 +316,17 @@ bool valid_utf8(std::string_view s) {
 }
 
 // A time as the seeds write it: RFC 3339 text, or epoch seconds / milliseconds as a number.
+constexpr double kLastMs = 253402300799999.0;  // 9999-12-31T23:59:59.999Z
+
 std::optional<TimeMs> time_value(const json::value& v) {
   if (v.is_string()) return parse_rfc3339(std::string_view(v.get_string()));
   if (v.is_int64() || v.is_uint64() || v.is_double()) {
     const double d = v.to_number<double>();
-    if (d <= 0) return std::nullopt;
-    return static_cast<TimeMs>(d > 1e11 ? d : d * 1000.0);
+    if (!(d > 0)) return std::nullopt;  // NaN too
+    const double ms = d > 1e11 ? d : d * 1000.0;
+    // Past 9999-12-31 is no date (and casting a double beyond int64 is undefined).
+    if (ms > kLastMs) return std::nullopt;
+    return static_cast<TimeMs>(ms);
   }
   return std::nullopt;
 }
@@ -364,6 +371,10 @@ struct MessageIn {
 bool message_from_json(const json::value& v, MessageIn& out, std::string& why) {
   if (!v.is_object()) {
     why = "a message must be a JSON object";
+    return false;
+  }
+  if (!protocol::all_finite(v)) {  // kept in meta, 1e400 would be exported as `Infinity`
+    why = "a number is out of range";
     return false;
   }
   const auto& o = v.get_object();
@@ -493,6 +504,11 @@ std::string json_object_text(const json::value* v, std::string_view key, std::st
   if (!v || v->is_null()) return "{}";
   if (!v->is_object()) {
     why = std::string(key) + " must be an object";
+    ok = false;
+    return "{}";
+  }
+  if (!protocol::all_finite(*v)) {
+    why = std::string(key) + " has a number out of range";
     ok = false;
     return "{}";
   }
@@ -1054,8 +1070,8 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
       if (auto meta = text_col(msgs.get(), 5); meta && !meta->empty() && *meta != "null") {
         json::error_code ec;
         auto v = json::parse(*meta, ec);
-        if (ec || !v.is_object()) {
-          skip("meta is not a JSON object");
+        if (ec || !v.is_object() || !protocol::all_finite(v)) {
+          skip("meta is not a JSON object of finite numbers");
           continue;
         }
         m.meta = json::serialize(v);

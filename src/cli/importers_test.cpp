@@ -194,6 +194,43 @@ TEST(Importers, JsonlBadLines) {
   EXPECT_EQ(c.report.skipped(), 5u) << issues;
 }
 
+// Numbers a double cannot hold: 1e400 kept in meta would be exported as `Infinity` (not
+// JSON); a timestamp of 1e300 seconds cast to milliseconds is undefined behaviour.
+TEST(Importers, NumbersOutOfRangeAreRefused) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("parley-import-range-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "range.jsonl";
+  {
+    std::ofstream out(path);
+    out << R"({"conversation":"c1","seq":1,"sender":"u","content":"ok","created_at":1700000000})"
+        << "\n"
+        << R"({"conversation":"c1","seq":2,"sender":"u","content":"a","created_at":1700000001,)"
+        << R"("meta":{"x":[1e400]}})" << "\n"
+        << R"({"conversation":"c1","seq":3,"sender":"u","content":"b","created_at":1e300})"
+        << "\n"
+        << R"({"conversation":"c1","seq":4,"sender":"u","content":"c","created_at":-1e999})"
+        << "\n"
+        << R"({"conversation":"c1","seq":5,"sender":"u","content":"d","timestamp":1e17})"
+        << "\n"
+        << R"({"conversation":"c1","seq":6,"sender":"u","content":"e","created_at":1700000002,)"
+        << R"("meta":{"big":1.7e308}})" << "\n";
+  }
+  auto c = run(Format::jsonl, path);
+  std::filesystem::remove_all(dir);
+  const std::string issues = all_issues(c.report);
+  ASSERT_EQ(c.conversations.size(), 1u) << issues;
+  const auto& msgs = c.conversations[0].whole.messages;
+  ASSERT_EQ(msgs.size(), 2u) << issues;
+  EXPECT_EQ(msgs[0].content, "ok");
+  EXPECT_EQ(msgs[1].content, "e");
+  EXPECT_EQ(msgs[1].meta.find("Infinity"), std::string::npos) << msgs[1].meta;
+  EXPECT_TRUE(find_issue(c.report, "range.jsonl:2: skipped: a number is out of range")) << issues;
+  EXPECT_TRUE(find_issue(c.report, "range.jsonl:3: skipped: created_at is not a date")) << issues;
+  EXPECT_TRUE(find_issue(c.report, "range.jsonl:4: skipped: a number is out of range")) << issues;
+  EXPECT_TRUE(find_issue(c.report, "range.jsonl:5: skipped: timestamp is not a date")) << issues;
+}
+
 std::filesystem::path make_multichat_db() {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("parley-import-" + std::to_string(::getpid()) + "-" +

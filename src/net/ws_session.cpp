@@ -14,12 +14,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/url/parse.hpp>
 #include <deque>
 
 #include "core/log.hpp"
 #include "net/http_server.hpp"
 #include "net/rate_limiter.hpp"
+#include "net/request_target.hpp"
 
 namespace parley::net {
 
@@ -197,9 +197,8 @@ asio::awaitable<void> WsSession::run(Request req) {
 
   // Token from the upgrade request: ?token=... or Authorization: Bearer ...
   std::string token;
-  if (auto url = boost::urls::parse_origin_form(req.target())) {
-    auto params = url->params();
-    if (auto it = params.find("token"); it != params.end() && (*it).has_value) token = (*it).value;
+  if (auto target = parse_request_target(req.target())) {
+    if (const auto* value = target->first("token"); value && *value) token = **value;
   }
   if (auto h = req[http::field::authorization]; token.empty() && h.starts_with("Bearer ")) {
     token = std::string(h.substr(7));

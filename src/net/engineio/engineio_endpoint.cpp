@@ -5,9 +5,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/url/parse.hpp>
 
 #include "core/log.hpp"
+#include "net/request_target.hpp"
 
 namespace parley::net::engineio {
 
@@ -41,20 +41,17 @@ struct Query {
 };
 
 bool parse_query(std::string_view target, Query& q) {
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return false;
-  for (auto param : url->params()) {
-    std::optional<std::string>* slot = nullptr;
-    if (param.key == "EIO")
-      slot = &q.eio;
-    else if (param.key == "transport")
-      slot = &q.transport;
-    else if (param.key == "sid")
-      slot = &q.sid;
-    else if (param.key == "token")
-      slot = &q.token;
-    if (slot && !*slot) *slot = param.has_value ? param.value : std::string();
-  }
+  auto parsed = parse_request_target(target);
+  if (!parsed) return false;
+  auto first = [&parsed](std::string_view key) -> std::optional<std::string> {
+    const auto* value = parsed->first(key);
+    if (!value) return std::nullopt;
+    return value->value_or(std::string());
+  };
+  q.eio = first("EIO");
+  q.transport = first("transport");
+  q.sid = first("sid");
+  q.token = first("token");
   return true;
 }
 

@@ -188,7 +188,9 @@ json::object message_to_json(const StoredMessage& m) {
   } else {
     boost::system::error_code ec;
     auto meta = json::parse(m.meta, ec);
-    o.emplace("meta", ec ? json::value(json::object()) : std::move(meta));
+    // Stored by an older version unchecked: an infinite number would be written `Infinity`.
+    const bool usable = !ec && all_finite(meta);
+    o.emplace("meta", usable ? std::move(meta) : json::value(json::object()));
   }
   o.emplace("created_at", format_rfc3339(m.created_at));
   if (m.edited_at) {

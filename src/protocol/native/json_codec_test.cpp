@@ -139,5 +139,23 @@ TEST(NativeCodec, EncodesErrorsWithWireCodes) {
   EXPECT_FALSE(u.contains("ref"));
 }
 
+TEST(NativeCodec, StoredMetaWithAnInfiniteNumberIsSentAsAnEmptyObject) {
+  // Stored by a version without the decoder's check: the event must still be JSON.
+  auto m = std::make_shared<StoredMessage>();
+  m->id = "abc";
+  m->conversation = "r";
+  m->seq = 1;
+  m->meta = R"({"x":1e400})";
+  Event e;
+  e.type = EventType::message;
+  e.message = m;
+  const auto text = encode_event(e);
+  EXPECT_EQ(text.find("Infinity"), std::string::npos) << text;
+  boost::system::error_code ec;
+  auto ev = json::parse(text, ec);
+  ASSERT_FALSE(ec) << text;
+  EXPECT_TRUE(ev.at("message").at("meta").as_object().empty());
+}
+
 }  // namespace
 }  // namespace parley::protocol::native

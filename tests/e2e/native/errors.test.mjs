@@ -65,6 +65,28 @@ describe('malformed requests', () => {
     await w.check('malformed JSON');
   });
 
+  test('a number beyond double range (1e400) gets bad_request, never an Infinity echo', T, async () => {
+    const w = await witnesses();
+    const c = await ctx.login(uid('inf'));
+    const conv = uid('c-inf');
+    await c.request({ op: 'join', conversation: conv });
+    for (const frame of [
+      `{"op":"send","conversation":"${conv}","content":"x","meta":{"n":1e400}}`,
+      '{"op":"ping","ref":1e400}',
+    ]) {
+      const from = c.events.length;
+      await c.send(frame);
+      const got = await errorOrClose(c, from);
+      assert.ok(got.error, `frame ${frame}: connection closed ${JSON.stringify(got.close)}`);
+      assert.equal(got.error.code, 'bad_request', JSON.stringify(got.error));
+      assert.equal(got.error.ref, undefined, 'an infinite ref is not echoed');
+    }
+    assert.equal(c.raw.length, 0, 'every frame the server sent was JSON');
+    const h = await c.request({ op: 'history', conversation: conv });
+    assert.equal(h.messages.length, 0, 'nothing was stored');
+    await w.check('1e400');
+  });
+
   test('a JSON value that is not an object gets bad_request', T, async () => {
     const w = await witnesses();
     const c = await ctx.login(uid('not-object'));

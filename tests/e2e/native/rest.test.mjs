@@ -109,6 +109,18 @@ describe('conversations', () => {
     assertErrorBody(res, 400, 'malformed JSON body');
   });
 
+  test('a number beyond double range (1e400) is 400, never stored as Infinity', T, async () => {
+    const id = uid('inf');
+    assertErrorBody(await ctx.api('POST', '/api/conversations', `{"id":"${id}","meta":{"x":1e400}}`), 400, 'meta 1e400');
+    assert.equal((await ctx.api('GET', `/api/conversations/${id}`)).status, 404);
+    assert.equal((await ctx.api('POST', '/api/conversations', { id })).status, 201);
+    assertErrorBody(await ctx.api('POST', `/api/conversations/${id}/messages`,
+      '{"sender":{"id":"bot-1"},"content":"x","meta":{"n":[-1e999]}}'), 400, 'message meta -1e999');
+    const got = await ctx.api('GET', `/api/conversations/${id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.json.messages.length, 0);
+  });
+
   test('GET returns the conversation with its messages, ?limit the latest', T, async () => {
     const conversation = uid('get');
     for (const i of range(1, 5)) await postMessage(conversation, `m${i}`);
