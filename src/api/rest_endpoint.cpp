@@ -241,7 +241,10 @@ json::object history_json(const ConversationId& id, const std::vector<StoredMess
 }  // namespace
 
 RestEndpoint::RestEndpoint(hub::Hub& hub, net::NetStats& stats, RestOptions options)
-    : hub_(hub), stats_(stats), options_(std::move(options)) {}
+    : hub_(hub),
+      stats_(stats),
+      options_(std::move(options)),
+      limiter_(options_.rate_per_s, options_.rate_burst) {}
 
 asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& ctx) {
   const auto& req = ctx.request;
@@ -274,10 +277,23 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
   Call call{req, std::move(target->segments), {}, false, false, {}};
   for (auto& [key, value] : target->params) call.query[key] = value.value_or(std::string());
   const bool is_api = !call.segments.empty() && call.segments[0] == "api";
+  // The per-client limit on /api/: by user once authenticated, else by address (so that
+  // guessing tokens is limited too). nullopt when the call may go on.
+  auto limited = [&](const std::string& key) -> std::optional<Response> {
+    const long wait = limiter_.take(key);
+    if (wait == 0) return std::nullopt;
+    stats_.rest_rate_limited.fetch_add(1, std::memory_order_relaxed);
+    auto res = error_response(req, http::status::too_many_requests, "rate_limited",
+                              "too many requests; retry after " + std::to_string(wait) + " s");
+    res.set(http::field::retry_after, std::to_string(wait));
+    return with_cors(std::move(res));
+  };
+  const std::string address_key = "ip:" + ctx.remote_address;
   if (is_api && options_.auth && options_.auth->requires_token()) {
     call.enforce = true;
     const auto header = req[http::field::authorization];
     if (!header.starts_with("Bearer ") || header.size() <= 7) {
+      if (auto res = limited(address_key)) co_return std::move(*res);
       auto res = error_response(req, http::status::unauthorized, "unauthorized",
                                 "Authorization: Bearer <token> is required");
       res.set(http::field::www_authenticate, "Bearer");
@@ -291,12 +307,18 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
       std::string why;
       auto user = options_.auth->authenticate(hub::AuthRequest{token, {}}, why);
       if (!user) {
+        if (auto res = limited(address_key)) co_return std::move(*res);
         auto res = error_response(req, http::status::unauthorized, "unauthorized", why);
         res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
         co_return with_cors(std::move(res));
       }
       call.user = std::move(*user);
       call.admin = hub::Hub::is_admin(call.user);
+    }
+  }
+  if (is_api && limiter_.enabled()) {
+    if (auto res = limited(call.enforce ? "user:" + call.user.id : address_key)) {
+      co_return std::move(*res);
     }
   }
   co_return with_cors(co_await route(call));
@@ -447,6 +469,10 @@ Response RestEndpoint::metrics(Call& call) {
          stats_.bad_frames.load());
   metric("parley_slow_consumers_closed_total", "counter", "Sessions closed for falling behind.",
          stats_.slow_closed.load());
+  metric("parley_rate_limited_total", "counter", "WebSocket frames refused by the rate limit.",
+         stats_.rate_limited.load());
+  metric("parley_rest_rate_limited_total", "counter", "REST calls answered 429.",
+         stats_.rest_rate_limited.load());
   metric("parley_active_rooms", "gauge", "Rooms live in memory.", hub_.active_rooms());
   metric("parley_online_users", "gauge", "Users with a connection.", hub_.online_users());
   metric("parley_messages_broadcast_total", "counter", "Messages fanned out.", hs.messages);

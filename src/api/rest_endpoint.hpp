@@ -8,6 +8,7 @@
 
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
+#include "net/client_rate_limiter.hpp"
 #include "net/endpoint.hpp"
 #include "net/origin_policy.hpp"
 #include "net/stats.hpp"
@@ -22,6 +23,10 @@ struct RestOptions {
   const hub::Authenticator* auth = nullptr;
   std::string admin_token;
   net::OriginPolicy origins;  // CORS
+  // Requests per second per client on /api/ (a user id when authenticated, else the peer
+  // address; token bucket of `rate_burst`); 0: unlimited. Over it: 429 rate_limited.
+  double rate_per_s = 0;
+  double rate_burst = 0;
 };
 
 class RestEndpoint final : public net::Endpoint {
@@ -33,6 +38,7 @@ class RestEndpoint final : public net::Endpoint {
   hub::Hub& hub_;
   net::NetStats& stats_;
   RestOptions options_;
+  net::ClientRateLimiter limiter_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   struct Call;

@@ -63,6 +63,8 @@ Config config_from_env() {
   if (const char* v = env("ALLOWED_ORIGINS")) c.allowed_origins = v;
   optional_number("RATE_LIMIT_PER_S", c.rate_limit_per_s);
   optional_number("RATE_LIMIT_BURST", c.rate_limit_burst);
+  optional_number("REST_RATE_LIMIT_PER_S", c.rest_rate_limit_per_s);
+  optional_number("REST_RATE_LIMIT_BURST", c.rest_rate_limit_burst);
   optional_number("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip);
   number("MAX_JOINED_ROOMS", c.max_joined_rooms);
   number("AUTH_TIMEOUT_S", c.auth_timeout_s);

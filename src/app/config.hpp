@@ -33,6 +33,8 @@ struct Config {
   std::string allowed_origins;                 // ALLOWED_ORIGINS: comma list or *
   std::optional<double> rate_limit_per_s;      // RATE_LIMIT_PER_S: token 50, open 0 (off)
   std::optional<double> rate_limit_burst;      // RATE_LIMIT_BURST: token 200, open 0
+  std::optional<double> rest_rate_limit_per_s;  // REST_RATE_LIMIT_PER_S: token 20, open 0 (off)
+  std::optional<double> rest_rate_limit_burst;  // REST_RATE_LIMIT_BURST: token 100, open = rate
   std::optional<std::size_t> max_connections_per_ip;  // MAX_CONNECTIONS_PER_IP: token 256, open 0
   std::size_t max_joined_rooms = 1000;         // MAX_JOINED_ROOMS: per connection
   std::size_t auth_timeout_s = 10;             // AUTH_TIMEOUT_S: token mode, to authenticate

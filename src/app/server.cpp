@@ -97,10 +97,12 @@ int run_server(const Config& config) {
   }
   const double rate = config.rate_limit_per_s.value_or(token_mode ? 50.0 : 0.0);
   const double burst = config.rate_limit_burst.value_or(token_mode ? 200.0 : rate);
+  const double rest_rate = config.rest_rate_limit_per_s.value_or(token_mode ? 20.0 : 0.0);
+  const double rest_burst = config.rest_rate_limit_burst.value_or(token_mode ? 100.0 : rest_rate);
   const std::size_t per_ip = config.max_connections_per_ip.value_or(token_mode ? 256 : 0);
-  spdlog::info("auth mode {}; rate limit {}/s burst {}; max connections per IP {}; allowed "
-               "origins {}",
-               config.auth_mode, rate, burst, per_ip,
+  spdlog::info("auth mode {}; rate limit {}/s burst {}; REST rate limit {}/s burst {} per client; "
+               "max connections per IP {}; allowed origins {}",
+               config.auth_mode, rate, burst, rest_rate, rest_burst, per_ip,
                config.allowed_origins.empty() ? "(any; no CORS)" : config.allowed_origins);
 
   const std::size_t fds = raise_fd_limit();
@@ -226,6 +228,8 @@ int run_server(const Config& config) {
   rest_options.auth = auth.get();
   rest_options.admin_token = config.admin_token;
   rest_options.origins = origins;
+  rest_options.rate_per_s = rest_rate;
+  rest_options.rate_burst = rest_burst;
   api::RestEndpoint rest(hub, stats, rest_options);
   WebEndpoint web;
 

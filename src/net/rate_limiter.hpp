@@ -16,6 +16,15 @@ class TokenBucket {
       : rate_(rate), burst_(std::max(burst, rate > 0 ? 1.0 : 0.0)), tokens_(burst_) {}
 
   bool enabled() const noexcept { return rate_ > 0; }
+  // Seconds until take() can succeed again (0 when it can now), as of the last take().
+  double seconds_until_token() const noexcept {
+    return !enabled() || tokens_ >= 1.0 ? 0.0 : (1.0 - tokens_) / rate_;
+  }
+  // True when the bucket has refilled completely by `now` (nothing to remember about it).
+  bool full_at(Clock::time_point now) const noexcept {
+    return !enabled() ||
+           tokens_ + std::chrono::duration<double>(now - last_).count() * rate_ >= burst_;
+  }
   // Takes one token; false when the bucket is empty (the caller refuses the message).
   bool take(Clock::time_point now = Clock::now()) noexcept {
     if (!enabled()) return true;

@@ -17,6 +17,7 @@ struct NetStats {
   std::atomic<std::uint64_t> bad_frames{0};   // frames answered with an error
   std::atomic<std::uint64_t> slow_closed{0};  // sessions closed for falling behind
   std::atomic<std::uint64_t> rate_limited{0};    // frames refused by the per-connection rate
+  std::atomic<std::uint64_t> rest_rate_limited{0};  // REST calls answered 429
   std::atomic<std::uint64_t> origin_refused{0};  // upgrades refused for their Origin
   std::atomic<std::uint64_t> ip_refused{0};      // connections over MAX_CONNECTIONS_PER_IP
 };
