@@ -830,6 +830,9 @@ Result<void> PgConnection::reconnect() {
     return err(Errc::unavailable);
   }
   PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
+  // Error texts we log carry the primary message only: DETAIL ("Failing row contains ...")
+  // and CONTEXT can quote the row, i.e. message content, which never goes to the logs.
+  PQsetErrorVerbosity(conn_, PQERRORS_TERSE);
   if (backoff_.count() != 0) spdlog::info("postgres: reconnected to {}", info_->redacted());
   backoff_ = std::chrono::milliseconds{0};
   next_attempt_ = {};
