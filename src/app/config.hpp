@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,11 @@ struct Config {
   std::size_t max_content_bytes = 64 * 1024;  // MAX_CONTENT_BYTES
   std::size_t threads = 0;                    // THREADS: 0 = one per core
   std::size_t max_connections = 0;            // MAX_CONNECTIONS: 0 = as descriptors allow
+  // Retention (docs/cli.md): defaults for every conversation; a conversation's
+  // settings.keep_last / settings.max_age replace the rule of the same name.
+  std::optional<std::int64_t> retention_keep_last;  // RETENTION_KEEP_LAST
+  std::string retention_max_age;          // RETENTION_MAX_AGE: 30d, 12h or seconds
+  std::string retention_interval = "1h";  // RETENTION_INTERVAL: how often; 0 = never
 
   // Security (docs/security.md). Unset optionals take the mode's default in resolve().
   std::string auth_mode = "open";              // AUTH_MODE: open | token

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api/rest_endpoint.hpp"
+#include "app/retention.hpp"
 #include "app/web_endpoint.hpp"
 #include "core/log.hpp"
 #include "hub/authenticator.hpp"
@@ -29,6 +30,7 @@
 #include "bus/event_codec.hpp"
 #include "bus/redis/redis_broker.hpp"
 #include "core/ids.hpp"
+#include "store/retention.hpp"
 #include "store/spool/spool.hpp"
 #include "store/storage.hpp"
 #include "store/store.hpp"
@@ -105,6 +107,30 @@ int run_server(const Config& config) {
                config.auth_mode, rate, burst, rest_rate, rest_burst, per_ip,
                config.allowed_origins.empty() ? "(any; no CORS)" : config.allowed_origins);
 
+  // Retention: checked before anything starts, so a typo fails at once.
+  Retention::Options retention_options;
+  retention_options.defaults.keep_last = config.retention_keep_last;
+  if (config.retention_keep_last && *config.retention_keep_last < 0) {
+    spdlog::critical("RETENTION_KEEP_LAST must be 0 or more");
+    return 1;
+  }
+  if (!config.retention_max_age.empty()) {
+    const auto max_age = store::parse_duration_or_seconds(config.retention_max_age);
+    retention_options.defaults.max_age = max_age;
+    if (!max_age) {
+      spdlog::critical("RETENTION_MAX_AGE={}: expected a duration like 30d, 12h, 90m or seconds",
+                       config.retention_max_age);
+      return 1;
+    }
+  }
+  const auto retention_interval = store::parse_duration_or_seconds(config.retention_interval);
+  if (!retention_interval) {
+    spdlog::critical("RETENTION_INTERVAL={}: expected a duration like 1h, 10m, 30s or seconds",
+                     config.retention_interval);
+    return 1;
+  }
+  retention_options.interval = std::chrono::milliseconds(*retention_interval);
+
   const std::size_t fds = raise_fd_limit();
   // A few descriptors go to the database, the listener and logs; the rest can be clients.
   spdlog::info("open-files limit {}: room for about {} connections", fds, fds > 64 ? fds - 64 : 0);
@@ -156,6 +182,18 @@ int run_server(const Config& config) {
   hub_options.max_joined_rooms = config.max_joined_rooms;
   hub_options.enforce_access = token_mode;
   hub::Hub hub(ioc.get_executor(), **storage, hub_options);
+
+  Retention retention(ioc.get_executor(), hub, retention_options);
+  if (retention_options.interval.count() > 0) {
+    retention.start();
+    spdlog::info("retention every {} ms: default keep_last {}, max_age {}; per-conversation "
+                 "settings.keep_last / settings.max_age",
+                 retention_options.interval.count(),
+                 config.retention_keep_last ? std::to_string(*config.retention_keep_last)
+                                            : std::string("none"),
+                 config.retention_max_age.empty() ? std::string("none")
+                                                  : config.retention_max_age);
+  }
 
   // The outage spool (docs/storage.md, "Outages"): a database server can go away while we
   // run; sends then go to DATA_DIR/spool, fsynced, and are replayed when it returns. SQLite
@@ -268,6 +306,7 @@ int run_server(const Config& config) {
     socketio.close_all();
 #endif
     hub.stop();
+    retention.stop();
     // Give sessions a moment to flush their close frames, then commit what is queued and
     // stop the loop.
     asio::co_spawn(

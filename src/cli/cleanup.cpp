@@ -2,69 +2,22 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <boost/json.hpp>
-#include <charconv>
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/export.hpp"
+#include "cli/progress.hpp"
 #include "cli/storage_options.hpp"
 #include "core/log.hpp"
 
 namespace parley::cli {
 
-namespace json = boost::json;
-
-std::optional<TimeMs> parse_duration(std::string_view text) noexcept {
-  if (text.empty()) return std::nullopt;
-  TimeMs total = 0;
-  while (!text.empty()) {
-    std::int64_t n = 0;
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || n < 0 || p == text.data() + text.size()) return std::nullopt;
-    text.remove_prefix(static_cast<std::size_t>(p - text.data()));
-    TimeMs unit = 0;
-    switch (text.front()) {
-      case 's':
-        unit = 1000;
-        break;
-      case 'm':
-        unit = 60'000;
-        break;
-      case 'h':
-        unit = 3'600'000;
-        break;
-      case 'd':
-        unit = 86'400'000;
-        break;
-      case 'w':
-        unit = 7 * 86'400'000LL;
-        break;
-      default:
-        return std::nullopt;
-    }
-    text.remove_prefix(1);
-    if (n > (std::int64_t{1} << 50) / unit) return std::nullopt;
-    total += n * unit;
-  }
-  return total;
-}
-
 void apply_settings_policy(const std::string& settings_json, std::optional<std::int64_t>& keep_last,
                            std::optional<TimeMs>& max_age) {
-  boost::system::error_code ec;
-  const json::value v = json::parse(settings_json, ec);
-  if (ec || !v.is_object()) return;
-  const auto& o = v.get_object();
-  if (const auto* k = o.if_contains("keep_last"); k && k->is_int64() && k->get_int64() >= 0) {
-    keep_last = keep_last ? std::min(*keep_last, k->get_int64()) : k->get_int64();
-  }
-  if (const auto* a = o.if_contains("max_age")) {
-    std::optional<TimeMs> age;
-    if (a->is_int64() && a->get_int64() >= 0) age = a->get_int64() * 1000;  // seconds
-    if (a->is_string()) age = parse_duration(std::string_view(a->get_string()));
-    if (age) max_age = max_age ? std::min(*max_age, *age) : *age;
-  }
+  const store::RetentionPolicy own = store::policy_from_settings(settings_json);
+  if (own.keep_last) keep_last = keep_last ? std::min(*keep_last, *own.keep_last) : *own.keep_last;
+  if (own.max_age) max_age = max_age ? std::min(*max_age, *own.max_age) : *own.max_age;
 }
 
 Result<CleanupSummary> cleanup(store::Connection& c, const CleanupOptions& options, TimeMs now) {
@@ -78,6 +31,11 @@ Result<CleanupSummary> cleanup(store::Connection& c, const CleanupOptions& optio
   }
   CleanupSummary summary;
   for (const auto& id : ids) {
+    if (options.progress && stop_requested()) {
+      summary.stopped = true;
+      return summary;
+    }
+    if (options.progress) options.progress->add(1);
     std::optional<std::int64_t> keep_last = options.keep_last;
     std::optional<TimeMs> max_age = options.older_than;
     if (options.from_settings) {
@@ -143,7 +101,15 @@ int run_cleanup(const CleanupArgs& args) {
   if (!args.conversation.empty()) options.conversation = args.conversation;
   auto conn = connect_or_log(open_storage(args.storage), "the store");
   if (!conn) return 1;
+  std::optional<Progress> progress;
+  if (!options.conversation) {
+    auto count = conn->count_conversations();
+    progress.emplace("cleanup", "conversations", count ? *count : 0);
+    options.progress = &*progress;
+    install_stop_handler();
+  }
   auto summary = cleanup(*conn, options, now_ms());
+  if (progress) progress->finish();
   if (!summary) {
     if (summary.error() == Errc::not_found) {
       spdlog::error("no conversation {}", args.conversation);
@@ -151,6 +117,15 @@ int run_cleanup(const CleanupArgs& args) {
       spdlog::error("cleanup failed: {}", summary.error().message());
     }
     return 1;
+  }
+  if (summary->stopped) {
+    std::printf(
+        "interrupted after %lld conversation(s): %s %lld message(s) from %lld of them; "
+        "run it again for the rest\n",
+        static_cast<long long>(summary->conversations), args.dry_run ? "would remove" : "removed",
+        static_cast<long long>(summary->messages),
+        static_cast<long long>(summary->pruned_conversations));
+    return kStoppedExit;
   }
   std::printf("%s %lld message(s) from %lld of %lld conversation(s)\n",
               args.dry_run ? "dry run: would remove" : "removed",

@@ -6,12 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include "store/retention.hpp"
 #include "store/store.hpp"
 
 namespace parley::cli {
 
-// "90s", "15m", "12h", "30d", "2w", or sums like "1d12h"; nullopt when malformed.
-std::optional<TimeMs> parse_duration(std::string_view text) noexcept;
+using store::parse_duration;  // store/retention.hpp
+
+class Progress;
 
 struct CleanupOptions {
   std::optional<std::int64_t> keep_last;
@@ -19,12 +21,16 @@ struct CleanupOptions {
   std::optional<ConversationId> conversation;
   bool from_settings = false;  // also apply each conversation's settings.keep_last/max_age
   bool dry_run = false;
+  // Counts the conversations done; with it, a stop request (progress.hpp) ends the cleanup
+  // between two conversations (CleanupSummary::stopped).
+  Progress* progress = nullptr;
 };
 
 struct CleanupSummary {
   std::int64_t conversations = 0;  // visited
   std::int64_t pruned_conversations = 0;
   std::int64_t messages = 0;  // removed (or that would be)
+  bool stopped = false;
 };
 
 // The rules of one conversation: the options, tightened by its settings when asked.

@@ -21,5 +21,6 @@ void add_export_command(CLI::App& app, Registry& registry);
 void add_import_command(CLI::App& app, Registry& registry);
 void add_cleanup_command(CLI::App& app, Registry& registry);
 void add_migrate_command(CLI::App& app, Registry& registry);
+void add_backup_commands(CLI::App& app, Registry& registry);  // backup, restore
 
 }  // namespace parley::cli

@@ -6,44 +6,67 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "cli/storage_options.hpp"
 #include "core/log.hpp"
 
 namespace parley::cli {
 
-Result<std::vector<ConversationId>> all_conversation_ids(store::Connection& c) {
+Result<std::vector<ConversationCount>> all_conversations(store::Connection& c) {
   // The list is ordered by updated_at; a running server may move a conversation between
-  // pages, so ids are collected in a set and sorted.
-  std::set<ConversationId> ids;
+  // pages, so they are collected in a map and sorted.
+  std::map<ConversationId, std::int64_t> found;
   store::ListQuery q;
   q.limit = 500;
   for (;;) {
     auto page = c.list_conversations(q);
     if (!page) return page.error();
-    for (const auto& s : page->conversations) ids.insert(s.conversation.id);
+    for (const auto& s : page->conversations) {
+      found[s.conversation.id] = s.conversation.message_count;
+    }
     if (page->next_cursor.empty() || page->conversations.empty()) break;
     q.cursor = page->next_cursor;
   }
-  return std::vector<ConversationId>(ids.begin(), ids.end());
+  std::vector<ConversationCount> out;
+  out.reserve(found.size());
+  for (auto& [id, messages] : found) out.push_back({id, messages});
+  return out;
+}
+
+Result<std::vector<ConversationId>> all_conversation_ids(store::Connection& c) {
+  auto all = all_conversations(c);
+  if (!all) return all.error();
+  std::vector<ConversationId> ids;
+  ids.reserve(all->size());
+  for (auto& conv : *all) ids.push_back(std::move(conv.id));
+  return ids;
 }
 
 Result<ExportStats> export_store(store::Connection& c,
                                  const std::optional<ConversationId>& conversation,
-                                 api::ExportFormat format, const api::Sink& sink) {
+                                 api::ExportFormat format, const api::Sink& sink,
+                                 Progress* progress) {
   ExportStats stats;
   if (conversation) {
     if (auto r = api::export_conversation(c, *conversation, format, sink); !r) return r.error();
     stats.conversations = 1;
     return stats;
   }
-  auto ids = all_conversation_ids(c);
-  if (!ids) return ids.error();
+  auto convs = all_conversations(c);
+  if (!convs) return convs.error();
   if (format == api::ExportFormat::json) sink("[");
-  for (const auto& id : *ids) {
+  for (const auto& [id, messages] : *convs) {
+    if (progress && stop_requested()) {
+      stats.stopped = true;
+      stats.stopped_before = id;
+      return stats;
+    }
     const bool first = stats.conversations == 0;
     api::Sink each = sink;
     bool skipping_header = false;
@@ -70,6 +93,7 @@ Result<ExportStats> export_store(store::Connection& c,
       return r.error();
     }
     ++stats.conversations;
+    if (progress) progress->add(messages);
   }
   if (format == api::ExportFormat::json) sink("]\n");
   return stats;
@@ -157,7 +181,28 @@ int run_export(const ExportArgs& args) {
   if (!out.open()) return 1;
   std::optional<ConversationId> one;
   if (!args.conversation.empty()) one = args.conversation;
-  auto stats = export_store(*conn, one, *format, [&out](std::string_view s) { out.write(s); });
+  // A progress line (and Ctrl-C between conversations) when writing a whole store to a file.
+  std::optional<Progress> progress;
+  if (!one && !args.out.empty() && args.out != "-") {
+    auto convs = all_conversations(*conn);
+    std::int64_t total = 0;
+    if (convs) {
+      for (const auto& conv : *convs) total += conv.messages;
+    }
+    progress.emplace("export", "messages", total);
+    install_stop_handler();
+  }
+  auto stats = export_store(
+      *conn, one, *format, [&out](std::string_view s) { out.write(s); },
+      progress ? &*progress : nullptr);
+  if (progress) progress->finish();
+  if (stats && stats->stopped) {
+    spdlog::warn(
+        "interrupted: stopped before conversation {} after {} conversation(s); {} not "
+        "written",
+        stats->stopped_before, stats->conversations, args.out);
+    return kStoppedExit;  // Output's destructor removes the .part file
+  }
   if (!stats) {
     if (stats.error() == Errc::not_found) {
       spdlog::error("no conversation {}", args.conversation);

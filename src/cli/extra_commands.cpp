@@ -13,6 +13,7 @@ void add_extra_commands(CLI::App& app, Registry& registry) {
   add_import_command(app, registry);
   add_cleanup_command(app, registry);
   add_migrate_command(app, registry);
+  add_backup_commands(app, registry);
 #ifdef PARLEY_HAVE_PROTOCOL_TEST_SERVER
   auto port = std::make_shared<int>(3000);
   auto* cmd = app.add_subcommand(

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "cli/storage_options.hpp"
 #include "core/log.hpp"
 
@@ -84,6 +87,12 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
       format, path,
       [&](ParsedConversation&& parsed) {
         const std::size_t n = parsed.whole.messages.size();
+        if (options.progress && stop_requested()) {
+          s.stopped = true;
+          s.stopped_before =
+              parsed.whole.id + " (" + parsed.file + ":" + std::to_string(parsed.line) + ")";
+          return false;
+        }
         if (auto r = store_conversation(*c, parsed); !r) {
           s.report.issues.push_back(
               {parsed.file,
@@ -100,6 +109,7 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
         }
         ++s.conversations_written;
         s.messages_written += n;
+        if (options.progress) options.progress->add(static_cast<std::int64_t>(n));
         return true;
       },
       s.report);
@@ -131,8 +141,24 @@ int run_import(const ImportArgs& args) {
     if (!conn) return 1;
   }
   ImportOptions options{args.dry_run, args.strict};
+  // The total is not known before the source is read (--strict reads it twice, but the
+  // first pass is not counted): the progress shows the messages written and the rate.
+  std::optional<Progress> progress;
+  if (!args.dry_run) {
+    progress.emplace("import", "messages", 0);
+    options.progress = &*progress;
+    install_stop_handler();
+  }
   const ImportSummary s = import_source(conn.get(), *format, args.path, options);
+  if (progress) progress->finish();
   for (const Issue& issue : s.report.issues) std::fprintf(stderr, "%s\n", to_string(issue).c_str());
+  if (s.stopped) {
+    std::printf(
+        "interrupted: stopped before conversation %s; imported %zu conversation(s), "
+        "%zu message(s), each whole; importing the same source again completes it\n",
+        s.stopped_before.c_str(), s.conversations_written, s.messages_written);
+    return kStoppedExit;
+  }
   const std::size_t skipped = s.report.skipped();
   const std::size_t warnings = s.report.issues.size() - skipped;
   if (s.aborted) {

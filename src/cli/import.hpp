@@ -10,15 +10,21 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <string>
 
 #include "cli/importers.hpp"
 #include "store/store.hpp"
 
 namespace parley::cli {
 
+class Progress;
+
 struct ImportOptions {
   bool dry_run = false;  // parse and report only; the store is not touched
   bool strict = false;   // any skipped record: nothing is written, exit 1
+  // Counts the messages written; with it, a stop request (progress.hpp) ends the import
+  // between two conversations (ImportSummary::stopped).
+  Progress* progress = nullptr;
 };
 
 struct ImportSummary {
@@ -27,6 +33,8 @@ struct ImportSummary {
   std::size_t messages_written = 0;
   std::size_t store_failures = 0;  // conversations the store refused (reported in issues)
   bool aborted = false;            // strict mode found a problem, or the source was unreadable
+  bool stopped = false;            // Ctrl-C: the conversations before stopped_before are stored
+  std::string stopped_before;      // "ID (FILE:LINE)": the first conversation not stored
 };
 
 // `c` may be null for a dry run.

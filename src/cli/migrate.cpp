@@ -3,14 +3,14 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
-#include <map>
-#include <set>
+#include <optional>
 
 #include "api/export.hpp"
 #include "api/json.hpp"
 #include "cli/commands.hpp"
 #include "cli/export.hpp"
 #include "cli/import.hpp"
+#include "cli/progress.hpp"
 #include "cli/storage_options.hpp"
 #include "core/log.hpp"
 
@@ -51,9 +51,9 @@ Result<std::string> conversation_checksum(store::Connection& c, const Conversati
 namespace {
 
 // Copies one conversation: messages (with placeholders for a pruned prefix, removed again so
-// seqs stay), edit/delete marks, is_active, read state, members and users.
+// seqs stay), edit/delete marks and is_active.
 Result<std::int64_t> copy_conversation(store::Connection& from, store::Connection& to,
-                                       const Conversation& conv, std::set<UserId>& users_copied) {
+                                       const Conversation& conv) {
   importers::ParsedConversation parsed;
   store::WholeConversation& w = parsed.whole;
   w.id = conv.id;
@@ -63,8 +63,6 @@ Result<std::int64_t> copy_conversation(store::Connection& from, store::Connectio
   w.participants = conv.participants;
   w.created_at = conv.created_at;
   w.updated_at = conv.updated_at;
-  std::set<UserId> people(conv.participants.begin(), conv.participants.end());
-  std::map<UserId, TimeMs> first_post;
   Seq expected = 1;
   std::int64_t placeholders = 0;
   auto r = from.for_each_message(conv.id, 0, [&](const StoredMessage& m) {
@@ -90,8 +88,6 @@ Result<std::int64_t> copy_conversation(store::Connection& from, store::Connectio
       parsed.marks.push_back({w.messages.size(), m.edited_at, m.deleted});
     w.messages.push_back(std::move(n));
     ++expected;
-    people.insert(m.sender.id);
-    first_post.try_emplace(m.sender.id, m.created_at);
     return true;
   });
   if (!r) return r.error();
@@ -107,36 +103,43 @@ Result<std::int64_t> copy_conversation(store::Connection& from, store::Connectio
     patch.is_active = false;
     if (auto ok = to.update_conversation(conv.id, patch, conv.updated_at); !ok) return ok.error();
   }
-  for (const auto& [user, at] : first_post) {
-    if (!is_valid_id(user)) continue;
-    if (auto ok = to.add_member(conv.id, user, at); !ok) return ok.error();
-  }
-  for (const auto& user : people) {
-    auto seq = from.read_seq(conv.id, user);
-    if (!seq) return seq.error();
-    if (*seq > 0) {
-      if (auto ok = to.mark_read(conv.id, user, *seq); !ok) return ok.error();
-    }
-    if (users_copied.insert(user).second) {
-      auto u = from.get_user(user);
-      if (u) {
-        if (auto ok = to.upsert_user(*u); !ok) return ok.error();
-      } else if (u.error() != Errc::not_found) {
-        return u.error();
-      }
-    }
-  }
   return real;
+}
+
+// Members (with their joined_at) or read state of one conversation. Idempotent: membership
+// is added once, read state only rises. Members go first (replace_conversation would make
+// the participants members as of now; an existing membership keeps its joined_at), read
+// state after the messages (it never goes past last_seq).
+Result<void> copy_members(store::Connection& to, const ConversationId& id,
+                          const std::vector<store::MemberState>& states, bool read_state) {
+  for (const auto& m : states) {
+    if (!read_state && m.joined_at) {
+      if (auto ok = to.add_member(id, m.user, *m.joined_at); !ok) return ok.error();
+    }
+    if (read_state && m.read_seq > 0) {
+      if (auto ok = to.mark_read(id, m.user, m.read_seq); !ok) return ok.error();
+    }
+  }
+  return {};
+}
+
+std::string describe(const User& u) {
+  return u.id + " (" + u.name + ", " + u.avatar + ", " + u.role + ", last_seen " +
+         (u.last_seen ? std::to_string(*u.last_seen) : "none") + ")";
 }
 
 }  // namespace
 
-Result<MigrateSummary> migrate(store::Connection& from, store::Connection& to, bool verbose) {
+Result<MigrateSummary> migrate(store::Connection& from, store::Connection& to, bool verbose,
+                               Progress* progress) {
   MigrateSummary s;
   auto ids = all_conversation_ids(from);
   if (!ids) return ids.error();
-  std::set<UserId> users;
   for (const auto& id : *ids) {
+    if (progress && stop_requested()) {
+      s.stopped = true;
+      return s;
+    }
     auto conv = from.get_conversation(id);
     if (!conv) {
       if (conv.error() == Errc::not_found) continue;
@@ -145,24 +148,49 @@ Result<MigrateSummary> migrate(store::Connection& from, store::Connection& to, b
     ++s.conversations;
     auto src_sum = conversation_checksum(from, id);
     if (!src_sum) return src_sum.error();
+    auto states = from.member_states(id);
+    if (!states) return states.error();
     auto dst_sum = conversation_checksum(to, id);
+    Result<void> ok;
     if (dst_sum && *dst_sum == *src_sum) {
-      ++s.skipped;  // copied by an earlier run
-      continue;
+      ++s.skipped;  // copied by an earlier run (its members and read state may not have been)
+      ok = copy_members(to, id, *states, false);
+    } else {
+      auto made = to.ensure_conversation(id, conv->created_at);
+      if (made) ok = copy_members(to, id, *states, false);
+      auto copied = made && ok ? copy_conversation(from, to, *conv)
+                               : Result<std::int64_t>(made ? ok.error() : made.error());
+      if (!copied) {
+        spdlog::error("migrate: conversation {}: {}", id, copied.error().message());
+        return copied.error();
+      }
+      ++s.copied;
+      s.messages += *copied;
     }
-    auto copied = copy_conversation(from, to, *conv, users);
-    if (!copied) {
-      spdlog::error("migrate: conversation {}: {}", id, copied.error().message());
-      return copied.error();
+    if (ok) ok = copy_members(to, id, *states, true);
+    if (!ok) {
+      spdlog::error("migrate: members and read state of {}: {}", id, ok.error().message());
+      return ok.error();
     }
-    ++s.copied;
-    s.messages += *copied;
-    if (verbose && s.conversations % 100 == 0) {
+    if (progress) progress->add(conv->message_count);
+    if (verbose && !progress && s.conversations % 100 == 0) {
       spdlog::info("migrate: {}/{} conversations, {} messages", s.conversations, ids->size(),
                    s.messages);
     }
   }
-  s.users = static_cast<std::int64_t>(users.size());
+  // Every user, also those who never posted (names, avatars, roles, last_seen).
+  std::optional<boost::system::error_code> user_error;
+  auto listed = from.for_each_user([&](const User& u) {
+    if (auto ok = to.upsert_user(u); !ok) {
+      user_error = ok.error();
+      spdlog::error("migrate: user {}: {}", u.id, ok.error().message());
+      return false;
+    }
+    ++s.users;
+    return true;
+  });
+  if (!listed) return listed.error();
+  if (user_error) return *user_error;
   // Verification: every source conversation has its twin, by counts and checksum.
   for (const auto& id : *ids) {
     auto a = from.get_conversation(id);
@@ -183,7 +211,23 @@ Result<MigrateSummary> migrate(store::Connection& from, store::Connection& to, b
     if (!sa || !sb || *sa != *sb) {
       s.mismatches.push_back(id + ": checksum " + (sa ? *sa : "?") + " vs " + (sb ? *sb : "?"));
     }
+    auto ma = from.member_states(id);
+    auto mb = to.member_states(id);
+    if (!ma || !mb || *ma != *mb) {
+      s.mismatches.push_back(id + ": members or read state differ");
+    }
   }
+  // Every source user is in the destination, field for field.
+  auto checked = from.for_each_user([&](const User& u) {
+    auto v = to.get_user(u.id);
+    if (!v) {
+      s.mismatches.push_back("user " + u.id + ": missing in the destination");
+    } else if (*v != u) {
+      s.mismatches.push_back("user " + describe(u) + " vs " + describe(*v));
+    }
+    return s.mismatches.size() < 1000;
+  });
+  if (!checked) return checked.error();
   return s;
 }
 
@@ -206,10 +250,26 @@ int run_migrate(const MigrateArgs& args) {
   if (!from) return 1;
   auto to = connect_or_log(to_db, "the destination");
   if (!to) return 1;
-  auto s = migrate(*from, *to, true);
+  std::int64_t total = 0;
+  if (auto convs = all_conversations(*from)) {
+    for (const auto& conv : *convs) total += conv.messages;
+  }
+  Progress progress("migrate", "messages", total);
+  install_stop_handler();
+  auto s = migrate(*from, *to, true, &progress);
+  progress.finish();
   if (!s) {
     spdlog::error("migrate failed: {} (run it again to resume)", s.error().message());
     return 1;
+  }
+  if (s->stopped) {
+    std::printf(
+        "interrupted after %lld conversation(s) (%lld copied, %lld already there), "
+        "%lld message(s); each conversation is whole; run the same command again to "
+        "resume\n",
+        static_cast<long long>(s->conversations), static_cast<long long>(s->copied),
+        static_cast<long long>(s->skipped), static_cast<long long>(s->messages));
+    return kStoppedExit;
   }
   for (const auto& m : s->mismatches) std::fprintf(stderr, "mismatch: %s\n", m.c_str());
   std::printf(

@@ -10,6 +10,8 @@
 
 namespace parley::cli {
 
+class Progress;
+
 struct MigrateSummary {
   std::int64_t conversations = 0;
   std::int64_t copied = 0;   // conversations written
@@ -17,6 +19,7 @@ struct MigrateSummary {
   std::int64_t messages = 0;
   std::int64_t users = 0;
   std::vector<std::string> mismatches;  // after verification; empty when all match
+  bool stopped = false;  // Ctrl-C between two conversations: not verified, run again to resume
 };
 
 // FNV-1a 64 of the conversation's jsonl export and its header (id, title, times, counts,
@@ -25,9 +28,12 @@ struct MigrateSummary {
                                                         const ConversationId& id);
 
 // Copies every conversation of `from` into `to` (ids, seqs, timestamps, edits, deletes,
-// client_ids, read state and users of the people who posted or take part). A conversation
-// whose checksum already matches in `to` is skipped, so an interrupted run resumes.
+// client_ids, members with joined_at, read state), then every user (with last_seen), and
+// verifies all of it. A conversation whose checksum already matches in `to` is not copied
+// again (its members and read state are), so an interrupted run resumes.
+// With `progress`, the messages of each conversation done count there, and a stop request
+// (progress.hpp) ends the copy between two conversations (summary.stopped).
 [[nodiscard]] Result<MigrateSummary> migrate(store::Connection& from, store::Connection& to,
-                                             bool verbose);
+                                             bool verbose, Progress* progress = nullptr);
 
 }  // namespace parley::cli

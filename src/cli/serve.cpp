@@ -21,6 +21,15 @@ void add_serve(CLI::App& app, Registry& registry) {
   serve->add_option("--log-level", config->log_level, "trace|debug|info|warn|error (env LOG_LEVEL)")
       ->capture_default_str();
   serve->add_option("--threads", config->threads, "I/O threads; 0 = one per core (env THREADS)");
+  serve->add_option("--retention-keep-last", config->retention_keep_last,
+                    "Keep only the last N messages of each conversation (env RETENTION_KEEP_LAST)");
+  serve->add_option(
+      "--retention-max-age", config->retention_max_age,
+      "Remove messages older than this: 30d, 12h, or seconds (env RETENTION_MAX_AGE)");
+  serve
+      ->add_option("--retention-interval", config->retention_interval,
+                   "How often retention runs; 0 = never (env RETENTION_INTERVAL)")
+      ->capture_default_str();
   auto run = [config, &registry] {
     if (!set_log_level(config->log_level)) {
       spdlog::error("unknown log level {}", config->log_level);

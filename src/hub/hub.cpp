@@ -686,6 +686,14 @@ void Hub::invalidate(const ConversationId& conversation) {
   }
 }
 
+void Hub::pruned(const ConversationId& conversation, Seq first_kept) {
+  if (auto r = room(conversation, false)) {
+    asio::post(r->strand(), [r, first_kept] {
+      if (!r->dropped()) r->drop_before(first_kept);
+    });
+  }
+}
+
 // --- Other servers (bus) ------------------------------------------------------------------
 
 void Hub::deliver_remote(protocol::Event e) {

@@ -85,6 +85,10 @@ class Hub {
   // A conversation was replaced or deleted behind the hub's back (REST PUT/DELETE): drops
   // the room's cache so the next join reads storage.
   void invalidate(const ConversationId& conversation);
+  // Retention removed the messages of `conversation` before seq `first_kept` (the oldest
+  // message still stored; last_seq + 1 when none is left): the live room's cache drops
+  // them, so joins are not served removed history. Any thread.
+  void pruned(const ConversationId& conversation, Seq first_kept);
 
   // Whether `user` may see and use a conversation with these participants (an empty list
   // is an open room; role "admin" is trusted only where enforce_access is set).
@@ -94,11 +98,13 @@ class Hub {
   // The outage spool (app/server.cpp wires store::spool::Spool::append here): appends go
   // through `fn` instead of Storage::append; `pending` results are spooled, with seq 0.
   // Set before serving.
-  using AppendFn = std::function<void(
-      NewMessage, std::function<void(Result<Appended>, bool pending)>)>;
+  using AppendFn =
+      std::function<void(NewMessage, std::function<void(Result<Appended>, bool pending)>)>;
   void set_appender(AppendFn fn) { appender_ = std::move(fn); }
   // A spooled message is now stored: fan it out with its final seq (any thread).
-  void apply_replayed(const Appended& appended) { apply_commit(appended, [] {}); }
+  void apply_replayed(const Appended& appended) {
+    apply_commit(appended, [] {});
+  }
   // What /health says about the spool: nullopt when there is none.
   struct SpoolState {
     bool healthy = false;    // it can take messages (no sticky write failure)
@@ -177,8 +183,9 @@ class Hub {
   mutable std::mutex rooms_mu_;  // guards rooms_
   std::unordered_map<ConversationId, std::shared_ptr<Room>> rooms_;
 
-  mutable std::mutex users_mu_;  // guards online_, remote_online_, remote_rooms_, status_subscribers_
-  std::unordered_map<UserId, int> online_;  // authenticated connections per user
+  mutable std::mutex
+      users_mu_;  // guards online_, remote_online_, remote_rooms_, status_subscribers_
+  std::unordered_map<UserId, int> online_;         // authenticated connections per user
   std::unordered_map<UserId, int> remote_online_;  // other servers where the user is online
   // Per conversation: other servers where the user is a room member (bus presence).
   std::unordered_map<ConversationId, std::unordered_map<UserId, int>> remote_rooms_;

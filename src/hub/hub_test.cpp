@@ -180,6 +180,35 @@ TEST_F(HubTest, SendIsAckedThenFannedOutToEveryMemberInSeqOrder) {
   }
 }
 
+TEST_F(HubTest, PrunedMessagesLeaveTheLiveRoomsCache) {
+  auto alice = connect("alice");
+  join(alice, "room");
+  for (int i = 1; i <= 6; ++i) send(alice, "room", "m" + std::to_string(i));
+  // Retention as the server runs it: prune on the writer, then tell the hub.
+  std::promise<Seq> first;
+  storage_->write([&](store::Connection& c) {
+    auto removed = c.prune("room", 2, std::nullopt, false);
+    EXPECT_TRUE(removed && *removed == 4);
+    auto kept = c.read_after("room", 0, 1);
+    first.set_value(kept && !kept->empty() ? kept->front().seq : 0);
+  });
+  const Seq first_kept = first.get_future().get();
+  ASSERT_EQ(first_kept, 5);
+  hub_->pruned("room", first_kept);
+  auto bob = connect("bob");
+  auto history = join(bob, "room");
+  ASSERT_EQ(history.type, ReplyType::history);
+  ASSERT_EQ(history.messages.size(), 2u);
+  EXPECT_EQ(history.messages[0]->seq, 5);
+  EXPECT_EQ(history.messages[1]->seq, 6);
+  EXPECT_FALSE(history.has_more);
+  EXPECT_EQ(send(alice, "room", "m7").message->seq, 7);
+  auto carol = connect("carol");
+  history = join(carol, "room", 0);
+  ASSERT_EQ(history.messages.size(), 3u);
+  EXPECT_EQ(history.messages[0]->seq, 5);
+}
+
 TEST_F(HubTest, RepeatedClientIdIsAckedWithTheOriginalAndNotBroadcastAgain) {
   auto alice = connect("alice");
   join(alice, "room");

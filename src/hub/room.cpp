@@ -115,6 +115,13 @@ void Room::invalidate() {
   }
 }
 
+void Room::drop_before(Seq first_kept) {
+  while (!cache_.empty() && cache_.front()->seq < first_kept) cache_.pop_front();
+  // Nothing older than first_kept is stored any more: a cache that starts there starts at
+  // the beginning (an emptied cache is not used while last_seq is above 0).
+  if (!cache_.empty() && cache_.front()->seq == first_kept) cache_from_start_ = true;
+}
+
 void Room::cache_append(const MessagePtr& m) {
   if (!cache_.empty() && m->seq <= cache_.back()->seq) return;  // already loaded
   if (!cache_.empty() && m->seq != cache_.back()->seq + 1) {

@@ -76,6 +76,8 @@ class Room : public std::enable_shared_from_this<Room> {
 
   // Cache control. `invalidate` forgets the cache (conversation replaced or deleted).
   void invalidate();
+  // Retention removed every message before seq `first_kept`: drops them from the cache.
+  void drop_before(Seq first_kept);
   void mark_dropped() noexcept { dropped_ = true; }
   bool dropped() const noexcept { return dropped_; }
 
@@ -104,7 +106,7 @@ class Room : public std::enable_shared_from_this<Room> {
   State state_ = State::cold;
   std::uint64_t generation_ = 0;  // bumped by invalidate(): stale loads are ignored
   std::vector<std::function<void()>> waiting_;
-  std::vector<protocol::MessagePtr> early_;  // commits seen while loading
+  std::vector<protocol::MessagePtr> early_;   // commits seen while loading
   std::map<Seq, protocol::MessagePtr> held_;  // past a gap, waiting for it (bus only)
   bool filling_ = false;                      // a gap read is under way
 

@@ -68,6 +68,16 @@ struct WholeConversation {
   std::vector<NewMessage> messages;
 };
 
+// One user's standing in a conversation, for copying a store: membership (joined_at unset
+// when the user is not a member) and read state (0: never read).
+struct MemberState {
+  UserId user;
+  std::optional<TimeMs> joined_at;
+  Seq read_seq = 0;
+
+  friend bool operator==(const MemberState&, const MemberState&) = default;
+};
+
 struct SearchQuery {
   std::string text;  // full-text query, as a user types it
   std::optional<ConversationId> conversation;
@@ -162,6 +172,21 @@ class Connection {
   [[nodiscard]] virtual Result<void> for_each_message(
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) = 0;
+
+  // --- Whole-store listings (migrate) ------------------------------------------------------
+  // Calls `fn` for every stored user in id order (also those who never posted), without
+  // holding them all in memory; stops early when `fn` returns false.
+  [[nodiscard]] virtual Result<void> for_each_user(const std::function<bool(const User&)>& fn) {
+    (void)fn;
+    return make_error_code(Errc::invalid_argument);  // a backend without listings
+  }
+  // Every user who is a member of `conversation` or has read state there, in user id order.
+  // Empty if the conversation is absent.
+  [[nodiscard]] virtual Result<std::vector<MemberState>> member_states(
+      const ConversationId& conversation) {
+    (void)conversation;
+    return make_error_code(Errc::invalid_argument);
+  }
 
   // --- Retention --------------------------------------------------------------------------
   // Removes the oldest messages of `conversation` in one transaction: all but the last

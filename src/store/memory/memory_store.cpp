@@ -487,6 +487,37 @@ Result<void> MemoryConnection::set_last_seen(const UserId& id, TimeMs at) {
   return {};
 }
 
+Result<void> MemoryConnection::for_each_user(const std::function<bool(const User&)>& fn) {
+  std::vector<User> users;
+  {
+    std::lock_guard lock(state_->mu);
+    users.reserve(state_->users.size());
+    for (const auto& [id, user] : state_->users) users.push_back(user);
+  }
+  for (const auto& user : users) {
+    if (!fn(user)) break;
+  }
+  return {};
+}
+
+Result<std::vector<MemberState>> MemoryConnection::member_states(
+    const ConversationId& conversation) {
+  std::lock_guard lock(state_->mu);
+  std::vector<MemberState> out;
+  const Data* data = find(*state_, conversation);
+  if (data == nullptr) return out;
+  std::map<UserId, MemberState> by_user;
+  for (const auto& [user, at] : data->members) {
+    by_user[user].joined_at = at;
+  }
+  for (const auto& [user, seq] : data->read) by_user[user].read_seq = seq;
+  for (auto& [user, m] : by_user) {
+    m.user = user;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 // --- Search and export -------------------------------------------------------------------
 
 Result<std::vector<SearchHit>> MemoryConnection::search(const SearchQuery& query) {

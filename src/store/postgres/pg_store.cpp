@@ -385,6 +385,8 @@ enum class PgConnection::Stmt : int {
   kSetLastSeen,
   kSearch,
   kPrune,
+  kListUsers,
+  kMemberStates,
   kCount,
 };
 
@@ -552,6 +554,15 @@ constexpr const char* kStatements[] = {
     "up AS (UPDATE conversations SET message_count = GREATEST(0, message_count - "
     "(SELECT count(*) FROM gone)) WHERE id = $1 AND NOT $4::boolean) "
     "SELECT (SELECT count(*) FROM c), (SELECT n FROM doomed)",
+    // kListUsers: keyset pages, id > $1, at most $2 (COLLATE "C": the order SQLite uses)
+    "SELECT id, name, avatar, role, last_seen FROM users WHERE id COLLATE \"C\" > $1 "
+    "ORDER BY id COLLATE \"C\" LIMIT $2::bigint",
+    // kMemberStates: members and read state of $1, by user
+    "SELECT u.user_id, m.joined_at, r.seq FROM (SELECT user_id FROM members WHERE conversation "
+    "= $1 UNION SELECT user_id FROM read_state WHERE conversation = $1) u "
+    "LEFT JOIN members m ON m.conversation = $1 AND m.user_id = u.user_id "
+    "LEFT JOIN read_state r ON r.conversation = $1 AND r.user_id = u.user_id "
+    "ORDER BY u.user_id COLLATE \"C\"",
 };
 
 std::string statement_name(int index) { return "parley_" + std::to_string(index); }
@@ -1722,6 +1733,58 @@ Result<std::int64_t> PgConnection::prune(const ConversationId& conversation,
     if (!res) return res.error();
     if (i64_at(res->get(), 0, 0) == 0) return err(Errc::not_found);
     return i64_at(res->get(), 0, 1);
+  });
+}
+
+Result<void> PgConnection::for_each_user(const std::function<bool(const User&)>& fn) {
+  constexpr std::int64_t kPage = 1000;
+  std::string after;
+  for (;;) {
+    Params params;
+    params.text(after).i64(kPage);
+    auto page = with_reconnect(true, [&]() -> Result<std::vector<User>> {
+      auto res = exec(Stmt::kListUsers, params);
+      if (!res) return res.error();
+      const PGresult* r = res->get();
+      std::vector<User> users;
+      users.reserve(static_cast<std::size_t>(PQntuples(r)));
+      for (int i = 0; i < PQntuples(r); ++i) {
+        User user;
+        user.id = text_at(r, i, 0);
+        user.name = text_at(r, i, 1);
+        user.avatar = text_at(r, i, 2);
+        user.role = text_at(r, i, 3);
+        if (!null_at(r, i, 4)) user.last_seen = i64_at(r, i, 4);
+        users.push_back(std::move(user));
+      }
+      return users;
+    });
+    if (!page) return page.error();
+    for (const auto& user : *page) {
+      if (!fn(user)) return {};
+    }
+    if (static_cast<std::int64_t>(page->size()) < kPage) return {};
+    after = page->back().id;
+  }
+}
+
+Result<std::vector<MemberState>> PgConnection::member_states(const ConversationId& conversation) {
+  Params params;
+  params.text(conversation);
+  return with_reconnect(true, [&]() -> Result<std::vector<MemberState>> {
+    auto res = exec(Stmt::kMemberStates, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    std::vector<MemberState> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i) {
+      MemberState m;
+      m.user = text_at(r, i, 0);
+      if (!null_at(r, i, 1)) m.joined_at = i64_at(r, i, 1);
+      if (!null_at(r, i, 2)) m.read_seq = i64_at(r, i, 2);
+      out.push_back(std::move(m));
+    }
+    return out;
   });
 }
 

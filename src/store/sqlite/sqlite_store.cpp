@@ -211,6 +211,15 @@ constexpr char kSetLastSeen[] =
     "INSERT INTO users (id, last_seen) VALUES (?1, ?2)"
     " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen";
 
+// Keyset pages of users: id > ?1, at most ?2.
+constexpr char kListUsers[] =
+    "SELECT id, name, avatar, role, last_seen FROM users WHERE id > ?1 ORDER BY id LIMIT ?2";
+constexpr char kMemberStates[] =
+    "SELECT u.user_id, m.joined_at, r.seq FROM (SELECT user_id FROM members WHERE conversation "
+    "= ?1 UNION SELECT user_id FROM read_state WHERE conversation = ?1) u "
+    "LEFT JOIN members m ON m.conversation = ?1 AND m.user_id = u.user_id "
+    "LEFT JOIN read_state r ON r.conversation = ?1 AND r.user_id = u.user_id ORDER BY u.user_id";
+
 constexpr char kSearch[] =
     "SELECT " PARLEY_MESSAGE_COLUMNS
     ", snippet(messages_fts, 0, '', '', '…', 16)"
@@ -1183,6 +1192,54 @@ Result<void> SqliteConnection::set_last_seen(const UserId& id, TimeMs at) {
   if (!stmt) return stmt.error();
   stmt->bind(1, id).bind(2, at);
   return stmt->run();
+}
+
+Result<void> SqliteConnection::for_each_user(const std::function<bool(const User&)>& fn) {
+  constexpr std::int64_t kPage = 1000;
+  std::string after;
+  for (;;) {
+    std::vector<User> page;
+    {
+      auto stmt = prepare(kListUsers);
+      if (!stmt) return stmt.error();
+      stmt->bind(1, after).bind(2, kPage);
+      for (;;) {
+        auto row = stmt->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        User user;
+        user.id = stmt->text(0);
+        user.name = stmt->text(1);
+        user.avatar = stmt->text(2);
+        user.role = stmt->text(3);
+        user.last_seen = stmt->optional_int64(4);
+        page.push_back(std::move(user));
+      }
+    }
+    for (const auto& user : page) {
+      if (!fn(user)) return {};
+    }
+    if (static_cast<std::int64_t>(page.size()) < kPage) return {};
+    after = page.back().id;
+  }
+}
+
+Result<std::vector<MemberState>> SqliteConnection::member_states(
+    const ConversationId& conversation) {
+  auto stmt = prepare(kMemberStates);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, conversation);
+  std::vector<MemberState> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return out;
+    MemberState m;
+    m.user = stmt->text(0);
+    m.joined_at = stmt->optional_int64(1);
+    m.read_seq = stmt->optional_int64(2).value_or(0);
+    out.push_back(std::move(m));
+  }
 }
 
 // --- Search and export -------------------------------------------------------------------

@@ -116,6 +116,10 @@ class SqliteConnection final : public Connection {
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) override;
 
+  [[nodiscard]] Result<void> for_each_user(const std::function<bool(const User&)>& fn) override;
+  [[nodiscard]] Result<std::vector<MemberState>> member_states(
+      const ConversationId& conversation) override;
+
   [[nodiscard]] Result<std::int64_t> prune(const ConversationId& conversation,
                                            std::optional<std::int64_t> keep_last,
                                            std::optional<TimeMs> older_than, bool dry_run) override;

@@ -3,6 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import WebSocket from 'ws';
+
+import { startServer } from '../lib/server.mjs';
+import { WsClient } from '../lib/wsclient.mjs';
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -109,6 +113,55 @@ test('cleanup keeps the last N and seqs stay', (t) => {
   assert.equal(r.status, 2);
 });
 
+// People who never posted: `lurker` joins and reads, `visitor` only authenticates. The server
+// stores users, memberships, read state and last_seen (on disconnect).
+async function addLurkers(dataDir, conversation) {
+  const server = await startServer({ dataDir });
+  try {
+    for (const user of ['lurker', 'visitor']) {
+      const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
+      let reply = await c.request({ op: 'auth', user, name: `${user} name`, role: 'user' });
+      assert.equal(reply.type, 'ok', JSON.stringify(reply));
+      if (user === 'lurker') {
+        reply = await c.request({ op: 'join', conversation });
+        assert.equal(reply.type, 'history', JSON.stringify(reply));
+        assert.ok(reply.last_seq >= 2);
+        reply = await c.request({ op: 'read', conversation, seq: reply.last_seq - 1 });
+        assert.equal(reply.type, 'ok', JSON.stringify(reply));
+      }
+      await c.close();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+// Users, members and read state of a SQLite store, as text (sqlite3 shell).
+function peopleOf(dbPath) {
+  const r = spawnSync('sqlite3', [dbPath,
+    'SELECT * FROM users ORDER BY id; SELECT * FROM members ORDER BY conversation, user_id; ' +
+    'SELECT * FROM read_state ORDER BY conversation, user_id;'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+const haveSqlite3 = spawnSync('sqlite3', ['-version']).status === 0;
+
+test('migrate copies users who never posted, members, read state and last_seen', { skip: !haveSqlite3 }, async (t) => {
+  const dir = tempDir(t);
+  const src = join(dir, 'src');
+  parley(['import', 'webwoz', join(fixtures, 'webwoz'), '--data-dir', src]);
+  await addLurkers(src, 'abc12345');
+  const before = peopleOf(join(src, 'parley.db'));
+  assert.match(before, /^visitor\|visitor name\|\|user\|\d+$/m);
+  assert.match(before, /^abc12345\|lurker\|\d+$/m);
+  assert.match(before, /^abc12345\|lurker\|2$/m);
+  const to = join(dir, 'copy', 'parley.db');
+  const r = parley(['migrate', '--from', `sqlite:${join(src, 'parley.db')}`, '--to', `sqlite:${to}`]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /\d+ user\(s\); verification: every conversation matches/);
+  assert.equal(peopleOf(to), before);
+});
+
 test('migrate sqlite -> sqlite verifies every conversation', (t) => {
   const dir = tempDir(t);
   const src = join(dir, 'src');
@@ -138,7 +191,7 @@ function findPsql() {
   return null;
 }
 
-test('migrate sqlite -> postgresql -> sqlite is identical', { skip: !process.env.PARLEY_TEST_PG_URL || !findPsql() }, (t) => {
+test('migrate sqlite -> postgresql -> sqlite is identical', { skip: !process.env.PARLEY_TEST_PG_URL || !findPsql() || !haveSqlite3 }, async (t) => {
   const url = process.env.PARLEY_TEST_PG_URL;
   const name = `parley_cli_${process.pid}`;
   const psql = (sql) => spawnSync(findPsql(), [url, '-qc', sql], { encoding: 'utf8' });
@@ -149,6 +202,7 @@ test('migrate sqlite -> postgresql -> sqlite is identical', { skip: !process.env
   const src = join(dir, 'src');
   parley(['import', 'webwoz', join(fixtures, 'webwoz'), '--data-dir', src]);
   parley(['import', 'jsonl', join(fixtures, 'messages.jsonl'), '--data-dir', src]);
+  await addLurkers(src, 'abc12345');
   parley(['cleanup', '--keep-last', '2', '--conversation', 'abc12345', '--data-dir', src]);
   let r = parley(['migrate', '--from', `sqlite:${join(src, 'parley.db')}`, '--to', pg]);
   assert.equal(r.status, 0, r.stderr);
@@ -163,4 +217,6 @@ test('migrate sqlite -> postgresql -> sqlite is identical', { skip: !process.env
     assert.equal(b, a);
     assert.equal(c, a);
   }
+  // Users (also those who never posted), members, read state, last_seen.
+  assert.equal(peopleOf(join(back, 'parley.db')), peopleOf(join(src, 'parley.db')));
 });

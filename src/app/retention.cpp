@@ -1,0 +1,131 @@
+#include "app/retention.hpp"
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/log.hpp"
+#include "hub/hub.hpp"
+
+namespace parley::app {
+
+namespace asio = boost::asio;
+
+struct Retention::State : std::enable_shared_from_this<Retention::State> {
+  State(asio::any_io_executor ex, hub::Hub& h, Options o)
+      : timer(std::move(ex)), hub_(h), options(std::move(o)) {}
+
+  asio::steady_timer timer;
+  hub::Hub& hub_;  // (not `hub`: that is the namespace)
+  const Options options;
+  bool stopped = false;              // on the timer's executor
+  std::atomic<bool> running{false};  // a pass is under way
+  std::atomic<std::size_t> left{0};  // its write jobs still queued
+
+  struct Target {
+    ConversationId id;
+    store::RetentionPolicy policy;
+  };
+
+  void schedule() {
+    timer.expires_after(options.interval);
+    timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->stopped) return;
+      self->pass();
+      self->schedule();
+    });
+  }
+
+  // Lists every conversation on a reader, then queues one prune per conversation that has
+  // something to remove.
+  void pass() {
+    if (running.exchange(true)) {
+      spdlog::debug("retention: the previous pass is still running; skipping this one");
+      return;
+    }
+    hub_.storage().read([self = shared_from_this()](store::Connection& c) {
+      std::vector<Target> targets;
+      store::ListQuery q;
+      q.limit = 500;
+      for (;;) {
+        auto page = c.list_conversations(q);
+        if (!page) {
+          spdlog::warn("retention: cannot list conversations: {}", page.error().message());
+          break;
+        }
+        for (const auto& s : page->conversations) {
+          const auto& conv = s.conversation;
+          auto policy = store::effective_policy(self->options.defaults, conv.settings);
+          if (policy.empty() || conv.message_count == 0) continue;
+          if (!policy.max_age && conv.message_count <= *policy.keep_last) continue;
+          targets.push_back({conv.id, policy});
+        }
+        if (page->next_cursor.empty() || page->conversations.empty()) break;
+        q.cursor = page->next_cursor;
+      }
+      self->prune_all(std::move(targets));
+    });
+  }
+
+  void prune_all(std::vector<Target> targets) {
+    if (targets.empty()) {
+      running = false;
+      return;
+    }
+    left = targets.size();
+    for (auto& t : targets) {
+      hub_.storage().write(
+          [self = shared_from_this(), target = std::move(t)](store::Connection& c) {
+            self->prune_one(c, target);
+            if (--self->left == 0) self->running = false;
+          });
+    }
+  }
+
+  void prune_one(store::Connection& c, const Target& t) {
+    std::optional<TimeMs> older_than;
+    if (t.policy.max_age) older_than = now_ms() - *t.policy.max_age;
+    auto removed = c.prune(t.id, t.policy.keep_last, older_than, false);
+    if (!removed) {
+      if (removed.error() != Errc::not_found) {
+        spdlog::warn("retention: {}: {}", t.id, removed.error().message());
+      }
+      return;
+    }
+    // The oldest message kept, for the live room's cache (also when another server did
+    // the removing: every server applies the same policy).
+    auto first = c.read_after(t.id, 0, 1);
+    auto conv = c.get_conversation(t.id);
+    if (!first || !conv) return;
+    const Seq first_kept = first->empty() ? conv->last_seq + 1 : first->front().seq;
+    if (*removed > 0) {
+      spdlog::info("retention: {}: removed {} message(s); history now starts at seq {}", t.id,
+                   *removed, first_kept);
+    }
+    hub_.pruned(t.id, first_kept);
+  }
+};
+
+Retention::Retention(asio::any_io_executor executor, hub::Hub& hub, Options options)
+    : state_(std::make_shared<State>(std::move(executor), hub, std::move(options))) {}
+
+Retention::~Retention() { stop(); }
+
+void Retention::start() {
+  asio::post(state_->timer.get_executor(), [s = state_] {
+    if (!s->stopped) s->schedule();
+  });
+}
+
+void Retention::stop() {
+  asio::post(state_->timer.get_executor(), [s = state_] {
+    s->stopped = true;
+    s->timer.cancel();
+  });
+}
+
+}  // namespace parley::app
