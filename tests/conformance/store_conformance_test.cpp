@@ -794,6 +794,37 @@ TEST_P(StoreConformance, SetLastSeen) {
   EXPECT_EQ(ok(c().get_user("ghost")), (User{"ghost", "", "", "", 77}));
 }
 
+// --- whole-store listings (migrate) --------------------------------------------------------
+
+TEST_P(StoreConformance, ForEachUserListsEveryUserInIdOrder) {
+  ok(c().upsert_user(User{"bob", "Bob", "", "user", std::nullopt}));
+  ok(c().set_last_seen("ghost", 77));  // never saved otherwise
+  ok(c().upsert_user(User{"Ada", "Ada", "a.png", "wizard", 5}));
+  std::vector<User> seen;
+  ok(c().for_each_user([&](const User& u) {
+    seen.push_back(u);
+    return true;
+  }));
+  EXPECT_EQ(seen, (std::vector<User>{{"Ada", "Ada", "a.png", "wizard", 5},
+                                     {"bob", "Bob", "", "user", std::nullopt},
+                                     {"ghost", "", "", "", 77}}));
+  int calls = 0;
+  ok(c().for_each_user([&](const User&) { return ++calls < 2; }));
+  EXPECT_EQ(calls, 2);  // stopped when told
+}
+
+TEST_P(StoreConformance, MemberStatesJoinMembersAndReadState) {
+  fill("room", 5);
+  ok(c().add_member("room", "u2", 1000));
+  ok(c().add_member("room", "u1", 2000));
+  ok(c().mark_read("room", "u1", 3));
+  ok(c().mark_read("room", "u3", 4));  // read state without membership
+  EXPECT_EQ(
+      ok(c().member_states("room")),
+      (std::vector<store::MemberState>{{"u1", 2000, 3}, {"u2", 1000, 0}, {"u3", std::nullopt, 4}}));
+  EXPECT_TRUE(ok(c().member_states("nowhere")).empty());
+}
+
 // --- search ------------------------------------------------------------------------------
 
 TEST_P(StoreConformance, SearchFindsWords) {

@@ -149,7 +149,16 @@ class ParleyServer {
   async kill(signal = 'SIGKILL', timeoutMs = 15000) {
     if (!this.proc || this.exitInfo) return this.exitInfo;
     this.proc.kill(signal);
-    const info = await Promise.race([this.exited, sleep(timeoutMs).then(() => null)]);
+    // A cleared timer, not sleep(): a pending one would keep the test process alive for
+    // timeoutMs after its last test.
+    let timer;
+    const info = await Promise.race([
+      this.exited,
+      new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
     if (info) return info;
     this.proc.kill('SIGKILL');
     await this.exited;
