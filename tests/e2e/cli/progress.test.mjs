@@ -42,11 +42,11 @@ function interrupted(args) {
   });
 }
 
-function source(t) {
+function source(t, conversations = CONVERSATIONS) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-progress-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const lines = [];
-  for (let c = 0; c < CONVERSATIONS; c++) {
+  for (let c = 0; c < conversations; c++) {
     for (let seq = 1; seq <= PER; seq++) {
       lines.push(JSON.stringify({
         id: `m-${c}-${seq}`, conversation: `conv-${String(c).padStart(4, '0')}`, seq,
@@ -121,7 +121,10 @@ test('SIGINT stops migrate between conversations; running it again resumes', asy
 });
 
 test('SIGINT stops import between conversations; importing again completes it', async (t) => {
-  const { dir, file } = source(t);
+  // More conversations than for migrate: an import stores one in well under a millisecond,
+  // and the signal must arrive before the last one.
+  const total = 2000;
+  const { dir, file } = source(t, total);
   const data = join(dir, 'data');
   const stopped = await interrupted(['import', 'jsonl', file, '--data-dir', data]);
   assert.ok(stopped.sent, stopped.stderr);
@@ -130,13 +133,13 @@ test('SIGINT stops import between conversations; importing again completes it', 
   assert.ok(m, stopped.stdout);
   const counts = countsOf(data);
   assert.equal(counts.size, Number(m[2]));
-  assert.ok(counts.size < CONVERSATIONS);
+  assert.ok(counts.size < total);
   assert.ok(!counts.has(m[1]));
   for (const [id, n] of counts) assert.equal(n, PER, `${id} is not whole`);
 
   const r = parley(['import', 'jsonl', file, '--data-dir', data], { SQLITE_SYNCHRONOUS: 'NORMAL' });
   assert.equal(r.status, 0, r.stderr);
   const all = countsOf(data);
-  assert.equal(all.size, CONVERSATIONS);
+  assert.equal(all.size, total);
   for (const [id, n] of all) assert.equal(n, PER, `${id} is not whole`);
 });

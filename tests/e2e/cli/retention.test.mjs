@@ -67,7 +67,8 @@ test('a server with a short RETENTION_INTERVAL prunes rooms to their keep_last',
   await until(server, 'general', range(16, 20));
   await until(server, 'archive', range(6, 20));
   await until(server, 'plain', range(11, 20));
-  assert.match(server.logs(), /retention: general: removed 15 message\(s\); history now starts at seq 16/);
+  // (A pass may have run while the messages were being sent: the last one says seq 16.)
+  assert.match(server.logs(), /retention: general: removed \d+ message\(s\); history now starts at seq 16/);
 
   // A new join is served from the live room, which must not hold the removed messages.
   const bob = await login(server, 'bob');
