@@ -1,7 +1,7 @@
 // `export` of a very long conversation keeps a flat memory profile: the export runs in a
 // forked child whose peak RSS must stay under a fixed bound (64 MiB; about 15 MiB measured
-// for 1M messages), however many messages there are. Label `slow` (not in `ctest -L unit`): 1M
-// messages by default, PARLEY_EXPORT_MESSAGES to change.
+// for 1M messages), however many messages there are. Label `memory` (scripts/run-tests.sh, not
+// `ctest -L unit`): 1M messages by default, PARLEY_EXPORT_MESSAGES to change.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
