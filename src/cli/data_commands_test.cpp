@@ -232,6 +232,28 @@ TEST(Cleanup, Durations) {
   EXPECT_FALSE(parse_duration("-5d"));
 }
 
+TEST(Retention, ServerPolicyFromDefaultsAndSettings) {
+  EXPECT_EQ(store::parse_duration_or_seconds("3600"), 3'600'000);
+  EXPECT_EQ(store::parse_duration_or_seconds("1h"), 3'600'000);
+  EXPECT_EQ(store::parse_duration_or_seconds("0"), 0);
+  EXPECT_FALSE(store::parse_duration_or_seconds("-1"));
+  EXPECT_FALSE(store::parse_duration_or_seconds("soon"));
+  store::RetentionPolicy defaults;
+  defaults.keep_last = 100;
+  // A setting replaces the default's rule of the same name, also to keep more.
+  auto p = store::effective_policy(defaults, R"({"keep_last": 500})");
+  EXPECT_EQ(p.keep_last, 500);
+  EXPECT_FALSE(p.max_age);
+  p = store::effective_policy(defaults, R"({"max_age": "2d", "theme": "dark"})");
+  EXPECT_EQ(p.keep_last, 100);
+  EXPECT_EQ(p.max_age, 2 * 86'400'000LL);
+  p = store::effective_policy(defaults, R"({"max_age": 60, "keep_last": -3})");
+  EXPECT_EQ(p.keep_last, 100);  // a negative count is ignored
+  EXPECT_EQ(p.max_age, 60'000);
+  EXPECT_TRUE(store::effective_policy({}, "{}").empty());
+  EXPECT_TRUE(store::effective_policy({}, "not json").empty());
+}
+
 TEST(Cleanup, KeepLastAndOlderThanAndSettings) {
   Store s;
   import_source(s.c.get(), Format::webwoz, kFixtures / "webwoz", {});  // 3 + 2 messages

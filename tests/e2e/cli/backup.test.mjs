@@ -115,3 +115,14 @@ test('backup while the server writes, restore into a fresh dir: the same message
   await restored.restart();
   assert.equal((await messages(restored, 'a')).at(-1).seq, last);
 });
+
+test('PostgreSQL: backup and restore print the pg_dump / pg_restore commands, without the password', () => {
+  const url = 'postgresql://parley:s3cret@db.example:5432/chat';
+  let r = parley(['backup', '/backups/chat.dump', '--database-url', url]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PGPASSWORD=\.\.\. pg_dump --format=custom --file='\/backups\/chat\.dump' 'postgresql:\/\/parley@db\.example:5432\/chat'/);
+  r = parley(['restore', '/backups/chat.dump'], { DB_HOST: 'db.example', DB_USER: 'parley', DB_NAME: 'chat' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /pg_restore --no-owner --dbname='postgresql:\/\/parley@db\.example:5432\/chat' '\/backups\/chat\.dump'/);
+  assert.doesNotMatch(r.stdout + r.stderr, /s3cret/);
+});
