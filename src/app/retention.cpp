@@ -61,7 +61,12 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
           const auto& conv = s.conversation;
           auto policy = store::effective_policy(self->options.defaults, conv.settings);
           if (policy.empty() || conv.message_count == 0) continue;
-          if (!policy.max_age && conv.message_count <= *policy.keep_last) continue;
+          // Nothing to remove: skipped, unless another server may have removed messages
+          // that this server's live room still caches (several servers, one database).
+          if (!policy.max_age && conv.message_count <= *policy.keep_last &&
+              !(self->hub_.has_bus() && self->hub_.has_room(conv.id))) {
+            continue;
+          }
           targets.push_back({conv.id, policy});
         }
         if (page->next_cursor.empty() || page->conversations.empty()) break;

@@ -686,6 +686,11 @@ void Hub::invalidate(const ConversationId& conversation) {
   }
 }
 
+bool Hub::has_room(const ConversationId& conversation) const {
+  std::lock_guard lock(rooms_mu_);
+  return rooms_.contains(conversation);
+}
+
 void Hub::pruned(const ConversationId& conversation, Seq first_kept) {
   if (auto r = room(conversation, false)) {
     asio::post(r->strand(), [r, first_kept] {

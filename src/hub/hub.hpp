@@ -89,6 +89,8 @@ class Hub {
   // message still stored; last_seq + 1 when none is left): the live room's cache drops
   // them, so joins are not served removed history. Any thread.
   void pruned(const ConversationId& conversation, Seq first_kept);
+  // Whether the conversation has a live room here (one that may cache messages).
+  bool has_room(const ConversationId& conversation) const;
 
   // Whether `user` may see and use a conversation with these participants (an empty list
   // is an open room; role "admin" is trusted only where enforce_access is set).
