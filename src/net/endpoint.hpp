@@ -9,6 +9,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,10 @@ struct HttpContext {
   Request& request;
   std::string remote_address;  // peer IP, for logs and per-IP limits
   bool stream_taken = false;   // set by an endpoint that moved `stream` out
+  // The connection's place in the server's counts (open connections, per-IP limit): given
+  // back when the last copy goes. An endpoint that takes the stream and outlives serve()
+  // keeps a copy for as long as it uses the connection.
+  std::shared_ptr<void> slot;
 };
 
 class Endpoint {

@@ -62,7 +62,8 @@ Result<tcp::endpoint> HttpServer::listen(const std::string& host, unsigned short
 namespace {
 
 asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& router,
-                                     NetStats& stats, HttpOptions options) {
+                                     NetStats& stats, HttpOptions options,
+                                     std::shared_ptr<void> slot) {
   beast::flat_buffer buffer;
   std::string remote;
   {
@@ -119,7 +120,7 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
     Request req = parser.release();
     Endpoint* endpoint = router.find(req.target());
     std::optional<Response> res;
-    HttpContext ctx{stream, buffer, req, remote};
+    HttpContext ctx{stream, buffer, req, remote, false, slot};
     stream.expires_never();
     if (endpoint) {
       try {
@@ -194,16 +195,22 @@ void HttpServer::start() {
           stats_.connections.fetch_add(1, std::memory_order_relaxed);
           stats_.connections_total.fetch_add(1, std::memory_order_relaxed);
           auto ex = socket.get_executor();
+          // Counted until the connection's last user lets go: the HTTP session, or a
+          // WebSocket session that took the stream over and runs on after it.
+          std::shared_ptr<void> slot(nullptr, [this, &stats = stats_, peer](void*) {
+            stats.connections.fetch_sub(1, std::memory_order_relaxed);
+            if (options_.max_connections_per_ip) {
+              std::lock_guard lock(per_ip_mu_);
+              if (auto it = per_ip_.find(peer); it != per_ip_.end() && --it->second == 0) {
+                per_ip_.erase(it);
+              }
+            }
+          });
           asio::co_spawn(
-              ex, run_connection(beast::tcp_stream(std::move(socket)), router_, stats_, options_),
-              [this, &stats = stats_, peer](std::exception_ptr e) {
-                stats.connections.fetch_sub(1, std::memory_order_relaxed);
-                if (options_.max_connections_per_ip) {
-                  std::lock_guard lock(per_ip_mu_);
-                  if (auto it = per_ip_.find(peer); it != per_ip_.end() && --it->second == 0) {
-                    per_ip_.erase(it);
-                  }
-                }
+              ex,
+              run_connection(beast::tcp_stream(std::move(socket)), router_, stats_, options_,
+                             std::move(slot)),
+              [](std::exception_ptr e) {
                 if (e) {
                   try {
                     std::rethrow_exception(e);

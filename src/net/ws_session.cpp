@@ -206,6 +206,7 @@ asio::awaitable<void> WsSession::run(Request req) {
 
   auto [aec] = co_await ws_.async_accept(req, kNoThrow);
   if (aec) co_return;
+  req = {};  // its header fields would stay on the heap for the connection's whole life
   endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(endpoint_.mu_);
@@ -257,6 +258,10 @@ asio::awaitable<void> WsSession::run(Request req) {
     }
     const auto data = buffer.cdata();
     on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    // An idle connection holds no read buffer: the next message allocates one again (one
+    // malloc per incoming message, nothing beside a send's storage and fan-out).
+    buffer.clear();
+    buffer.shrink_to_fit();
   }
   read_done_ = true;
   closing_ = true;
@@ -375,10 +380,21 @@ asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
     co_return json_error(http::status::forbidden, "forbidden", "origin not allowed",
                          ctx.request.version(), false);
   }
+  const auto executor = ctx.stream.get_executor();
   auto session = std::make_shared<WsSession>(
       websocket::stream<beast::tcp_stream>(std::move(ctx.stream)), *this);
   ctx.stream_taken = true;
-  co_await session->run(std::move(ctx.request));
+  // The session runs as its own coroutine, so that the HTTP connection's (its parser, read
+  // buffer and frame, about 3.5 KB) ends here instead of living as long as the WebSocket.
+  asio::co_spawn(executor, session->run(std::move(ctx.request)),
+                 [remote = ctx.remote_address, slot = ctx.slot](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& x) {
+                     spdlog::error("ws {}: {}", remote, x.what());
+                   }
+                 });
   co_return std::nullopt;
 }
 
