@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 import { call, sleep, uid, useServer } from './helpers.mjs';
 
@@ -12,6 +12,15 @@ const SECRET = 'e2e-sio-secret-0123456789-abcdefghijklmn';
 const ADMIN = 'e2e-sio-admin-token-0123456789';
 
 const ctx = useServer({ env: { AUTH_MODE: 'token', JWT_SECRET: SECRET, ADMIN_TOKEN: ADMIN } });
+
+// Privacy: neither tokens nor message content reach the server's log (runs after the
+// server has stopped; its log is kept).
+after(() => {
+  const logs = ctx.server?.logs() ?? '';
+  assert.ok(!logs.includes(SECRET), 'the secret is not logged');
+  assert.ok(!logs.includes('eyJ'), 'no token is logged');
+  assert.ok(!logs.includes('secret words') && !logs.includes('let me in'), 'no message content is logged');
+});
 
 function sign(claims, secret = SECRET) {
   const now = Math.floor(Date.now() / 1000);
