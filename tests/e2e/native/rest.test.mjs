@@ -461,8 +461,8 @@ describe('users', () => {
     assert.ok('avatar' in online.json, online.text);
     assert.equal(online.json.status, 'online');
     await c.close();
-    let offline;
-    for (let i = 0; i < 50; i++) {
+    let offline;  // the close is seen and last_seen committed asynchronously: poll up to 10 s
+    for (let i = 0; i < 200; i++) {
       offline = await ctx.api('GET', `/api/users/${user}`);
       if (offline.json?.status === 'offline') break;
       await sleep(50);
