@@ -6,18 +6,13 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import WebSocket from 'ws';
 
+import { login as chatLogin } from '../lib/chat.mjs';
 import { api } from '../lib/http.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
-import { WsClient } from '../lib/wsclient.mjs';
+
+const login = (server, user) => chatLogin(WebSocket, server, user);
 
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-async function login(server, user) {
-  const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
-  const reply = await c.request({ op: 'auth', user, name: user, role: 'user' });
-  assert.equal(reply.type, 'ok', JSON.stringify(reply));
-  return c;
-}
 
 async function seqs(server, conversation) {
   const res = await api(server.url, 'GET', `/api/conversations/${conversation}/messages?after=0&limit=1000`);

@@ -16,9 +16,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
+import { uid, join, login as chatLogin } from '../lib/chat.mjs';
 import { api } from '../lib/http.mjs';
 import { freePort, repoRoot, sleep, startServer } from '../lib/server.mjs';
-import { WsClient } from '../lib/wsclient.mjs';
+
+const login = (server, user) => chatLogin(WebSocket, server, user);
 
 const script = path.join(repoRoot, 'scripts/pg-test-cluster.sh');
 const haveDeps = fs.existsSync('/usr/lib/postgresql') && fs.existsSync('/usr/bin/redis-server');
@@ -72,22 +74,6 @@ after(async () => {
   await stopRedis();
   if (pgDir) execFileSync(script, ['destroy', pgDir]);
 });
-
-let counter = 0;
-const uid = (prefix) => `${prefix}-${process.pid.toString(36)}${Date.now().toString(36)}-${++counter}`;
-
-async function login(server, user) {
-  const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
-  const r = await c.request({ op: 'auth', user, name: user, role: 'user' });
-  assert.equal(r.type, 'ok', JSON.stringify(r));
-  return c;
-}
-
-async function join(c, conversation) {
-  const r = await c.request({ op: 'join', conversation });
-  assert.equal(r.type, 'history', JSON.stringify(r));
-  return r;
-}
 
 const messagesOf = (c, conversation) =>
   c.events.filter((e) => e.type === 'message' && e.message.conversation === conversation).map((e) => e.message);

@@ -10,19 +10,13 @@ import { api } from '../lib/http.mjs';
 import { startServer } from '../lib/server.mjs';
 import { TimeoutError, WsClient } from '../lib/wsclient.mjs';
 
+export { join, uid } from '../lib/chat.mjs';
 export { api, rawRequest } from '../lib/http.mjs';
 export { sleep, startServer } from '../lib/server.mjs';
 export { TimeoutError, WsClient } from '../lib/wsclient.mjs';
 export { WebSocket };
 
 export const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-let counter = 0;
-// A conversation (or user) id unique to this run: letters, digits and dashes.
-export function uid(prefix = 'c') {
-  counter += 1;
-  return `${prefix}-${process.pid.toString(36)}${Date.now().toString(36)}-${counter}`;
-}
 
 export function removeDir(dir) {
   if (!process.env.PARLEY_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
@@ -41,13 +35,6 @@ export async function login(server, user, { name, role = 'user', registry } = {}
   const reply = await c.request({ op: 'auth', user, name: name ?? user, role });
   assert.equal(reply.type, 'ok', `auth as ${user}: ${JSON.stringify(reply)}`);
   return c;
-}
-
-// Joins `conversation` and returns the history reply (which must be a history).
-export async function join(client, conversation, extra = {}) {
-  const reply = await client.request({ op: 'join', conversation, ...extra });
-  assert.equal(reply.type, 'history', `join ${conversation}: ${JSON.stringify(reply)}`);
-  return reply;
 }
 
 // Sends `contents` with at most `window` sends in flight; resolves with the acks in send

@@ -17,9 +17,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
+import { uid, join, login as chatLogin } from '../lib/chat.mjs';
 import { api } from '../lib/http.mjs';
 import { makeDataDir, repoRoot, sleep, startServer } from '../lib/server.mjs';
-import { WsClient } from '../lib/wsclient.mjs';
+
+const login = (server, user) => chatLogin(WebSocket, server, user);
 
 const script = path.join(repoRoot, 'scripts/pg-test-cluster.sh');
 const havePostgres = fs.existsSync('/usr/lib/postgresql') || (() => {
@@ -43,22 +45,6 @@ before(() => {
 after(() => {
   if (pgDir) pg('destroy');
 });
-
-let counter = 0;
-const uid = (prefix) => `${prefix}-${process.pid.toString(36)}${Date.now().toString(36)}-${++counter}`;
-
-async function login(server, user) {
-  const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
-  const r = await c.request({ op: 'auth', user, name: user, role: 'user' });
-  assert.equal(r.type, 'ok', JSON.stringify(r));
-  return c;
-}
-
-async function join(c, conversation) {
-  const r = await c.request({ op: 'join', conversation });
-  assert.equal(r.type, 'history', JSON.stringify(r));
-  return r;
-}
 
 async function waitUntil(predicate, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
