@@ -132,16 +132,6 @@ double self_cpu_seconds() {
   return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
-std::size_t raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  return static_cast<std::size_t>(rl.rlim_cur);
-}
-
 void CpuWindow::start() {
   self_start_ = self_cpu_seconds();
   if (pid_ <= 0) return;

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/process.hpp"
+
 namespace parley::bench {
 
 // CLOCK_MONOTONIC in nanoseconds: comparable across the processes of one machine.
@@ -60,8 +62,7 @@ std::optional<double> process_cpu_seconds(pid_t pid);
 std::optional<std::int64_t> process_rss_kib(pid_t pid);
 // user+system CPU seconds of this process (getrusage).
 double self_cpu_seconds();
-// Raises the soft open-files limit to the hard one; returns the resulting soft limit.
-std::size_t raise_fd_limit();
+// raise_fd_limit() comes from core/process.hpp.
 
 // Server CPU over a window: take() at the start, then seconds() at the end.
 class CpuWindow {

@@ -1,7 +1,5 @@
 #include "app/server.hpp"
 
-#include <sys/resource.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,6 +16,7 @@
 #include "app/retention.hpp"
 #include "app/web_endpoint.hpp"
 #include "core/log.hpp"
+#include "core/process.hpp"
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
 #include "hub/jwt_authenticator.hpp"
@@ -38,16 +37,6 @@
 namespace parley::app {
 
 namespace asio = boost::asio;
-
-std::size_t raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  return static_cast<std::size_t>(rl.rlim_cur);
-}
 
 namespace {
 

@@ -11,7 +11,4 @@ namespace parley::app {
 // process exit code.
 int run_server(const Config& config);
 
-// Raises the open-files soft limit to the hard limit; returns the limit in force.
-std::size_t raise_fd_limit();
-
 }  // namespace parley::app

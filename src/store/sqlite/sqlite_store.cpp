@@ -1118,22 +1118,25 @@ Result<void> SqliteConnection::add_member(const ConversationId& conversation, co
   return stmt->run();
 }
 
+Result<Seq> SqliteConnection::last_seq_of(const ConversationId& id) {
+  auto stmt = prepare(kSelectLastSeq);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return err(Errc::not_found);
+  return stmt->int64(0);
+}
+
 // --- Read state --------------------------------------------------------------------------
 
 Result<Seq> SqliteConnection::mark_read(const ConversationId& conversation, const UserId& user,
                                         Seq seq) {
   Transaction tx(*this);
   if (auto ok = tx.begin(); !ok) return ok.error();
-  Seq last_seq = 0;
-  {
-    auto stmt = prepare(kSelectLastSeq);
-    if (!stmt) return stmt.error();
-    stmt->bind(1, conversation);
-    auto row = stmt->step();
-    if (!row) return row.error();
-    if (!*row) return err(Errc::not_found);
-    last_seq = stmt->int64(0);
-  }
+  auto last = last_seq_of(conversation);
+  if (!last) return last.error();
+  const Seq last_seq = *last;
   auto old = read_seq(conversation, user);
   if (!old) return old.error();
   const Seq now_read = std::max(*old, std::min(seq, last_seq));
@@ -1281,16 +1284,9 @@ Result<std::int64_t> SqliteConnection::prune(const ConversationId& conversation,
   if (keep_last && *keep_last < 0) return err(Errc::invalid_argument);
   Transaction tx(*this);
   if (auto ok = tx.begin(); !ok) return ok.error();
-  Seq last_seq = 0;
-  {
-    auto stmt = prepare(kSelectLastSeq);
-    if (!stmt) return stmt.error();
-    stmt->bind(1, conversation);
-    auto row = stmt->step();
-    if (!row) return row.error();
-    if (!*row) return err(Errc::not_found);
-    last_seq = stmt->int64(0);
-  }
+  auto last = last_seq_of(conversation);
+  if (!last) return last.error();
+  const Seq last_seq = *last;
   // Stored seqs run gapless up to last_seq, so "all but the last N" is "seq <= last_seq - N".
   Seq cut = 0;
   if (keep_last) cut = std::max<Seq>(cut, last_seq - *keep_last);

@@ -139,6 +139,8 @@ class SqliteConnection final : public Connection {
   boost::system::error_code fail(int rc, const char* what);
 
   [[nodiscard]] Result<Conversation> load_conversation(const ConversationId& id);
+  // The conversation's last seq; not_found when it does not exist.
+  [[nodiscard]] Result<Seq> last_seq_of(const ConversationId& id);
   [[nodiscard]] Result<void> insert_conversation(const Conversation& conversation);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
                                                const std::vector<UserId>& old_participants,
