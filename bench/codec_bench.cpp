@@ -7,27 +7,17 @@
 #include <string>
 
 #include "protocol/native/json_codec.hpp"
+#include "sample_message.hpp"
 
 namespace {
 
 using namespace parley;
+using bench::sample_message;
 namespace native = protocol::native;
 
 const std::string kSend =
     R"({"op":"send","conversation":"room-17","content":"b 3 1234 987654321098 )"
     R"(xxxxxxxxxxxxxxxxxxxxxxxxxx","client_id":"3-1234","ref":1234})";
-
-protocol::MessagePtr sample_message(Seq seq) {
-  auto m = std::make_shared<StoredMessage>();
-  m->id = "0192f1a2b3c4d5e6f708192a3b4c5d6e";
-  m->conversation = "room-17";
-  m->seq = seq;
-  m->sender = Sender{"user-3", "User Three", "user"};
-  m->content = "b 3 1234 987654321098 xxxxxxxxxxxxxxxxxxxxxxxxxx";
-  m->created_at = 1'763'800'000'123;
-  m->client_id = "3-1234";
-  return m;
-}
 
 void BM_DecodeSend(benchmark::State& state) {
   const native::Limits limits;

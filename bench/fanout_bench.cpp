@@ -14,6 +14,7 @@
 #include "hub/hub.hpp"
 #include "hub/room.hpp"
 #include "store/memory/memory_store.hpp"
+#include "sample_message.hpp"
 #include "store/storage.hpp"
 
 namespace {
@@ -63,18 +64,6 @@ struct Fixture {
   std::shared_ptr<hub::Room> room;
 };
 
-protocol::MessagePtr message(Seq seq) {
-  auto m = std::make_shared<StoredMessage>();
-  m->id = "0192f1a2b3c4d5e6f708192a3b4c5d6e";
-  m->conversation = "room-17";
-  m->seq = seq;
-  m->sender = Sender{"user-3", "User Three", "user"};
-  m->content = "b 3 1234 987654321098 xxxxxxxxxxxxxxxxxxxxxxxxxx";
-  m->created_at = 1'763'800'000'123;
-  m->client_id = "3-1234";
-  return m;
-}
-
 template <class S>
 void add_members(Fixture& f, std::vector<std::shared_ptr<S>>& sessions, std::int64_t n, auto make) {
   for (std::int64_t i = 0; i < n; ++i) {
@@ -91,7 +80,7 @@ void BM_FanoutCounting(benchmark::State& state) {
   std::vector<std::shared_ptr<CountingSession>> sessions;
   add_members(f, sessions, state.range(0), [] { return std::make_shared<CountingSession>(); });
   Seq seq = 0;
-  for (auto _ : state) f.room->on_commit(message(++seq));
+  for (auto _ : state) f.room->on_commit(bench::sample_message(++seq));
   state.SetItemsProcessed(state.iterations() * state.range(0));  // deliveries
   state.counters["s_per_recipient"] =
       benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
@@ -106,7 +95,7 @@ void BM_FanoutPosting(benchmark::State& state) {
   f.ioc.poll();
   Seq seq = 0;
   for (auto _ : state) {
-    f.room->on_commit(message(++seq));
+    f.room->on_commit(bench::sample_message(++seq));
     f.ioc.poll();
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
