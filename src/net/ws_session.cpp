@@ -1,25 +1,21 @@
 #include "net/ws_session.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket.hpp>
-#include <deque>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <vector>
 
 #include "core/log.hpp"
 #include "net/http_server.hpp"
 #include "net/rate_limiter.hpp"
 #include "net/request_target.hpp"
+#include "net/ws_frame.hpp"
 
 namespace parley::net {
 
@@ -27,249 +23,412 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
+using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-// Bytes asked of one read_some: an oversized message is discarded in pieces of this size.
+// Bytes taken from the socket per read call, into a buffer of the thread's (not the
+// connection's): an idle connection holds no read buffer.
 constexpr std::size_t kReadPiece = 64 * 1024;
+// Reads per readiness event before yielding the thread to other connections.
+constexpr int kReadsPerWakeup = 4;
+// After the close frame is written, how long the peer has to answer it.
+constexpr auto kCloseGrace = std::chrono::seconds(5);
 
-// Beyond this a message is not worth draining: Beast closes the connection with 1009.
+// Beyond this a message is not worth draining: the connection is closed with 1009.
 constexpr std::size_t hard_frame_cap(std::size_t limit) {
   constexpr std::size_t kFloor = 64 * 1024 * 1024;
   return limit > kFloor / 4 ? limit * 4 : kFloor;
 }
 
-class WsSession final : public hub::Session {
+namespace {
+char* read_scratch() {
+  thread_local std::unique_ptr<char[]> buffer(new char[kReadPiece]);
+  return buffer.get();
+}
+}  // namespace
+
+// One native WebSocket connection after the handshake. It owns its socket's bytes in both
+// directions (net/ws_frame.hpp): reads are taken when the socket is readable, into a buffer
+// of the thread's, and parsed in place; everything queued for the client (events, replies,
+// pongs, the close) goes out in one write per batch. Handlers run on the connection's
+// strand (the socket's executor); `deliver` and `close` may be called from any thread.
+class WsSession final : public hub::Session, private ws::FrameReader::Handler {
  public:
-  WsSession(websocket::stream<beast::tcp_stream> ws, WsEndpoint& endpoint)
-      : ws_(std::move(ws)),
+  WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot)
+      : socket_(std::move(socket)),
         endpoint_(endpoint),
-        wake_(ws_.get_executor()),
-        deadline_(ws_.get_executor()),
+        slot_(std::move(slot)),
+        reader_(endpoint.options_.max_frame_bytes, hard_frame_cap(endpoint.options_.max_frame_bytes)),
+        timer_(socket_.get_executor()),
+        deadline_(socket_.get_executor()),
         bucket_(endpoint.options_.rate_per_s, endpoint.options_.rate_burst) {}
 
-  asio::awaitable<void> run(Request req);
+  // On the strand, once: starts reading, the keep-alive timer and, with a token from the
+  // upgrade request, authentication.
+  void start(std::string token);
 
-  void deliver(const hub::Frame& frame) override {
-    asio::post(ws_.get_executor(), [self = shared(), frame] { self->enqueue(frame); });
-  }
+  void deliver(const hub::Frame& frame) override { push(ws::Opcode::text, frame); }
 
   // Thread-safe: closes with `code` after what is queued.
-  void close(websocket::close_code code) {
-    asio::post(ws_.get_executor(), [self = shared(), code] {
-      if (self->closing_) return;
-      self->close_code_ = code;
-      self->closing_ = true;
-      self->wake_.cancel();
-    });
+  void close(std::uint16_t code) {
+    std::lock_guard lock(mu_);
+    begin_close(code);
   }
 
  private:
+  struct Out {
+    hub::Frame data;
+    ws::Opcode op;
+  };
+
   std::shared_ptr<WsSession> shared() {
     return std::static_pointer_cast<WsSession>(shared_from_this());
   }
-  void enqueue(const hub::Frame& frame);
-  void send_text(std::string text) {
-    enqueue(std::make_shared<const std::string>(std::move(text)));
+  static std::int64_t now_ns() {
+    return std::chrono::steady_clock::now().time_since_epoch().count();
   }
-  asio::awaitable<void> write_loop();
-  // TCP_CORK (Linux): while set, the kernel sends only full segments; clearing it sends the
-  // rest at once. A no-op elsewhere.
-  void set_cork(bool on);
-  void on_frame(std::string_view text);
-  void authenticate(const hub::AuthRequest& request, const json::value& ref);
-  // Token mode: closes the connection at `when` (auth timeout, token expiry) with an
-  // `unauthorized` error saying `why`. Replaces any earlier deadline.
-  void arm_deadline(std::chrono::steady_clock::time_point when, const char* why);
-  // Sends `unauthorized` (`why`) and closes with 1008 (policy violation).
-  void refuse(const json::value& ref, std::string_view why);
 
-  websocket::stream<beast::tcp_stream> ws_;
+  // --- writing (push/begin_close under mu_ from any thread; the rest on the strand)
+  void push(ws::Opcode op, const hub::Frame& frame);
+  void begin_close(std::uint16_t code);  // requires mu_
+  void schedule_flush();                 // requires mu_
+  void flush();
+  void on_written(boost::system::error_code ec);
+  void send_text(std::string text) {
+    deliver(std::make_shared<const std::string>(std::move(text)));
+  }
+
+  // --- reading, on the strand
+  void wait_readable();
+  void on_readable(boost::system::error_code ec);
+  void on_message(std::string_view payload, bool binary) override;
+  void on_oversized(std::uint64_t size) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong() override {}
+  void on_close(std::uint16_t code, std::string_view reason) override;
+  void abort();   // closes the socket; the pending read then ends the session
+  void finish();  // once, when reading ends
+
+  // --- keep-alive and token deadlines, on the strand
+  void arm_keepalive(std::chrono::steady_clock::duration after);
+  void on_keepalive();
+  void arm_deadline(std::chrono::steady_clock::time_point when, const char* why);
+  void refuse(const json::value& ref, std::string_view why);
+  void authenticate(const hub::AuthRequest& request, const json::value& ref);
+
+  tcp::socket socket_;
   WsEndpoint& endpoint_;
-  asio::steady_timer wake_;      // the write loop sleeps on it while the queue is empty
+  std::shared_ptr<void> slot_;  // the server's connection count and per-address slot
+  ws::FrameReader reader_;
+  asio::steady_timer timer_;     // keep-alive pings, then the close grace period
   asio::steady_timer deadline_;  // token mode: auth timeout, then the token's expiry
   TokenBucket bucket_;
-  std::deque<hub::Frame> queue_;
-  std::size_t queued_bytes_ = 0;
-  bool closing_ = false;  // no more writes; close with close_code_ once drained
-  bool read_done_ = false;
-  websocket::close_code close_code_ = websocket::close_code::normal;
+
+  // Shared with delivering threads.
+  std::mutex mu_;
+  std::vector<Out> inbox_;
+  std::size_t inbox_bytes_ = 0;
+  std::size_t in_flight_frames_ = 0;  // in the write being sent (counted against the limits)
+  std::size_t in_flight_bytes_ = 0;
+  bool flush_pending_ = false;  // a flush is posted or a write is in flight
+  bool closing_ = false;        // nothing more is accepted; the close frame follows the queue
+  std::uint16_t close_code_ = ws::close_code::normal;
+  std::string close_reason_;
+
+  // Strand only.
+  std::string out_;          // the bytes of the write in flight
+  std::vector<Out> batch_;   // swapped with inbox_ by flush
+  std::int64_t last_rx_ns_ = 0;
+  bool ping_sent_ = false;
+  bool close_sent_ = false;
+  bool writing_ = false;
+  bool close_received_ = false;
+  bool finished_ = false;
 };
 
-void WsSession::enqueue(const hub::Frame& frame) {
+void WsSession::push(ws::Opcode op, const hub::Frame& frame) {
+  std::lock_guard lock(mu_);
   if (closing_) return;
   const auto& o = endpoint_.options_;
-  if (queue_.size() >= o.send_queue_frames || queued_bytes_ + frame->size() > o.send_queue_bytes) {
+  if (op == ws::Opcode::text &&
+      (inbox_.size() + in_flight_frames_ >= o.send_queue_frames ||
+       inbox_bytes_ + in_flight_bytes_ + frame->size() > o.send_queue_bytes)) {
     // Slow consumer: drop what is queued and close, rather than grow without bound or stall
     // the room (centrifuge DisconnectSlow, redis client-output-buffer-limit).
     endpoint_.stats_.slow_closed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("ws session {}: closed as slow ({} frames, {} bytes queued)", id(), queue_.size(),
-                 queued_bytes_);
-    queue_.clear();
-    queued_bytes_ = 0;
-    closing_ = true;
-    close_code_ = websocket::close_code::try_again_later;
-    wake_.cancel();
+    spdlog::info("ws session {}: closed as slow ({} frames, {} bytes queued)", id(),
+                 inbox_.size() + in_flight_frames_, inbox_bytes_ + in_flight_bytes_);
+    inbox_.clear();
+    inbox_bytes_ = 0;
+    begin_close(ws::close_code::try_again_later);
     return;
   }
-  queued_bytes_ += frame->size();
-  queue_.push_back(frame);
-  if (queue_.size() == 1) wake_.cancel();
+  inbox_bytes_ += frame->size();
+  inbox_.push_back(Out{frame, op});
+  schedule_flush();
 }
 
-void WsSession::set_cork(bool on) {
-#ifdef TCP_CORK
-  const int value = on ? 1 : 0;
-  ::setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value,
-               sizeof value);
-#else
-  (void)on;
-#endif
+void WsSession::begin_close(std::uint16_t code) {
+  if (closing_) return;
+  closing_ = true;
+  close_code_ = code;
+  schedule_flush();
 }
 
-asio::awaitable<void> WsSession::write_loop() {
+void WsSession::schedule_flush() {
+  if (flush_pending_) return;
+  flush_pending_ = true;
+  asio::post(socket_.get_executor(), [self = shared()] { self->flush(); });
+}
+
+void WsSession::flush() {
+  if (finished_) return;
+  bool send_close = false;
+  std::uint16_t code = 0;
+  {
+    std::lock_guard lock(mu_);
+    batch_.swap(inbox_);
+    in_flight_frames_ = batch_.size();
+    in_flight_bytes_ = inbox_bytes_;
+    inbox_bytes_ = 0;
+    send_close = closing_ && !close_sent_;
+    code = close_code_;
+    if (batch_.empty() && !send_close) {
+      flush_pending_ = false;
+      return;
+    }
+  }
+  std::size_t size = 0;
+  for (const auto& o : batch_) size += o.data->size() + 10;
+  out_.clear();
+  out_.reserve(size + (send_close ? 16 : 0));
+  std::uint64_t frames = 0;
+  for (const auto& o : batch_) {
+    ws::append_frame(out_, o.op, *o.data);
+    if (o.op == ws::Opcode::text) ++frames;
+  }
+  batch_.clear();  // the shared frames are released as soon as they are copied
+  endpoint_.stats_.frames_out.fetch_add(frames, std::memory_order_relaxed);
+  if (send_close) {
+    // A close echoing the client's carries its code; 1005 (none given) is answered empty.
+    ws::append_frame(out_, ws::Opcode::close,
+                     code == 0 ? std::string() : ws::close_payload(code));
+    close_sent_ = true;
+  }
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(out_),
+                    [self = shared()](boost::system::error_code ec, std::size_t) {
+                      self->on_written(ec);
+                    });
+}
+
+void WsSession::on_written(boost::system::error_code ec) {
+  writing_ = false;
+  {
+    std::lock_guard lock(mu_);
+    in_flight_frames_ = 0;
+    in_flight_bytes_ = 0;
+  }
+  if (ec) {
+    abort();
+    return;
+  }
+  if (close_sent_) {
+    out_ = std::string();
+    if (close_received_ || reader_.failure_code() != 0) {
+      abort();  // the closing handshake is done (or the peer broke the protocol)
+    } else {
+      // The peer may be too slow to answer the close: give it a few seconds, then cut.
+      timer_.expires_after(kCloseGrace);
+      timer_.async_wait([self = shared()](boost::system::error_code tec) {
+        if (!tec) self->abort();
+      });
+    }
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (inbox_.empty() && !closing_) {
+      flush_pending_ = false;
+      // An idle connection keeps no write buffer.
+      if (out_.capacity() > 4096) out_ = std::string();
+      if (batch_.capacity() > 16) batch_ = std::vector<Out>();
+      return;
+    }
+  }
+  flush();
+}
+
+void WsSession::start(std::string token) {
   auto self = shared();
-  // A burst (more than one frame queued) is written corked: each frame is still one write
-  // call, but the kernel then sends full segments, and the rest when the burst ends, instead
-  // of transmitting (and waking the peer) once per frame, which was most of the server's CPU
-  // in a fan-out. The cork is lifted when the queue runs dry, and after kCorkedFrames frames
-  // of a burst that does not end, so no frame waits on the cork for long.
-  constexpr int kCorkedFrames = 64;
-  bool corked = false;
-  int corked_frames = 0;
-  while (!closing_ || !queue_.empty()) {
-    if (queue_.empty()) {
-      if (corked) {
-        set_cork(false);
-        corked = false;
-      }
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(kNoThrow);
-      continue;
-    }
-    if (!corked && queue_.size() > 1) {
-      set_cork(true);
-      corked = true;
-      corked_frames = 0;
-    } else if (corked && ++corked_frames >= kCorkedFrames) {
-      set_cork(false);  // sends what is held; the next burst corks again
-      corked = false;
-    }
-    hub::Frame frame = queue_.front();
-    ws_.text(true);
-    auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), kNoThrow);
-    (void)n;
-    if (ec) {
-      closing_ = true;
-      queue_.clear();
-      queued_bytes_ = 0;
-      co_return;
-    }
-    endpoint_.stats_.frames_out.fetch_add(1, std::memory_order_relaxed);
-    if (!queue_.empty()) {
-      queued_bytes_ -= queue_.front()->size();
-      queue_.pop_front();
-    }
-  }
-  if (corked) set_cork(false);
-  if (!read_done_ && ws_.is_open()) {
-    // The peer may be too slow to read a close frame: give it a few seconds, then cut.
-    asio::steady_timer guard(ws_.get_executor(), std::chrono::seconds(5));
-    guard.async_wait([self](boost::system::error_code ec) {
-      if (!ec) beast::get_lowest_layer(self->ws_).close();
-    });
-    co_await ws_.async_close(websocket::close_reason(close_code_), kNoThrow);
-    guard.cancel();
-  }
-}
-
-asio::awaitable<void> WsSession::run(Request req) {
-  auto self = shared();
-  beast::get_lowest_layer(ws_).expires_never();
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = std::chrono::seconds(15);
-  timeouts.idle_timeout = endpoint_.options_.idle_timeout;
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
-  ws_.read_message_max(hard_frame_cap(endpoint_.options_.max_frame_bytes));
-  ws_.auto_fragment(false);
-
-  // Token from the upgrade request: ?token=... or Authorization: Bearer ...
-  std::string token;
-  if (auto target = parse_request_target(req.target())) {
-    if (const auto* value = target->first("token"); value && *value) token = **value;
-  }
-  if (auto h = req[http::field::authorization]; token.empty() && h.starts_with("Bearer ")) {
-    token = std::string(h.substr(7));
-  }
-
-  auto [aec] = co_await ws_.async_accept(req, kNoThrow);
-  if (aec) co_return;
-  req = {};  // its header fields would stay on the heap for the connection's whole life
-  endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  last_rx_ns_ = now_ns();
   {
     std::lock_guard lock(endpoint_.mu_);
     endpoint_.sessions_[id()] = self;
   }
-  asio::co_spawn(ws_.get_executor(), write_loop(), asio::detached);
+  endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
+  arm_keepalive(endpoint_.options_.idle_timeout / 2);
   if (endpoint_.auth_.requires_token()) {
     arm_deadline(std::chrono::steady_clock::now() + endpoint_.options_.auth_timeout,
                  "authenticate first: timed out");
   }
-  if (!token.empty()) authenticate(hub::AuthRequest{token, {}}, json::value(nullptr));
+  if (!token.empty()) authenticate(hub::AuthRequest{std::move(token), {}}, json::value(nullptr));
+  wait_readable();
+}
 
-  // The frame limit is enforced here rather than by Beast's read_message_max: Beast answers
-  // an oversized message with a 1009 close and then closes the socket while the client is
-  // still uploading, so the client's kernel sees a reset and drops the close frame (1006).
-  // Reading in pieces lets the rest of an oversized message be discarded in constant memory
-  // and answered with `too_large`, and the connection carries on. Beast's own limit stays as
-  // a hard cap for messages far beyond any sane size.
-  const std::size_t limit = endpoint_.options_.max_frame_bytes;
-  beast::flat_buffer buffer;
-  for (;;) {
-    buffer.clear();
-    std::size_t total = 0;
-    bool oversized = false;
-    boost::system::error_code ec;
-    do {
-      if (oversized) buffer.clear();
-      auto [rec, n] = co_await ws_.async_read_some(buffer, kReadPiece, kNoThrow);
-      ec = rec;
-      total += n;
-      if (total > limit) oversized = true;
-    } while (!ec && !ws_.is_message_done());
-    if (ec) {
-      if (ec == websocket::error::message_too_big) {
-        spdlog::info("ws session {}: frame over the hard cap of {} bytes, closed 1009", id(),
-                     hard_frame_cap(limit));
-      }
-      break;
-    }
-    endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
-    if (oversized) {
-      endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-      spdlog::info("ws session {}: frame of {} bytes over the limit of {}, discarded", id(), total,
-                   limit);
-      send_text(protocol::native::encode_error(
-          json::value(nullptr), Errc::too_large,
-          fmt::format("frame of {} bytes is over the limit of {} bytes", total, limit)));
-      continue;
-    }
-    const auto data = buffer.cdata();
-    on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    // An idle connection holds no read buffer: the next message allocates one again (one
-    // malloc per incoming message, nothing beside a send's storage and fan-out).
-    buffer.clear();
-    buffer.shrink_to_fit();
+void WsSession::wait_readable() {
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared()](boost::system::error_code ec) { self->on_readable(ec); });
+}
+
+void WsSession::on_readable(boost::system::error_code ec) {
+  if (ec) {
+    finish();
+    return;
   }
-  read_done_ = true;
-  closing_ = true;
-  wake_.cancel();
+  char* scratch = read_scratch();
+  for (int i = 0; i < kReadsPerWakeup; ++i) {
+    const std::size_t n = socket_.read_some(asio::buffer(scratch, kReadPiece), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) {  // end of stream or a reset: the peer is gone
+      finish();
+      return;
+    }
+    last_rx_ns_ = now_ns();
+    ping_sent_ = false;
+    // After a close frame or a protocol failure what the peer sends is discarded.
+    if (reader_.closed() || reader_.failure_code() != 0) continue;
+    if (!reader_.feed(std::span<char>(scratch, n), *this)) {
+      endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("ws session {}: {}, closed {}", id(), reader_.failure_reason(),
+                   reader_.failure_code());
+      {
+        std::lock_guard lock(mu_);
+        inbox_.clear();
+        inbox_bytes_ = 0;
+        closing_ = false;  // the protocol failure's code wins over an earlier close
+        begin_close(reader_.failure_code());
+      }
+      // Reading goes on (discarding) until the close is written and the socket closed.
+    }
+    if (n < kReadPiece) break;
+  }
+  if (!finished_) wait_readable();
+}
+
+void WsSession::on_message(std::string_view text, bool) {
+  endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
+  json::value ref;
+  std::string why;
+  if (!bucket_.take()) {
+    endpoint_.stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+    // The reply carries the ref when the frame is cheap to look at; the frame is not applied.
+    auto limited = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+    if (limited) ref = std::move(limited->ref);
+    send_text(
+        protocol::native::encode_error(ref, Errc::rate_limited, "too many messages: slow down"));
+    return;
+  }
+  auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+  if (!decoded) {
+    endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    send_text(protocol::native::encode_error(ref, decoded.error(), why));
+    return;
+  }
+  auto& cmd = decoded->command;
+  if (cmd.op == protocol::Op::auth) {
+    authenticate(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
+    return;
+  }
+  endpoint_.hub_.handle(
+      shared(), protocol::WireFormat::native, std::move(cmd),
+      [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
+        self->send_text(protocol::native::encode_reply(ref, r));
+      });
+}
+
+void WsSession::on_oversized(std::uint64_t size) {
+  endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
+  endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t limit = endpoint_.options_.max_frame_bytes;
+  spdlog::info("ws session {}: frame of {} bytes over the limit of {}, discarded", id(), size,
+               limit);
+  send_text(protocol::native::encode_error(
+      json::value(nullptr), Errc::too_large,
+      fmt::format("frame of {} bytes is over the limit of {} bytes", size, limit)));
+}
+
+void WsSession::on_ping(std::string_view payload) {
+  push(ws::Opcode::pong, std::make_shared<const std::string>(payload));
+}
+
+void WsSession::on_close(std::uint16_t code, std::string_view) {
+  close_received_ = true;
+  if (close_sent_ && !writing_) {
+    abort();  // it answers ours: the closing handshake is done
+    return;
+  }
+  // Echo the close once what is queued has gone out (RFC 6455 §5.5.1); when ours is
+  // queued or being written, on_written ends the connection.
+  std::lock_guard lock(mu_);
+  begin_close(code);
+}
+
+void WsSession::abort() {
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);  // the pending read completes with operation_aborted: finish()
+}
+
+void WsSession::finish() {
+  if (finished_) return;
+  finished_ = true;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    inbox_.clear();
+    inbox_bytes_ = 0;
+  }
+  boost::system::error_code ec;
+  socket_.close(ec);
+  timer_.cancel();
   deadline_.cancel();
+  auto self = shared();
   endpoint_.hub_.disconnect(self);
   endpoint_.forget(id());
   endpoint_.stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void WsSession::arm_keepalive(std::chrono::steady_clock::duration after) {
+  timer_.expires_after(after);
+  timer_.async_wait([weak = std::weak_ptr<WsSession>(shared())](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_keepalive();
+  });
+}
+
+void WsSession::on_keepalive() {
+  if (finished_ || close_sent_) return;
+  // Like Beast's idle timeout with keep-alive pings: quiet for half the timeout, a ping;
+  // quiet for the whole of it (the ping unanswered), the connection is dropped.
+  const auto half = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      endpoint_.options_.idle_timeout / 2);
+  const auto quiet = std::chrono::nanoseconds(now_ns() - last_rx_ns_);
+  if (quiet < half) {
+    arm_keepalive(half - quiet);
+    return;
+  }
+  if (ping_sent_) {
+    spdlog::info("ws session {}: idle for {} s, closed", id(),
+                 endpoint_.options_.idle_timeout.count());
+    abort();
+    return;
+  }
+  ping_sent_ = true;
+  push(ws::Opcode::ping, std::make_shared<const std::string>());
+  arm_keepalive(half);
 }
 
 void WsSession::arm_deadline(std::chrono::steady_clock::time_point when, const char* why) {
@@ -285,11 +444,9 @@ void WsSession::arm_deadline(std::chrono::steady_clock::time_point when, const c
 }
 
 void WsSession::refuse(const json::value& ref, std::string_view why) {
+  // The error goes out first, then the close (1008: policy violation).
   send_text(protocol::native::encode_error(ref, Errc::unauthenticated, why));
-  if (closing_) return;
-  closing_ = true;  // the write loop sends what is queued (the error), then closes
-  close_code_ = websocket::close_code::policy_error;
-  wake_.cancel();
+  close(ws::close_code::policy_error);
 }
 
 void WsSession::authenticate(const hub::AuthRequest& request, const json::value& ref) {
@@ -335,36 +492,6 @@ void WsSession::authenticate(const hub::AuthRequest& request, const json::value&
   send_text(protocol::native::encode_reply(ref, ok));
 }
 
-void WsSession::on_frame(std::string_view text) {
-  json::value ref;
-  std::string why;
-  if (!bucket_.take()) {
-    endpoint_.stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
-    // The reply carries the ref when the frame is cheap to look at; the frame is not applied.
-    auto limited = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
-    if (limited) ref = std::move(limited->ref);
-    send_text(
-        protocol::native::encode_error(ref, Errc::rate_limited, "too many messages: slow down"));
-    return;
-  }
-  auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
-  if (!decoded) {
-    endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    send_text(protocol::native::encode_error(ref, decoded.error(), why));
-    return;
-  }
-  auto& cmd = decoded->command;
-  if (cmd.op == protocol::Op::auth) {
-    authenticate(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
-    return;
-  }
-  endpoint_.hub_.handle(
-      shared(), protocol::WireFormat::native, std::move(cmd),
-      [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
-        auto frame = std::make_shared<const std::string>(protocol::native::encode_reply(ref, r));
-        self->deliver(frame);
-      });
-}
 
 WsEndpoint::WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats,
                        WsOptions options)
@@ -380,21 +507,31 @@ asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
     co_return json_error(http::status::forbidden, "forbidden", "origin not allowed",
                          ctx.request.version(), false);
   }
-  const auto executor = ctx.stream.get_executor();
-  auto session = std::make_shared<WsSession>(
-      websocket::stream<beast::tcp_stream>(std::move(ctx.stream)), *this);
+  // Token from the upgrade request: ?token=... or Authorization: Bearer ...
+  std::string token;
+  if (auto target = parse_request_target(ctx.request.target())) {
+    if (const auto* value = target->first("token"); value && *value) token = **value;
+  }
+  if (auto h = ctx.request[http::field::authorization]; token.empty() && h.starts_with("Bearer ")) {
+    token = std::string(h.substr(7));
+  }
+
+  // Beast does the opening handshake; the session then owns the socket (see WsSession).
+  websocket::stream<beast::tcp_stream> ws(std::move(ctx.stream));
   ctx.stream_taken = true;
-  // The session runs as its own coroutine, so that the HTTP connection's (its parser, read
-  // buffer and frame, about 3.5 KB) ends here instead of living as long as the WebSocket.
-  asio::co_spawn(executor, session->run(std::move(ctx.request)),
-                 [remote = ctx.remote_address, slot = ctx.slot](std::exception_ptr e) {
-                   if (!e) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& x) {
-                     spdlog::error("ws {}: {}", remote, x.what());
-                   }
-                 });
+  beast::get_lowest_layer(ws).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = std::chrono::seconds(15);
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws.set_option(timeouts);
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
+  auto [ec] = co_await ws.async_accept(ctx.request, kNoThrow);
+  if (ec) co_return std::nullopt;
+  auto session = std::make_shared<WsSession>(beast::get_lowest_layer(ws).release_socket(), *this,
+                                             ctx.slot);
+  session->start(std::move(token));  // on the connection's strand, like every handler after
   co_return std::nullopt;
 }
 
@@ -416,7 +553,7 @@ void WsEndpoint::close_all() {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
   }
-  for (auto& s : live) s->close(websocket::close_code::going_away);
+  for (auto& s : live) s->close(ws::close_code::going_away);
 }
 
 }  // namespace parley::net

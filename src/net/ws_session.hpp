@@ -1,8 +1,8 @@
-// The native protocol endpoint at /ws: upgrades the request and runs one WsSession per
-// connection. A session is two coroutines on the connection's strand: a read loop that
-// decodes frames and hands commands to the hub, and a write loop that drains a bounded
-// queue of encoded frames (Beast allows one outstanding read and one write). A client that
-// falls more than the queue limit behind is closed (1013) so it cannot stall its rooms.
+// The native protocol endpoint at /ws: Beast does the opening handshake, then one
+// WsSession per connection owns the socket (net/ws_frame.hpp frames it): it parses what
+// arrives in place, hands commands to the hub, and writes everything queued for the client
+// (events, replies, control frames) in one write per batch. A client that falls more than
+// the queue limit behind is closed (1013) so it cannot stall its rooms.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -20,10 +20,10 @@
 namespace parley::net {
 
 struct WsOptions {
-  std::size_t max_frame_bytes = 1024 * 1024;  // larger frames: close 1009
+  std::size_t max_frame_bytes = 1024 * 1024;  // larger messages: discarded, `too_large`
   std::size_t send_queue_frames = 1024;       // per session, before it is closed as slow
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
-  std::chrono::seconds idle_timeout{120};  // no traffic and no pong: closed
+  std::chrono::seconds idle_timeout{120};  // a ping after half of it quiet; closed after all
   protocol::native::Limits limits;
   // Frames a second per connection (token bucket); 0: unlimited. Over it: error
   // `rate_limited` and the frame is dropped; the connection stays open.
