@@ -143,6 +143,7 @@ bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
   for (const auto& m : members_) {
     if (m.session == session) return false;
   }
+  flush_commits();  // a joiner gets what its history did not hold, nothing twice
   const User& user = session->user();
   members_.push_back(Member{session, user, format});
   if (connections_[user.id]++ == 0) {
@@ -162,6 +163,7 @@ void Room::remove_member(const SessionPtr& session, bool disconnected) {
   auto it = std::find_if(members_.begin(), members_.end(),
                          [&](const Member& m) { return m.session == session; });
   if (it == members_.end()) return;
+  flush_commits();  // the leaver still gets what was committed while it was a member
   User user = it->user;
   members_.erase(it);
   if (--connections_[user.id] == 0) {
@@ -299,11 +301,46 @@ void Room::emit_commit(const MessagePtr& m) {
   } else if (state_ == State::loading) {
     early_.push_back(m);
   }
-  Event e;
-  e.type = EventType::message;
-  e.conversation = id_;
-  e.message = m;
-  fanout(e);
+  queue_commit(m);
+}
+
+void Room::queue_commit(const MessagePtr& m) {
+  if (members_.empty()) return;
+  commits_.push_back(m);
+  if (commits_posted_) return;
+  commits_posted_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->commits_posted_ = false;
+    self->flush_commits();
+  });
+}
+
+void Room::flush_commits() {
+  if (commits_.empty()) return;
+  std::vector<MessagePtr> commits;
+  commits.swap(commits_);
+  std::array<std::vector<Frame>, protocol::kWireFormats> frames;
+  std::array<bool, protocol::kWireFormats> encoded{};
+  std::uint64_t delivered = 0;
+  for (const auto& m : members_) {
+    const auto f = static_cast<std::size_t>(m.format);
+    if (!encoded[f]) {
+      encoded[f] = true;
+      Event e;
+      e.type = EventType::message;
+      e.conversation = id_;
+      for (const auto& msg : commits) {
+        e.message = msg;
+        auto text = protocol::encode_event(m.format, e);
+        if (!text.empty()) frames[f].push_back(std::make_shared<const std::string>(std::move(text)));
+      }
+    }
+    if (!frames[f].empty()) {
+      m.session->deliver_batch(frames[f]);
+      delivered += frames[f].size();
+    }
+  }
+  hub_.count_deliveries(delivered);
 }
 
 void Room::on_pending(const MessagePtr& m) {
@@ -409,6 +446,7 @@ std::optional<protocol::Reply> Room::page(std::optional<Seq> after, std::optiona
 }
 
 void Room::fanout(const Event& event, const UserId* skip_user) {
+  flush_commits();
   if (members_.empty()) return;
   std::array<Frame, protocol::kWireFormats> frames;
   std::array<bool, protocol::kWireFormats> encoded{};

@@ -96,8 +96,15 @@ class Room : public std::enable_shared_from_this<Room> {
   void emit_commit(const protocol::MessagePtr& m);  // cache + fan out
   void drain_held();
   void on_gap_filled(bool ok, std::vector<StoredMessage> messages);
-  // Fans `event` out to members (except those of `skip_user`), encoding once per format.
+  // Fans `event` out to members (except those of `skip_user`), encoding once per format,
+  // after any committed messages still waiting in commits_.
   void fanout(const protocol::Event& event, const UserId* skip_user = nullptr);
+  // Committed messages are fanned out in batches: every commit that reached the strand
+  // before the batch ran goes to each member in one delivery (one write per socket).
+  // Anything else fanned out, and any change of members, first sends what is waiting, so
+  // the order of events and the history/event boundary of a join stay exact.
+  void queue_commit(const protocol::MessagePtr& m);
+  void flush_commits();
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
 
   Hub& hub_;
@@ -118,6 +125,8 @@ class Room : public std::enable_shared_from_this<Room> {
   bool participants_known_ = false;
 
   std::vector<Member> members_;
+  std::vector<protocol::MessagePtr> commits_;  // committed, not yet fanned out
+  bool commits_posted_ = false;
   std::unordered_map<UserId, int> connections_;  // members' connections per user
   std::unordered_map<UserId, Seq> read_seqs_;
   std::unordered_set<UserId> known_members_;

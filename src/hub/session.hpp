@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -29,6 +30,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues `frame` for the client. Thread-safe and non-blocking; called by room strands.
   // A session whose queue is over its limit closes itself (slow consumer).
   virtual void deliver(const Frame& frame) = 0;
+  // Queues several frames in order; a session that writes them in one go overrides it.
+  virtual void deliver_batch(std::span<const Frame> frames) {
+    for (const auto& f : frames) deliver(f);
+  }
 
   // The authenticated user; empty id before authentication.
   // Requires: read and written only on the session's strand (the hub reads it in

@@ -68,6 +68,7 @@ class WsSession final : public hub::Session, private ws::FrameReader::Handler {
   void start(std::string token);
 
   void deliver(const hub::Frame& frame) override { push(ws::Opcode::text, frame); }
+  void deliver_batch(std::span<const hub::Frame> frames) override;
 
   // Thread-safe: closes with `code` after what is queued.
   void close(std::uint16_t code) {
@@ -90,6 +91,7 @@ class WsSession final : public hub::Session, private ws::FrameReader::Handler {
 
   // --- writing (push/begin_close under mu_ from any thread; the rest on the strand)
   void push(ws::Opcode op, const hub::Frame& frame);
+  void push_locked(ws::Opcode op, const hub::Frame& frame);  // requires mu_
   void begin_close(std::uint16_t code);  // requires mu_
   void schedule_flush();                 // requires mu_
   void flush();
@@ -148,6 +150,15 @@ class WsSession final : public hub::Session, private ws::FrameReader::Handler {
 
 void WsSession::push(ws::Opcode op, const hub::Frame& frame) {
   std::lock_guard lock(mu_);
+  push_locked(op, frame);
+}
+
+void WsSession::deliver_batch(std::span<const hub::Frame> frames) {
+  std::lock_guard lock(mu_);
+  for (const auto& frame : frames) push_locked(ws::Opcode::text, frame);
+}
+
+void WsSession::push_locked(ws::Opcode op, const hub::Frame& frame) {
   if (closing_) return;
   const auto& o = endpoint_.options_;
   if (op == ws::Opcode::text &&

@@ -26,7 +26,7 @@ namespace parley::store {
 class Storage {
  public:
   struct Options {
-    std::size_t max_batch = 512;  // appends committed in one transaction at most
+    std::size_t max_batch = 2048;  // appends committed in one transaction at most
     std::size_t readers = 2;      // reader threads (each one connection)
   };
   struct Stats {

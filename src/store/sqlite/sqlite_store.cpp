@@ -516,6 +516,12 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
   if (auto ok = conn->exec("PRAGMA temp_store = MEMORY", "PRAGMA temp_store"); !ok) {
     return ok.error();
   }
+  // SQLite's default page cache (2 MiB) re-reads the indexes of a few hundred busy
+  // conversations from the file on every append (a pread per page, 7 % of the server's CPU
+  // with 500 rooms). 32 MiB per connection, taken only as pages are used.
+  if (auto ok = conn->exec("PRAGMA cache_size = -32768", "PRAGMA cache_size"); !ok) {
+    return ok.error();
+  }
   return conn;
 }
 
