@@ -578,9 +578,12 @@ void Hub::apply_commit(const Appended& appended, std::function<void()> then) {
     then();
     return;
   }
-  asio::post(r->strand(), [r, m = std::move(m), then = std::move(then)] {
-    then();
-    if (!r->dropped()) r->on_commit(m);
+  asio::post(r->strand(), [r, m = std::move(m), then = std::move(then)]() mutable {
+    if (r->dropped()) {
+      then();
+    } else {
+      r->on_local_commit(m, std::move(then));
+    }
   });
 }
 

@@ -304,9 +304,19 @@ void Room::emit_commit(const MessagePtr& m) {
   queue_commit(m);
 }
 
+void Room::on_local_commit(const MessagePtr& m, std::function<void()> ack) {
+  acks_.push_back(std::move(ack));
+  post_commits();
+  on_commit(m);
+}
+
 void Room::queue_commit(const MessagePtr& m) {
   if (members_.empty()) return;
   commits_.push_back(m);
+  post_commits();
+}
+
+void Room::post_commits() {
   if (commits_posted_) return;
   commits_posted_ = true;
   asio::post(strand_, [self = shared_from_this()] {
@@ -316,7 +326,11 @@ void Room::queue_commit(const MessagePtr& m) {
 }
 
 void Room::flush_commits() {
-  if (commits_.empty()) return;
+  if (commits_.empty() && acks_.empty()) return;
+  DeliveryScope scope;  // each member's socket is written once for the whole batch
+  auto acks = std::move(acks_);
+  acks_.clear();
+  for (auto& ack : acks) ack();
   std::vector<MessagePtr> commits;
   commits.swap(commits_);
   std::array<std::vector<Frame>, protocol::kWireFormats> frames;

@@ -46,6 +46,9 @@ class Room : public std::enable_shared_from_this<Room> {
   // A committed message: cache it and fan it out (unless it is a duplicate). Messages
   // arrive in seq order.
   void on_commit(const protocol::MessagePtr& m);
+  // A message this server committed: `ack` (the sender's reply) runs first, with the batch
+  // of commits it belongs to, so a sender gets its ack and the fan-out in one write.
+  void on_local_commit(const protocol::MessagePtr& m, std::function<void()> ack);
   // A message accepted into the outage spool (seq 0): fanned out, not cached.
   void on_pending(const protocol::MessagePtr& m);
   // Several servers (hub has a bus): a user became a member on another server (online) or
@@ -104,6 +107,7 @@ class Room : public std::enable_shared_from_this<Room> {
   // Anything else fanned out, and any change of members, first sends what is waiting, so
   // the order of events and the history/event boundary of a join stay exact.
   void queue_commit(const protocol::MessagePtr& m);
+  void post_commits();
   void flush_commits();
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
 
@@ -126,6 +130,7 @@ class Room : public std::enable_shared_from_this<Room> {
 
   std::vector<Member> members_;
   std::vector<protocol::MessagePtr> commits_;  // committed, not yet fanned out
+  std::vector<std::function<void()>> acks_;     // of local commits, run before the fan-out
   bool commits_posted_ = false;
   std::unordered_map<UserId, int> connections_;  // members' connections per user
   std::unordered_map<UserId, Seq> read_seqs_;

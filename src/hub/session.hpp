@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/model.hpp"
 #include "protocol/command.hpp"
@@ -30,6 +31,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues `frame` for the client. Thread-safe and non-blocking; called by room strands.
   // A session whose queue is over its limit closes itself (slow consumer).
   virtual void deliver(const Frame& frame) = 0;
+  // Starts writing what was queued while a DeliveryScope deferred it (see below).
+  virtual void wake() {}
+
   // Queues several frames in order; a session that writes them in one go overrides it.
   virtual void deliver_batch(std::span<const Frame> frames) {
     for (const auto& f : frames) deliver(f);
@@ -54,5 +58,34 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 using SessionPtr = std::shared_ptr<Session>;
+
+// While one is alive on a thread, a session given frames defers starting its write until
+// the scope ends, so that everything a batch of commits produces (the senders' acks and the
+// fan-out) reaches each socket in one write. Scopes nest; only the outermost one wakes.
+class DeliveryScope {
+ public:
+  DeliveryScope() : outer_(current_) {
+    if (!outer_) current_ = this;
+  }
+  ~DeliveryScope() {
+    if (outer_ || current_ != this) return;
+    current_ = nullptr;
+    for (const auto& s : deferred_) s->wake();
+  }
+  DeliveryScope(const DeliveryScope&) = delete;
+  DeliveryScope& operator=(const DeliveryScope&) = delete;
+
+  // For sessions: true when a scope on this thread took `session`, to wake it at its end.
+  static bool defer(SessionPtr session) {
+    if (!current_) return false;
+    current_->deferred_.push_back(std::move(session));
+    return true;
+  }
+
+ private:
+  static thread_local DeliveryScope* current_;
+  DeliveryScope* const outer_;
+  std::vector<SessionPtr> deferred_;
+};
 
 }  // namespace parley::hub

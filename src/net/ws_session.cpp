@@ -69,6 +69,7 @@ class WsSession final : public hub::Session, private ws::FrameReader::Handler {
 
   void deliver(const hub::Frame& frame) override { push(ws::Opcode::text, frame); }
   void deliver_batch(std::span<const hub::Frame> frames) override;
+  void wake() override;
 
   // Thread-safe: closes with `code` after what is queued.
   void close(std::uint16_t code) {
@@ -189,6 +190,11 @@ void WsSession::begin_close(std::uint16_t code) {
 void WsSession::schedule_flush() {
   if (flush_pending_) return;
   flush_pending_ = true;
+  if (hub::DeliveryScope::defer(shared())) return;  // wake() at the scope's end
+  wake();
+}
+
+void WsSession::wake() {
   asio::post(socket_.get_executor(), [self = shared()] { self->flush(); });
 }
 
