@@ -41,6 +41,7 @@
 #include "core/time.hpp"
 #include "store/detail/values.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/wal_checkpointer.hpp"
 
 namespace parley::store::sqlite {
 namespace {
@@ -438,7 +439,9 @@ Conversation read_conversation(const auto& stmt, int col) {
 // --- SqliteDatabase ----------------------------------------------------------------------
 
 SqliteDatabase::SqliteDatabase(std::string path, Options options)
-    : path_(std::move(path)), options_(std::move(options)) {}
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      checkpointer_(WalCheckpointer::start(path_)) {}
 
 int SqliteDatabase::latest_schema_version() noexcept { return migrations().back().version; }
 
@@ -459,6 +462,10 @@ Result<std::shared_ptr<SqliteDatabase>> SqliteDatabase::open(std::string path, O
 Result<std::unique_ptr<Connection>> SqliteDatabase::connect() {
   auto conn = SqliteConnection::open(path_, options_);
   if (!conn) return conn.error();
+  if (checkpointer_) {
+    checkpointer_->attach((*conn)->db_);
+    (*conn)->checkpointer_ = checkpointer_;
+  }
   return std::unique_ptr<Connection>(std::move(*conn));
 }
 

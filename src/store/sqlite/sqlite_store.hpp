@@ -17,6 +17,8 @@ struct sqlite3_stmt;
 
 namespace parley::store::sqlite {
 
+class WalCheckpointer;
+
 class SqliteDatabase final : public Database {
  public:
   struct Options {
@@ -51,10 +53,13 @@ class SqliteDatabase final : public Database {
 
   const std::string path_;
   const Options options_;
+  // Shared by the connections; null when it could not start (see wal_checkpointer.hpp).
+  std::shared_ptr<WalCheckpointer> checkpointer_;
 };
 
 class SqliteConnection final : public Connection {
  public:
+  friend class SqliteDatabase;
   // Opens `path` with the pragmas of `options`; used by SqliteDatabase.
   [[nodiscard]] static Result<std::unique_ptr<SqliteConnection>> open(
       const std::string& path, const SqliteDatabase::Options& options);
@@ -150,6 +155,7 @@ class SqliteConnection final : public Connection {
                                                      const std::string* content, TimeMs at);
 
   sqlite3* db_;
+  std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives db_: its WAL hook points at it
   std::unordered_map<const char*, sqlite3_stmt*> statements_;  // by SQL literal address
   // Set when a rollback failed: the connection's transaction state is unknown, so every
   // later call fails with unavailable and the owner should reconnect.
