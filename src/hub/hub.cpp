@@ -196,14 +196,13 @@ void Hub::broadcast_user_status(const User& user, bool online, std::optional<Tim
 }
 
 void Hub::disconnect(const SessionPtr& session) {
-  for (const auto& [conversation, format] : session->joined()) {
+  for (const auto& [conversation, format] : session->take_joined()) {
     if (auto r = room(conversation, false)) {
       asio::post(r->strand(), [r, session] {
         if (!r->dropped()) r->remove_member(session, true);
       });
     }
   }
-  session->joined().clear();
   {
     std::lock_guard lock(users_mu_);
     status_subscribers_.erase(session->id());
@@ -252,7 +251,7 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
       return;
 
     case Op::leave: {
-      session->joined().erase(cmd.conversation);
+      session->forget_join(cmd.conversation);
       auto r = room(cmd.conversation, false);
       if (!r) {
         reply(simple(ReplyType::ok));
@@ -458,24 +457,24 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
 
 
 void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, ReplyFn reply) {
-  auto& joined = session->joined();
-  if (!joined.contains(cmd.conversation) && joined.size() >= options_.max_joined_rooms) {
+  bool fresh = false;
+  if (!session->note_join(cmd.conversation, format, options_.max_joined_rooms, fresh)) {
     reply(Reply::make_error(Errc::invalid_argument, "too many joined conversations"));
     return;
   }
-  joined[cmd.conversation] = format;
   const std::size_t limit =
       std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
   const UserId user = session->user().id;
   User who = session->user();
-  with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user, who,
+  with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user, who, fresh,
                                reply = std::move(reply)](Room& r) mutable {
     r.when_ready([this, room = r.shared_from_this(), session, format, since, limit, user, who,
-                  reply = std::move(reply)]() mutable {
+                  fresh, reply = std::move(reply)]() mutable {
       if (options_.enforce_access) {
         if (auto ec = room->access(who)) {
-          // The entry in session->joined() stays (it lives on the session's strand); it
-          // only counts toward this session's max_joined_rooms.
+          // A refused join does not count toward max_joined_rooms (a join of a room the
+          // session was already in keeps its entry: it is still a member).
+          if (fresh) session->forget_join(room->id());
           reply(Reply::make_error(ec, ec == Errc::permission_denied
                                           ? "not a participant of this conversation"
                                           : "join failed: storage is unavailable"));

@@ -360,6 +360,7 @@ class HubAccessTest : public HubTest {
   Hub::Options hub_options() override {
     auto options = HubTest::hub_options();
     options.enforce_access = true;
+    options.max_joined_rooms = 3;
     return options;
   }
   // Runs `fn` on the storage writer and waits.
@@ -442,6 +443,21 @@ TEST_F(HubAccessTest, RemovedParticipantIsDroppedFromTheLiveRoom) {
   ASSERT_EQ(send(alice, "team", "bob is gone").type, ReplyType::ack);
   alice->wait_type("message", 1);
   EXPECT_TRUE(bob->frames_of("message").empty());
+}
+
+TEST_F(HubAccessTest, RefusedJoinsDoNotCountTowardTheJoinedRoomsLimit) {
+  for (const char* id : {"p1", "p2", "p3", "p4", "p5"}) create(id, {"alice"});
+  auto bob = connect("bob");
+  for (const char* id : {"p1", "p2", "p3", "p4", "p5"}) {
+    EXPECT_EQ(join(bob, id).error, Errc::permission_denied) << id;
+  }
+  // Three refusals later bob is in no room, so three joins (the limit) still work.
+  for (const char* id : {"a", "b", "c"}) EXPECT_EQ(join(bob, id).type, ReplyType::history) << id;
+  auto fourth = join(bob, "d");
+  EXPECT_EQ(fourth.type, ReplyType::error);
+  EXPECT_EQ(fourth.error, Errc::invalid_argument);
+  // A room already joined is not counted twice.
+  EXPECT_EQ(join(bob, "a").type, ReplyType::history);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -46,14 +47,22 @@ class Session : public std::enable_shared_from_this<Session> {
   void set_user(User user) { user_ = std::move(user); }
   bool is_authenticated() const noexcept { return !user_.id.empty(); }
 
-  // Rooms this session joined, with the wire format it joined them in.
-  // Requires: on the session's strand; maintained by Hub::handle and Hub::disconnect.
-  std::unordered_map<ConversationId, protocol::WireFormat>& joined() noexcept { return joined_; }
+  // Rooms this session joined (or is joining), with the wire format it joined them in.
+  // Thread-safe: the hub records a join on the session's strand and forgets a refused one on
+  // the room's strand.
+  // Records `conversation`; false when it is new and the session is in `max` rooms already.
+  // `fresh` says whether it was not recorded before.
+  bool note_join(const ConversationId& conversation, protocol::WireFormat format, std::size_t max,
+                 bool& fresh);
+  void forget_join(const ConversationId& conversation);
+  // Every room recorded, forgotten at once (disconnect).
+  std::unordered_map<ConversationId, protocol::WireFormat> take_joined();
 
  private:
   static std::atomic<std::uint64_t> next_id_;
   const std::uint64_t id_;
   User user_;
+  std::mutex joined_mu_;
   std::unordered_map<ConversationId, protocol::WireFormat> joined_;
 };
 
