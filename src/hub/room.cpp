@@ -143,7 +143,8 @@ bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
   for (const auto& m : members_) {
     if (m.session == session) return false;
   }
-  flush_commits();  // a joiner gets what its history did not hold, nothing twice
+  // A joiner gets what its history did not hold, nothing twice.
+  while (!commits_.empty() || !acks_.empty()) flush_commits(kMaxCommitsPerBatch);
   const User& user = session->user();
   members_.push_back(Member{session, user, format});
   if (connections_[user.id]++ == 0) {
@@ -163,7 +164,8 @@ void Room::remove_member(const SessionPtr& session, bool disconnected) {
   auto it = std::find_if(members_.begin(), members_.end(),
                          [&](const Member& m) { return m.session == session; });
   if (it == members_.end()) return;
-  flush_commits();  // the leaver still gets what was committed while it was a member
+  // The leaver still gets what was committed while it was a member.
+  while (!commits_.empty() || !acks_.empty()) flush_commits(kMaxCommitsPerBatch);
   User user = it->user;
   members_.erase(it);
   if (--connections_[user.id] == 0) {
@@ -321,18 +323,25 @@ void Room::post_commits() {
   commits_posted_ = true;
   asio::post(strand_, [self = shared_from_this()] {
     self->commits_posted_ = false;
-    self->flush_commits();
+    self->flush_commits(kMaxCommitsPerBatch);
+    if (!self->commits_.empty()) self->post_commits();  // the rest after others' turns
   });
 }
 
-void Room::flush_commits() {
+void Room::flush_commits(std::size_t max) {
   if (commits_.empty() && acks_.empty()) return;
   DeliveryScope scope;  // each member's socket is written once for the whole batch
   auto acks = std::move(acks_);
   acks_.clear();
   for (auto& ack : acks) ack();
   std::vector<MessagePtr> commits;
-  commits.swap(commits_);
+  if (commits_.size() <= max) {
+    commits.swap(commits_);
+  } else {
+    const auto end = commits_.begin() + static_cast<std::ptrdiff_t>(max);
+    commits.assign(commits_.begin(), end);
+    commits_.erase(commits_.begin(), end);
+  }
   std::array<std::vector<Frame>, protocol::kWireFormats> frames;
   std::array<bool, protocol::kWireFormats> encoded{};
   std::uint64_t delivered = 0;
@@ -460,7 +469,7 @@ std::optional<protocol::Reply> Room::page(std::optional<Seq> after, std::optiona
 }
 
 void Room::fanout(const Event& event, const UserId* skip_user) {
-  flush_commits();
+  while (!commits_.empty() || !acks_.empty()) flush_commits(kMaxCommitsPerBatch);
   if (members_.empty()) return;
   std::array<Frame, protocol::kWireFormats> frames;
   std::array<bool, protocol::kWireFormats> encoded{};

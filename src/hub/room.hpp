@@ -106,9 +106,12 @@ class Room : public std::enable_shared_from_this<Room> {
   // before the batch ran goes to each member in one delivery (one write per socket).
   // Anything else fanned out, and any change of members, first sends what is waiting, so
   // the order of events and the history/event boundary of a join stay exact.
+  // A batch fans out at most this many messages (a burst, such as a replayed outage
+  // spool, goes out in several, each member's writes in between).
+  static constexpr std::size_t kMaxCommitsPerBatch = 256;
   void queue_commit(const protocol::MessagePtr& m);
   void post_commits();
-  void flush_commits();
+  void flush_commits(std::size_t max);
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
 
   Hub& hub_;

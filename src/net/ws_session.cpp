@@ -162,8 +162,11 @@ void WsSession::deliver_batch(std::span<const hub::Frame> frames) {
 void WsSession::push_locked(ws::Opcode op, const hub::Frame& frame) {
   if (closing_) return;
   const auto& o = endpoint_.options_;
+  // Slow means the socket is not taking what was written: frames pile up behind a write
+  // still in flight. A burst queued while nothing is in flight (a replayed spool, a large
+  // batch) is written at once and is not slow. Bytes are bounded either way.
   if (op == ws::Opcode::text &&
-      (inbox_.size() + in_flight_frames_ >= o.send_queue_frames ||
+      ((in_flight_frames_ > 0 && inbox_.size() + in_flight_frames_ >= o.send_queue_frames) ||
        inbox_bytes_ + in_flight_bytes_ + frame->size() > o.send_queue_bytes)) {
     // Slow consumer: drop what is queued and close, rather than grow without bound or stall
     // the room (centrifuge DisconnectSlow, redis client-output-buffer-limit).

@@ -233,7 +233,11 @@ void Spool::append(NewMessage msg, Done done) {
   NewMessage copy = msg;
   order_.emplace(ticket, Item{State::direct, std::move(msg), std::move(done)});
   lock.unlock();
-  storage_.append(std::move(copy), [this, ticket](Result<Appended> r) {
+  send_direct(ticket, std::move(copy));
+}
+
+void Spool::send_direct(std::uint64_t ticket, NewMessage msg) {
+  storage_.append(std::move(msg), [this, ticket](Result<Appended> r) {
     std::unique_lock l(mu_);
     auto it = order_.find(ticket);
     if (it == order_.end()) return;
@@ -380,19 +384,28 @@ bool Spool::replay() {
 // Drops the first `from` records; the file then holds exactly records_.
 Result<void> Spool::rewrite(std::size_t from) {
   std::vector<NewMessage> keep;
+  std::vector<std::pair<std::uint64_t, NewMessage>> now_direct;
   {
     std::lock_guard lock(mu_);
     records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(from));
     keep.assign(records_.begin(), records_.end());
-    bool waiting = false;
-    for (const auto& [t, item] : order_) waiting = waiting || item.state == State::to_spool;
-    if (records_.empty() && !waiting && engaged_) {
+    if (records_.empty() && engaged_) {
       // Everything spooled is stored: appends go to the database again. (The file is
       // truncated below; until then it holds only stored records, whose replay is a no-op.)
+      // Sends that arrived during the replay and are not written to the spool yet go to the
+      // database now, in their order, behind everything replayed: waiting for a moment
+      // with none of them never comes while clients keep sending (each resends as soon as
+      // its pending ack arrives, faster than a replay pass).
       engaged_ = false;
+      for (auto& [ticket, item] : order_) {
+        if (item.state != State::to_spool) continue;
+        item.state = State::direct;
+        now_direct.emplace_back(ticket, item.msg);
+      }
       spdlog::info("spool: replayed; appends go to the database again");
     }
   }
+  for (auto& [ticket, msg] : now_direct) send_direct(ticket, std::move(msg));
   if (keep.empty()) {
     if (::ftruncate(fd_, 0) != 0 || ::fdatasync(fd_) != 0) return errno_code();
     return {};

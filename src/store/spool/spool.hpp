@@ -86,6 +86,9 @@ class Spool {
   // is empty afterwards.
   bool replay();
   [[nodiscard]] Result<void> rewrite(std::size_t from);  // keeps records_[from..]
+  // Sends the message of order_[ticket] (state direct) to the database; its outcome
+  // completes it, or spools it when the database is unavailable.
+  void send_direct(std::uint64_t ticket, NewMessage msg);
   void fail(boost::system::error_code ec, const char* what);
 
   Storage& storage_;
