@@ -315,7 +315,12 @@ int run_server(const Config& config) {
   });
 
   std::vector<std::thread> pool;
-  for (std::size_t i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  for (std::size_t i = 1; i < threads; ++i) {
+    pool.emplace_back([&ioc] {
+      name_this_thread("parley-io");  // the main thread, the first I/O thread, stays "parley"
+      ioc.run();
+    });
+  }
   ioc.run();
   for (auto& t : pool) t.join();
   if (broker) broker->stop();

@@ -1,5 +1,6 @@
 #include "core/process.hpp"
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 namespace parley {
@@ -13,5 +14,7 @@ std::size_t raise_fd_limit() {
   }
   return static_cast<std::size_t>(rl.rlim_cur);
 }
+
+void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 }  // namespace parley

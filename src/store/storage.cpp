@@ -1,6 +1,7 @@
 #include "store/storage.hpp"
 
 #include "core/log.hpp"
+#include "core/process.hpp"
 
 namespace parley::store {
 
@@ -14,11 +15,15 @@ Result<std::unique_ptr<Storage>> Storage::open(std::shared_ptr<Database> db, Opt
     reader_conns.push_back(std::move(*c));
   }
   std::unique_ptr<Storage> s{new Storage(std::move(db), options)};
-  s->writer_ = std::thread(
-      [self = s.get(), c = std::move(*writer_conn)]() mutable { self->run_writer(std::move(c)); });
+  s->writer_ = std::thread([self = s.get(), c = std::move(*writer_conn)]() mutable {
+    name_this_thread("parley-writer");
+    self->run_writer(std::move(c));
+  });
   for (auto& c : reader_conns) {
-    s->readers_.emplace_back(
-        [self = s.get(), conn = std::move(c)]() mutable { self->run_reader(std::move(conn)); });
+    s->readers_.emplace_back([self = s.get(), conn = std::move(c)]() mutable {
+      name_this_thread("parley-reader");
+      self->run_reader(std::move(conn));
+    });
   }
   return s;
 }

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/log.hpp"
+#include "core/process.hpp"
 
 namespace parley::bus::redis {
 
@@ -75,8 +76,14 @@ RedisBroker::~RedisBroker() { stop(); }
 
 void RedisBroker::start(Handlers handlers) {
   handlers_ = std::move(handlers);
-  subscriber_ = std::thread([this] { run_subscriber(); });
-  publisher_ = std::thread([this] { run_publisher(); });
+  subscriber_ = std::thread([this] {
+    name_this_thread("parley-redis-s");
+    run_subscriber();
+  });
+  publisher_ = std::thread([this] {
+    name_this_thread("parley-redis-p");
+    run_publisher();
+  });
 }
 
 void RedisBroker::stop() {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/process.hpp"
 
 namespace parley::store::spool {
 
@@ -182,7 +183,10 @@ Spool::~Spool() {
 }
 
 void Spool::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("parley-spool");
+    run();
+  });
 }
 
 void Spool::stop() {

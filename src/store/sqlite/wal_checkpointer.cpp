@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "core/log.hpp"
+#include "core/process.hpp"
 
 namespace parley::store::sqlite {
 
@@ -19,7 +20,10 @@ std::shared_ptr<WalCheckpointer> WalCheckpointer::start(const std::string& path)
     return nullptr;
   }
   std::shared_ptr<WalCheckpointer> self(new WalCheckpointer(db));
-  self->thread_ = std::thread([raw = self.get()] { raw->run(); });
+  self->thread_ = std::thread([raw = self.get()] {
+    name_this_thread("parley-ckpt");
+    raw->run();
+  });
   return self;
 }
 
