@@ -478,6 +478,7 @@ int ChatScenario::run() {
   cpu.start();
   std::this_thread::sleep_until(to_time_point(w1_));
   const double server_cpu = cpu.seconds();
+  const auto server_threads = cpu.by_thread();
   const double client_cpu = cpu.client_seconds();
   const std::uint64_t acks = sum(&ThreadStats::acks) - acks0;
   const std::uint64_t deliveries = sum(&ThreadStats::deliveries) - del0;
@@ -557,6 +558,24 @@ int ChatScenario::run() {
     o["server_cpu_us_per_msg"] =
         std::round(server_cpu * 1e6 / static_cast<double>(acks) * 100) / 100;
   }
+  // Where the server's CPU went: the I/O threads ("parley" is the main one) per delivery,
+  // the storage writer per message.
+  boost::json::object by_thread;
+  double io_cpu = 0;
+  for (const auto& [name, sec] : server_threads) {
+    by_thread[name] = std::round(sec * 1000) / 1000;
+    if (name == "parley" || name == "parley-io") io_cpu += sec;
+  }
+  double writer_cpu = 0;
+  if (auto it = server_threads.find("parley-writer"); it != server_threads.end()) {
+    writer_cpu = it->second;
+  }
+  if (!server_threads.empty()) o["server_cpu_by_thread_s"] = by_thread;
+  if (!server_threads.empty() && deliveries > 0 && acks > 0) {
+    o["io_cpu_us_per_delivery"] =
+        std::round(io_cpu * 1e6 / static_cast<double>(deliveries) * 1000) / 1000;
+    o["writer_cpu_us_per_msg"] = std::round(writer_cpu * 1e6 / static_cast<double>(acks) * 100) / 100;
+  }
   o["client_cpu_s"] = client_cpu;
   o["verified"] = opt_.verify ? boost::json::value(verified) : boost::json::value(nullptr);
   for (auto& [k, v] : verify_out) o[k] = v;
@@ -578,7 +597,16 @@ int ChatScenario::run() {
                 "  server CPU %.2f s = %.2f us/delivery, %.1f us/msg; client CPU %.2f s\n",
                 server_cpu, deliveries ? server_cpu * 1e6 / static_cast<double>(deliveries) : 0.0,
                 acks ? server_cpu * 1e6 / static_cast<double>(acks) : 0.0, client_cpu);
-  std::cout << line << "  errors " << errors << ", order errors " << order_errors << ", verified "
+  std::cout << line;
+  if (!server_threads.empty()) {
+    std::cout << "  server CPU by thread:";
+    for (const auto& [name, sec] : server_threads) std::printf(" %s %.2f s;", name.c_str(), sec);
+    std::printf("\n  I/O threads %.2f us/delivery, storage writer %.1f us/msg\n",
+                deliveries ? io_cpu * 1e6 / static_cast<double>(deliveries) : 0.0,
+                acks ? writer_cpu * 1e6 / static_cast<double>(acks) : 0.0);
+    std::cout.flush();
+  }
+  std::cout << "  errors " << errors << ", order errors " << order_errors << ", verified "
             << (opt_.verify ? (verified ? "yes" : "NO") : "skipped")
             << (problem.empty() ? "" : " (" + problem + ")") << "\n";
   print_result(o);

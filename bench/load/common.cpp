@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -91,8 +92,10 @@ std::string latency_text(const Histogram& h) {
   return buf;
 }
 
-std::optional<double> process_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+namespace {
+// utime+stime of a /proc/.../stat file, in seconds.
+std::optional<double> stat_cpu_seconds(const std::string& path) {
+  std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto close = text.rfind(')');
   if (!in.good() && text.empty()) return std::nullopt;
@@ -107,6 +110,26 @@ std::optional<double> process_cpu_seconds(pid_t pid) {
   }
   static const long ticks = sysconf(_SC_CLK_TCK);
   return static_cast<double>(utime + stime) / static_cast<double>(ticks);
+}
+}  // namespace
+
+std::optional<double> process_cpu_seconds(pid_t pid) {
+  return stat_cpu_seconds("/proc/" + std::to_string(pid) + "/stat");
+}
+
+std::map<std::string, double> thread_cpu_seconds(pid_t pid) {
+  std::map<std::string, double> out;
+  std::error_code ec;
+  const std::filesystem::path dir = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (auto s = stat_cpu_seconds((task.path() / "stat").string()); s && !name.empty()) {
+      out[name] += *s;
+    }
+  }
+  return out;
 }
 
 std::optional<std::int64_t> process_rss_kib(pid_t pid) {
@@ -136,6 +159,17 @@ void CpuWindow::start() {
   self_start_ = self_cpu_seconds();
   if (pid_ <= 0) return;
   start_ = process_cpu_seconds(pid_).value_or(-1);
+  threads_start_ = thread_cpu_seconds(pid_);
+}
+
+std::map<std::string, double> CpuWindow::by_thread() const {
+  std::map<std::string, double> out;
+  if (pid_ <= 0) return out;
+  for (const auto& [name, s] : thread_cpu_seconds(pid_)) {
+    const auto it = threads_start_.find(name);
+    out[name] = s - (it != threads_start_.end() ? it->second : 0.0);
+  }
+  return out;
 }
 
 double CpuWindow::seconds() const {

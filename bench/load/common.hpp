@@ -10,6 +10,7 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,10 @@ std::optional<std::int64_t> process_rss_kib(pid_t pid);
 double self_cpu_seconds();
 // raise_fd_limit() comes from core/process.hpp.
 
+// user+system CPU seconds of each live thread of a process, summed by thread name
+// (/proc/PID/task/*/comm and stat): the server names its threads parley-io, parley-writer...
+std::map<std::string, double> thread_cpu_seconds(pid_t pid);
+
 // Server CPU over a window: take() at the start, then seconds() at the end.
 class CpuWindow {
  public:
@@ -71,11 +76,14 @@ class CpuWindow {
   void start();
   // CPU seconds since start(), or -1 when no pid was given or it could not be read.
   double seconds() const;
+  // The same by thread name (threads that ended during the window are not in it).
+  std::map<std::string, double> by_thread() const;
   double client_seconds() const { return self_cpu_seconds() - self_start_; }
 
  private:
   pid_t pid_;
   double start_ = -1;
+  std::map<std::string, double> threads_start_;
   double self_start_ = 0;
 };
 
