@@ -71,6 +71,7 @@ Config config_from_env() {
   optional_number("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip);
   number("MAX_JOINED_ROOMS", c.max_joined_rooms);
   number("AUTH_TIMEOUT_S", c.auth_timeout_s);
+  number("WS_IDLE_TIMEOUT_S", c.ws_idle_timeout_s);
   return c;
 }
 

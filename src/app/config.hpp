@@ -44,6 +44,7 @@ struct Config {
   std::optional<std::size_t> max_connections_per_ip;  // MAX_CONNECTIONS_PER_IP: token 256, open 0
   std::size_t max_joined_rooms = 1000;         // MAX_JOINED_ROOMS: per connection
   std::size_t auth_timeout_s = 10;             // AUTH_TIMEOUT_S: token mode, to authenticate
+  std::size_t ws_idle_timeout_s = 120;         // WS_IDLE_TIMEOUT_S: ping after half, close after
 
   bool token_mode() const noexcept { return auth_mode == "token"; }
 };

@@ -239,6 +239,7 @@ int run_server(const Config& config) {
   ws_options.rate_per_s = rate;
   ws_options.rate_burst = burst;
   ws_options.auth_timeout = std::chrono::seconds(config.auth_timeout_s);
+  ws_options.idle_timeout = std::chrono::seconds(std::max<std::size_t>(2, config.ws_idle_timeout_s));
   ws_options.origins = origins;
   net::WsEndpoint ws(hub, *auth, stats, ws_options);
 #ifdef PARLEY_HAVE_ENGINEIO
