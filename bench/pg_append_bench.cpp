@@ -160,8 +160,9 @@ void BM_BarePgPipeline(benchmark::State& state) {
   const auto k = static_cast<std::size_t>(state.range(0));
   const std::int64_t rooms = state.range(1);
   for (std::int64_t r = 0; r < rooms; ++r) {
-    const std::string sql = "INSERT INTO conversations (id, created_at, updated_at) VALUES ('room-" +
-                            std::to_string(r) + "', 1, 1)";
+    const std::string sql =
+        "INSERT INTO conversations (id, created_at, updated_at) VALUES ('room-" +
+        std::to_string(r) + "', 1, 1)";
     PQclear(must(conn, PQexec(conn, sql.c_str())));
   }
   // The stored search vector of kContent, as the store writes it (computed once).
@@ -205,10 +206,18 @@ void BM_BarePgPipeline(benchmark::State& state) {
       ++added[room];
       const std::string seq = std::to_string(++last[room]);
       ids.push_back(new_message_id());
-      const char* values[] = {m.conversation.c_str(), seq.c_str(),         ids.back().c_str(),
-                              m.sender.id.c_str(),    m.sender.name.c_str(), m.sender.role.c_str(),
-                              "text",                 m.content.c_str(),   "{}",
-                              now.c_str(),            m.client_id->c_str(), search.c_str()};
+      const char* values[] = {m.conversation.c_str(),
+                              seq.c_str(),
+                              ids.back().c_str(),
+                              m.sender.id.c_str(),
+                              m.sender.name.c_str(),
+                              m.sender.role.c_str(),
+                              "text",
+                              m.content.c_str(),
+                              "{}",
+                              now.c_str(),
+                              m.client_id->c_str(),
+                              search.c_str()};
       if (PQsendQueryPrepared(conn, "ins", 12, values, nullptr, nullptr, 0) != 1) std::abort();
       ++sent;
     }

@@ -510,6 +510,67 @@ TEST(PgConnection, ContentKeepsNulAndEscapeBytesButRejectsInvalidUtf8) {
   EXPECT_EQ(ok->front().message.seq, 6);
 }
 
+// Appends send each message's search vector in binary, edits as tsvector text: both must
+// store the same vector, at PostgreSQL's limits too (lexemes over 2 KiB, 256 positions per
+// lexeme, positions up to 16383).
+TEST(PgConnection, AppendAndEditStoreTheSameSearchVector) {
+  REQUIRE_SERVER();
+  Scratch scratch;
+  auto db = PgDatabase::open(scratch.url());
+  ASSERT_TRUE(db);
+  auto conn = (*db)->connect();
+  ASSERT_TRUE(conn);
+  std::string repeated, many_words;
+  for (int i = 0; i < 300; ++i) repeated += "rep other ";
+  for (int i = 0; i < 17000; ++i) many_words += "w" + std::to_string(i % 40) + " ";
+  const std::vector<std::string> samples = {
+      "Hello hello HELLO, w\xc3\xb6rld! \xc3\xbcn\xc3\xaf"
+      "code 123 a-b_c",
+      "",
+      "...",
+      std::string(3000, 'a') + " short",
+      repeated,
+      many_words,
+  };
+  std::vector<NewMessage> batch;
+  for (const auto& text : samples) batch.push_back(msg("appended", text));
+  ASSERT_TRUE((*conn)->append_batch(batch));
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    ASSERT_TRUE((*conn)->append_batch(std::vector<NewMessage>{msg("edited", "placeholder")}));
+    ASSERT_TRUE((*conn)->edit_message("edited", static_cast<Seq>(i + 1), samples[i], std::nullopt,
+                                      0));
+  }
+  PGconn* raw = PQconnectdb(scratch.url().c_str());
+  ASSERT_EQ(PQstatus(raw), CONNECTION_OK);
+  PGresult* res = PQexec(raw,
+                         "SELECT a.search::text, e.search::text, length(a.search) "
+                         "FROM messages a JOIN messages e ON e.seq = a.seq "
+                         "WHERE a.conversation = 'appended' AND e.conversation = 'edited' "
+                         "ORDER BY a.seq");
+  ASSERT_EQ(PQresultStatus(res), PGRES_TUPLES_OK) << PQerrorMessage(raw);
+  ASSERT_EQ(PQntuples(res), static_cast<int>(samples.size()));
+  for (int row = 0; row < PQntuples(res); ++row) {
+    EXPECT_STREQ(PQgetvalue(res, row, 0), PQgetvalue(res, row, 1)) << "sample " << row;
+  }
+  // The first sample's words, lowercased, with their positions.
+  EXPECT_STREQ(PQgetvalue(res, 0, 0),
+               "'123':6 'a':7 'b':8 'c':9 'hello':1,2,3 'w\xc3\xb6rld':4 "
+               "'\xc3\xbcn\xc3\xaf"
+               "code':5");
+  EXPECT_STREQ(PQgetvalue(res, 1, 2), "0");
+  EXPECT_STREQ(PQgetvalue(res, 3, 2), "1");  // the 3,000-byte word is left out
+  PQclear(res);
+  PQfinish(raw);
+  // Search finds what the binary vectors hold.
+  SearchQuery query;
+  query.text = "rep";
+  query.conversation = "appended";
+  auto hits = (*conn)->search(query);
+  ASSERT_TRUE(hits);
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ(hits->front().message.seq, 5);
+}
+
 // A real outage: the server crashes (pg_ctl stop -m immediate) under a Storage and comes
 // back on the same port. Opt-in, because it stops the server every other test uses: set
 // PARLEY_TEST_PG_OUTAGE_DIR to the DIR given to scripts/pg-test-cluster.sh.
