@@ -18,39 +18,6 @@ namespace parley::bench {
 
 namespace {
 
-// Runs one statement on a short-lived handle of its own; false (and a message) on failure.
-bool exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
-  if (rc == SQLITE_OK) {
-    sqlite3_busy_timeout(db, 10000);
-    rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-  }
-  if (rc != SQLITE_OK)
-    std::cerr << "load: " << sql.substr(0, 60) << ": " << sqlite3_errmsg(db) << "\n";
-  sqlite3_close_v2(db);
-  return rc == SQLITE_OK;
-}
-
-// The text of the full-text index's insert trigger, as the migrations created it.
-std::string fts_insert_trigger(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string sql;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT sql FROM sqlite_schema WHERE type = 'trigger'"
-                           " AND name = 'messages_fts_after_insert'",
-                           -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close_v2(db);
-  return sql;
-}
-
 // Every connection this process opens (the store's own included) gets a big page cache: the
 // (conversation, seq) index takes inserts at as many places as there are conversations.
 int big_cache(sqlite3* db, char**, const sqlite3_api_routines*) {
@@ -72,16 +39,6 @@ int run_load(const LoadOptions& opt) {
   if (!db) {
     std::cerr << "load: cannot open " << opt.db << ": " << db.error().message() << "\n";
     return 1;
-  }
-  // Indexing each row through the trigger costs more than the insert itself; without it, then
-  // one FTS5 'rebuild', loads several times faster and ends with the same index and schema.
-  std::string trigger;
-  if (opt.fts_rebuild) {
-    trigger = fts_insert_trigger(opt.db);
-    if (trigger.empty() || !exec(opt.db, "DROP TRIGGER messages_fts_after_insert")) {
-      std::cerr << "load: cannot find the FTS insert trigger; indexing row by row\n";
-      trigger.clear();
-    }
   }
   auto conn = (*db)->connect();
   if (!conn) {
@@ -116,7 +73,6 @@ int run_load(const LoadOptions& opt) {
     if (!r) {
       std::cerr << "load: append_batch failed at " << written << ": " << r.error().message()
                 << "\n";
-      if (!trigger.empty()) exec(opt.db, trigger);
       return 1;
     }
     written = end;
@@ -128,18 +84,22 @@ int run_load(const LoadOptions& opt) {
       last_report = now;
     }
   }
-  conn->reset();
-  if (!trigger.empty()) {
-    const auto t = std::chrono::steady_clock::now();
-    if (!exec(opt.db, "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')") ||
-        !exec(opt.db, trigger)) {
-      std::cerr << "load: the full-text index could not be rebuilt: the store is incomplete\n";
+  // The store indexes full text after the commit (docs/storage.md): catch the index up here,
+  // in big chunks, so the server starts with nothing left to index.
+  const auto t = std::chrono::steady_clock::now();
+  for (;;) {
+    auto more = (*conn)->index_pending(1'000'000);
+    if (!more) {
+      std::cerr << "load: the full-text index could not be caught up: " << more.error().message()
+                << "\n";
       return 1;
     }
-    std::cerr << "load: full-text index rebuilt in "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count()
-              << " s\n";
+    if (!*more) break;
   }
+  conn->reset();
+  std::cerr << "load: full-text index caught up in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count()
+            << " s\n";
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   boost::json::object o;
@@ -148,7 +108,6 @@ int run_load(const LoadOptions& opt) {
   o["conversations"] = opt.conversations;
   o["batch"] = opt.batch;
   o["seconds"] = seconds;
-  o["fts"] = trigger.empty() ? "trigger" : "rebuild";
   o["rows_per_s"] = std::llround(static_cast<double>(written) / seconds);
   o["ok"] = true;
   std::cout << "load: " << written << " messages into " << opt.conversations << " conversations in "

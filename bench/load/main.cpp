@@ -125,8 +125,6 @@ int main(int argc, char** argv) {
   load_cmd->add_option("--content-bytes", load.content_bytes)->capture_default_str();
   load_cmd->add_option("--synchronous", load.synchronous)->capture_default_str();
   load_cmd->add_option("--prefix", load.prefix)->capture_default_str();
-  load_cmd->add_flag("!--fts-per-row", load.fts_rebuild,
-                     "Index each row through the trigger instead of one rebuild at the end");
   load_cmd->callback([&] { code = run_load(load); });
 
   try {

@@ -73,7 +73,6 @@ struct LoadOptions {
   std::size_t content_bytes = 80;
   std::string synchronous = "NORMAL";
   std::string prefix = "h";
-  bool fts_rebuild = true;  // load without the FTS trigger, then rebuild the index once
 };
 int run_load(const LoadOptions& options);
 

@@ -866,6 +866,17 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
     }
     return kept;
   };
+  // Read-your-writes: the writer first indexes whatever is committed but not yet indexed
+  // (store.hpp, Connection::index_pending), so the reader's search finds it caught up and
+  // never competes with the writer for the write lock. A failure here is not final: the
+  // search itself catches up too, and reports the error if it still cannot.
+  const Job<bool> catch_up = [](store::Connection& c) -> Result<bool> {
+    for (;;) {
+      auto more = c.index_pending(4096);
+      if (!more || !*more) return more;
+    }
+  };
+  (void)co_await on_writer<bool>(hub_.storage(), catch_up);
   auto hits = co_await on_reader<std::vector<store::SearchHit>>(hub_.storage(), job13);
   if (!hits) co_return error_from(call.req, hits.error(), "search");
   json::array arr;

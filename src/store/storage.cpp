@@ -1,5 +1,7 @@
 #include "store/storage.hpp"
 
+#include <algorithm>
+
 #include "core/log.hpp"
 #include "core/process.hpp"
 
@@ -104,7 +106,14 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
   for (;;) {
     {
       std::unique_lock lock(write_mu_);
-      write_cv_.wait(lock, [&] { return stopping_ || !write_queue_.empty(); });
+      const auto ready = [&] { return stopping_ || !write_queue_.empty(); };
+      if (index_behind_ && !write_cv_.wait_for(lock, options_.index_idle, ready)) {
+        // Idle for index_idle: catch the search index up (index_some stops at new work).
+        lock.unlock();
+        index_some(*conn, true);
+        continue;
+      }
+      write_cv_.wait(lock, ready);
       if (write_queue_.empty() && stopping_) break;
       taken.swap(write_queue_);
     }
@@ -120,8 +129,40 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
         Job job = std::move(taken.front().job);
         taken.pop_front();
         job(*conn);
+        index_behind_ = true;  // a job may insert messages (replace_conversation)
       }
     }
+    if (index_behind_ && unindexed_ > options_.index_backlog) index_some(*conn, false);
+  }
+}
+
+// The full-text index is not touched by the append's transaction (that would cost the
+// commit path most of its speed); it is caught up here, in transactions of its own, after
+// the callers have their acks: when the writer has been idle for index_idle, in chunks until
+// done or until work arrives; while it is busy, back down to index_backlog. A search catches
+// up whatever is still left first, so no reader ever sees the lag.
+void Storage::index_some(Connection& conn, bool idle) {
+  for (;;) {
+    const std::size_t chunk =
+        idle ? options_.index_chunk
+             : std::max(options_.index_chunk,
+                        unindexed_ - std::min(unindexed_, options_.index_backlog));
+    auto more = conn.index_pending(chunk);
+    if (!more) {
+      // Logged by the backend; tried again after the next write.
+      index_behind_ = false;
+      unindexed_ = 0;
+      return;
+    }
+    unindexed_ -= std::min(unindexed_, chunk);
+    if (!*more) {
+      index_behind_ = false;
+      unindexed_ = 0;
+      return;
+    }
+    if (!idle) return;
+    std::lock_guard lock(write_mu_);
+    if (stopping_ || !write_queue_.empty()) return;  // the next open catches up the rest
   }
 }
 
@@ -134,6 +175,8 @@ void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<Pending
     up_.store(true, std::memory_order_relaxed);
     appended_.fetch_add(group.size(), std::memory_order_relaxed);
     batches_.fetch_add(1, std::memory_order_relaxed);
+    index_behind_ = true;
+    unindexed_ += group.size();
     for (std::size_t i = 0; i < group.size(); ++i) group[i]->done(std::move((*result)[i]));
     return;
   }
@@ -156,6 +199,8 @@ void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<Pending
     if (one && one->size() == 1) {
       appended_.fetch_add(1, std::memory_order_relaxed);
       batches_.fetch_add(1, std::memory_order_relaxed);
+      index_behind_ = true;
+      ++unindexed_;
       group[i]->done(std::move(one->front()));
     } else {
       group[i]->done(one ? Result<Appended>(Errc::internal) : Result<Appended>(one.error()));

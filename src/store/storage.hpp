@@ -27,7 +27,14 @@ class Storage {
  public:
   struct Options {
     std::size_t max_batch = 2048;  // appends committed in one transaction at most
-    std::size_t readers = 2;      // reader threads (each one connection)
+    std::size_t readers = 2;       // reader threads (each one connection)
+    // The full-text index is caught up after commits (Connection::index_pending): once the
+    // writer has been idle for `index_idle`, in chunks of `index_chunk` until done; while it
+    // is busy, back down to `index_backlog` whenever more appended messages than that wait,
+    // so the lag (and a search's own catch-up) stays bounded.
+    std::chrono::milliseconds index_idle{5};
+    std::size_t index_chunk = 2048;
+    std::size_t index_backlog = 16384;
   };
   struct Stats {
     std::uint64_t appended = 0;  // messages committed
@@ -51,6 +58,7 @@ class Storage {
   // commit (or failure). Completions run in commit order.
   void append(NewMessage msg, Callback<Appended> done);
   // Runs `job` on the writer thread, in order with appends (edits, deletes, read marks...).
+  // After jobs, as after commits, the search index is caught up (Options::index_idle).
   void write(Job job);
   // Runs `job` on a reader thread. Sees every write whose callback has run.
   void read(Job job);
@@ -77,6 +85,8 @@ class Storage {
   void run_writer(std::unique_ptr<Connection> conn);
   void run_reader(std::unique_ptr<Connection> conn);
   void commit_group(Connection& conn, std::vector<std::unique_ptr<PendingAppend>>& group);
+  // Catches the search index up as Options describe (`idle`: nothing queued); writer only.
+  void index_some(Connection& conn, bool idle);
 
   std::shared_ptr<Database> db_;
   Options options_;
@@ -90,6 +100,11 @@ class Storage {
   std::condition_variable read_cv_;
   std::deque<Job> read_queue_;
   bool read_stopping_ = false;
+
+  // Writer thread only: whether the search index may be behind (true at start, so a tail
+  // left unindexed by an earlier process is caught up), and appends since it last was not.
+  bool index_behind_ = true;
+  std::size_t unindexed_ = 0;
 
   std::atomic<bool> up_{true};
   std::atomic<std::uint64_t> appended_{0}, batches_{0}, write_errors_{0}, reads_{0};

@@ -165,8 +165,16 @@ class Connection {
   [[nodiscard]] virtual Result<void> set_last_seen(const UserId& id, TimeMs at) = 0;
 
   // --- Search and export ------------------------------------------------------------------
-  // Full-text search over non-deleted messages, best match first.
+  // Full-text search over non-deleted messages, best match first. Finds every message
+  // committed before the call (a backend that indexes after the commit catches up first).
   [[nodiscard]] virtual Result<std::vector<SearchHit>> search(const SearchQuery& query) = 0;
+  // Brings the full-text index up to date with at most `max_rows` more committed messages,
+  // in a transaction of its own; returns true when more remain. Backends that index inside
+  // the append's transaction have nothing to do. Storage's writer calls it between commits.
+  [[nodiscard]] virtual Result<bool> index_pending(std::size_t max_rows) {
+    (void)max_rows;
+    return false;
+  }
   // Calls `fn` for each message of `conversation` with seq > after, in seq order, without
   // holding them all in memory; stops early when `fn` returns false.
   [[nodiscard]] virtual Result<void> for_each_message(

@@ -228,6 +228,23 @@ constexpr char kSearch[] =
     " WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND (?2 IS NULL OR m.conversation = ?2)"
     " ORDER BY messages_fts.rank LIMIT ?3";
 
+// The full-text index after the commit (migrations/003_search_off_commit.sql): rows above
+// the watermark are committed but not yet indexed.
+constexpr char kIndexBehind[] =
+    "SELECT coalesce((SELECT max(rowid) FROM messages), 0)"
+    " > (SELECT indexed_rowid FROM search_index WHERE id = 1)";
+constexpr char kIndexWatermark[] = "SELECT indexed_rowid FROM search_index WHERE id = 1";
+// The next chunk above the watermark: its last rowid and its size.
+constexpr char kIndexChunk[] =
+    "SELECT max(rowid), count(*) FROM"
+    " (SELECT rowid FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)";
+constexpr char kIndexRows[] =
+    "INSERT INTO messages_fts (rowid, content)"
+    " SELECT rowid, content FROM messages WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid";
+constexpr char kSetIndexWatermark[] = "UPDATE search_index SET indexed_rowid = ?1 WHERE id = 1";
+// Rows a search indexes per transaction when it finds the index behind.
+constexpr std::size_t kSearchCatchUpChunk = 4096;
+
 #undef PARLEY_MESSAGE_COLUMNS
 #undef PARLEY_CONVERSATION_COLUMNS
 
@@ -1260,10 +1277,69 @@ Result<std::vector<MemberState>> SqliteConnection::member_states(
 
 // --- Search and export -------------------------------------------------------------------
 
+Result<bool> SqliteConnection::index_pending(std::size_t max_rows) {
+  if (max_rows == 0) return false;
+  {
+    // Caught up (the common case): no write lock taken.
+    auto behind = prepare(kIndexBehind);
+    if (!behind) return Result<bool>(boost::system::in_place_error, behind.error());
+    auto row = behind->step();
+    if (!row) return row;
+    if (!*row || behind->int64(0) == 0) return false;
+  }
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return Result<bool>(boost::system::in_place_error, ok.error());
+  std::int64_t watermark = 0;
+  {
+    auto stmt = prepare(kIndexWatermark);
+    if (!stmt) return Result<bool>(boost::system::in_place_error, stmt.error());
+    auto row = stmt->step();
+    if (!row) return row;
+    if (!*row) return Result<bool>(boost::system::in_place_error, err(Errc::data_loss));
+    watermark = stmt->int64(0);
+  }
+  std::int64_t last = 0;
+  std::int64_t count = 0;
+  {
+    auto stmt = prepare(kIndexChunk);
+    if (!stmt) return Result<bool>(boost::system::in_place_error, stmt.error());
+    stmt->bind(1, watermark).bind(2, detail::sql_limit(max_rows));
+    auto row = stmt->step();
+    if (!row) return row;
+    if (*row && !stmt->is_null(0)) {
+      last = stmt->int64(0);
+      count = stmt->int64(1);
+    }
+  }
+  if (count == 0) return false;  // another connection caught up meanwhile
+  {
+    auto stmt = prepare(kIndexRows);
+    if (!stmt) return Result<bool>(boost::system::in_place_error, stmt.error());
+    stmt->bind(1, watermark).bind(2, last);
+    if (auto ok = stmt->run(); !ok) return Result<bool>(boost::system::in_place_error, ok.error());
+  }
+  {
+    auto stmt = prepare(kSetIndexWatermark);
+    if (!stmt) return Result<bool>(boost::system::in_place_error, stmt.error());
+    stmt->bind(1, last);
+    if (auto ok = stmt->run(); !ok) return Result<bool>(boost::system::in_place_error, ok.error());
+  }
+  if (auto ok = tx.commit(); !ok) return Result<bool>(boost::system::in_place_error, ok.error());
+  return static_cast<std::size_t>(count) == max_rows;
+}
+
 Result<std::vector<SearchHit>> SqliteConnection::search(const SearchQuery& query) {
   std::vector<SearchHit> out;
   const std::vector<std::string> terms = detail::search_terms(query.text);
   if (terms.empty()) return out;
+  // Read-your-writes: index what is committed but not indexed yet. Storage's writer
+  // normally has (it catches up after commits, and the REST search asks it first), so this
+  // is one read that finds nothing to do.
+  for (;;) {
+    auto more = index_pending(kSearchCatchUpChunk);
+    if (!more) return more.error();
+    if (!*more) break;
+  }
   const std::string match = fts_query(terms);
   const std::size_t limit = detail::list_limit(query.limit, detail::kDefaultSearchLimit);
   auto stmt = prepare(kSearch);

@@ -116,6 +116,9 @@ class SqliteConnection final : public Connection {
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
 
   [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchQuery& query) override;
+  // Indexes the committed rows above the search watermark, oldest first (see
+  // migrations/003_search_off_commit.sql).
+  [[nodiscard]] Result<bool> index_pending(std::size_t max_rows) override;
   // `fn` must not use this connection (its statement is still stepping).
   [[nodiscard]] Result<void> for_each_message(
       const ConversationId& conversation, Seq after,

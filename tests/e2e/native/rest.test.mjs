@@ -447,6 +447,32 @@ describe('search', () => {
     const none = await ctx.api('GET', `/api/search?q=qqqnotawordqqq${Date.now()}`);
     assert.deepEqual(none.json.hits, []);
   });
+
+  test('a message is found right after its ack, and right after an edit or delete', T, async () => {
+    // The index is caught up after the commit (docs/storage.md); no search may see the lag.
+    const conversation = uid('search-now');
+    const client = await ctx.login(uid('searcher'));
+    await join(client, conversation);
+    const stamp = Date.now().toString(36);
+    for (let i = 0; i < 20; i++) {
+      const word = `zq${stamp}now${i}x`;
+      const [ack] = await sendMany(client, conversation, [`fresh ${word} words`]);
+      const res = await ctx.api('GET', `/api/search?q=${word}`);
+      assert.deepEqual(res.json.hits.map((h) => `${h.conversation}#${h.seq}`), [`${conversation}#${ack.seq}`],
+        `search #${i} right after the ack: ${res.text}`);
+    }
+    // Edits and deletes that reach messages before anything indexed them.
+    const acks = await sendMany(client, conversation, [`old zq${stamp}before`, `gone zq${stamp}del`, `kept zq${stamp}del`], { window: 3 });
+    const patch = await ctx.api('PATCH', `/api/conversations/${conversation}/messages/${acks[0].seq}`, { content: `new zq${stamp}after` });
+    assert.equal(patch.status, 200, patch.text);
+    const del = await ctx.api('DELETE', `/api/conversations/${conversation}/messages/${acks[1].seq}`);
+    assert.ok([200, 204].includes(del.status), del.text);
+    const seqs = async (word) => (await ctx.api('GET', `/api/search?q=${word}`)).json.hits.map((h) => h.seq).sort((a, b) => a - b);
+    assert.deepEqual(await seqs(`zq${stamp}before`), [], 'the old text is gone');
+    assert.deepEqual(await seqs(`zq${stamp}after`), [acks[0].seq]);
+    assert.deepEqual(await seqs(`zq${stamp}del`), [acks[2].seq]);
+    await client.close();
+  });
 });
 
 describe('users', () => {
