@@ -136,7 +136,6 @@ class WsSession final : public hub::Session, private ws::FrameReader::Handler {
   bool flush_pending_ = false;  // a flush is posted or a write is in flight
   bool closing_ = false;        // nothing more is accepted; the close frame follows the queue
   std::uint16_t close_code_ = ws::close_code::normal;
-  std::string close_reason_;
 
   // Strand only.
   std::string out_;          // the bytes of the write in flight
