@@ -216,7 +216,7 @@ elif selected history; then
     grep -v '^RESULT ' "$WORK/load.out" >&2 || true
     grep '^RESULT ' "$WORK/load.out" | sed 's/^RESULT //' >>"$RESULTS" || true
     # Read the store once so that the pages are in the page cache, as a live server's would be.
-    # (On this VM, memory untouched for a minute is paged out: the FTS rebuild at the end of
+    # (On this VM, memory untouched for a minute is paged out: the FTS indexing at the end of
     # the load leaves the message pages cold, and a cold page is a read from a slow disk.)
     cat "$WORK/history/parley.db" >/dev/null
     scenario history history history --clients 4 --conversations "$HISTORY_CONVERSATIONS" \
