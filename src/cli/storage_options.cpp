@@ -42,6 +42,7 @@ Result<std::shared_ptr<store::Database>> open_storage(const StorageOptions& opti
   store::StoreConfig sc;
   sc.database_url = options.database_url;
   sc.sqlite_synchronous = options.sqlite_synchronous;
+  sc.sqlite_memory_map = false;  // one pass over the store: mapped pages would all stay in RSS
   if (sc.database_url.empty()) {
     sc.sqlite_path = (std::filesystem::path(options.data_dir) / "parley.db").string();
   }
@@ -50,6 +51,7 @@ Result<std::shared_ptr<store::Database>> open_storage(const StorageOptions& opti
 
 Result<std::shared_ptr<store::Database>> open_storage_url(std::string_view url) {
   store::StoreConfig sc;
+  sc.sqlite_memory_map = false;  // migrate reads the whole store once
   if (url.starts_with("sqlite:")) {
     url.remove_prefix(7);
     if (url.starts_with("//")) url.remove_prefix(2);  // sqlite://path as well

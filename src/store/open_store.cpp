@@ -64,6 +64,7 @@ Result<std::shared_ptr<Database>> open_database(const StoreConfig& config) {
   }
   sqlite::SqliteDatabase::Options options;
   options.synchronous = config.sqlite_synchronous.empty() ? "FULL" : config.sqlite_synchronous;
+  options.memory_map = config.sqlite_memory_map;
   auto db = sqlite::SqliteDatabase::open(path.string(), std::move(options));
   if (!db) return db.error();
   return std::shared_ptr<Database>(std::move(*db));

@@ -227,6 +227,9 @@ struct StoreConfig {
   std::string sqlite_path;   // used when database_url is empty; ":memory:"-like "memory:" too
   // SQLite: "FULL" (default: survives power loss) or "NORMAL" (survives kill -9 only).
   std::string sqlite_synchronous = "FULL";
+  // SQLite: read through a memory map (a server's random reads); false for the CLI's one-pass
+  // data commands, which must keep a flat RSS however big the store (docs/storage.md).
+  bool sqlite_memory_map = true;
 };
 
 // Opens the configured backend, creating and migrating its schema. PostgreSQL when

@@ -551,8 +551,10 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
   // about 12 % of the server's CPU paging a 1M-message store over REST. Address space only
   // (pages come from the OS page cache, shared by the connections); SQLite caps it at its
   // compile-time SQLITE_MAX_MMAP_SIZE (2 GiB by default), past which it reads as before.
-  if (auto ok = conn->exec("PRAGMA mmap_size = 2147418112", "PRAGMA mmap_size"); !ok) {
-    return ok.error();
+  if (options.memory_map) {
+    if (auto ok = conn->exec("PRAGMA mmap_size = 2147418112", "PRAGMA mmap_size"); !ok) {
+      return ok.error();
+    }
   }
   return conn;
 }

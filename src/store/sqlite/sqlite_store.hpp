@@ -27,6 +27,10 @@ class SqliteDatabase final : public Database {
     // Migrate up to this version only; 0 means every migration the binary has. Tests use it
     // to build a file of an older schema.
     int target_version = 0;
+    // Read pages beyond the page cache through a memory map of the file (PRAGMA mmap_size).
+    // Right for a server's random reads; off for one pass over the whole store (the CLI's
+    // export, migrate, backup), whose mapped pages would all count in the process's RSS.
+    bool memory_map = true;
   };
 
   // Opens (creating it if needed) the database at `path` and applies pending migrations,
