@@ -240,6 +240,7 @@ def add(scenario, figure, value, target="", met=None):
 def num(v, fmt="{:,.0f}"):
     return "-" if v is None else fmt.format(v)
 bare = None
+bare500 = None
 m = by.get("micro")
 if m:
     b = m["benchmarks"]
@@ -248,9 +249,13 @@ if m:
             v = b[k].get("items_per_second")
             bare = max(bare or 0, v or 0)
             add("micro", k.replace("BM_", "") + " rows/s", num(v), "ceiling")
+    bare500 = (b.get("BM_BareSqlite500Rooms/1000") or {}).get("items_per_second")
+    if bare500:
+        add("micro", "BareSqlite500Rooms/1000 rows/s", num(bare500), "ceiling for chat 500x2")
     if "BM_BareSqliteFtsTrigger/1000" in b:
         add("micro", "BareSqliteFtsTrigger/1000 rows/s", num(b["BM_BareSqliteFtsTrigger/1000"].get("items_per_second")), "(FTS in the commit, schema 2)")
-    for k in ("BM_StorageAppendSingle", "BM_StorageAppendGroup/100", "BM_StorageAppendGroup/1000", "BM_ConnectionAppendBatch/1000"):
+    for k in ("BM_StorageAppendSingle", "BM_StorageAppendGroup/100", "BM_StorageAppendGroup/1000", "BM_ConnectionAppendBatch/1000",
+              "BM_StorageAppendGroup500Rooms/1000", "BM_ConnectionAppendBatch500Rooms/1000"):
         if k in b: add("micro", k.replace("BM_", "") + " rows/s", num(b[k].get("items_per_second")))
     for k in ("BM_DecodeSend", "BM_EncodeMessageEvent"):
         if k in b: add("micro", k.replace("BM_", "") + " /s", num(b[k].get("items_per_second")))
@@ -276,9 +281,13 @@ chat("chat-500x2", 40000)
 chat("pg-chat-10x10", 10000)
 chat("pg-chat-500x2", 30000)
 r = by.get("chat-500x2")
-if r and bare:
-    pct = 100.0 * r.get("acked_per_s", 0) / bare
-    add("chat-500x2", "% of bare SQLite", f"{pct:.0f} %", ">= 60 %", pct >= 60 if not smoke else None)
+# The same-shape ceiling (500 conversations per transaction) when the micro-benchmarks ran it;
+# else the 10-conversation loop, a higher ceiling than this scenario's rows can reach.
+ceiling = bare500 or bare
+if r and ceiling:
+    pct = 100.0 * r.get("acked_per_s", 0) / ceiling
+    add("chat-500x2", "% of bare SQLite" + (" (500 rooms)" if bare500 else ""), f"{pct:.0f} %", ">= 60 %",
+        pct >= 60 if not smoke else None)
 r = by.get("chat-rate-5000")
 if r:
     a = r.get("ack", {})

@@ -55,11 +55,14 @@ class TempDir {
 }();
 
 const std::string kContent = "b 3 1234 987654321098 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+// The chat scenarios' shapes: 10 rooms (chat 10 x 10) and 500 (chat 500 x 2). With 500
+// rooms a transaction touches 500 places in each message index and 500 conversation rows.
 constexpr int kRooms = 10;
+constexpr int kPairRooms = 500;
 
-NewMessage make_message(std::uint64_t n) {
+NewMessage make_message(std::uint64_t n, int rooms = kRooms) {
   NewMessage m;
-  m.conversation = "room-" + std::to_string(n % kRooms);
+  m.conversation = "room-" + std::to_string(n % static_cast<std::uint64_t>(rooms));
   m.sender = Sender{"user-" + std::to_string(n % 100), "User", "user"};
   m.content = kContent;
   m.client_id = "c-" + std::to_string(n);
@@ -115,7 +118,7 @@ void BM_StorageAppendSingle(benchmark::State& state) {
 BENCHMARK(BM_StorageAppendSingle)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // K senders each waiting for their ack: K appends queued at once, then all awaited.
-void BM_StorageAppendGroup(benchmark::State& state) {
+void storage_append_group(benchmark::State& state, int rooms) {
   TempDir dir;
   auto storage = std::move(*store::Storage::open(open_db(dir), {}));
   const auto k = static_cast<std::size_t>(state.range(0));
@@ -124,7 +127,7 @@ void BM_StorageAppendGroup(benchmark::State& state) {
   for (auto _ : state) {
     latch.add(k);
     for (std::size_t i = 0; i < k; ++i) {
-      storage->append(make_message(n++), [&](Result<Appended> r) {
+      storage->append(make_message(n++, rooms), [&](Result<Appended> r) {
         if (!r) std::abort();
         latch.done();
       });
@@ -137,6 +140,11 @@ void BM_StorageAppendGroup(benchmark::State& state) {
   state.counters["rows_per_tx"] = static_cast<double>(stats.appended) /
                                   static_cast<double>(std::max<std::uint64_t>(1, stats.batches));
 }
+void BM_StorageAppendGroup(benchmark::State& state) { storage_append_group(state, kRooms); }
+void BM_StorageAppendGroup500Rooms(benchmark::State& state) {
+  storage_append_group(state, kPairRooms);
+}
+BENCHMARK(BM_StorageAppendGroup500Rooms)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StorageAppendGroup)
     ->Arg(100)
     ->Arg(500)
@@ -144,7 +152,7 @@ BENCHMARK(BM_StorageAppendGroup)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-void BM_ConnectionAppendBatch(benchmark::State& state) {
+void connection_append_batch(benchmark::State& state, int rooms) {
   TempDir dir;
   auto db = open_db(dir);
   auto conn = std::move(*db->connect());
@@ -154,13 +162,21 @@ void BM_ConnectionAppendBatch(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     batch.clear();
-    for (std::size_t i = 0; i < k; ++i) batch.push_back(make_message(n++));
+    for (std::size_t i = 0; i < k; ++i) batch.push_back(make_message(n++, rooms));
     state.ResumeTiming();
     auto r = conn->append_batch(batch);
     if (!r) std::abort();
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
+void BM_ConnectionAppendBatch(benchmark::State& state) { connection_append_batch(state, kRooms); }
+void BM_ConnectionAppendBatch500Rooms(benchmark::State& state) {
+  connection_append_batch(state, kPairRooms);
+}
+BENCHMARK(BM_ConnectionAppendBatch500Rooms)
+    ->Arg(1000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_ConnectionAppendBatch)
     ->Arg(100)
     ->Arg(1000)
@@ -176,7 +192,7 @@ void check(int rc, sqlite3* db) {
 
 // The ceiling: the same rows, the same schema and pragmas, no Parley code in the loop.
 // `fts_trigger` adds schema version 2's insert trigger (each row indexed in the commit).
-void bare_sqlite(benchmark::State& state, bool fts_trigger) {
+void bare_sqlite(benchmark::State& state, bool fts_trigger, int rooms = kRooms) {
   TempDir dir;
   open_db(dir);  // creates and migrates the schema
   sqlite3* db = nullptr;
@@ -185,7 +201,8 @@ void bare_sqlite(benchmark::State& state, bool fts_trigger) {
       db);
   check(sqlite3_exec(db,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                     " PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY",
+                     " PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+                     " PRAGMA cache_size = -32768; PRAGMA mmap_size = 2147418112",
                      nullptr, nullptr, nullptr),
         db);
   if (fts_trigger) {
@@ -196,7 +213,7 @@ void bare_sqlite(benchmark::State& state, bool fts_trigger) {
                        nullptr, nullptr, nullptr),
           db);
   }
-  for (int r = 0; r < kRooms; ++r) {
+  for (int r = 0; r < rooms; ++r) {
     const std::string sql =
         "INSERT INTO conversations (id, created_at, updated_at) VALUES ('room-" +
         std::to_string(r) + "', 1, 1)";
@@ -217,18 +234,20 @@ void bare_sqlite(benchmark::State& state, bool fts_trigger) {
         db);
   const auto k = static_cast<std::size_t>(state.range(0));
   std::uint64_t n = 0;
-  std::vector<std::int64_t> last(kRooms, 0);
+  std::vector<std::int64_t> last(static_cast<std::size_t>(rooms), 0);
+  std::vector<std::int64_t> added(static_cast<std::size_t>(rooms), 0);
   std::vector<NewMessage> batch;
   for (auto _ : state) {
     state.PauseTiming();
     batch.clear();
-    for (std::size_t i = 0; i < k; ++i) batch.push_back(make_message(n++));
+    for (std::size_t i = 0; i < k; ++i) batch.push_back(make_message(n++, rooms));
     state.ResumeTiming();
     check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db);
     const std::int64_t now = now_ms();
     for (std::size_t i = 0; i < k; ++i) {
       const NewMessage& m = batch[i];
-      const auto room = (n - k + i) % kRooms;
+      const auto room = (n - k + i) % static_cast<std::uint64_t>(rooms);
+      ++added[room];
       const std::string id = new_message_id();
       sqlite3_bind_text(insert, 1, m.conversation.data(), static_cast<int>(m.conversation.size()),
                         SQLITE_STATIC);
@@ -250,11 +269,13 @@ void bare_sqlite(benchmark::State& state, bool fts_trigger) {
       check(sqlite3_step(insert), db);
       sqlite3_reset(insert);
     }
-    for (int r = 0; r < kRooms; ++r) {
+    for (int r = 0; r < rooms; ++r) {
+      if (added[static_cast<std::size_t>(r)] == 0) continue;
       const std::string id = "room-" + std::to_string(r);
       sqlite3_bind_text(bump, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_int64(bump, 2, last[r]);
-      sqlite3_bind_int64(bump, 3, static_cast<std::int64_t>(k / kRooms));
+      sqlite3_bind_int64(bump, 2, last[static_cast<std::size_t>(r)]);
+      sqlite3_bind_int64(bump, 3, added[static_cast<std::size_t>(r)]);
+      added[static_cast<std::size_t>(r)] = 0;
       sqlite3_bind_int64(bump, 4, now);
       check(sqlite3_step(bump), db);
       sqlite3_reset(bump);
@@ -268,6 +289,10 @@ void bare_sqlite(benchmark::State& state, bool fts_trigger) {
 }
 void BM_BareSqlite(benchmark::State& state) { bare_sqlite(state, false); }
 BENCHMARK(BM_BareSqlite)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The ceiling for chat 500 x 2: the same loop over 500 conversations.
+void BM_BareSqlite500Rooms(benchmark::State& state) { bare_sqlite(state, false, kPairRooms); }
+BENCHMARK(BM_BareSqlite500Rooms)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_BareSqliteFtsTrigger(benchmark::State& state) { bare_sqlite(state, true); }
 BENCHMARK(BM_BareSqliteFtsTrigger)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
