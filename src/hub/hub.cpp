@@ -343,21 +343,26 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
       m.content = std::move(cmd.content);
       m.meta = std::move(cmd.meta);
       m.client_id = std::move(cmd.client_id);
-      append(std::move(m), [this, reply = std::move(reply)](Result<Appended> r, bool pending) {
+      append(std::move(m), [this, reply = std::move(reply)](Result<Appended> r,
+                                                             bool pending) mutable {
         if (!r) {
           reply(error_reply(r.error(), "send failed"));
           return;
         }
+        // On the writer thread: one copy of the message, shared by the ack and the fan-out.
+        auto stored = std::make_shared<const StoredMessage>(std::move(r->message));
         Reply ack = simple(ReplyType::ack);
-        ack.message = std::make_shared<const StoredMessage>(r->message);
+        ack.message = stored;
         ack.duplicate = r->duplicate;
         ack.pending = pending;
-        ack.conversation = r->message.conversation;
-        auto then = [reply, ack = std::move(ack)]() mutable { reply(std::move(ack)); };
+        ack.conversation = stored->conversation;
+        auto then = [reply = std::move(reply), ack = std::move(ack)]() mutable {
+          reply(std::move(ack));
+        };
         if (pending) {
-          apply_pending(r->message, std::move(then));
+          apply_pending(*stored, std::move(then));
         } else {
-          apply_commit(*r, std::move(then));
+          apply_commit(std::move(stored), r->duplicate, std::move(then));
         }
       });
       return;
@@ -563,8 +568,16 @@ void Hub::apply_commit(const Appended& appended, std::function<void()> then) {
     then();
     return;
   }
+  apply_commit(std::make_shared<const StoredMessage>(appended.message), false, std::move(then));
+}
+
+void Hub::apply_commit(std::shared_ptr<const StoredMessage> m, bool duplicate,
+                       std::function<void()> then) {
+  if (duplicate) {
+    then();
+    return;
+  }
   messages_.fetch_add(1, std::memory_order_relaxed);
-  auto m = std::make_shared<const StoredMessage>(appended.message);
   if (sink_) {
     protocol::Event e;
     e.type = EventType::message;
@@ -572,7 +585,7 @@ void Hub::apply_commit(const Appended& appended, std::function<void()> then) {
     e.message = m;
     publish(e);
   }
-  auto r = room(appended.message.conversation, false);
+  auto r = room(m->conversation, false);
   if (!r) {
     then();
     return;

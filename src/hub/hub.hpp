@@ -149,6 +149,9 @@ class Hub {
   void with_room(const ConversationId& id, std::function<void(Room&)> fn);
   // After a commit (on the writer thread): runs `then` (the ack), then fans the message out.
   void apply_commit(const Appended& appended, std::function<void()> then);
+  // The same with the message already shared (the ack holds the same copy).
+  void apply_commit(std::shared_ptr<const StoredMessage> m, bool duplicate,
+                    std::function<void()> then);
   void apply_update(const StoredMessage& m, protocol::EventType type, std::function<void()> then);
   void append(NewMessage msg, std::function<void(Result<Appended>, bool pending)> done);
   void apply_pending(const StoredMessage& m, std::function<void()> then);
