@@ -173,19 +173,6 @@ int run_server(const Config& config) {
   hub_options.limits = limits;
   hub_options.max_joined_rooms = config.max_joined_rooms;
   hub_options.enforce_access = token_mode;
-  hub::Hub hub(ioc.get_executor(), **storage, hub_options);
-
-  Retention retention(ioc.get_executor(), hub, retention_options);
-  if (retention_options.interval.count() > 0) {
-    retention.start();
-    spdlog::info("retention every {} ms: default keep_last {}, max_age {}; per-conversation "
-                 "settings.keep_last / settings.max_age",
-                 retention_options.interval.count(),
-                 config.retention_keep_last ? std::to_string(*config.retention_keep_last)
-                                            : std::string("none"),
-                 config.retention_max_age.empty() ? std::string("none")
-                                                  : config.retention_max_age);
-  }
 
   // The outage spool (docs/storage.md, "Outages"): a database server can go away while we
   // run; sends then go to DATA_DIR/spool, fsynced, and are replayed when it returns. SQLite
@@ -200,12 +187,21 @@ int run_server(const Config& config) {
       return 1;
     }
     spool = std::move(*opened);
-    spool->set_on_replayed([&hub](const Appended& a) { hub.apply_replayed(a); });
-    hub.set_appender([s = spool.get()](NewMessage m, store::spool::Spool::Done done) {
-      s->append(std::move(m), std::move(done));
-    });
-    hub.set_spool_state([s = spool.get()] { return hub::Hub::SpoolState{s->healthy(), s->size()}; });
-    spool->start();
+  }
+
+  hub::Hub hub(ioc.get_executor(), **storage, hub_options, spool.get());
+  if (spool) spool->start();  // replays what an earlier run left, through the hub
+
+  Retention retention(ioc.get_executor(), hub, retention_options);
+  if (retention_options.interval.count() > 0) {
+    retention.start();
+    spdlog::info("retention every {} ms: default keep_last {}, max_age {}; per-conversation "
+                 "settings.keep_last / settings.max_age",
+                 retention_options.interval.count(),
+                 config.retention_keep_last ? std::to_string(*config.retention_keep_last)
+                                            : std::string("none"),
+                 config.retention_max_age.empty() ? std::string("none")
+                                                  : config.retention_max_age);
   }
 
   // Several servers (REDIS_URL): every event that originates here is published; other

@@ -46,11 +46,16 @@ struct Hub::Sweeper {
   bool stopped = false;
 };
 
-Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options options)
+Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options options,
+         store::Appender* appender)
     : executor_(std::move(executor)),
       storage_(storage),
       options_(options),
+      appender_(appender),
       sweeper_(std::make_shared<Sweeper>(executor_)) {
+  // A spooled message is stored at last: fan it out with its final seq (unless another
+  // message under its client id was stored first: nothing new then).
+  if (appender_) appender_->set_on_stored([this](const Appended& a) { apply_commit(a, [] {}); });
   sweep();
 }
 
@@ -682,10 +687,10 @@ void Hub::append(NewMessage msg, std::function<void(Result<Appended>, bool pendi
     // database cannot be asked: the stored message (its ack was lost), or the pending one.
     auto key = SentIndex::key_of(msg.conversation, msg.sender.id, msg.client_id);
     if (!key) {
-      appender_(std::move(msg), std::move(done));
+      appender_->append(std::move(msg), std::move(done));
       return;
     }
-    appender_(std::move(msg), [this, key = std::move(*key), done = std::move(done)](
+    appender_->append(std::move(msg), [this, key = std::move(*key), done = std::move(done)](
                                   Result<Appended> r, bool pending) {
       if (r && pending) {
         if (auto known = sent_.find(key); known && known->id != r->message.id) {
@@ -707,7 +712,7 @@ void Hub::append(NewMessage msg, std::function<void(Result<Appended>, bool pendi
 }
 
 // A spooled message (the database is down): the sender gets its ack and the room sees it,
-// without a seq and without entering the cache; its final seq follows from apply_replayed.
+// without a seq and without entering the cache; its final seq follows from the appender's stored callback.
 void Hub::apply_pending(const StoredMessage& msg, std::function<void()> then) {
   auto r = room(msg.conversation, false);
   if (!r) {

@@ -25,6 +25,7 @@
 #include "hub/session.hpp"
 #include "protocol/command.hpp"
 #include "protocol/command_rules.hpp"
+#include "store/appender.hpp"
 #include "store/storage.hpp"
 
 namespace parley::hub {
@@ -51,7 +52,10 @@ class Hub {
 
   using ReplyFn = std::function<void(protocol::Reply)>;
 
-  Hub(boost::asio::any_io_executor executor, store::Storage& storage, Options options);
+  // `appender`: the outage spool in front of `storage` (PostgreSQL), or null to append to
+  // `storage` directly. Both must outlive the hub.
+  Hub(boost::asio::any_io_executor executor, store::Storage& storage, Options options,
+      store::Appender* appender = nullptr);
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -106,25 +110,11 @@ class Hub {
   static bool admits(const std::vector<UserId>& participants, const User& user);
   static bool is_admin(const User& user) { return user.role == "admin"; }
 
-  // The outage spool (app/server.cpp wires store::spool::Spool::append here): appends go
-  // through `fn` instead of Storage::append; `pending` results are spooled, with seq 0.
-  // Set before serving.
-  using AppendFn =
-      std::function<void(NewMessage, std::function<void(Result<Appended>, bool pending)>)>;
-  void set_appender(AppendFn fn) { appender_ = std::move(fn); }
-  // A spooled message is now stored: fan it out with its final seq (any thread).
-  void apply_replayed(const Appended& appended) {
-    apply_commit(appended, [] {});
-  }
-  // What /health says about the spool: nullopt when there is none.
-  struct SpoolState {
-    bool healthy = false;    // it can take messages (no sticky write failure)
-    std::size_t queued = 0;  // messages waiting for the database
-  };
-  void set_spool_state(std::function<SpoolState()> fn) { spool_state_ = std::move(fn); }
+  // What /health says about the outage spool: nullopt when there is none.
+  using SpoolState = store::Appender::Backlog;
   std::optional<SpoolState> spool_state() const {
-    if (!spool_state_) return std::nullopt;
-    return spool_state_();
+    if (!appender_) return std::nullopt;
+    return appender_->backlog();
   }
 
   // Several servers (bus/, REDIS_URL): every event that originates here (committed messages,
@@ -193,7 +183,7 @@ class Hub {
   boost::asio::any_io_executor executor_;
   store::Storage& storage_;
   Options options_;
-  AppendFn appender_;
+  store::Appender* appender_ = nullptr;  // the outage spool, if any
   bus::Broker* broker_ = nullptr;
   std::string origin_;  // this server's id on the bus (its own events come back: skipped)
   std::function<SpoolState()> spool_state_;

@@ -28,30 +28,29 @@
 #include <mutex>
 #include <thread>
 
+#include "store/appender.hpp"
 #include "store/storage.hpp"
 
 namespace parley::store::spool {
 
-class Spool {
+class Spool final : public Appender {
  public:
   struct Options {
     std::filesystem::path dir;  // DATA_DIR/spool
     std::chrono::milliseconds retry{1000};
   };
-  // pending: the message is in the spool (seq 0), not yet in the database.
-  using Done = std::function<void(Result<Appended>, bool pending)>;
-  using Replayed = std::function<void(const Appended&)>;
 
   // Creates the directory and reads what an earlier run left in the spool. Fails if the
   // directory or file cannot be opened.
   [[nodiscard]] static Result<std::unique_ptr<Spool>> open(Storage& storage, Options options);
-  ~Spool();
+  ~Spool() override;
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // Called (on the replay thread) for each spooled message once it is stored. Set before
-  // start().
-  void set_on_replayed(Replayed fn) { on_replayed_ = std::move(fn); }
+  // Appender: called (on the replay thread) for each spooled message once it is stored. Set
+  // before start().
+  void set_on_stored(Stored fn) override { on_replayed_ = std::move(fn); }
+  Backlog backlog() const override { return Backlog{healthy(), size()}; }
   // Starts the replay thread (which replays what was left at once).
   void start();
   // Stops the replay thread; messages still spooled stay in the file for the next run.
@@ -59,7 +58,7 @@ class Spool {
 
   // Appends `msg` through Storage, or into the spool (see above). `done` runs on a storage
   // or spool thread.
-  void append(NewMessage msg, Done done);
+  void append(NewMessage msg, Done done) override;
 
   // Records in the spool (written, not yet replayed).
   std::size_t size() const;
@@ -93,7 +92,7 @@ class Spool {
 
   Storage& storage_;
   Options options_;
-  Replayed on_replayed_;
+  Stored on_replayed_;
   std::filesystem::path file_;
   int fd_ = -1;  // spool thread only (and open())
 

@@ -133,7 +133,7 @@ class SpoolTest : public ::testing::Test {
     auto s = Spool::open(*storage_, Spool::Options{dir_, std::chrono::milliseconds(50)});
     ASSERT_TRUE(s.has_value());
     spool_ = std::move(*s);
-    spool_->set_on_replayed([this](const Appended& a) {
+    spool_->set_on_stored([this](const Appended& a) {
       std::lock_guard lock(mu_);
       replayed_.push_back(a.message);
     });
