@@ -212,6 +212,38 @@ TEST(Export, AllConversationsInIdOrder) {
   EXPECT_NE(md.find("- Conversation: `room-2`"), std::string::npos);
 }
 
+TEST(Export, CsvNeutralisesFormulasInEveryTextCell) {
+  Store s;
+  std::string lines;
+  const char* contents[] = {"=cmd|' /C calc'!A0", "=HYPERLINK(\\\"http://x\\\")", "+1+2", "-3",
+                            "@SUM(A1)", "\\tTAB", "\\rCR", "plain", "a-b=c"};
+  int seq = 0;
+  for (const char* c : contents) {
+    ++seq;
+    lines += R"({"conversation":"csv","seq":)" + std::to_string(seq) +
+             R"(,"sender":{"id":"u1","name":"=evil()","role":"user"},"kind":"text","content":")" +
+             c + R"(","created_at":"2026-01-02T10:00:00.000Z"})" + "\n";
+  }
+  const auto file = write_temp("formulas.jsonl", lines);
+  import_source(s.c.get(), Format::jsonl, file, {});
+  std::filesystem::remove(file);
+  const std::string csv = export_all(*s.c, api::ExportFormat::csv, ConversationId("csv"));
+  EXPECT_NE(csv.find(R"(,"'=cmd|' /C calc'!A0",)"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(R"(,"'=HYPERLINK(""http://x"")",)"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(R"(,"'+1+2",)"), std::string::npos);
+  EXPECT_NE(csv.find(R"(,"'-3",)"), std::string::npos);
+  EXPECT_NE(csv.find(R"(,"'@SUM(A1)",)"), std::string::npos);
+  EXPECT_NE(csv.find(",\"'\tTAB\","), std::string::npos);
+  EXPECT_NE(csv.find(",\"'\rCR\","), std::string::npos);
+  EXPECT_NE(csv.find(",plain,"), std::string::npos);
+  EXPECT_NE(csv.find(",a-b=c,"), std::string::npos);  // only a leading sign is a formula
+  EXPECT_NE(csv.find(R"(,u1,"'=evil()",user,)"), std::string::npos);  // sender names too
+  // No cell starts with a formula character once unquoted.
+  for (const std::string bad : {",=", ",+", ",-", ",@", ",\"=", ",\"+", ",\"-", ",\"@"}) {
+    EXPECT_EQ(csv.find(bad), std::string::npos) << bad;
+  }
+}
+
 TEST(Export, UnknownConversation) {
   Store s;
   auto r =
