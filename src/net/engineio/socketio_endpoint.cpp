@@ -52,6 +52,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
       : hub_(hub),
         auth_(auth),
         limits_(options.limits),
+        token_at_connect_(options.token_at_connect && auth.requires_token()),
         bucket_(options.rate_per_s, options.rate_burst),
         engine_(engine),
         strand_(engine->strand()) {}
@@ -75,7 +76,11 @@ class ChatSocket final : public hub::Session, public SioSocket {
       claim_.role = str_field(o, "role");
     }
     if (token_.empty()) token_ = info.token;
-    if (claim_.id.empty() && token_.empty()) return true;  // may authenticate later
+    if (claim_.id.empty() && token_.empty()) {
+      if (!token_at_connect_) return true;  // may authenticate later
+      why = "a token is required";
+      return false;
+    }
     boost::system::error_code ec;
     return authenticate(claim_, token_, ec, why);
   }
@@ -331,6 +336,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
   hub::Hub& hub_;
   const hub::Authenticator& auth_;
   const protocol::native::Limits limits_;
+  const bool token_at_connect_;
   TokenBucket bucket_;
   std::weak_ptr<EioSocket> engine_;
   Strand strand_;
