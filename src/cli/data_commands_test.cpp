@@ -220,24 +220,24 @@ TEST(Export, CsvNeutralisesFormulasInEveryTextCell) {
   int seq = 0;
   for (const char* c : contents) {
     ++seq;
-    lines += R"({"conversation":"csv","seq":)" + std::to_string(seq) +
-             R"(,"sender":{"id":"u1","name":"=evil()","role":"user"},"kind":"text","content":")" +
-             c + R"(","created_at":"2026-01-02T10:00:00.000Z"})" + "\n";
+    lines += R"c({"conversation":"csv","seq":)c" + std::to_string(seq) +
+             R"c(,"sender":{"id":"u1","name":"=evil()","role":"user"},"kind":"text","content":")c" +
+             c + R"c(","created_at":"2026-01-02T10:00:00.000Z"})c" + "\n";
   }
   const auto file = write_temp("formulas.jsonl", lines);
   import_source(s.c.get(), Format::jsonl, file, {});
   std::filesystem::remove(file);
   const std::string csv = export_all(*s.c, api::ExportFormat::csv, ConversationId("csv"));
-  EXPECT_NE(csv.find(R"(,"'=cmd|' /C calc'!A0",)"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(R"(,"'=HYPERLINK(""http://x"")",)"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(R"(,"'+1+2",)"), std::string::npos);
-  EXPECT_NE(csv.find(R"(,"'-3",)"), std::string::npos);
-  EXPECT_NE(csv.find(R"(,"'@SUM(A1)",)"), std::string::npos);
+  EXPECT_NE(csv.find(R"c(,"'=cmd|' /C calc'!A0",)c"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(R"c(,"'=HYPERLINK(""http://x"")",)c"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(R"c(,"'+1+2",)c"), std::string::npos);
+  EXPECT_NE(csv.find(R"c(,"'-3",)c"), std::string::npos);
+  EXPECT_NE(csv.find(R"c(,"'@SUM(A1)",)c"), std::string::npos);
   EXPECT_NE(csv.find(",\"'\tTAB\","), std::string::npos);
   EXPECT_NE(csv.find(",\"'\rCR\","), std::string::npos);
   EXPECT_NE(csv.find(",plain,"), std::string::npos);
   EXPECT_NE(csv.find(",a-b=c,"), std::string::npos);  // only a leading sign is a formula
-  EXPECT_NE(csv.find(R"(,u1,"'=evil()",user,)"), std::string::npos);  // sender names too
+  EXPECT_NE(csv.find(R"c(,u1,"'=evil()",user,)c"), std::string::npos);  // sender names too
   // No cell starts with a formula character once unquoted.
   for (const std::string bad : {",=", ",+", ",-", ",@", ",\"=", ",\"+", ",\"-", ",\"@"}) {
     EXPECT_EQ(csv.find(bad), std::string::npos) << bad;

@@ -77,11 +77,11 @@ export async function flood(base, { total, concurrency = 32, localAddress = '127
   return counts;
 }
 
-// Resident and peak resident memory of a process, in MB (Linux /proc).
+// Resident, peak resident and anonymous resident memory of a process, in MB (Linux /proc).
 export function memoryMb(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024 };
 }
 
 // One value of the server's /metrics.

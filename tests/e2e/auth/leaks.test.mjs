@@ -166,9 +166,10 @@ test('"." and ".." are not conversation ids', async () => {
     assert.equal(r.code, 'bad_request', id);
     const created = await api(server.url, 'POST', '/api/conversations', { id }, bearer(ADMIN));
     assert.equal(created.status, 400, `${id}: ${created.text}`);
-    // Raw, so that no client library resolves the dots away.
+    // Raw, so that no client library resolves the dots away: the path never names a
+    // conversation "." or ".." (400, or 404 where the URL's dot segments resolve elsewhere).
     const raw = await rawRequest(server.url, 'GET', `/api/conversations/${id}/messages`, { headers: { authorization: `Bearer ${ADMIN}` } });
-    assert.equal(raw.status, 400, id);
+    assert.ok([400, 404].includes(raw.status), `${id}: ${raw.status}`);
   }
 });
 
