@@ -22,6 +22,16 @@ std::string_view export_extension(ExportFormat f) noexcept;
 
 using Sink = std::function<void(std::string_view)>;
 
+// Appends `v` as one CSV field (RFC 4180 quoting; formulas neutralised with a leading ').
+void csv_field(std::string& out, std::string_view v);
+
+// The pieces of one conversation's export, for a caller that pages through the messages
+// itself (REST streams a page at a time): the head, each message in seq order (`first`
+// for the first one written), the tail.
+void export_head(std::string& out, const Conversation& conv, ExportFormat format);
+void export_message(std::string& out, const StoredMessage& m, ExportFormat format, bool first);
+void export_tail(std::string& out, ExportFormat format);
+
 // Writes one conversation (header, then its messages in seq order) to `sink`.
 [[nodiscard]] Result<void> export_conversation(store::Connection& c, const ConversationId& id,
                                                ExportFormat format, const Sink& sink);

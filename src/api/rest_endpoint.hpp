@@ -3,8 +3,11 @@
 // the Storage threads and message changes go through the Hub (so rooms see them).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
+
+#include "api/export.hpp"
 
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
@@ -27,6 +30,15 @@ struct RestOptions {
   // address; token bucket of `rate_burst`); 0: unlimited. Over it: 429 rate_limited.
   double rate_per_s = 0;
   double rate_burst = 0;
+  // Conversations one client (the token's user; the peer address in open mode) may create
+  // a minute by POST /api/conversations (a bucket of as many); 0: unlimited. Over it: 429.
+  double conversations_per_min = 0;
+  // Token mode: only administrators (ADMIN_TOKEN, role "admin": the app's back end) create
+  // conversations by POST; users get 403.
+  bool admins_create_only = false;
+  // Responses streamed from storage a page at a time (exports, a whole conversation)
+  // served at once; more get 503 with Retry-After. Each holds one page (256 messages).
+  std::size_t max_streams = 8;
 };
 
 class RestEndpoint final : public net::Endpoint {
@@ -39,6 +51,8 @@ class RestEndpoint final : public net::Endpoint {
   net::NetStats& stats_;
   RestOptions options_;
   net::ClientRateLimiter limiter_;
+  net::ClientRateLimiter creations_;  // conversations_per_min
+  std::atomic<std::size_t> streams_{0};  // streamed responses under way
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   struct Call;
@@ -51,7 +65,8 @@ class RestEndpoint final : public net::Endpoint {
   boost::asio::awaitable<net::Response> health(Call& call);
   net::Response metrics(Call& call);
   boost::asio::awaitable<net::Response> list_conversations(Call& call);
-  boost::asio::awaitable<net::Response> create_conversation(Call& call);
+  boost::asio::awaitable<net::Response> create_conversation(Call& call,
+                                                            const std::string& address);
   boost::asio::awaitable<net::Response> get_conversation(Call& call, const std::string& id);
   boost::asio::awaitable<net::Response> put_conversation(Call& call, const std::string& id);
   boost::asio::awaitable<net::Response> patch_conversation(Call& call, const std::string& id);
@@ -60,6 +75,11 @@ class RestEndpoint final : public net::Endpoint {
   boost::asio::awaitable<net::Response> post_message(Call& call, const std::string& id);
   boost::asio::awaitable<net::Response> change_message(Call& call, const std::string& id, Seq seq);
   boost::asio::awaitable<net::Response> export_conversation(Call& call, const std::string& id);
+  // Writes conversation `id` as `format` to the connection in chunks, a page of messages
+  // at a time (constant memory, however long the conversation), and marks the call
+  // streamed. `download`: with Content-Disposition (the export).
+  boost::asio::awaitable<net::Response> stream_conversation(Call& call, const std::string& id,
+                                                            ExportFormat format, bool download);
   boost::asio::awaitable<net::Response> search(Call& call);
   boost::asio::awaitable<net::Response> get_user(Call& call, const std::string& id);
 };

@@ -70,6 +70,17 @@ Config config_from_env() {
   optional_number("REST_RATE_LIMIT_BURST", c.rest_rate_limit_burst);
   optional_number("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip);
   number("MAX_JOINED_ROOMS", c.max_joined_rooms);
+  number("SOCKETIO_MAX_SESSIONS", c.socketio_max_sessions);
+  optional_number("SOCKETIO_MAX_SESSIONS_PER_IP", c.socketio_max_sessions_per_ip);
+  number("SOCKETIO_HANDSHAKES_PER_S", c.socketio_handshakes_per_s);
+  number("SOCKETIO_HANDSHAKE_BURST", c.socketio_handshake_burst);
+  number("SOCKETIO_CONNECT_TIMEOUT_MS", c.socketio_connect_timeout_ms);
+  if (const char* v = env("SOCKETIO_TOKEN_AT_CONNECT")) {
+    c.socketio_token_at_connect = std::string_view(v) != "0" && std::string_view(v) != "false";
+  }
+  optional_number("CONVERSATIONS_PER_MIN", c.conversations_per_min);
+  if (const char* v = env("CONVERSATION_CREATORS")) c.conversation_creators = v;
+  number("REST_MAX_STREAMS", c.rest_max_streams);
   number("AUTH_TIMEOUT_S", c.auth_timeout_s);
   number("WS_IDLE_TIMEOUT_S", c.ws_idle_timeout_s);
   return c;

@@ -43,6 +43,18 @@ struct Config {
   std::optional<double> rest_rate_limit_burst;  // REST_RATE_LIMIT_BURST: token 100, open = rate
   std::optional<std::size_t> max_connections_per_ip;  // MAX_CONNECTIONS_PER_IP: token 256, open 0
   std::size_t max_joined_rooms = 1000;         // MAX_JOINED_ROOMS: per connection
+  std::size_t socketio_max_sessions = 100'000;  // SOCKETIO_MAX_SESSIONS: in all
+  // Socket.IO (Engine.IO) sessions per peer address: token 256, open 1024; 0: no limit.
+  std::optional<std::size_t> socketio_max_sessions_per_ip;  // SOCKETIO_MAX_SESSIONS_PER_IP
+  double socketio_handshakes_per_s = 20;      // SOCKETIO_HANDSHAKES_PER_S per address; 0: off
+  double socketio_handshake_burst = 200;      // SOCKETIO_HANDSHAKE_BURST
+  std::size_t socketio_connect_timeout_ms = 10000;  // SOCKETIO_CONNECT_TIMEOUT_MS
+  bool socketio_token_at_connect = true;  // SOCKETIO_TOKEN_AT_CONNECT (token mode): 1 | 0
+  // Conversations one client (a user; the address in open mode) may create a minute, by
+  // REST POST: token 60, open 0 (off).
+  std::optional<double> conversations_per_min;  // CONVERSATIONS_PER_MIN
+  std::string conversation_creators = "anyone";  // CONVERSATION_CREATORS: anyone | admins
+  std::size_t rest_max_streams = 8;  // REST_MAX_STREAMS: exports/whole GETs served at once
   std::size_t auth_timeout_s = 10;             // AUTH_TIMEOUT_S: token mode, to authenticate
   std::size_t ws_idle_timeout_s = 120;         // WS_IDLE_TIMEOUT_S: ping after half, close after
 

@@ -235,6 +235,21 @@ int run_server(const Config& config) {
   sio_options.rate_per_s = rate;
   sio_options.rate_burst = burst;
   sio_options.engine.origins = origins;
+  sio_options.token_at_connect = config.socketio_token_at_connect;
+  sio_options.engine.max_sessions = config.socketio_max_sessions;
+  sio_options.engine.max_sessions_per_address =
+      config.socketio_max_sessions_per_ip.value_or(token_mode ? 256 : 1024);
+  sio_options.engine.handshakes_per_s = config.socketio_handshakes_per_s;
+  sio_options.engine.handshake_burst =
+      std::max(config.socketio_handshake_burst, config.socketio_handshakes_per_s);
+  // Socket.IO's own default is 45 s; a real client sends its CONNECT right after the
+  // handshake, and every session waiting for one holds a slot of its address's limit.
+  sio_options.engine.connect_timeout =
+      std::chrono::milliseconds(std::max<std::size_t>(1000, config.socketio_connect_timeout_ms));
+  spdlog::info("socket.io: {} sessions per IP, {} handshakes/s per IP (burst {}), connect "
+               "timeout {} ms",
+               sio_options.engine.max_sessions_per_address, sio_options.engine.handshakes_per_s,
+               sio_options.engine.handshake_burst, sio_options.engine.connect_timeout.count());
   net::engineio::SocketIoEndpoint socketio(ioc.get_executor(), hub, *auth, stats, sio_options);
   api::RestOptions rest_options;
   rest_options.max_content_bytes = config.max_content_bytes;
@@ -244,6 +259,14 @@ int run_server(const Config& config) {
   rest_options.origins = origins;
   rest_options.rate_per_s = rest_rate;
   rest_options.rate_burst = rest_burst;
+  rest_options.conversations_per_min =
+      config.conversations_per_min.value_or(token_mode ? 60.0 : 0.0);
+  if (config.conversation_creators != "anyone" && config.conversation_creators != "admins") {
+    spdlog::critical("CONVERSATION_CREATORS must be anyone or admins");
+    return 1;
+  }
+  rest_options.max_streams = std::max<std::size_t>(1, config.rest_max_streams);
+  rest_options.admins_create_only = token_mode && config.conversation_creators == "admins";
   api::RestEndpoint rest(hub, stats, rest_options);
   WebEndpoint web;
 

@@ -212,6 +212,38 @@ TEST(Export, AllConversationsInIdOrder) {
   EXPECT_NE(md.find("- Conversation: `room-2`"), std::string::npos);
 }
 
+TEST(Export, CsvNeutralisesFormulasInEveryTextCell) {
+  Store s;
+  std::string lines;
+  const char* contents[] = {"=cmd|' /C calc'!A0", "=HYPERLINK(\\\"http://x\\\")", "+1+2", "-3",
+                            "@SUM(A1)", "\\tTAB", "\\rCR", "plain", "a-b=c"};
+  int seq = 0;
+  for (const char* c : contents) {
+    ++seq;
+    lines += R"c({"conversation":"csv","seq":)c" + std::to_string(seq) +
+             R"c(,"sender":{"id":"u1","name":"=evil()","role":"user"},"kind":"text","content":")c" +
+             c + R"c(","created_at":"2026-01-02T10:00:00.000Z"})c" + "\n";
+  }
+  const auto file = write_temp("formulas.jsonl", lines);
+  import_source(s.c.get(), Format::jsonl, file, {});
+  std::filesystem::remove(file);
+  const std::string csv = export_all(*s.c, api::ExportFormat::csv, ConversationId("csv"));
+  EXPECT_NE(csv.find(R"c(,"'=cmd|' /C calc'!A0",)c"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(R"c(,"'=HYPERLINK(""http://x"")",)c"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(R"c(,"'+1+2",)c"), std::string::npos);
+  EXPECT_NE(csv.find(R"c(,"'-3",)c"), std::string::npos);
+  EXPECT_NE(csv.find(R"c(,"'@SUM(A1)",)c"), std::string::npos);
+  EXPECT_NE(csv.find(",\"'\tTAB\","), std::string::npos);
+  EXPECT_NE(csv.find(",\"'\rCR\","), std::string::npos);
+  EXPECT_NE(csv.find(",plain,"), std::string::npos);
+  EXPECT_NE(csv.find(",a-b=c,"), std::string::npos);  // only a leading sign is a formula
+  EXPECT_NE(csv.find(R"c(,u1,"'=evil()",user,)c"), std::string::npos);  // sender names too
+  // No cell starts with a formula character once unquoted.
+  for (const std::string bad : {",=", ",+", ",-", ",@", ",\"=", ",\"+", ",\"-", ",\"@"}) {
+    EXPECT_EQ(csv.find(bad), std::string::npos) << bad;
+  }
+}
+
 TEST(Export, UnknownConversation) {
   Store s;
   auto r =

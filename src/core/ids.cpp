@@ -41,6 +41,9 @@ std::string new_short_id() {
 
 bool is_valid_id(std::string_view id) noexcept {
   if (id.empty() || id.size() > 128) return false;
+  // Ids end up as path segments (REST URLs, export file names): "." and ".." would be
+  // read as this folder and its parent by whatever resolves them.
+  if (id == "." || id == "..") return false;
   for (const char c : id) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '_' || c == '.' || c == ':' || c == '@';

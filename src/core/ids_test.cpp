@@ -23,6 +23,10 @@ TEST(Ids, ValidatesConversationIds) {
   EXPECT_TRUE(is_valid_id("3f2b8c1e-9a1d-4c55-8d2f-0c1e2a3b4c5d"));
   EXPECT_FALSE(is_valid_id(""));
   EXPECT_FALSE(is_valid_id("../etc/passwd"));
+  EXPECT_FALSE(is_valid_id("."));
+  EXPECT_FALSE(is_valid_id(".."));
+  EXPECT_TRUE(is_valid_id("..."));  // not a path step
+  EXPECT_TRUE(is_valid_id(".hidden"));
   EXPECT_FALSE(is_valid_id("a b"));
   EXPECT_FALSE(is_valid_id(std::string(129, 'a')));
 }

@@ -322,7 +322,12 @@ Result<Identity> JwtAuthenticator::verify(std::string_view token, TimeMs now,
     return fail("token name, role or avatar is invalid");
   }
   if (id.user.role.empty()) id.user.role = "user";
-  const double until = std::min((exp + leeway) * 1000.0, 9.0e15);
+  // One rule for every front end: an `exp` far away (1e308 is a valid NumericDate) means
+  // "not for a century". Capped at 9e15 ms, /ws turned it into a steady_clock deadline of
+  // ~9e21 ns, which overflowed into the past: closed 1008 right after a successful auth
+  // while REST, which arms no timer, accepted the token. A century is 3.2e18 ns: it fits.
+  constexpr double kCenturyS = 100.0 * 365.25 * 86400.0;
+  const double until = std::min(exp + leeway, now_s + kCenturyS) * 1000.0;
   id.expires_at = static_cast<TimeMs>(until);
   return id;
 }

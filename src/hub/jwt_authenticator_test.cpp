@@ -126,6 +126,19 @@ TEST(Jwt, Hs256GivesTheUserAndExpiry) {
   EXPECT_EQ(id->expires_at, (kNowS + 3600 + 30) * 1000);
 }
 
+TEST(Jwt, AFarExpiryIsADeadlineEveryClockCanHold) {
+  auto auth = hs_auth();
+  std::string why;
+  auto id = auth->verify(make_token("HS256", R"({"sub":"bob","exp":1e308})"), kNow, why);
+  ASSERT_TRUE(id) << why;
+  ASSERT_TRUE(id->expires_at);
+  // What /ws does with it: a steady_clock deadline that must lie in the future (it used to
+  // overflow into the past and close the connection at once).
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::milliseconds(*id->expires_at - kNow);
+  EXPECT_GT(deadline, start + std::chrono::hours(24 * 365 * 50));
+}
+
 TEST(Jwt, RoleDefaultsToUserAndAvatarIsRead) {
   auto auth = hs_auth();
   std::string why;

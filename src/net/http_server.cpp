@@ -59,6 +59,16 @@ Result<tcp::endpoint> HttpServer::listen(const std::string& host, unsigned short
   return bound;
 }
 
+void set_standard_headers(http::fields& fields) {
+  fields.set(http::field::server, "parley");
+  fields.set("X-Content-Type-Options", "nosniff");
+  if (fields.find("Referrer-Policy") == fields.end()) fields.set("Referrer-Policy", "no-referrer");
+  if (fields.find("X-Frame-Options") == fields.end() &&
+      !fields[http::field::content_type].starts_with("text/html")) {
+    fields.set("X-Frame-Options", "DENY");
+  }
+}
+
 namespace {
 
 asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& router,
@@ -137,13 +147,7 @@ asio::awaitable<void> run_connection(beast::tcp_stream stream, const Router& rou
     }
     if (ctx.stream_taken) co_return;
     if (!res) break;
-    res->set(http::field::server, "parley");
-    res->set("X-Content-Type-Options", "nosniff");
-    if (res->find("Referrer-Policy") == res->end()) res->set("Referrer-Policy", "no-referrer");
-    if (res->find("X-Frame-Options") == res->end() &&
-        !(*res)[http::field::content_type].starts_with("text/html")) {
-      res->set("X-Frame-Options", "DENY");
-    }
+    set_standard_headers(*res);
     if (!res->has_content_length() && !res->chunked()) res->prepare_payload();
     const bool keep = res->keep_alive() && req.keep_alive();
     res->keep_alive(keep);

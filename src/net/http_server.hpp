@@ -32,6 +32,12 @@ struct HttpOptions {
 Response json_error(http::status status, std::string_view code, std::string_view message,
                     unsigned version = 11, bool keep_alive = false);
 
+// The headers every response carries (Server, X-Content-Type-Options, and unless the
+// endpoint set its own or it is an HTML page, Referrer-Policy and X-Frame-Options). The
+// server adds them to what endpoints return; an endpoint that writes a response itself
+// (a streamed one) calls this on its header.
+void set_standard_headers(http::fields& fields);
+
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& ioc, const Router& router, NetStats& stats,

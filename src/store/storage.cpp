@@ -173,7 +173,12 @@ void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<Pending
   auto result = conn.append_batch(batch);
   if (result && result->size() == group.size()) {
     up_.store(true, std::memory_order_relaxed);
-    appended_.fetch_add(group.size(), std::memory_order_relaxed);
+    // "Messages committed": a repeated client_id is answered with the stored message and
+    // writes nothing, so it does not count.
+    appended_.fetch_add(static_cast<std::uint64_t>(std::count_if(
+                            result->begin(), result->end(),
+                            [](const Appended& a) { return !a.duplicate; })),
+                        std::memory_order_relaxed);
     batches_.fetch_add(1, std::memory_order_relaxed);
     index_behind_ = true;
     unindexed_ += group.size();
@@ -197,7 +202,7 @@ void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<Pending
   for (std::size_t i = 0; i < group.size(); ++i) {
     auto one = conn.append_batch(std::span<const NewMessage>(&batch[i], 1));
     if (one && one->size() == 1) {
-      appended_.fetch_add(1, std::memory_order_relaxed);
+      if (!one->front().duplicate) appended_.fetch_add(1, std::memory_order_relaxed);
       batches_.fetch_add(1, std::memory_order_relaxed);
       index_behind_ = true;
       ++unindexed_;

@@ -63,7 +63,8 @@ EngineIoEndpoint::EngineIoEndpoint(asio::any_io_executor executor, HandlerFactor
       factory_(std::move(factory)),
       options_(std::make_shared<const EngineIoOptions>(std::move(options))),
       stats_(stats),
-      table_(std::make_shared<SessionTable>()) {}
+      table_(std::make_shared<SessionTable>()),
+      handshakes_(options_->handshakes_per_s, options_->handshake_burst) {}
 
 EngineIoEndpoint::~EngineIoEndpoint() { close_all(); }
 
@@ -73,11 +74,34 @@ void EngineIoEndpoint::close_all() {
 
 std::size_t EngineIoEndpoint::sessions() const { return table_->size(); }
 
-std::shared_ptr<EioSocket> EngineIoEndpoint::make_session() {
+std::variant<std::shared_ptr<EioSocket>, Response> EngineIoEndpoint::make_session(
+    const Request& req, const std::string& address) {
+  auto refuse = [&](http::status status, long retry_after) {
+    Response res = make_response(req, status, eio::error_body(eio::ErrorCode::forbidden),
+                                 "application/json");
+    if (retry_after > 0) res.set(http::field::retry_after, std::to_string(retry_after));
+    return res;
+  };
+  if (const long wait = handshakes_.take(address); wait > 0) {
+    if (stats_) stats_->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("engine.io: handshake from {} refused: over {}/s", address,
+                  options_->handshakes_per_s);
+    return refuse(http::status::too_many_requests, wait);
+  }
   auto s = std::make_shared<EioSocket>(asio::make_strand(executor_), random_id(), options_, table_,
                                        stats_);
-  if (!table_->insert(s, options_->max_sessions)) return nullptr;
-  return s;
+  switch (table_->insert(s, address, options_->max_sessions, options_->max_sessions_per_address)) {
+    case SessionTable::Refusal::none:
+      return s;
+    case SessionTable::Refusal::address_full:
+      if (stats_) stats_->handshakes_refused.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("engine.io: handshake from {} refused: {} sessions open", address,
+                    options_->max_sessions_per_address);
+      return refuse(http::status::too_many_requests, 1);
+    case SessionTable::Refusal::full:
+      break;
+  }
+  return refuse(http::status::service_unavailable, 0);
 }
 
 void EngineIoEndpoint::add_cors(const Request& req, Response& res) const {
@@ -126,10 +150,11 @@ asio::awaitable<std::optional<Response>> EngineIoEndpoint::serve(HttpContext& ct
     // A polling handshake.
     if (req.method() != http::verb::get) {
       res = error_response(req, eio::ErrorCode::bad_handshake_method);
-    } else if (auto s = make_session(); !s) {
-      res = make_response(req, http::status::service_unavailable,
-                          eio::error_body(eio::ErrorCode::forbidden), "application/json");
+    } else if (auto made = make_session(req, ctx.remote_address);
+               std::holds_alternative<Response>(made)) {
+      res = std::move(std::get<Response>(made));
     } else {
+      auto s = std::move(std::get<std::shared_ptr<EioSocket>>(made));
       HandshakeInfo info;
       info.remote_address = ctx.remote_address;
       info.origin = std::string(req[http::field::origin]);
@@ -169,11 +194,9 @@ asio::awaitable<std::optional<Response>> EngineIoEndpoint::serve_websocket(HttpC
     s = table_->find(sid);
     if (!s) co_return error_response(req, eio::ErrorCode::unknown_sid);
   } else {
-    s = make_session();
-    if (!s) {
-      co_return make_response(req, http::status::service_unavailable,
-                              eio::error_body(eio::ErrorCode::forbidden), "application/json");
-    }
+    auto made = make_session(req, ctx.remote_address);
+    if (auto* refused = std::get_if<Response>(&made)) co_return std::move(*refused);
+    s = std::move(std::get<std::shared_ptr<EioSocket>>(made));
   }
 
   // Move the connection onto the session's strand, so the WebSocket, its timers and the

@@ -12,7 +12,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <memory>
+#include <variant>
 
+#include "net/client_rate_limiter.hpp"
 #include "net/endpoint.hpp"
 #include "net/engineio/engineio_options.hpp"
 #include "net/engineio/engineio_socket.hpp"
@@ -38,7 +40,10 @@ class EngineIoEndpoint final : public Endpoint {
   boost::asio::awaitable<std::optional<Response>> serve_websocket(HttpContext& ctx,
                                                                   std::string_view sid,
                                                                   HandshakeInfo info);
-  std::shared_ptr<EioSocket> make_session();
+  // A new session for a handshake from `address`, or the response refusing it (503 when
+  // the server is full, 429 when the address is over its limits).
+  std::variant<std::shared_ptr<EioSocket>, Response> make_session(const Request& req,
+                                                                  const std::string& address);
   void add_cors(const Request& req, Response& res) const;
 
   boost::asio::any_io_executor executor_;
@@ -46,6 +51,7 @@ class EngineIoEndpoint final : public Endpoint {
   std::shared_ptr<const EngineIoOptions> options_;
   NetStats* stats_;
   std::shared_ptr<SessionTable> table_;
+  ClientRateLimiter handshakes_;  // per peer address
 };
 
 }  // namespace parley::net::engineio

@@ -26,6 +26,15 @@ struct EngineIoOptions {
   std::size_t send_queue_packets = 1024;
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
   std::size_t max_sessions = 100'000;
+  // Open sessions per peer address (0: no limit). Without it one client filled the whole
+  // table: 100,000 polling handshakes from one address in 8.8 s left every other client
+  // with 503 for the 45 s connect timeout (issue 14). Over it: 429 with Engine.IO's
+  // "Forbidden" body. Behind a proxy every client shares its address: raise it or set 0.
+  std::size_t max_sessions_per_address = 0;
+  // New sessions (handshakes) a second per peer address, token bucket of
+  // `handshake_burst`; 0: unlimited. Over it: 429 with Retry-After.
+  double handshakes_per_s = 0;
+  double handshake_burst = 0;
   // Which browser origins may connect (ALLOWED_ORIGINS, as /ws and the REST API): granted
   // origins get CORS headers on polling; a request or upgrade from an origin the policy
   // does not allow gets 403 with Engine.IO's "Forbidden" body. Not configured: any origin,

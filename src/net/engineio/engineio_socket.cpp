@@ -19,6 +19,7 @@
 
 #include "net/engineio/engineio_socket.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -33,6 +34,10 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <random>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "core/log.hpp"
 
@@ -70,21 +75,60 @@ std::string random_id() {
 
 // --- SessionTable ----------------------------------------------------------------------
 
-bool SessionTable::insert(const std::shared_ptr<EioSocket>& socket, std::size_t max_sessions) {
+namespace {
+
+void give_back_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace
+
+SessionTable::Refusal SessionTable::insert(const std::shared_ptr<EioSocket>& socket,
+                                           const std::string& address, std::size_t max_sessions,
+                                           std::size_t max_per_address) {
   std::lock_guard lock(mu_);
-  if (sessions_.size() >= max_sessions) return false;
-  return sessions_.emplace(socket->sid(), socket).second;
+  if (sessions_.size() >= max_sessions) return Refusal::full;
+  auto& n = per_address_[address];
+  if (max_per_address && n >= max_per_address) return Refusal::address_full;
+  if (!sessions_.emplace(socket->sid(), Entry{socket, address}).second) {
+    if (n == 0) per_address_.erase(address);
+    return Refusal::full;  // a sid collision (2^120 ids): refuse rather than replace
+  }
+  ++n;
+  peak_ = std::max(peak_, sessions_.size());
+  return Refusal::none;
 }
 
 std::shared_ptr<EioSocket> SessionTable::find(std::string_view sid) const {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(std::string(sid));
-  return it == sessions_.end() ? nullptr : it->second;
+  return it == sessions_.end() ? nullptr : it->second.socket;
 }
 
 void SessionTable::erase(const std::string& sid) {
-  std::lock_guard lock(mu_);
-  sessions_.erase(sid);
+  bool trim = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) return;
+    if (auto a = per_address_.find(it->second.address);
+        a != per_address_.end() && --a->second == 0) {
+      per_address_.erase(a);
+    }
+    sessions_.erase(it);
+    // After a burst, give the freed memory back to the system. glibc keeps freed chunks
+    // of the arenas' heaps: after 100,000 handshakes RSS stayed at 388 MB (15 MB before)
+    // with no session left. Trimming costs a walk over the free lists (a few ms at that
+    // size), so it runs only when the table has shrunk to an eighth of a peak of over
+    // 1,000 sessions, not on every close.
+    if (peak_ > 1000 && sessions_.size() <= peak_ / 8) {
+      peak_ = sessions_.size();
+      trim = true;
+    }
+  }
+  if (trim) give_back_memory();
 }
 
 std::size_t SessionTable::size() const {
@@ -92,11 +136,17 @@ std::size_t SessionTable::size() const {
   return sessions_.size();
 }
 
+std::size_t SessionTable::sessions_of(const std::string& address) const {
+  std::lock_guard lock(mu_);
+  auto it = per_address_.find(address);
+  return it == per_address_.end() ? 0 : it->second;
+}
+
 std::vector<std::shared_ptr<EioSocket>> SessionTable::all() const {
   std::lock_guard lock(mu_);
   std::vector<std::shared_ptr<EioSocket>> out;
   out.reserve(sessions_.size());
-  for (const auto& [sid, s] : sessions_) out.push_back(s);
+  for (const auto& [sid, e] : sessions_) out.push_back(e.socket);
   return out;
 }
 
@@ -131,6 +181,7 @@ void EioSocket::open(std::unique_ptr<EioHandler> handler, Transport transport) {
   handler_ = std::move(handler);
   transport_ = transport;
   opened_ = true;
+  if (stats_) stats_->engineio_sessions.fetch_add(1, std::memory_order_relaxed);
   send(eio::make_packet(eio::PacketType::open, handshake_packet(transport == Transport::polling)));
   schedule_ping();
   if (handler_) handler_->on_open(*this);
@@ -204,6 +255,7 @@ void EioSocket::finish_close(std::string_view reason, bool by_client) {
   ping_timer_.cancel();
   upgrade_timer_.cancel();
   table_->erase(sid_);
+  if (opened_ && stats_) stats_->engineio_sessions.fetch_sub(1, std::memory_order_relaxed);
   wake_poll();
   for (auto* conn : {&ws_, &probe_}) {
     if (*conn) {
@@ -489,6 +541,15 @@ asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Req
     if (handler) finish_close("websocket handshake failed", false);
     co_return;
   }
+
+  // Every open WebSocket counts in parley_websocket_sessions, as /ws's do.
+  if (stats_) stats_->websockets.fetch_add(1, std::memory_order_relaxed);
+  struct Uncount {
+    NetStats* stats;
+    ~Uncount() {
+      if (stats) stats->websockets.fetch_sub(1, std::memory_order_relaxed);
+    }
+  } uncount{stats_};
 
   if (handler) {
     ws_ = conn;

@@ -166,18 +166,30 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   boost::asio::steady_timer upgrade_timer_;
 };
 
-// The sids of open sessions. Thread-safe.
+// The sids of open sessions, and how many each peer address holds. Thread-safe.
 class SessionTable {
  public:
-  bool insert(const std::shared_ptr<EioSocket>& socket, std::size_t max_sessions);
+  enum class Refusal : std::uint8_t { none, full, address_full };
+  // Adds `socket`, opened from `address`, unless the table holds `max_sessions` or the
+  // address `max_per_address` (0: no per-address limit) already.
+  Refusal insert(const std::shared_ptr<EioSocket>& socket, const std::string& address,
+                 std::size_t max_sessions, std::size_t max_per_address);
   std::shared_ptr<EioSocket> find(std::string_view sid) const;
   void erase(const std::string& sid);
   std::size_t size() const;
+  std::size_t sessions_of(const std::string& address) const;
   std::vector<std::shared_ptr<EioSocket>> all() const;
 
  private:
-  mutable std::mutex mu_;  // guards sessions_
-  std::unordered_map<std::string, std::shared_ptr<EioSocket>> sessions_;
+  struct Entry {
+    std::shared_ptr<EioSocket> socket;
+    std::string address;
+  };
+  mutable std::mutex mu_;  // guards sessions_, per_address_, peak_
+  std::unordered_map<std::string, Entry> sessions_;
+  std::unordered_map<std::string, std::size_t> per_address_;
+  // The most sessions open since memory was last given back (see erase()).
+  std::size_t peak_ = 0;
 };
 
 // A new unguessable id (sid, Socket.IO socket id): 20 characters of base64url.

@@ -52,6 +52,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
       : hub::Client(hub, auth,
                     hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst},
                     engine->strand()),
+        token_at_connect_(options.token_at_connect && auth.requires_token()),
         engine_(engine),
         strand_(engine->strand()) {}
 
@@ -74,7 +75,11 @@ class ChatSocket final : public hub::Client, public SioSocket {
       claim_.role = str_field(o, "role");
     }
     if (token_.empty()) token_ = info.token;
-    if (claim_.id.empty() && token_.empty()) return true;  // may authenticate later
+    if (claim_.id.empty() && token_.empty()) {
+      if (!token_at_connect_) return true;  // may authenticate later
+      why = "a token is required";
+      return false;
+    }
     boost::system::error_code ec;
     return authenticate(claim_, token_, ec, why);
   }
@@ -295,6 +300,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
     });
   }
 
+  const bool token_at_connect_;
   std::weak_ptr<EioSocket> engine_;
   Strand strand_;
   std::string token_;  // from the CONNECT payload or the handshake (?token=, Bearer)

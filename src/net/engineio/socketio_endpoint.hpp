@@ -29,6 +29,11 @@ struct SocketIoOptions {
   // {code: rate_limited} and a failed ack; the event is dropped, the socket stays.
   double rate_per_s = 0;
   double rate_burst = 0;
+  // Token mode: a CONNECT must carry a token (its `auth.token`, as radio-istic's client
+  // sends it, or the handshake's ?token= / Authorization: Bearer); without one it is
+  // refused (CONNECT_ERROR "a token is required") instead of admitted to authenticate later,
+  // and the session is reaped at connect_timeout like any that never connects.
+  bool token_at_connect = false;
 };
 
 class SocketIoEndpoint final : public Endpoint {

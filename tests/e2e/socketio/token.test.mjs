@@ -84,3 +84,14 @@ test('Socket.IO connections without a valid token are refused', async () => {
     assert.notEqual(outcome, 'joined', JSON.stringify(auth));
   }
 });
+
+test('a CONNECT without a token is refused at once; auth.token and a Bearer handshake are admitted', async () => {
+  // SOCKETIO_TOKEN_AT_CONNECT (on by default in token mode): no waiting to authenticate later.
+  for (const mode of ['websocket', 'polling']) {
+    await assert.rejects(ctx.sio({ mode, auth: {}, name: 'anon', options: { reconnection: false } }), /a token is required/, mode);
+  }
+  const viaAuth = await ctx.sio({ mode: 'polling', auth: { token: sign({ sub: 'radio' }) }, name: 'radio' });
+  assert.equal((await call(viaAuth.socket, 'join-conversation', { conversationId: uid('c') })).ok, true);
+  const viaHeader = await ctx.sio({ mode: 'polling', name: 'bearer', options: { extraHeaders: { authorization: `Bearer ${sign({ sub: 'bearer' })}` } } });
+  assert.equal((await call(viaHeader.socket, 'join-conversation', { conversationId: uid('c') })).ok, true);
+});
