@@ -488,9 +488,7 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
       }
       room->add_member(session, format);
       if (room->note_member_user(user)) {
-        storage_.write([id = room->id(), user](store::Connection& c) {
-          (void)c.add_member(id, user, now_ms());
-        });
+        storage_.add_member(room->id(), user, now_ms());
       }
       auto finish = [this, room, user, reply = std::move(reply)](Reply page) mutable {
         if (page.type != ReplyType::history) {
@@ -656,8 +654,7 @@ void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> don
     }
     if (!r->duplicate) {
       // A poster takes part in the conversation: it shows in their inbox (?user=).
-      storage_.write([conv = r->message.conversation, user = r->message.sender.id](
-                         store::Connection& c) { (void)c.add_member(conv, user, now_ms()); });
+      storage_.add_member(r->message.conversation, r->message.sender.id, now_ms());
     }
     apply_commit(*r, [done, r] { done(*r); });
   });
