@@ -517,6 +517,11 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
       }
       read_page(room->id(), since, std::nullopt, limit,
                 [room, finish = std::move(finish)](Reply page) mutable {
+                  // A join creates its conversation (the room's load), so "not found" here
+                  // means the creation failed (a full disk): say what it is.
+                  if (page.type == ReplyType::error && page.error == Errc::not_found) {
+                    page = error_reply(Errc::unavailable, "join failed");
+                  }
                   asio::post(room->strand(),
                              [page = std::move(page), finish = std::move(finish)]() mutable {
                                finish(std::move(page));

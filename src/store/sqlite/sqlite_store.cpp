@@ -12,9 +12,10 @@
 // transactions: the write lock is taken up front, so two connections can never both read
 // last_seq and both assign the same seq, and a busy database is reported at BEGIN (after
 // busy_timeout) rather than half-way through. A failed transaction is rolled back and the
-// error returned; if even the rollback fails the connection marks itself broken and answers
-// unavailable from then on, because its transaction state is unknown (store.hpp's owner
-// reconnects).
+// error returned; if even the rollback fails, or an I/O error hit the handle, the connection
+// marks itself broken: calls answer unavailable until it has reopened the file, which it
+// tries on the next call after a doubling backoff (recover()), so writes come back by
+// themselves once the disk has room again or the volume is back.
 //
 // Errors map to Errc in one table (errc_for) and are logged with the statement's first words
 // and SQLite's message, which names tables and constraints but never values: message content
@@ -49,6 +50,11 @@ namespace {
 boost::system::error_code err(Errc e) { return make_error_code(e); }
 
 TimeMs or_now(TimeMs t) { return t != 0 ? t : now_ms(); }
+
+// Reopening a connection after an I/O error: the first attempt after 100 ms, doubling
+// while the error persists.
+constexpr std::chrono::milliseconds kMinReopenBackoff{100};
+constexpr std::chrono::milliseconds kMaxReopenBackoff{2000};
 
 // The one translation table from SQLite result codes to Parley's.
 Errc errc_for(int rc) {
@@ -394,19 +400,28 @@ class SqliteConnection::Transaction {
     if (!stmt) return stmt.error();
     auto done = stmt->run();
     open_ = done.has_value();
+    conn_.in_transaction_ = open_;
     return done;
   }
   [[nodiscard]] Result<void> commit() {
     auto stmt = conn_.prepare(kCommit);
     if (!stmt) return stmt.error();
     auto done = stmt->run();
-    if (done) open_ = false;
+    if (done) {
+      open_ = false;
+      if (conn_.backoff_.count() != 0) {
+        spdlog::info("sqlite: writes work again after an I/O error");
+        conn_.backoff_ = std::chrono::milliseconds{0};
+      }
+    }
+    conn_.in_transaction_ = open_;
     return done;
   }
 
  private:
   void rollback() {
     open_ = false;
+    conn_.in_transaction_ = false;
     // Some errors (SQLITE_FULL, IOERR, NOMEM) make SQLite roll back by itself.
     if (sqlite3_get_autocommit(conn_.db_) != 0) return;
     const int rc = sqlite3_exec(conn_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -506,6 +521,8 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   std::unique_ptr<SqliteConnection> conn(new SqliteConnection(db));  // closes db on failure
+  conn->path_ = path;
+  conn->options_ = options;
   if (rc != SQLITE_OK) {
     spdlog::error("sqlite: cannot open {}: {}", path,
                   db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -564,7 +581,7 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
 }
 
 Result<SqliteConnection::Stmt> SqliteConnection::prepare(const char* sql) {
-  if (broken_) return err(Errc::unavailable);
+  if (!recover()) return err(Errc::unavailable);
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* stmt = nullptr;
@@ -576,7 +593,7 @@ Result<SqliteConnection::Stmt> SqliteConnection::prepare(const char* sql) {
 }
 
 Result<void> SqliteConnection::exec(const char* sql, const char* what) {
-  if (broken_) return err(Errc::unavailable);
+  if (!recover()) return err(Errc::unavailable);
   const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return fail(rc, what);
   return {};
@@ -584,12 +601,45 @@ Result<void> SqliteConnection::exec(const char* sql, const char* what) {
 
 boost::system::error_code SqliteConnection::fail(int rc, const char* what) {
   const Errc errc = errc_for(rc);
+  if ((rc & 0xff) == SQLITE_IOERR && !broken_) {
+    // The handle may hold dead descriptors (a yanked volume) or half-written state: from
+    // here on it is only reopened, never trusted (recover()), after a backoff that doubles
+    // while reopened handles keep failing and resets at the next commit.
+    broken_ = true;
+    backoff_ = std::clamp(backoff_ * 2, kMinReopenBackoff, kMaxReopenBackoff);
+    next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+  }
   // SQLite's messages name tables and constraints, never bound values.
   const std::string_view statement(what);
   const auto level = errc == Errc::conflict ? spdlog::level::warn : spdlog::level::err;
   spdlog::log(level, "sqlite: {}: {} (code {}, {})", statement.substr(0, 60), sqlite3_errmsg(db_),
               rc, sqlite3_errstr(rc));
   return err(errc);
+}
+
+bool SqliteConnection::recover() {
+  if (!broken_) return true;
+  using Clock = std::chrono::steady_clock;
+  if (in_transaction_ || Clock::now() < next_attempt_) return false;
+  auto fresh = SqliteConnection::open(path_, options_);
+  if (!fresh) {
+    // Logged once per failure run (open() logs the cause too).
+    if (backoff_.count() == 0) {
+      spdlog::warn("sqlite: cannot reopen {}; retrying every {} ms at most", path_,
+                   kMaxReopenBackoff.count());
+    }
+    backoff_ = std::clamp(backoff_ * 2, kMinReopenBackoff, kMaxReopenBackoff);
+    next_attempt_ = Clock::now() + backoff_;
+    return false;
+  }
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  statements_.clear();
+  sqlite3_close_v2(db_);
+  db_ = std::exchange((*fresh)->db_, nullptr);
+  if (checkpointer_) checkpointer_->attach(db_);
+  broken_ = false;
+  spdlog::debug("sqlite: reopened {} after an I/O error", path_);
+  return true;
 }
 
 Result<int> SqliteConnection::schema_version() {
