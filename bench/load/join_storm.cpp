@@ -41,8 +41,8 @@ class JoinStorm final : public Handler {
     const std::size_t failed = open_all(
         all,
         [&](std::size_t i, std::function<void(bool)> done) {
-          const std::string user = i < conns.size() ? "s" + run_ + "-" + std::to_string(i)
-                                                    : "s" + run_ + "-canary";
+          const std::string user =
+              i < conns.size() ? "s" + run_ + "-" + std::to_string(i) : "s" + run_ + "-canary";
           all[i]->open(server, std::nullopt, user, this, std::move(done));
         },
         128, std::chrono::seconds(60));
@@ -86,17 +86,17 @@ class JoinStorm final : public Handler {
       });
     }
     const std::uint64_t expected = static_cast<std::uint64_t>(opt_.clients) * opt_.rooms;
-    const bool all_joined = wait_until(
-        [&] { return joined_.load() + join_errors_.load() >= expected; },
-        std::chrono::milliseconds(static_cast<std::int64_t>(opt_.timeout * 1000)),
-        std::chrono::milliseconds(5));
+    const bool all_joined =
+        wait_until([&] { return joined_.load() + join_errors_.load() >= expected; },
+                   std::chrono::milliseconds(static_cast<std::int64_t>(opt_.timeout * 1000)),
+                   std::chrono::milliseconds(5));
     const std::int64_t storm_end = now_ns();
     storm_end_.store(storm_end);
     const double server_cpu = cpu.seconds();
     const double storm_s = static_cast<double>(storm_end - storm_start_) / 1e9;
     // A few more canary sends after the storm, then stop and wait for the acks in flight.
-    std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(
-        interval * 5));
+    std::this_thread::sleep_for(
+        std::chrono::duration_cast<std::chrono::milliseconds>(interval * 5));
     canary_stop_.store(true);
     const bool acked = wait_until([&] { return canary_acks_.load() >= canary_sent_.load(); },
                                   std::chrono::seconds(30));

@@ -56,7 +56,7 @@ struct JoinOptions {
 int run_join(const Common& common, const JoinOptions& options);
 
 struct JoinStormOptions {
-  std::size_t clients = 2000;     // each joins `rooms` rooms new to it, all at once
+  std::size_t clients = 2000;  // each joins `rooms` rooms new to it, all at once
   std::size_t rooms = 50;
   double canary_interval = 0.02;  // seconds between the canary's sends
   double timeout = 120;           // seconds for every join to be answered

@@ -16,7 +16,8 @@ TEST(RepeatFilterSink, ARepeatedLineIsWrittenOnceThenCountedWhenItsWindowEnds) {
   console->set_pattern("%l %v");
   auto filter = std::make_shared<RepeatFilterSink>(console, std::chrono::seconds(1));
   spdlog::logger logger("test", filter);
-  for (int i = 0; i < 1130; ++i) logger.error("sqlite: INSERT INTO messages: database or disk is full");
+  for (int i = 0; i < 1130; ++i)
+    logger.error("sqlite: INSERT INTO messages: database or disk is full");
   logger.warn("room r1: loading failed");
   logger.warn("room r2: loading failed");
   EXPECT_EQ(out.str(),

@@ -15,12 +15,10 @@ class UnavailableConnection final : public Connection {
   Result<std::vector<Appended>> append_batch(std::span<const NewMessage>) override {
     return down();
   }
-  Result<std::vector<StoredMessage>> read_after(const ConversationId&, Seq,
-                                                std::size_t) override {
+  Result<std::vector<StoredMessage>> read_after(const ConversationId&, Seq, std::size_t) override {
     return down();
   }
-  Result<std::vector<StoredMessage>> read_before(const ConversationId&, Seq,
-                                                 std::size_t) override {
+  Result<std::vector<StoredMessage>> read_before(const ConversationId&, Seq, std::size_t) override {
     return down();
   }
   Result<StoredMessage> get_message(const ConversationId&, Seq) override { return down(); }
@@ -45,9 +43,7 @@ class UnavailableConnection final : public Connection {
   Result<void> delete_conversation(const ConversationId&) override { return down(); }
   Result<Conversation> replace_conversation(const WholeConversation&) override { return down(); }
   Result<std::int64_t> count_conversations() override { return down(); }
-  Result<void> add_member(const ConversationId&, const UserId&, TimeMs) override {
-    return down();
-  }
+  Result<void> add_member(const ConversationId&, const UserId&, TimeMs) override { return down(); }
   Result<void> add_members(std::span<const Membership>) override { return down(); }
   Result<Seq> mark_read(const ConversationId&, const UserId&, Seq) override { return down(); }
   Result<Seq> read_seq(const ConversationId&, const UserId&) override { return down(); }
@@ -63,9 +59,7 @@ class UnavailableConnection final : public Connection {
     return down();
   }
   Result<void> for_each_user(const std::function<bool(const User&)>&) override { return down(); }
-  Result<std::vector<MemberState>> member_states(const ConversationId&) override {
-    return down();
-  }
+  Result<std::vector<MemberState>> member_states(const ConversationId&) override { return down(); }
   Result<std::int64_t> prune(const ConversationId&, std::optional<std::int64_t>,
                              std::optional<TimeMs>, bool) override {
     return down();

@@ -801,12 +801,13 @@ TEST_P(StoreConformance, SendingMarksTheConversationReadForItsSender) {
 TEST_P(StoreConformance, AddMembersRecordsEachAndSkipsMissingConversations) {
   create("one", 1000);
   create("two", 2000);
-  const std::vector<Membership> members{
-      {"one", "u1", 10}, {"two", "u1", 20}, {"gone", "u1", 30}, {"one", "u2", 40},
-      {"one", "u1", 50}};  // a repeat keeps the first joined_at
+  const std::vector<Membership> members{{"one", "u1", 10},
+                                        {"two", "u1", 20},
+                                        {"gone", "u1", 30},
+                                        {"one", "u2", 40},
+                                        {"one", "u1", 50}};  // a repeat keeps the first joined_at
   ok(c().add_members(members));
-  EXPECT_EQ(ok(c().member_states("one")),
-            (std::vector<MemberState>{{"u1", 10, 0}, {"u2", 40, 0}}));
+  EXPECT_EQ(ok(c().member_states("one")), (std::vector<MemberState>{{"u1", 10, 0}, {"u2", 40, 0}}));
   EXPECT_EQ(ok(c().member_states("two")), (std::vector<MemberState>{{"u1", 20, 0}}));
   EXPECT_EQ(error_of(c().get_conversation("gone")), Errc::not_found);
   ok(c().add_members({}));
@@ -870,11 +871,10 @@ TEST_P(StoreConformance, MemberStatesJoinMembersAndReadState) {
   ok(c().mark_read("room", "u1", 3));
   ok(c().mark_read("room", "u3", 4));  // read state without membership
   // alice sent the five messages: what one sends counts as read.
-  EXPECT_EQ(ok(c().member_states("room")),
-            (std::vector<store::MemberState>{{"alice", std::nullopt, 5},
-                                             {"u1", 2000, 3},
-                                             {"u2", 1000, 0},
-                                             {"u3", std::nullopt, 4}}));
+  EXPECT_EQ(
+      ok(c().member_states("room")),
+      (std::vector<store::MemberState>{
+          {"alice", std::nullopt, 5}, {"u1", 2000, 3}, {"u2", 1000, 0}, {"u3", std::nullopt, 4}}));
   EXPECT_TRUE(ok(c().member_states("nowhere")).empty());
 }
 

@@ -33,10 +33,10 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <map>
@@ -645,8 +645,6 @@ constexpr const char* kStatements[] = {
 
 std::string statement_name(int index) { return "parley_" + std::to_string(index); }
 
-
-
 }  // namespace
 
 // Parameters of one statement, in text format unless added with binary(). A text value
@@ -790,8 +788,8 @@ Result<PgConnInfo> PgConnInfo::parse(const std::string& url, Deadlines deadlines
   PgConnInfo info;
   info.deadlines_ = deadlines;
   // libpq counts connect_timeout in whole seconds and treats less than 2 as 2.
-  const std::string connect_s = std::to_string(
-      std::max<std::int64_t>(2, (deadlines.connect.count() + 999) / 1000));
+  const std::string connect_s =
+      std::to_string(std::max<std::int64_t>(2, (deadlines.connect.count() + 999) / 1000));
   std::map<std::string, std::string> given;
   for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val != nullptr && o->val[0] != '\0') given[o->keyword] = o->val;
@@ -1064,7 +1062,8 @@ void PgConnection::rollback_if_open() noexcept {
   if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) PQexitPipelineMode(conn_);
   if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
   PgResult res;
-  if (PQsendQuery(conn_, "ROLLBACK") == 1) res = await_result(info_->deadlines().commit, "rollback");
+  if (PQsendQuery(conn_, "ROLLBACK") == 1)
+    res = await_result(info_->deadlines().commit, "rollback");
   const bool ok = res && PQresultStatus(res.get()) == PGRES_COMMAND_OK;
   if (!ok && conn_ != nullptr) {
     // The transaction state is unknown: start over on a new connection.
@@ -1188,9 +1187,10 @@ PgConnection::PgResult PgConnection::await_result(std::chrono::milliseconds limi
       if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
         // The deadline passed on a live socket: hung, not gone.
         if (!timed_out_) {
-          spdlog::warn("postgres: {}: no answer from {} within {} ms; the database counts as "
-                       "down until it answers again",
-                       what, info_->redacted(), limit.count());
+          spdlog::warn(
+              "postgres: {}: no answer from {} within {} ms; the database counts as "
+              "down until it answers again",
+              what, info_->redacted(), limit.count());
         }
         timed_out_ = true;
         dropped_ = true;

@@ -806,7 +806,7 @@ Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const New
     it->second.last_seq = stored.seq;
     ++it->second.added;
     sent[{std::string_view(msg.conversation), std::string_view(msg.sender.id)}] = {&msg,
-                                                                                 stored.seq};
+                                                                                   stored.seq};
     out.push_back({std::move(stored), false});
   }
   // One upsert per (conversation, sender) of the batch: in the chat benchmark's batches of

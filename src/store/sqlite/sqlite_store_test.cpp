@@ -8,10 +8,9 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
-#include <csignal>
-
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
