@@ -355,7 +355,7 @@ describe('a full disk (SQLite)', () => {
     // EFBIG, which SQLite reports as an I/O error): a disk that fills up as it writes.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-fsize-'));
     const wrapper = path.join(dir, 'parley-fsize.sh');
-    fs.writeFileSync(wrapper, `#!/bin/sh\ntrap '' XFSZ\nulimit -f 3072\nexec "${parleyBin()}" "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(wrapper, `#!/bin/sh\ntrap '' XFSZ\nulimit -S -f 3072\nexec "${parleyBin()}" "$@"\n`, { mode: 0o755 });
     const savedBin = process.env.PARLEY_BIN;
     process.env.PARLEY_BIN = wrapper;
     let server;
