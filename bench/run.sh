@@ -8,7 +8,8 @@
 #   --build-dir DIR   where parley, parley-bench and parley-microbench are (default build-bench;
 #                     configured RelWithDebInfo and built with -j2 if anything is missing)
 #   --no-build        use the binaries as they are
-#   --only LIST       comma-separated subset: micro,chat,chat500,rate,fanout,join,idle,history
+#   --only LIST       comma-separated subset: micro,chat,chat500,rate,fanout,join,joinstorm,
+#                     idle,history
 #   --history-messages N   size of the history store (default 10000000; smoke 20000)
 #   --keep            keep the work directory (stores, server logs, results.jsonl)
 #   --pg              the servers store in PostgreSQL: a throwaway cluster started here with
@@ -159,6 +160,7 @@ if [[ $SMOKE == 1 ]]; then
   IDLE_STAGES=300
   FANOUT_MEMBERS=200
   PAIR_ROOMS=50
+  STORM=(--clients 100 --rooms 20)
   MICRO_ARGS=(--benchmark_min_time=0.01 --benchmark_filter='BM_DecodeSend|BM_FanoutCounting/10$|BM_BareSqlite/100$|BM_StorageAppendGroup/100$')
 else
   D=(--duration 15 --warmup 3)
@@ -166,6 +168,7 @@ else
   IDLE_STAGES=10000,19000
   FANOUT_MEMBERS=1000
   PAIR_ROOMS=500
+  STORM=(--clients 2000 --rooms 50)
   MICRO_ARGS=()
 fi
 HISTORY_CONVERSATIONS=$(( HISTORY_MESSAGES >= 10000000 ? 10000 : (HISTORY_MESSAGES / 1000 > 0 ? HISTORY_MESSAGES / 1000 : 1) ))
@@ -207,6 +210,9 @@ selected chat500 && scenario chat-500x2 chat500 chat --rooms "$PAIR_ROOMS" --mem
 selected rate && scenario chat-rate-5000 rate chat --rooms 10 --members 10 --senders 10 --rate 5000 "${D[@]}"
 selected fanout && scenario fanout fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}"
 selected join && scenario join join join --clients 50 --rate 1000 "${D[@]}"
+# A mass reconnect (issue 14): every join records a membership; the canary's acks must not
+# wait for them (docs/storage.md, "Joins off the commit path").
+selected joinstorm && scenario join-storm joinstorm join-storm "${STORM[@]}"
 selected idle && scenario idle idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)"
 
 if [[ $PG == 1 ]] && selected history; then
@@ -313,6 +319,14 @@ if r:
     add("join", "join p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 2", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 2) if not smoke else None)
     add("join", "server CPU us/join", num(r.get("server_cpu_us_per_join"), "{:.1f}"))
     add("join", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
+r = by.get("join-storm")
+if r:
+    l = r.get("canary_ack_latency", {})
+    add("join-storm", "joins (clients x rooms)", "{} ({} x {})".format(num(r.get("joins")), r.get("clients"), r.get("rooms_per_client")))
+    add("join-storm", "joins/s", num(r.get("joins_per_s")))
+    add("join-storm", "canary ack p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 50", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 50) if not smoke else None)
+    add("join-storm", "server CPU us/join", num(r.get("server_cpu_us_per_join"), "{:.1f}"))
+    add("join-storm", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
 r = by.get("idle")
 if r:
     for s in r.get("stages", []):

@@ -105,6 +105,18 @@ int main(int argc, char** argv) {
   join_cmd->add_option("--history", join.history)->capture_default_str();
   join_cmd->callback([&] { code = run_join(common, join); });
 
+  JoinStormOptions storm;
+  auto* storm_cmd = app.add_subcommand(
+      "join-storm", "C clients join R new rooms each at once; a canary times its acks");
+  add_common(storm_cmd, common);
+  storm_cmd->add_option("--clients", storm.clients)->capture_default_str();
+  storm_cmd->add_option("--rooms", storm.rooms, "Joins per client")->capture_default_str();
+  storm_cmd->add_option("--canary-interval", storm.canary_interval, "Seconds between canary sends")
+      ->capture_default_str();
+  storm_cmd->add_option("--timeout", storm.timeout, "Seconds for every join to be answered")
+      ->capture_default_str();
+  storm_cmd->callback([&] { code = run_join_storm(common, storm); });
+
   HistoryOptions hist;
   auto* hist_cmd = app.add_subcommand("history", "Random history pages from a loaded store");
   add_common(hist_cmd, common);

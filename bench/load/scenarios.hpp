@@ -55,6 +55,14 @@ struct JoinOptions {
 };
 int run_join(const Common& common, const JoinOptions& options);
 
+struct JoinStormOptions {
+  std::size_t clients = 2000;  // each joins `rooms` rooms new to it, all at once
+  std::size_t rooms = 50;
+  double canary_interval = 0.02;  // seconds between the canary's sends
+  double timeout = 120;           // seconds for every join to be answered
+};
+int run_join_storm(const Common& common, const JoinStormOptions& options);
+
 struct HistoryOptions {
   std::size_t clients = 8;
   double rate = 0;  // queries per second; 0: closed loop, one query in flight per client

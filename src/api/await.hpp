@@ -3,10 +3,14 @@
 // executor (the connection's strand).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -46,6 +50,29 @@ boost::asio::awaitable<Result<T>> on_reader(store::Storage& storage, const Job<T
         storage.read([job, done](store::Connection& c) { done(job(c)); });
       };
   return await_result<T>(start);
+}
+
+// Runs `job` on a storage reader thread, but resumes after `limit` at the latest: with
+// Errc::unavailable if the job has not finished by then (a hung database, or readers busy
+// for longer). The job still runs to its end; its result is dropped.
+template <class T>
+boost::asio::awaitable<Result<T>> on_reader_within(store::Storage& storage, const Job<T>& job,
+                                                   std::chrono::milliseconds limit) {
+  auto ex = co_await boost::asio::this_coro::executor;
+  std::function<void(std::function<void(Result<T>)>)> start =
+      [&storage, job, ex, limit](std::function<void(Result<T>)> done) {
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        auto timer = std::make_shared<boost::asio::steady_timer>(ex, limit);
+        timer->async_wait([timer, answered, done](const boost::system::error_code&) {
+          if (!answered->exchange(true)) done(make_error_code(Errc::unavailable));
+        });
+        storage.read([job, done, answered, timer](store::Connection& c) {
+          auto r = job(c);
+          if (!answered->exchange(true)) done(std::move(r));
+          boost::asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+        });
+      };
+  co_return co_await await_result<T>(start);
 }
 
 // Runs `job` on the storage writer thread, in order with appends.

@@ -430,7 +430,11 @@ asio::awaitable<Response> RestEndpoint::route(Call& call) {
 asio::awaitable<Response> RestEndpoint::health(Call& call) {
   auto& storage = hub_.storage();
   Job<std::int64_t> job1 = [](store::Connection& c) { return c.count_conversations(); };
-  auto count = co_await on_reader<std::int64_t>(storage, job1);
+  // /health never waits on the database: a count that takes longer than this (a hung
+  // server, readers stuck behind it) reports it down, and the outage spool makes that
+  // "degraded" (issue 14: health timed out at 30 s while PostgreSQL was SIGSTOPped).
+  constexpr std::chrono::milliseconds kHealthProbeLimit{1000};
+  auto count = co_await on_reader_within<std::int64_t>(storage, job1, kHealthProbeLimit);
   const bool up = count.has_value() && storage.database_up();
   // The outage spool keeps sends durable while the database is down: degraded, not down.
   const auto spool = hub_.spool_state();

@@ -48,6 +48,9 @@ Config config_from_env() {
   if (const char* v = env("DATABASE_URL")) c.database_url = v;
   if (const char* v = env("REDIS_URL")) c.redis_url = v;
   if (const char* v = env("SQLITE_SYNCHRONOUS")) c.sqlite_synchronous = v;
+  number("DB_CONNECT_TIMEOUT_MS", c.db_connect_timeout_ms);
+  number("DB_COMMIT_TIMEOUT_MS", c.db_commit_timeout_ms);
+  number("DB_STATEMENT_TIMEOUT_MS", c.db_statement_timeout_ms);
   number("MAX_FRAME_BYTES", c.max_frame_bytes);
   number("MAX_BODY_BYTES", c.max_body_bytes);
   number("MAX_CONTENT_BYTES", c.max_content_bytes);

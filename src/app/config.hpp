@@ -17,6 +17,10 @@ struct Config {
   std::string redis_url;                      // REDIS_URL: several servers share events
   std::string database_url;                   // DATABASE_URL (or DB_HOST...): PostgreSQL
   std::string sqlite_synchronous = "FULL";    // SQLITE_SYNCHRONOUS: FULL or NORMAL
+  // PostgreSQL deadlines (docs/storage.md, "A hung database"), in milliseconds.
+  std::size_t db_connect_timeout_ms = 2000;    // DB_CONNECT_TIMEOUT_MS (whole seconds, >= 2)
+  std::size_t db_commit_timeout_ms = 2000;     // DB_COMMIT_TIMEOUT_MS: writes, BEGIN/COMMIT
+  std::size_t db_statement_timeout_ms = 5000;  // DB_STATEMENT_TIMEOUT_MS: reads and the rest
   std::size_t max_frame_bytes = 1024 * 1024;  // MAX_FRAME_BYTES
   std::size_t max_body_bytes = 1024 * 1024;   // MAX_BODY_BYTES
   std::size_t max_content_bytes = 64 * 1024;  // MAX_CONTENT_BYTES

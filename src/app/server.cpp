@@ -125,6 +125,9 @@ int run_server(const Config& config) {
   store::StoreConfig sc;
   sc.database_url = config.database_url;
   sc.sqlite_synchronous = config.sqlite_synchronous;
+  sc.db_connect_timeout = std::chrono::milliseconds(config.db_connect_timeout_ms);
+  sc.db_commit_timeout = std::chrono::milliseconds(config.db_commit_timeout_ms);
+  sc.db_statement_timeout = std::chrono::milliseconds(config.db_statement_timeout_ms);
   if (sc.database_url.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(config.data_dir, ec);

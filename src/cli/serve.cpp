@@ -5,6 +5,7 @@
 #include "app/server.hpp"
 #include "cli/commands.hpp"
 #include "core/log.hpp"
+#include "core/repeat_filter.hpp"
 
 namespace parley::cli {
 
@@ -36,6 +37,8 @@ void add_serve(CLI::App& app, Registry& registry) {
       registry.result = 2;
       return registry.result;
     }
+    // A failing disk or database repeats its error once per batch: once per 10 s is enough.
+    filter_repeated_log_lines(std::chrono::seconds(10));
     registry.result = app::run_server(*config);
     return registry.result;
   };

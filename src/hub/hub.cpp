@@ -533,6 +533,11 @@ void Hub::finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<J
     }
     read_page(room->id(), join->since, std::nullopt, join->limit,
               [this, room, join](Reply p) mutable {
+                // A join creates its conversation (the room's load), so "not found" here
+                // means the creation failed (a full disk): say what it is.
+                if (p.type == ReplyType::error && p.error == Errc::not_found) {
+                  p = error_reply(Errc::unavailable, "join failed");
+                }
                 asio::post(room->strand(), [this, room, join, p = std::move(p)]() mutable {
                   join->page = std::move(p);
                   finish_join(room, join);
@@ -553,11 +558,7 @@ void Hub::finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<J
   }
   join->reply(std::move(*page));
   room->add_member(join->session, join->user, join->format);
-  if (room->note_member_user(user)) {
-    storage_.write([id = room->id(), user](store::Connection& c) {
-      (void)c.add_member(id, user, now_ms());
-    });
-  }
+  if (room->note_member_user(user)) storage_.add_member(room->id(), user, now_ms());
 }
 
 // A page read from storage, made to end exactly where the room's fan-out stands
@@ -742,8 +743,7 @@ void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> don
     }
     if (!r->duplicate) {
       // A poster takes part in the conversation: it shows in their inbox (?user=).
-      storage_.write([conv = r->message.conversation, user = r->message.sender.id](
-                         store::Connection& c) { (void)c.add_member(conv, user, now_ms()); });
+      storage_.add_member(r->message.conversation, r->message.sender.id, now_ms());
     }
     apply_commit(*r, [done, r] { done(*r); });
   });

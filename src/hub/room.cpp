@@ -297,6 +297,10 @@ void Room::on_remote_presence(const User& user, bool online, std::optional<TimeM
 void Room::emit_commit(const MessagePtr& m) {
   touch();
   last_seq_ = std::max(last_seq_, m->seq);
+  // The append raised the sender's read seq to it (store.hpp): keep a cached one in step.
+  if (const auto it = read_seqs_.find(m->sender.id); it != read_seqs_.end()) {
+    it->second = std::max(it->second, m->seq);
+  }
   if (state_ == State::ready) {
     cache_append(m);
   } else if (state_ == State::loading) {

@@ -35,6 +35,9 @@ class Storage {
     std::chrono::milliseconds index_idle{5};
     std::size_t index_chunk = 2048;
     std::size_t index_backlog = 16384;
+    // Memberships written in one transaction at most: 1024 rows cost SQLite about as much
+    // as one group commit of the chat benchmark (bench/README.md, join storm).
+    std::size_t max_members = 1024;
   };
   struct Stats {
     std::uint64_t appended = 0;  // messages committed
@@ -62,9 +65,16 @@ class Storage {
   void write(Job job);
   // Runs `job` on a reader thread. Sees every write whose callback has run.
   void read(Job job);
+  // Records that `user` takes part in `conversation` (a join). Memberships queued together
+  // are written in one transaction (Connection::add_members), after the appends queued with
+  // them, so a join burst costs a few commits and never holds an append back by more than
+  // one of them. In order with jobs: a job sees every membership queued before it.
+  void add_member(ConversationId conversation, UserId user, TimeMs at);
 
   // Commits what is queued, runs queued jobs, then joins every thread. Later calls fail
-  // with Errc::unavailable. Idempotent.
+  // with Errc::unavailable: an append's callback gets it, a write or read job runs at once,
+  // on the calling thread, over a connection whose every call fails with it (so whoever
+  // waits on the job hears back). Idempotent.
   void stop();
 
   Database& database() noexcept { return *db_; }
@@ -76,9 +86,10 @@ class Storage {
     NewMessage msg;
     Callback<Appended> done;
   };
-  struct WriteItem {  // either an append or a job
+  struct WriteItem {  // an append, a job or (neither set) a membership
     std::unique_ptr<PendingAppend> append;
     Job job;
+    Membership member;
   };
 
   Storage(std::shared_ptr<Database> db, Options options);
@@ -87,6 +98,9 @@ class Storage {
   void commit_group(Connection& conn, std::vector<std::unique_ptr<PendingAppend>>& group);
   // Catches the search index up as Options describe (`idle`: nothing queued); writer only.
   void index_some(Connection& conn, bool idle);
+  // Writes the memberships gathered in members_ (writer only), in chunks of
+  // Options::max_members; with `all` false it stops early when appends are queued.
+  void write_members(Connection& conn, bool all);
 
   std::shared_ptr<Database> db_;
   Options options_;
@@ -105,6 +119,8 @@ class Storage {
   // left unindexed by an earlier process is caught up), and appends since it last was not.
   bool index_behind_ = true;
   std::size_t unindexed_ = 0;
+  // Writer thread only: memberships taken from the queue, not yet written.
+  std::vector<Membership> members_;
 
   std::atomic<bool> up_{true};
   std::atomic<std::uint64_t> appended_{0}, batches_{0}, write_errors_{0}, reads_{0};

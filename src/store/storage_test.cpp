@@ -111,5 +111,69 @@ TEST(Storage, AppendAfterStopFailsUnavailable) {
   EXPECT_EQ(got->error(), Errc::unavailable);
 }
 
+// storage.hpp promises that a write or read after stop fails with unavailable: a REST call
+// awaiting the job must hear back, not wait forever.
+TEST(Storage, WriteAndReadAfterStopFailUnavailable) {
+  auto storage = open_memory();
+  storage->stop();
+  std::optional<boost::system::error_code> wrote, read;
+  storage->write([&](Connection& c) {
+    auto r = c.mark_read("room", "bob", 1);
+    wrote = r ? boost::system::error_code() : r.error();
+  });
+  storage->read([&](Connection& c) {
+    auto r = c.read_after("room", 0, 10);
+    read = r ? boost::system::error_code() : r.error();
+  });
+  ASSERT_TRUE(wrote.has_value()) << "the write job never ran";
+  ASSERT_TRUE(read.has_value()) << "the read job never ran";
+  EXPECT_EQ(*wrote, Errc::unavailable);
+  EXPECT_EQ(*read, Errc::unavailable);
+}
+
+TEST(Storage, MembershipsAreWrittenBeforeTheJobsQueuedAfterThem) {
+  auto storage = open_memory();
+  std::promise<void> created;
+  storage->append(msg("room", "hello"), [&](Result<Appended> r) {
+    ASSERT_TRUE(r);
+    created.set_value();
+  });
+  created.get_future().get();
+  for (int i = 0; i < 3000; ++i) storage->add_member("room", "u" + std::to_string(i), 1000 + i);
+  storage->add_member("nowhere", "u1", 1);  // skipped, harms nobody
+  std::promise<std::size_t> members;
+  storage->write([&](Connection& c) {
+    auto r = c.member_states("room");
+    members.set_value(r ? r->size() : 0);
+  });
+  // 3000 joined, plus alice whose message marked it read.
+  EXPECT_EQ(members.get_future().get(), 3001u);
+}
+
+TEST(Storage, AppendsQueuedBehindAJoinBurstAreCommittedFirst) {
+  auto storage = open_memory();
+  std::promise<void> created;
+  storage->append(msg("room", "hello"), [&](Result<Appended> r) {
+    ASSERT_TRUE(r);
+    created.set_value();
+  });
+  created.get_future().get();
+  // Hold the writer in a job, so that the burst and the append are taken in one drain.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  storage->write([released](Connection&) { released.wait(); });
+  for (int i = 0; i < 5000; ++i) storage->add_member("room", "u" + std::to_string(i), 1);
+  std::promise<std::size_t> members_at_ack;
+  storage->append(msg("room", "canary"), [&](Result<Appended> r) {
+    ASSERT_TRUE(r);
+    // Still on the writer thread: no membership of the burst is written yet.
+    auto conn = storage->database().connect();
+    auto states = (*conn)->member_states("room");
+    members_at_ack.set_value(states ? states->size() : 0);
+  });
+  release.set_value();
+  EXPECT_EQ(members_at_ack.get_future().get(), 1u);  // alice's read state only
+}
+
 }  // namespace
 }  // namespace parley::store

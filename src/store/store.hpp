@@ -5,6 +5,7 @@
 // block. Only value types from core/model.hpp cross this boundary; SQL stays in backends.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -89,6 +90,13 @@ struct SearchHit {
   std::string snippet;  // the matching part, plain text
 };
 
+// One user's membership of one conversation, as add_members records it.
+struct Membership {
+  ConversationId conversation;
+  UserId user;
+  TimeMs at = 0;  // joined_at; 0: now
+};
+
 // One session with a backend. Every method is blocking; not thread-safe.
 class Connection {
  public:
@@ -98,15 +106,18 @@ class Connection {
   // Appends every message of `batch` in one transaction, in order, creating conversations
   // that do not exist yet. Each gets the next seq of its conversation. A message whose
   // (conversation, sender.id, client_id) was stored before yields the stored one with
-  // duplicate = true and is not stored again. Fails as a whole (nothing stored) or not at all.
+  // duplicate = true and is not stored again. In the same transaction, each sender's read
+  // seq in each conversation is raised to the last seq it was given (what one sends counts
+  // as read, whichever endpoint sent it). Fails as a whole (nothing stored) or not at all.
   [[nodiscard]] virtual Result<std::vector<Appended>> append_batch(
       std::span<const NewMessage> batch) = 0;
 
   // Up to `limit` messages with seq > `after`, oldest first.
   [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_after(
       const ConversationId& conversation, Seq after, std::size_t limit) = 0;
-  // The `limit` messages right before seq `before` (all if before <= 0 means none: pass
-  // a huge value for "the latest"), oldest first.
+  // Up to `limit` messages with seq < `before` (the last `limit` of them), oldest first.
+  // `before` <= 1 yields none; for the latest messages pass a seq past the end (such as
+  // std::numeric_limits<Seq>::max()).
   [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_before(
       const ConversationId& conversation, Seq before, std::size_t limit) = 0;
   // One message; not_found if absent.
@@ -148,6 +159,10 @@ class Connection {
   // Records that `user` takes part in `conversation` (joined or posted); lists use it.
   [[nodiscard]] virtual Result<void> add_member(const ConversationId& conversation,
                                                 const UserId& user, TimeMs at) = 0;
+  // add_member for each of `members`, in one transaction; a member of a conversation that
+  // does not exist is skipped (a join that lost a race with a delete). Storage's writer
+  // gathers joins into one call, so a join burst costs one commit, not one per join.
+  [[nodiscard]] virtual Result<void> add_members(std::span<const Membership> members) = 0;
 
   // --- Read state -------------------------------------------------------------------------
   // Raises the user's read seq to `seq` (never lowers it, never past last_seq); returns the
@@ -230,6 +245,13 @@ struct StoreConfig {
   // SQLite: read through a memory map (a server's random reads); false for the CLI's one-pass
   // data commands, which must keep a flat RSS however big the store (docs/storage.md).
   bool sqlite_memory_map = true;
+  // PostgreSQL: how long a call may wait on the server before the server counts as down
+  // (a hung server answers nothing, so nothing else would end the wait; docs/storage.md).
+  // Connecting (libpq rounds up to whole seconds, 2 at least); a write on the commit path
+  // (appends, read marks, memberships, BEGIN/COMMIT); any other statement.
+  std::chrono::milliseconds db_connect_timeout{2000};
+  std::chrono::milliseconds db_commit_timeout{2000};
+  std::chrono::milliseconds db_statement_timeout{5000};
 };
 
 // Opens the configured backend, creating and migrating its schema. PostgreSQL when

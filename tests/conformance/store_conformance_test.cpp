@@ -765,6 +765,57 @@ TEST_P(StoreConformance, MarkReadNeverLowersAndClampsToLastSeq) {
   EXPECT_EQ(error_of(c().get_conversation("nowhere")), Errc::not_found);
 }
 
+TEST_P(StoreConformance, SendingMarksTheConversationReadForItsSender) {
+  append({message("room", "alice", "a1"), message("room", "bob", "b1"),
+          message("room", "alice", "a2"), message("other", "alice", "elsewhere"),
+          message("room", "bob", "b2")});
+  EXPECT_EQ(ok(c().read_seq("room", "alice")), 3);
+  EXPECT_EQ(ok(c().read_seq("room", "bob")), 4);
+  EXPECT_EQ(ok(c().read_seq("other", "alice")), 1);
+  EXPECT_EQ(ok(c().read_seq("room", "carol")), 0);
+
+  // Never lowered: a read mark past one's own message stays, and a resend (duplicate) of an
+  // older message changes nothing.
+  EXPECT_EQ(ok(c().mark_read("room", "bob", 4)), 4);
+  append({message("room", "carol", "c1", "cid-1")});
+  EXPECT_EQ(ok(c().mark_read("room", "alice", 5)), 5);
+  EXPECT_EQ(ok(c().read_seq("room", "carol")), 5);
+  fill("room", 1);  // seq 6, from alice
+  EXPECT_TRUE(append({message("room", "carol", "c1", "cid-1")}).at(0).duplicate);
+  EXPECT_EQ(ok(c().read_seq("room", "carol")), 5);
+  EXPECT_EQ(ok(c().read_seq("room", "alice")), 6);
+
+  // The inbox counts only what others sent after one's last read or sent message.
+  ok(c().add_member("room", "alice", 1));
+  ok(c().add_member("room", "carol", 1));
+  ListQuery query;
+  query.user = "alice";
+  ASSERT_EQ(ok(c().list_conversations(query)).conversations.size(), 1u);
+  EXPECT_EQ(ok(c().list_conversations(query)).conversations[0].unread, 0);
+  query.user = "carol";
+  EXPECT_EQ(ok(c().list_conversations(query)).conversations.at(0).unread, 1);
+}
+
+// --- memberships -------------------------------------------------------------------------
+
+TEST_P(StoreConformance, AddMembersRecordsEachAndSkipsMissingConversations) {
+  create("one", 1000);
+  create("two", 2000);
+  const std::vector<Membership> members{{"one", "u1", 10},
+                                        {"two", "u1", 20},
+                                        {"gone", "u1", 30},
+                                        {"one", "u2", 40},
+                                        {"one", "u1", 50}};  // a repeat keeps the first joined_at
+  ok(c().add_members(members));
+  EXPECT_EQ(ok(c().member_states("one")), (std::vector<MemberState>{{"u1", 10, 0}, {"u2", 40, 0}}));
+  EXPECT_EQ(ok(c().member_states("two")), (std::vector<MemberState>{{"u1", 20, 0}}));
+  EXPECT_EQ(error_of(c().get_conversation("gone")), Errc::not_found);
+  ok(c().add_members({}));
+  const std::vector<Membership> bad{{"one", "u3", 1}, {"one", "bad user", 1}};
+  EXPECT_EQ(error_of(c().add_members(bad)), Errc::invalid_argument);
+  EXPECT_EQ(ok(c().member_states("one")).size(), 2u);  // all or nothing
+}
+
 // --- users -------------------------------------------------------------------------------
 
 TEST_P(StoreConformance, UpsertUserKeepsStoredFieldsWhenEmpty) {
@@ -819,9 +870,11 @@ TEST_P(StoreConformance, MemberStatesJoinMembersAndReadState) {
   ok(c().add_member("room", "u1", 2000));
   ok(c().mark_read("room", "u1", 3));
   ok(c().mark_read("room", "u3", 4));  // read state without membership
+  // alice sent the five messages: what one sends counts as read.
   EXPECT_EQ(
       ok(c().member_states("room")),
-      (std::vector<store::MemberState>{{"u1", 2000, 3}, {"u2", 1000, 0}, {"u3", std::nullopt, 4}}));
+      (std::vector<store::MemberState>{
+          {"alice", std::nullopt, 5}, {"u1", 2000, 3}, {"u2", 1000, 0}, {"u3", std::nullopt, 4}}));
   EXPECT_TRUE(ok(c().member_states("nowhere")).empty());
 }
 

@@ -170,6 +170,8 @@ Result<std::vector<Appended>> MemoryConnection::append_batch(std::span<const New
     if (msg.client_id)
       data.client_ids.emplace(std::make_pair(msg.sender.id, *msg.client_id), msg.seq);
     state_->message_ids.insert(msg.id);
+    Seq& read = data.read[msg.sender.id];  // what one sends counts as read
+    read = std::max(read, msg.seq);
   }
   for (const auto& [id, tent] : touched) {
     if (tent.added == 0) continue;
@@ -431,6 +433,17 @@ Result<void> MemoryConnection::add_member(const ConversationId& conversation, co
   Data* data = find(*state_, conversation);
   if (data == nullptr) return err(Errc::not_found);
   data->members.try_emplace(user, or_now(at));
+  return {};
+}
+
+Result<void> MemoryConnection::add_members(std::span<const Membership> members) {
+  for (const Membership& m : members) {
+    if (!is_valid_id(m.user)) return err(Errc::invalid_argument);
+  }
+  std::lock_guard lock(state_->mu);
+  for (const Membership& m : members) {
+    if (Data* data = find(*state_, m.conversation)) data->members.try_emplace(m.user, or_now(m.at));
+  }
   return {};
 }
 

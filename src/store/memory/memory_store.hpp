@@ -84,6 +84,7 @@ class MemoryConnection final : public Connection {
   [[nodiscard]] Result<std::int64_t> count_conversations() override;
   [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
                                         TimeMs at) override;
+  [[nodiscard]] Result<void> add_members(std::span<const Membership> members) override;
 
   [[nodiscard]] Result<Seq> mark_read(const ConversationId& conversation, const UserId& user,
                                       Seq seq) override;

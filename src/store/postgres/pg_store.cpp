@@ -36,6 +36,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <map>
@@ -58,6 +59,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 constexpr int kMaxAppendAttempts = 4;
+// Migrations wait for the migration lock and may rewrite tables: no deadline.
+constexpr std::chrono::milliseconds kNoDeadline{0};
 // After a batch met a stored client_id, this many batches look client_ids up before writing.
 constexpr int kLookupBatches = 64;
 // pg_advisory_lock(kMigrationLockKey, hashtext(schema)): one migration at a time per schema.
@@ -442,6 +445,7 @@ enum class PgConnection::Stmt : int {
   kAddMembers,
   kRemoveMembers,
   kAddMember,
+  kAddMemberships,
   kCountConversations,
   kMarkRead,
   kReadSeq,
@@ -492,7 +496,12 @@ constexpr const char* kStatements[] = {
     "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::json[], "
     "$10::bigint[], $11::text[], $12::tsvector[]) AS m(conversation, back, id, sender_id, "
     "sender_name, sender_role, kind, content, meta, created_at, client_id, search) "
-    "JOIN r ON r.id = m.conversation) "
+    "JOIN r ON r.id = m.conversation RETURNING conversation, sender_id, seq), "
+    // What one sends counts as read: each sender's read seq rises to its last new message.
+    "rd AS (INSERT INTO read_state (conversation, user_id, seq) SELECT conversation, "
+    "sender_id, max(seq) FROM ins GROUP BY conversation, sender_id "
+    "ON CONFLICT (conversation, user_id) DO UPDATE SET seq = EXCLUDED.seq "
+    "WHERE read_state.seq < EXCLUDED.seq) "
     "SELECT id, last_seq FROM r",
     // kInsertMessages: messages with their seqs given (replace_conversation)
     "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind, "
@@ -572,6 +581,10 @@ constexpr const char* kStatements[] = {
     "WITH c AS (SELECT id FROM conversations WHERE id = $1), "
     "ins AS (INSERT INTO members (conversation, user_id, joined_at) "
     "SELECT id, $2, $3::bigint FROM c ON CONFLICT DO NOTHING) SELECT count(*) FROM c",
+    // kAddMemberships: (conversation, user, joined_at) triples; absent conversations skipped
+    "INSERT INTO members (conversation, user_id, joined_at) SELECT m.conversation, m.user_id, "
+    "m.at FROM unnest($1::text[], $2::text[], $3::bigint[]) AS m(conversation, user_id, at) "
+    "JOIN conversations c ON c.id = m.conversation ON CONFLICT DO NOTHING",
     // kCountConversations
     "SELECT count(*) FROM conversations",
     // kMarkRead: (conversations found, the raised seq or NULL, the stored seq or NULL)
@@ -720,14 +733,14 @@ class PgConnection::Transaction {
   Transaction& operator=(const Transaction&) = delete;
 
   [[nodiscard]] Result<void> begin() {
-    auto r = conn_.exec_sql("BEGIN", "begin");
+    auto r = conn_.exec_sql("BEGIN", "begin", conn_.info_->deadlines().commit);
     if (!r) return r.error();
     open_ = true;
     return {};
   }
   [[nodiscard]] Result<void> commit() {
     open_ = false;
-    auto r = conn_.exec_sql("COMMIT", "commit");
+    auto r = conn_.exec_sql("COMMIT", "commit", conn_.info_->deadlines().commit);
     if (!r) return r.error();
     return {};
   }
@@ -737,9 +750,33 @@ class PgConnection::Transaction {
   bool open_ = false;
 };
 
+// The statements on the commit path get the commit deadline (StoreConfig::db_commit_timeout):
+// what the writer runs between group commits, and the look-ups of an append.
+bool PgConnection::on_commit_path(Stmt stmt) noexcept {
+  using S = Stmt;
+  switch (stmt) {
+    case S::kAppendDuplicates:
+    case S::kAppend:
+    case S::kMessageSeqs:
+    case S::kEditMessage:
+    case S::kDeleteMessage:
+    case S::kEnsureConversation:
+    case S::kEnsureConversationRow:
+    case S::kAddMember:
+    case S::kAddMemberships:
+    case S::kMarkRead:
+    case S::kUpsertUser:
+    case S::kSetLastSeen:
+      return true;
+    default:
+      return false;
+  }
+}
 // --- PgConnInfo --------------------------------------------------------------------------
 
-Result<PgConnInfo> PgConnInfo::parse(const std::string& url) {
+Result<PgConnInfo> PgConnInfo::parse(const std::string& url) { return parse(url, Deadlines()); }
+
+Result<PgConnInfo> PgConnInfo::parse(const std::string& url, Deadlines deadlines) {
   if (url.empty()) return err(Errc::invalid_argument);
   char* errmsg = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &errmsg);
@@ -749,6 +786,10 @@ Result<PgConnInfo> PgConnInfo::parse(const std::string& url) {
     return err(Errc::invalid_argument);
   }
   PgConnInfo info;
+  info.deadlines_ = deadlines;
+  // libpq counts connect_timeout in whole seconds and treats less than 2 as 2.
+  const std::string connect_s =
+      std::to_string(std::max<std::int64_t>(2, (deadlines.connect.count() + 999) / 1000));
   std::map<std::string, std::string> given;
   for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val != nullptr && o->val[0] != '\0') given[o->keyword] = o->val;
@@ -760,7 +801,7 @@ Result<PgConnInfo> PgConnInfo::parse(const std::string& url) {
   // partition) is ended by the database before its row locks stall a conversation for long.
   const std::pair<const char*, const char*> defaults[] = {
       {"options", "-c idle_in_transaction_session_timeout=15000"},
-      {"connect_timeout", "5"},
+      {"connect_timeout", connect_s.c_str()},
       {"application_name", "parley"},
       {"keepalives", "1"},
       {"keepalives_idle", "15"},
@@ -796,7 +837,7 @@ int PgDatabase::latest_schema_version() noexcept {
 }
 
 Result<std::shared_ptr<PgDatabase>> PgDatabase::open(const std::string& url, Options options) {
-  auto parsed = PgConnInfo::parse(url);
+  auto parsed = PgConnInfo::parse(url, options.deadlines);
   if (!parsed) return parsed.error();
   auto info = std::make_shared<const PgConnInfo>(std::move(*parsed));
   auto conn = PgConnection::open(info);
@@ -820,7 +861,11 @@ Result<std::shared_ptr<Database>> open_pg_database(const StoreConfig& config) {
   std::string url = config.database_url;
   if (url.empty()) url = pg_url_from_env();
   if (url.empty()) return err(Errc::invalid_argument);
-  auto db = PgDatabase::open(url);
+  PgDatabase::Options options;
+  options.deadlines.connect = config.db_connect_timeout;
+  options.deadlines.commit = config.db_commit_timeout;
+  options.deadlines.statement = config.db_statement_timeout;
+  auto db = PgDatabase::open(url, options);
   if (!db) return db.error();
   return std::shared_ptr<Database>(std::move(*db));
 }
@@ -919,12 +964,16 @@ Result<void> PgConnection::reconnect() {
   values.push_back(nullptr);
   conn_ = PQconnectdbParams(keywords.data(), values.data(), 1);
   if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+    // Logged once per outage (the first failed attempt); the attempts after it at debug,
+    // and "reconnected" ends it.
+    const bool first = backoff_.count() == 0;
     backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
     next_attempt_ = Clock::now() + backoff_;
     std::string why = conn_ != nullptr ? PQerrorMessage(conn_) : "out of memory";
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    spdlog::warn("postgres: cannot connect to {} (next attempt in {} ms): {}", info_->redacted(),
-                 backoff_.count(), why);
+    spdlog::log(first ? spdlog::level::warn : spdlog::level::debug,
+                "postgres: cannot connect to {} (retrying every {} ms at most): {}",
+                info_->redacted(), kMaxBackoff.count(), why);
     disconnect();
     return err(Errc::unavailable);
   }
@@ -932,8 +981,11 @@ Result<void> PgConnection::reconnect() {
   // Error texts we log carry the primary message only: DETAIL ("Failing row contains ...")
   // and CONTEXT can quote the row, i.e. message content, which never goes to the logs.
   PQsetErrorVerbosity(conn_, PQERRORS_TERSE);
-  if (backoff_.count() != 0) spdlog::info("postgres: reconnected to {}", info_->redacted());
+  if (backoff_.count() != 0 || timed_out_) {
+    spdlog::info("postgres: reconnected to {}", info_->redacted());
+  }
   backoff_ = std::chrono::milliseconds{0};
+  timed_out_ = false;
   next_attempt_ = {};
   return {};
 }
@@ -973,19 +1025,32 @@ Result<void> PgConnection::prepare_statements() {
     }
   }
   if (PQpipelineSync(conn_) != 1) return fail(nullptr, "prepare");
+  const auto deadline = Clock::now() + info_->deadlines().statement;
+  const auto next = [&](PgResult& out) {
+    PGresult* r = nullptr;
+    const bool ok = next_result(deadline, r);
+    out.reset(r);
+    return ok;
+  };
   boost::system::error_code first;
   for (std::size_t i = 0; i < std::size(kStatements); ++i) {
-    PgResult res(PQgetResult(conn_));
-    if (!res) return fail(nullptr, "prepare");
+    PgResult res;
+    if (!next(res) || !res) return fail(nullptr, "prepare");
     if (PQresultStatus(res.get()) != PGRES_COMMAND_OK && !first) {
       spdlog::error("postgres: cannot prepare statement {}: {}", i,
                     PQresultErrorMessage(res.get()));
       first = fail(res.get(), "prepare");
     }
-    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    for (;;) {  // the NULL that ends each statement's results
+      PgResult extra;
+      if (!next(extra)) return fail(nullptr, "prepare");
+      if (!extra) break;
+    }
   }
-  PgResult sync(PQgetResult(conn_));
-  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) return fail(nullptr, "prepare");
+  PgResult sync;
+  if (!next(sync) || !sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+    return fail(nullptr, "prepare");
+  }
   PQexitPipelineMode(conn_);
   if (first) return first;
   prepared_ = true;
@@ -996,10 +1061,11 @@ void PgConnection::rollback_if_open() noexcept {
   if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) return;
   if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF) PQexitPipelineMode(conn_);
   if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
-  PGresult* res = PQexec(conn_, "ROLLBACK");
-  const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
-  PQclear(res);
-  if (!ok) {
+  PgResult res;
+  if (PQsendQuery(conn_, "ROLLBACK") == 1)
+    res = await_result(info_->deadlines().commit, "rollback");
+  const bool ok = res && PQresultStatus(res.get()) == PGRES_COMMAND_OK;
+  if (!ok && conn_ != nullptr) {
     // The transaction state is unknown: start over on a new connection.
     spdlog::warn("postgres: rollback failed; dropping the connection");
     disconnect();
@@ -1064,20 +1130,87 @@ Result<PgConnection::PgResult> PgConnection::exec(Stmt stmt, const Params& param
   const auto values = params.pointers();
   const auto lengths = params.lengths();
   const auto formats = params.formats();
-  PgResult res(PQexecPrepared(conn_, name.c_str(), params.size(), values.data(),
-                              lengths.empty() ? nullptr : lengths.data(),
-                              formats.empty() ? nullptr : formats.data(), 0));
+  PgResult res;
+  if (PQsendQueryPrepared(conn_, name.c_str(), params.size(), values.data(),
+                          lengths.empty() ? nullptr : lengths.data(),
+                          formats.empty() ? nullptr : formats.data(), 0) == 1) {
+    res = await_result(
+        on_commit_path(stmt) ? info_->deadlines().commit : info_->deadlines().statement,
+        name.c_str());
+  }
   const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(res.get(), name.c_str());
   return res;
 }
 
-Result<PgConnection::PgResult> PgConnection::exec_sql(const char* sql, const char* what) {
+Result<PgConnection::PgResult> PgConnection::exec_sql(const char* sql, const char* what,
+                                                      std::chrono::milliseconds limit) {
   if (conn_ == nullptr) return fail(nullptr, what);
-  PgResult res(PQexec(conn_, sql));
+  PgResult res;
+  if (PQsendQuery(conn_, sql) == 1) res = await_result(limit, what);
   const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return fail(res.get(), what);
   return res;
+}
+
+// A hung server (SIGSTOPped, a frozen VM, a full disk under fsync) keeps its sockets open
+// and answers nothing: without a deadline of our own a call would wait for as long as it
+// lasts (issue 14: 45 s without an ack or an error). The deadline drops the connection;
+// a write in flight is then in doubt and settled after reconnecting (append_batch), and
+// Storage reads the unavailable as "database down", so the outage spool takes over.
+bool PgConnection::next_result(Clock::time_point deadline, PGresult*& out) {
+  out = nullptr;
+  const bool bounded = deadline != Clock::time_point{};
+  while (PQisBusy(conn_) != 0) {
+    int wait_ms = -1;
+    if (bounded) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return false;
+      wait_ms = static_cast<int>(std::min<std::int64_t>(left, 60'000));
+    }
+    pollfd pfd{PQsocket(conn_), POLLIN, 0};
+    if (::poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) return false;
+    if (PQconsumeInput(conn_) != 1) return false;
+  }
+  out = PQgetResult(conn_);
+  return true;
+}
+
+PgConnection::PgResult PgConnection::await_result(std::chrono::milliseconds limit,
+                                                  const char* what) {
+  const auto deadline = limit.count() > 0 ? Clock::now() + limit : Clock::time_point{};
+  PgResult kept;
+  for (;;) {
+    PGresult* r = nullptr;
+    if (!next_result(deadline, r)) {
+      if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+        // The deadline passed on a live socket: hung, not gone.
+        if (!timed_out_) {
+          spdlog::warn(
+              "postgres: {}: no answer from {} within {} ms; the database counts as "
+              "down until it answers again",
+              what, info_->redacted(), limit.count());
+        }
+        timed_out_ = true;
+        dropped_ = true;
+        disconnect();
+        // No new attempt at once: the server that just hung would take a connect_timeout.
+        backoff_ = std::max(backoff_, kMinBackoff);
+        next_attempt_ = Clock::now() + backoff_;
+      }
+      return nullptr;
+    }
+    if (r == nullptr) return kept;
+    // Like PQexec: the last result, unless one of them was an error.
+    const auto status = PQresultStatus(r);
+    const bool error = status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE;
+    if (kept && !error && (PQresultStatus(kept.get()) == PGRES_FATAL_ERROR)) {
+      PQclear(r);
+      continue;
+    }
+    kept.reset(r);
+  }
 }
 
 // --- Schema ------------------------------------------------------------------------------
@@ -1087,10 +1220,12 @@ Result<int> PgConnection::schema_version() {
 }
 
 Result<int> PgConnection::read_schema_version() {
-  auto exists = exec_sql("SELECT to_regclass('schema_version') IS NOT NULL", "schema version");
+  auto exists = exec_sql("SELECT to_regclass('schema_version') IS NOT NULL", "schema version",
+                         info_->deadlines().statement);
   if (!exists) return exists.error();
   if (!bool_at(exists->get(), 0, 0)) return 0;
-  auto res = exec_sql("SELECT COALESCE(max(version), 0) FROM schema_version", "schema version");
+  auto res = exec_sql("SELECT COALESCE(max(version), 0) FROM schema_version", "schema version",
+                      info_->deadlines().statement);
   if (!res) return res.error();
   return static_cast<int>(i64_at(res->get(), 0, 0));
 }
@@ -1102,19 +1237,19 @@ Result<int> PgConnection::migrate(int target) {
       "(" + std::to_string(kMigrationLockKey) + ", hashtext(COALESCE(current_schema(), '')))";
   const std::string lock_sql = "SELECT pg_advisory_lock" + lock_args;
   const std::string unlock_sql = "SELECT pg_advisory_unlock" + lock_args;
-  if (auto r = exec_sql(lock_sql.c_str(), "migration lock"); !r) return r.error();
+  if (auto r = exec_sql(lock_sql.c_str(), "migration lock", kNoDeadline); !r) return r.error();
   struct Unlock {
     PgConnection& conn;
     const std::string& sql;
     ~Unlock() {
-      if (conn.is_connected()) (void)conn.exec_sql(sql.c_str(), "migration unlock");
+      if (conn.is_connected()) (void)conn.exec_sql(sql.c_str(), "migration unlock", kNoDeadline);
     }
   } unlock{*this, unlock_sql};
 
   if (auto r = exec_sql("CREATE TABLE IF NOT EXISTS schema_version ("
                         "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
                         "applied_at BIGINT NOT NULL)",
-                        "schema_version table");
+                        "schema_version table", kNoDeadline);
       !r) {
     return r.error();
   }
@@ -1133,7 +1268,7 @@ Result<int> PgConnection::migrate(int target) {
     Transaction tx(*this);
     if (auto ok = tx.begin(); !ok) return ok.error();
     const std::string sql(m.sql);
-    if (auto r = exec_sql(sql.c_str(), m.name.data()); !r) {
+    if (auto r = exec_sql(sql.c_str(), m.name.data(), kNoDeadline); !r) {
       spdlog::error("postgres: migration {} failed", m.name);
       return r.error();
     }
@@ -1706,6 +1841,31 @@ Result<void> PgConnection::add_member(const ConversationId& conversation, const 
     auto res = exec(Stmt::kAddMember, params);
     if (!res) return res.error();
     if (i64_at(res->get(), 0, 0) == 0) return err(Errc::not_found);
+    return {};
+  });
+}
+
+Result<void> PgConnection::add_members(std::span<const Membership> members) {
+  if (members.empty()) return {};
+  const TimeMs now = now_ms();
+  ArrayLiteral convs, users, ats;
+  // One row per (conversation, user), the first: which of two rows of one INSERT ... ON
+  // CONFLICT DO NOTHING is kept depends on the plan.
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (const Membership& m : members) {
+    if (!is_valid_id(m.user)) return err(Errc::invalid_argument);
+    if (!seen.emplace(m.conversation, m.user).second) continue;
+    convs.add(std::string_view(m.conversation));
+    users.add(std::string_view(m.user));
+    ats.add(m.at != 0 ? m.at : now);
+  }
+  Params params;
+  params.text(std::move(convs).finish())
+      .text(std::move(users).finish())
+      .text(std::move(ats).finish());
+  return with_reconnect(true, [&]() -> Result<void> {
+    auto res = exec(Stmt::kAddMemberships, params);
+    if (!res) return res.error();
     return {};
   });
 }

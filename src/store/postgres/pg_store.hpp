@@ -23,10 +23,21 @@ namespace parley::store::postgres {
 // keepalives, application_name) under whatever the URL says. Immutable once built.
 class PgConnInfo {
  public:
+  // How long a call waits on the server (StoreConfig's db_*_timeout). A call past its
+  // deadline drops the connection and fails with unavailable, as if the server had gone.
+  struct Deadlines {
+    std::chrono::milliseconds connect{2000};    // libpq connect_timeout, whole seconds, >= 2
+    std::chrono::milliseconds commit{2000};     // writes on the commit path, BEGIN/COMMIT
+    std::chrono::milliseconds statement{5000};  // everything else but migrations
+  };
+
   // `url`: "postgresql://" or "postgres://" URL, or a libpq "key=value" string; every libpq
   // parameter (sslmode, options, target_session_attrs...) passes through. invalid_argument
   // when libpq cannot parse it.
+  [[nodiscard]] static Result<PgConnInfo> parse(const std::string& url, Deadlines deadlines);
   [[nodiscard]] static Result<PgConnInfo> parse(const std::string& url);
+
+  const Deadlines& deadlines() const noexcept { return deadlines_; }
 
   const std::vector<std::string>& keywords() const noexcept { return keywords_; }
   const std::vector<std::string>& values() const noexcept { return values_; }
@@ -36,6 +47,7 @@ class PgConnInfo {
  private:
   std::vector<std::string> keywords_, values_;
   std::string redacted_;
+  Deadlines deadlines_;
 };
 
 class PgDatabase final : public Database {
@@ -44,6 +56,7 @@ class PgDatabase final : public Database {
     // Migrate up to this version only; 0 means every migration the binary has. Tests use it
     // to build a database of an older schema.
     int target_version = 0;
+    PgConnInfo::Deadlines deadlines;
   };
 
   // Connects to `url`, then applies pending migrations, each in its own transaction, while
@@ -120,6 +133,7 @@ class PgConnection final : public Connection {
   [[nodiscard]] Result<std::int64_t> count_conversations() override;
   [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
                                         TimeMs at) override;
+  [[nodiscard]] Result<void> add_members(std::span<const Membership> members) override;
 
   [[nodiscard]] Result<Seq> mark_read(const ConversationId& conversation, const UserId& user,
                                       Seq seq) override;
@@ -154,6 +168,7 @@ class PgConnection final : public Connection {
   };
   using PgResult = std::unique_ptr<pg_result, ResultDeleter>;
   enum class Stmt : int;
+  static bool on_commit_path(Stmt stmt) noexcept;
   struct BatchPlan;
 
   explicit PgConnection(std::shared_ptr<const PgConnInfo> info);
@@ -170,8 +185,17 @@ class PgConnection final : public Connection {
 
   // Runs a prepared statement (preparing them all first on a new connection).
   [[nodiscard]] Result<PgResult> exec(Stmt stmt, const Params& params);
-  // Runs SQL without parameters (transaction control, migrations).
-  [[nodiscard]] Result<PgResult> exec_sql(const char* sql, const char* what);
+  // Runs SQL without parameters (transaction control, migrations); `limit` 0: no deadline.
+  [[nodiscard]] Result<PgResult> exec_sql(const char* sql, const char* what,
+                                          std::chrono::milliseconds limit);
+  // The result of what was just sent (the last one; an error one if any), waiting on the
+  // socket until `limit` has passed: then the connection is dropped (the server may be hung,
+  // not gone) and the result is null with dropped_ and timed_out_ set. Null too if the
+  // connection broke. `limit` 0: no deadline.
+  PgResult await_result(std::chrono::milliseconds limit, const char* what);
+  // One PQgetResult, waiting at most until `deadline`; false when it passed or the
+  // connection broke.
+  bool next_result(std::chrono::steady_clock::time_point deadline, pg_result*& out);
   [[nodiscard]] Result<void> prepare_statements();
   // schema_version() on the current connection, without reconnecting.
   [[nodiscard]] Result<int> read_schema_version();
@@ -200,6 +224,9 @@ class PgConnection final : public Connection {
   bool prepared_ = false;  // the statements are prepared on conn_
   // Set when the last failure was a dropped connection (not an SQL error).
   bool dropped_ = false;
+  // Set when a call outlived its deadline (the connection was dropped for it); cleared by
+  // the next successful connection. The first one of an outage is logged, not each.
+  bool timed_out_ = false;
   // Set when the last failure may pass if the transaction is simply run again (deadlock,
   // serialization failure, a client_id stored by another writer meanwhile).
   bool retryable_ = false;

@@ -176,7 +176,9 @@ TEST(PgDatabase, MigratesAnOlderSchemaForward) {
   REQUIRE_SERVER();
   Scratch scratch;
   {
-    auto db = PgDatabase::open(scratch.url(), {.target_version = 1});
+    PgDatabase::Options v1;
+    v1.target_version = 1;
+    auto db = PgDatabase::open(scratch.url(), v1);
     ASSERT_TRUE(db);
     // A row written by a version-1 server (no search column yet).
     PGconn* raw = PQconnectdb(scratch.url().c_str());
@@ -352,6 +354,9 @@ class LossyRelay {
   }
   int port() const { return port_; }
   void lose_next_reply() { lose_ = true; }
+  // While frozen nothing is relayed either way and connections are accepted but not
+  // served: a hung server (SIGSTOP, a frozen VM) as its clients see it.
+  void freeze(bool on) { frozen_ = on; }
 
  private:
   void run() {
@@ -375,6 +380,10 @@ class LossyRelay {
     char buf[65536];
     pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
     while (!stop_) {
+      if (frozen_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
       if (::poll(fds, 2, 100) <= 0) continue;
       if (fds[0].revents != 0) {
         const ssize_t n = ::read(client, buf, sizeof buf);
@@ -393,7 +402,7 @@ class LossyRelay {
   int server_port_;
   int listener_ = -1;
   int port_ = 0;
-  std::atomic<bool> stop_{false}, lose_{false};
+  std::atomic<bool> stop_{false}, lose_{false}, frozen_{false};
   std::thread thread_;
   std::vector<std::thread> pumps_;  // only the accept thread adds, joined after it ends
 };
@@ -430,6 +439,62 @@ TEST(PgConnection, CommittedWriteWhoseReplyWasLostIsNotStoredTwice) {
   EXPECT_EQ((*all)[1].id, (*appended)[0].message.id);
   EXPECT_EQ((*all)[2].id, (*appended)[1].message.id);
   EXPECT_EQ((*conn)->get_conversation("lost")->last_seq, 3);
+}
+
+// Issue 14: a SIGSTOPped cluster stalled every call for as long as it was frozen. Each call
+// now has a deadline; past it the connection is dropped, the call fails with unavailable
+// (so Storage reports the database down and the outage spool takes over), and the write it
+// left in doubt, which the thawed server then commits, is not stored twice.
+TEST(PgConnection, AHungServerFailsCallsAtTheirDeadlineAndTheInDoubtWriteIsStoredOnce) {
+  REQUIRE_SERVER();
+  Scratch scratch;
+  const std::string& url = scratch.url();
+  const auto colon = url.find(':', std::string("postgresql://").size());
+  const auto slash = url.find('/', colon);
+  ASSERT_NE(colon, std::string::npos);
+  LossyRelay relay(std::stoi(url.substr(colon + 1, slash - colon - 1)));
+  const std::string relayed =
+      url.substr(0, colon + 1) + std::to_string(relay.port()) + url.substr(slash);
+  PgDatabase::Options options;
+  options.deadlines.commit = std::chrono::milliseconds(300);
+  options.deadlines.statement = std::chrono::milliseconds(500);
+  auto db = PgDatabase::open(relayed, options);
+  ASSERT_TRUE(db);
+  auto conn = (*db)->connect();
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE((*conn)->append_batch(std::vector<NewMessage>{msg("hung", "one")}));
+
+  relay.freeze(true);
+  using Clock = std::chrono::steady_clock;
+  const auto elapsed_ms = [](Clock::time_point since) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+  };
+  auto t0 = Clock::now();
+  const std::vector<NewMessage> two{msg("hung", "two", "bob", "k2")};
+  auto appended = (*conn)->append_batch(two);
+  ASSERT_FALSE(appended) << "an append on a hung server succeeded";
+  EXPECT_EQ(appended.error(), Errc::unavailable);
+  EXPECT_LT(elapsed_ms(t0), 1500) << "the commit deadline is 300 ms";
+  t0 = Clock::now();
+  auto read = (*conn)->read_after("hung", 0, 10);
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error(), Errc::unavailable);
+  EXPECT_LT(elapsed_ms(t0), 4000) << "the connect deadline is 2 s";
+
+  relay.freeze(false);  // the server thaws and runs what was in flight
+  t0 = Clock::now();
+  Result<std::vector<Appended>> again = make_error_code(Errc::unavailable);
+  while (elapsed_ms(t0) < 10000) {
+    again = (*conn)->append_batch(two);  // the resend (the outage spool's replay)
+    if (again) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(again) << again.error().message();
+  auto all = (*conn)->read_after("hung", 0, 10);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u) << "stored once";
+  EXPECT_EQ((*all)[1].client_id, std::optional<std::string>("k2"));
+  EXPECT_EQ(again->at(0).message.seq, 2);
 }
 
 TEST(PgConnection, UnreachableServerFailsFastWithUnavailable) {

@@ -70,6 +70,9 @@ class FlakyConnection final : public Connection {
   Result<void> add_member(const ConversationId& c, const UserId& u, TimeMs at) override {
     return in_->add_member(c, u, at);
   }
+  Result<void> add_members(std::span<const Membership> members) override {
+    return in_->add_members(members);
+  }
   Result<Seq> mark_read(const ConversationId& c, const UserId& u, Seq s) override {
     return in_->mark_read(c, u, s);
   }

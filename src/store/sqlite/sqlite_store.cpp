@@ -12,9 +12,10 @@
 // transactions: the write lock is taken up front, so two connections can never both read
 // last_seq and both assign the same seq, and a busy database is reported at BEGIN (after
 // busy_timeout) rather than half-way through. A failed transaction is rolled back and the
-// error returned; if even the rollback fails the connection marks itself broken and answers
-// unavailable from then on, because its transaction state is unknown (store.hpp's owner
-// reconnects).
+// error returned; if even the rollback fails, or an I/O error hit the handle, the connection
+// marks itself broken: calls answer unavailable until it has reopened the file, which it
+// tries on the next call after a doubling backoff (recover()), so writes come back by
+// themselves once the disk has room again or the volume is back.
 //
 // Errors map to Errc in one table (errc_for) and are logged with the statement's first words
 // and SQLite's message, which names tables and constraints but never values: message content
@@ -49,6 +50,11 @@ namespace {
 boost::system::error_code err(Errc e) { return make_error_code(e); }
 
 TimeMs or_now(TimeMs t) { return t != 0 ? t : now_ms(); }
+
+// Reopening a connection after an I/O error: the first attempt after 100 ms, doubling
+// while the error persists.
+constexpr std::chrono::milliseconds kMinReopenBackoff{100};
+constexpr std::chrono::milliseconds kMaxReopenBackoff{2000};
 
 // The one translation table from SQLite result codes to Parley's.
 Errc errc_for(int rc) {
@@ -192,6 +198,10 @@ constexpr char kListForUser[] =
 constexpr char kConversationExists[] = "SELECT 1 FROM conversations WHERE id = ?1";
 constexpr char kAddMember[] =
     "INSERT INTO members (conversation, user_id, joined_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (conversation, user_id) DO NOTHING";
+constexpr char kAddMemberIfConversation[] =
+    "INSERT INTO members (conversation, user_id, joined_at)"
+    " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?1)"
     " ON CONFLICT (conversation, user_id) DO NOTHING";
 constexpr char kRemoveMember[] = "DELETE FROM members WHERE conversation = ?1 AND user_id = ?2";
 
@@ -390,19 +400,28 @@ class SqliteConnection::Transaction {
     if (!stmt) return stmt.error();
     auto done = stmt->run();
     open_ = done.has_value();
+    conn_.in_transaction_ = open_;
     return done;
   }
   [[nodiscard]] Result<void> commit() {
     auto stmt = conn_.prepare(kCommit);
     if (!stmt) return stmt.error();
     auto done = stmt->run();
-    if (done) open_ = false;
+    if (done) {
+      open_ = false;
+      if (conn_.backoff_.count() != 0) {
+        spdlog::info("sqlite: writes work again after an I/O error");
+        conn_.backoff_ = std::chrono::milliseconds{0};
+      }
+    }
+    conn_.in_transaction_ = open_;
     return done;
   }
 
  private:
   void rollback() {
     open_ = false;
+    conn_.in_transaction_ = false;
     // Some errors (SQLITE_FULL, IOERR, NOMEM) make SQLite roll back by itself.
     if (sqlite3_get_autocommit(conn_.db_) != 0) return;
     const int rc = sqlite3_exec(conn_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -502,6 +521,8 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   std::unique_ptr<SqliteConnection> conn(new SqliteConnection(db));  // closes db on failure
+  conn->path_ = path;
+  conn->options_ = options;
   if (rc != SQLITE_OK) {
     spdlog::error("sqlite: cannot open {}: {}", path,
                   db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -560,7 +581,7 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
 }
 
 Result<SqliteConnection::Stmt> SqliteConnection::prepare(const char* sql) {
-  if (broken_) return err(Errc::unavailable);
+  if (!recover()) return err(Errc::unavailable);
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* stmt = nullptr;
@@ -572,7 +593,7 @@ Result<SqliteConnection::Stmt> SqliteConnection::prepare(const char* sql) {
 }
 
 Result<void> SqliteConnection::exec(const char* sql, const char* what) {
-  if (broken_) return err(Errc::unavailable);
+  if (!recover()) return err(Errc::unavailable);
   const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return fail(rc, what);
   return {};
@@ -580,12 +601,45 @@ Result<void> SqliteConnection::exec(const char* sql, const char* what) {
 
 boost::system::error_code SqliteConnection::fail(int rc, const char* what) {
   const Errc errc = errc_for(rc);
+  if ((rc & 0xff) == SQLITE_IOERR && !broken_) {
+    // The handle may hold dead descriptors (a yanked volume) or half-written state: from
+    // here on it is only reopened, never trusted (recover()), after a backoff that doubles
+    // while reopened handles keep failing and resets at the next commit.
+    broken_ = true;
+    backoff_ = std::clamp(backoff_ * 2, kMinReopenBackoff, kMaxReopenBackoff);
+    next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+  }
   // SQLite's messages name tables and constraints, never bound values.
   const std::string_view statement(what);
   const auto level = errc == Errc::conflict ? spdlog::level::warn : spdlog::level::err;
   spdlog::log(level, "sqlite: {}: {} (code {}, {})", statement.substr(0, 60), sqlite3_errmsg(db_),
               rc, sqlite3_errstr(rc));
   return err(errc);
+}
+
+bool SqliteConnection::recover() {
+  if (!broken_) return true;
+  using Clock = std::chrono::steady_clock;
+  if (in_transaction_ || Clock::now() < next_attempt_) return false;
+  auto fresh = SqliteConnection::open(path_, options_);
+  if (!fresh) {
+    // Logged once per failure run (open() logs the cause too).
+    if (backoff_.count() == 0) {
+      spdlog::warn("sqlite: cannot reopen {}; retrying every {} ms at most", path_,
+                   kMaxReopenBackoff.count());
+    }
+    backoff_ = std::clamp(backoff_ * 2, kMinReopenBackoff, kMaxReopenBackoff);
+    next_attempt_ = Clock::now() + backoff_;
+    return false;
+  }
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  statements_.clear();
+  sqlite3_close_v2(db_);
+  db_ = std::exchange((*fresh)->db_, nullptr);
+  if (checkpointer_) checkpointer_->attach(db_);
+  broken_ = false;
+  spdlog::debug("sqlite: reopened {} after an I/O error", path_);
+  return true;
 }
 
 Result<int> SqliteConnection::schema_version() {
@@ -665,6 +719,12 @@ Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const New
   // (conversation, sender, client_id) -> index into `out`, for repeats within the batch.
   std::map<std::tuple<std::string_view, std::string_view, std::string_view>, std::size_t>
       batch_client_ids;
+  // (conversation, sender) -> the last seq it sent in this batch: what one sends is read.
+  struct Sent {
+    const NewMessage* last;  // in `batch`, which outlives the statements binding it
+    Seq seq;
+  };
+  std::map<std::pair<std::string_view, std::string_view>, Sent> sent;
 
   Transaction tx(*this);
   if (auto ok = tx.begin(); !ok) return ok.error();
@@ -745,7 +805,18 @@ Result<std::vector<Appended>> SqliteConnection::append_batch(std::span<const New
     }
     it->second.last_seq = stored.seq;
     ++it->second.added;
+    sent[{std::string_view(msg.conversation), std::string_view(msg.sender.id)}] = {&msg,
+                                                                                   stored.seq};
     out.push_back({std::move(stored), false});
+  }
+  // One upsert per (conversation, sender) of the batch: in the chat benchmark's batches of
+  // ~1000 messages from ~1000 senders that is one more row write per message, measured in
+  // bench/README.md (store_append_bench).
+  for (const auto& [key, last] : sent) {
+    auto mark = prepare(kSetReadSeq);
+    if (!mark) return mark.error();
+    mark->bind(1, last.last->conversation).bind(2, last.last->sender.id).bind(3, last.seq);
+    if (auto ok = mark->run(); !ok) return ok.error();
   }
 
   for (const auto& [id, conv] : touched) {
@@ -1156,6 +1227,23 @@ Result<void> SqliteConnection::add_member(const ConversationId& conversation, co
   if (!stmt) return stmt.error();
   stmt->bind(1, conversation).bind(2, user).bind(3, or_now(at));
   return stmt->run();
+}
+
+Result<void> SqliteConnection::add_members(std::span<const Membership> members) {
+  if (members.empty()) return {};
+  for (const Membership& m : members) {
+    if (!is_valid_id(m.user)) return err(Errc::invalid_argument);
+  }
+  const TimeMs now = now_ms();
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  for (const Membership& m : members) {
+    auto stmt = prepare(kAddMemberIfConversation);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, m.conversation).bind(2, m.user).bind(3, m.at != 0 ? m.at : now);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  return tx.commit();
 }
 
 Result<Seq> SqliteConnection::last_seq_of(const ConversationId& id) {

@@ -109,6 +109,7 @@ class SqliteConnection final : public Connection {
   [[nodiscard]] Result<std::int64_t> count_conversations() override;
   [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
                                         TimeMs at) override;
+  [[nodiscard]] Result<void> add_members(std::span<const Membership> members) override;
 
   [[nodiscard]] Result<Seq> mark_read(const ConversationId& conversation, const UserId& user,
                                       Seq seq) override;
@@ -161,12 +162,24 @@ class SqliteConnection final : public Connection {
                                                      const std::optional<UserId>& by,
                                                      const std::string* content, TimeMs at);
 
+  // When broken_: opens a new handle on the same file and replaces db_ with it, unless a
+  // transaction is open or the backoff after a failed attempt still runs. True when the
+  // connection is usable.
+  [[nodiscard]] bool recover();
+
   sqlite3* db_;
   std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives db_: its WAL hook points at it
   std::unordered_map<const char*, sqlite3_stmt*> statements_;  // by SQL literal address
-  // Set when a rollback failed: the connection's transaction state is unknown, so every
-  // later call fails with unavailable and the owner should reconnect.
+  // Set when a rollback failed (the transaction state is unknown) or an I/O error hit the
+  // handle (a full or yanked volume: its file descriptors may be dead). Calls fail with
+  // unavailable until recover() has reopened the file; attempts are spaced by a doubling
+  // backoff, as PostgreSQL's reconnects are.
   bool broken_ = false;
+  bool in_transaction_ = false;  // a Transaction of this connection is open
+  std::string path_;
+  SqliteDatabase::Options options_;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_{0};
 };
 
 }  // namespace parley::store::sqlite

@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -446,6 +448,65 @@ TEST_F(SqliteStore, BusyWriterTimesOutAsUnavailable) {
   EXPECT_EQ(error_code_of(conn->get_conversation("room")), Errc::not_found);
   EXPECT_EQ(ok(conn->append_batch(std::vector<NewMessage>{message("room", "y")})).at(0).message.seq,
             1);
+}
+
+// A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes every write past it fail with
+// EFBIG, which SQLite reports as an I/O error: what a full or yanked volume looks like to it.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    if (getrlimit(RLIMIT_FSIZE, &old_) != 0) throw std::runtime_error("getrlimit");
+    rlimit tight = old_;
+    tight.rlim_cur = bytes;
+    if (setrlimit(RLIMIT_FSIZE, &tight) != 0) throw std::runtime_error("setrlimit");
+  }
+  void lift() {
+    if (lifted_) return;
+    lifted_ = true;
+    setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  ~FileSizeLimit() { lift(); }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+  bool lifted_ = false;
+};
+
+TEST_F(SqliteStore, WritesRecoverByThemselvesAfterAnIoErrorWhileReadsGoOn) {
+  auto db = open();
+  auto writer = ok(db->connect());
+  auto reader = ok(db->connect());
+  ok(writer->append_batch(std::vector<NewMessage>{message("room", "before")}));
+  const std::string big(256 * 1024, 'x');  // past the limit whatever the WAL's offset
+  {
+    FileSizeLimit limit(4096);
+    auto failed = writer->append_batch(std::vector<NewMessage>{message("room", big)});
+    ASSERT_FALSE(failed) << "the write past the file-size limit succeeded";
+    EXPECT_EQ(failed.error(), Errc::unavailable);
+    // Still failing while the cause lasts, and nothing was stored.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(writer->append_batch(std::vector<NewMessage>{message("room", big)}));
+    // Reads go on meanwhile.
+    EXPECT_EQ(ok(reader->read_after("room", 0, 10)).size(), 1u);
+    limit.lift();
+  }
+  // The cause is gone: writes come back on the same connection, without a restart, within
+  // the reopen backoff (100 ms doubling to 2 s at most).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Result<std::vector<Appended>> again = make_error_code(Errc::unavailable);
+  while (std::chrono::steady_clock::now() < deadline) {
+    again = writer->append_batch(std::vector<NewMessage>{message("room", "after")});
+    if (again) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(again) << "writes never recovered: " << again.error().message();
+  EXPECT_EQ(again->at(0).message.seq, 2);
+  EXPECT_EQ(ok(reader->read_after("room", 0, 10)).size(), 2u);
 }
 
 // Group-commit throughput of the hot path: batches of 500 messages across 50 conversations,

@@ -266,6 +266,40 @@ describe('conversations', () => {
     assert.equal(byId[asParticipant].unread, 3, 'participant: 3 unread');
     assert.equal(byId[asMember].unread, 2, 'member: last_seq 4 - read_seq 2');
   });
+
+  test('a user\'s own messages are not unread, whichever endpoint sent them', T, async () => {
+    const user = uid('own-user');
+    const other = uid('own-other');
+    const conversation = uid('own');
+    const c = await ctx.login(user);
+    const o = await ctx.login(other);
+    await join(c, conversation);
+    await join(o, conversation);
+    for (const i of range(1, 2)) {
+      const ack = await c.request({ op: 'send', conversation, content: `mine ${i}` });
+      assert.equal(ack.type, 'ack', JSON.stringify(ack));
+    }
+    const inbox = async (who) => {
+      const res = await ctx.api('GET', `/api/conversations?user=${encodeURIComponent(who)}`);
+      assert.equal(res.status, 200, res.text);
+      return Object.fromEntries(res.json.conversations.map((x) => [x.id, x]))[conversation];
+    };
+    assert.equal((await inbox(user))?.unread, 0, 'two sent over /ws, none read: nothing unread');
+    assert.equal((await inbox(other))?.unread, 2, 'the other member has both unread');
+    // A message from the other member is unread until the user sends again (or reads).
+    assert.equal((await o.request({ op: 'send', conversation, content: 'theirs' })).type, 'ack');
+    assert.equal((await inbox(user))?.unread, 1);
+    // Sending marks read up to the sent seq: a reply means one has read what came before.
+    assert.equal((await inbox(other))?.unread, 0, 'sending marked theirs read up to their message');
+    const posted = await ctx.api('POST', `/api/conversations/${conversation}/messages`, {
+      sender: { id: user, name: user, role: 'user' }, content: 'over REST',
+    });
+    assert.equal(posted.status, 201, posted.text);
+    assert.equal((await inbox(user))?.unread, 0, 'sending over REST marks it read too');
+    // A join tells the sender where it stands: read_seq is its last message.
+    const again = await join(c, conversation);
+    assert.equal(again.read_seq, 4, JSON.stringify(again));
+  });
 });
 
 describe('messages', () => {
