@@ -1,9 +1,12 @@
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <memory>
 
 #include "app/config.hpp"
 #include "app/server.hpp"
 #include "cli/commands.hpp"
+#include "cli/import.hpp"
+#include "cli/storage_options.hpp"
 #include "core/log.hpp"
 
 namespace parley::cli {
@@ -35,6 +38,16 @@ void add_serve(CLI::App& app, Registry& registry) {
       spdlog::error("unknown log level {}", config->log_level);
       registry.result = 2;
       return registry.result;
+    }
+    // IMPORT_ON_START=SOURCE: import once before serving (import.cpp keeps the marker).
+    if (const char* source = std::getenv("IMPORT_ON_START"); source && *source) {
+      StorageOptions storage = storage_options_from_env();
+      storage.data_dir = config->data_dir;
+      storage.database_url = config->database_url;
+      if (!import_on_start(source, storage)) {
+        registry.result = 1;
+        return registry.result;
+      }
     }
     registry.result = app::run_server(*config);
     return registry.result;
