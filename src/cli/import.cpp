@@ -1,6 +1,7 @@
 #include "cli/import.hpp"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -12,13 +13,12 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "cli/storage_options.hpp"
-#include "core/time.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace parley::cli {
 
@@ -247,9 +247,8 @@ void merge_into(ParsedConversation& parsed, std::vector<StoredMessage>& extras) 
     if (s.deleted || s.edited_at) it.mark = importers::MessageMark{0, s.edited_at, s.deleted};
     items.push_back(std::move(it));
   }
-  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-    return a.m.created_at < b.m.created_at;
-  });
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.m.created_at < b.m.created_at; });
   std::map<std::size_t, std::size_t> moved;  // source index -> merged index
   msgs.clear();
   parsed.marks.clear();
@@ -295,9 +294,11 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
           return false;
         }
         auto fail = [&](const std::string& what, const std::error_code& ec) {
-          s.report.issues.push_back(
-              {parsed.file, parsed.line, {}, "conversation " + id + " " + what + ": " + ec.message(),
-               true});
+          s.report.issues.push_back({parsed.file,
+                                     parsed.line,
+                                     {},
+                                     "conversation " + id + " " + what + ": " + ec.message(),
+                                     true});
           ++s.store_failures;
           if (options.strict) s.aborted = true;
           return !options.strict;
@@ -402,8 +403,8 @@ int report_and_status(const ImportSummary& s, bool dry_run, bool strict) {
     std::printf(
         "dry run: would import %zu conversation(s), %zu message(s); %zu record(s) skipped, "
         "%zu warning(s); %zu unchanged, %zu conflict(s) left alone\n",
-        s.planned_conversations, s.planned_messages, skipped,
-        warnings, s.unchanged, s.conflicts_left);
+        s.planned_conversations, s.planned_messages, skipped, warnings, s.unchanged,
+        s.conflicts_left);
   } else {
     std::printf(
         "imported %zu conversation(s), %zu message(s); %zu record(s) skipped, %zu warning(s); "
@@ -411,9 +412,10 @@ int report_and_status(const ImportSummary& s, bool dry_run, bool strict) {
         s.conversations_written, s.messages_written, skipped, warnings, s.unchanged,
         s.conflicts_left);
     if (s.verified > 0) {
-      std::printf("verified %zu conversation(s): %zu match the source (count and sha256 over "
-                  "seq, sender, text)\n",
-                  s.verified, s.verified - s.mismatches.size());
+      std::printf(
+          "verified %zu conversation(s): %zu match the source (count and sha256 over "
+          "seq, sender, text)\n",
+          s.verified, s.verified - s.mismatches.size());
     }
   }
   if (!s.mismatches.empty()) return 4;
@@ -448,8 +450,8 @@ int run_import(const ImportArgs& args) {
   const auto found = resolve(args.positional);
   if (!found) return 2;
   const std::string& source = args.positional.back();
-  std::printf("source: %s: %s (format %s)\n", source.starts_with("postgres") ? "postgres URL"
-                                                                              : source.c_str(),
+  std::printf("source: %s: %s (format %s)\n",
+              source.starts_with("postgres") ? "postgres URL" : source.c_str(),
               found->description.c_str(), std::string(format_name(found->format)).c_str());
   std::fflush(stdout);
   // A dry run reads the store too, to report conflicts; it writes nothing.
@@ -533,9 +535,10 @@ bool import_on_start(const std::string& source, const StorageOptions& storage) {
     spdlog::error("IMPORT_ON_START: cannot note the import: {}", r.error().message());
     return false;
   }
-  spdlog::info("IMPORT_ON_START: imported {} conversation(s), {} message(s) ({} unchanged, {} "
-               "record(s) skipped)",
-               s.conversations_written, s.messages_written, s.unchanged, s.report.skipped());
+  spdlog::info(
+      "IMPORT_ON_START: imported {} conversation(s), {} message(s) ({} unchanged, {} "
+      "record(s) skipped)",
+      s.conversations_written, s.messages_written, s.unchanged, s.report.skipped());
   return true;
 }
 

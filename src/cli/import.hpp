@@ -34,7 +34,7 @@ struct ImportOptions {
   bool dry_run = false;  // parse and report only; the store is only read (conflicts)
   OnConflict on_conflict = OnConflict::keep;
   bool verify = true;
-  bool strict = false;   // any skipped record: nothing is written, exit 1
+  bool strict = false;  // any skipped record: nothing is written, exit 1
   // Counts the messages written; with it, a stop request (progress.hpp) ends the import
   // between two conversations (ImportSummary::stopped).
   Progress* progress = nullptr;
@@ -44,18 +44,18 @@ struct ImportSummary {
   importers::ParseReport report;
   std::size_t conversations_written = 0;
   std::size_t messages_written = 0;
-  std::size_t store_failures = 0;  // conversations the store refused (reported in issues)
+  std::size_t store_failures = 0;         // conversations the store refused (reported in issues)
   std::size_t planned_conversations = 0;  // to write (a dry run writes none of them)
   std::size_t planned_messages = 0;
-  std::size_t unchanged = 0;       // already stored as the source holds them
-  std::size_t conflicts = 0;       // hold messages the source does not have
-  std::size_t conflicts_left = 0;  // of which left alone (OnConflict::keep)
+  std::size_t unchanged = 0;                // already stored as the source holds them
+  std::size_t conflicts = 0;                // hold messages the source does not have
+  std::size_t conflicts_left = 0;           // of which left alone (OnConflict::keep)
   std::vector<std::string> conflict_lines;  // "ID: N stored message(s) not in the source"
   std::size_t verified = 0;
   std::vector<std::string> mismatches;  // "ID: source N sha, parley M sha"
-  bool aborted = false;            // strict mode found a problem, or the source was unreadable
-  bool stopped = false;            // Ctrl-C: the conversations before stopped_before are stored
-  std::string stopped_before;      // "ID (FILE:LINE)": the first conversation not stored
+  bool aborted = false;                 // strict mode found a problem, or the source was unreadable
+  bool stopped = false;        // Ctrl-C: the conversations before stopped_before are stored
+  std::string stopped_before;  // "ID (FILE:LINE)": the first conversation not stored
 };
 
 // `c` may be null for a dry run (no conflict check then).
@@ -65,7 +65,8 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
 // Count and checksum of a conversation's messages, as the verification compares them.
 struct Digest {
   std::size_t count = 0;
-  std::string sha256;  // hex, over "seq NUL sender NUL text NUL" per message (text empty if deleted)
+  std::string
+      sha256;  // hex, over "seq NUL sender NUL text NUL" per message (text empty if deleted)
   friend bool operator==(const Digest&, const Digest&) = default;
 };
 Digest source_digest(const importers::ParsedConversation& parsed);

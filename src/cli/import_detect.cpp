@@ -39,9 +39,7 @@ std::optional<json::object> first_line_object(const fs::path& file) {
   return std::move(v.get_object());
 }
 
-std::optional<Detected> with(Format f, std::string what) {
-  return Detected{f, std::move(what)};
-}
+std::optional<Detected> with(Format f, std::string what) { return Detected{f, std::move(what)}; }
 
 }  // namespace
 
@@ -70,8 +68,8 @@ std::optional<Detected> detect(const std::string& source, std::string& why) {
       if (name.ends_with(".json") && !name.starts_with(".")) ++rooms;
     }
     if (rooms > 0) {
-      return with(Format::webwoz, "a directory of " + std::to_string(rooms) +
-                                      " WebWOz room file(s) (seed 000)");
+      return with(Format::webwoz,
+                  "a directory of " + std::to_string(rooms) + " WebWOz room file(s) (seed 000)");
     }
     why = "a directory with no messages.bson, messages.json or room .json files";
     return std::nullopt;

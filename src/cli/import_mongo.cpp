@@ -158,13 +158,13 @@ class Collection {
                                 std::uint32_t(head[2]) << 16 | std::uint32_t(head[3]) << 24;
       if (len < 5 || len > size_ - off) {
         // Without a valid length nothing after this point can be framed.
-        report.issues.push_back(
-            {file(), 0, where(at),
-             len < 5 ? "corrupt: a document length of " + std::to_string(len) +
-                           "; the rest of the file is not read"
-                     : "truncated: the document declares " + std::to_string(len) +
-                           " bytes, the file has " + std::to_string(size_ - off) + " left",
-             true});
+        report.issues.push_back({file(), 0, where(at),
+                                 len < 5 ? "corrupt: a document length of " + std::to_string(len) +
+                                               "; the rest of the file is not read"
+                                         : "truncated: the document declares " +
+                                               std::to_string(len) + " bytes, the file has " +
+                                               std::to_string(size_ - off) + " left",
+                                 true});
         return;
       }
       off += len;
@@ -198,12 +198,14 @@ class Collection {
       const Loc loc{start, static_cast<std::uint32_t>(line.size()), lineno};
       bool go = true;
       if (too_long) {
-        report.issues.push_back({file(), lineno, {},
-                                 "a line over MongoDB's 16 MiB document limit: not read", true});
+        report.issues.push_back(
+            {file(), lineno, {}, "a line over MongoDB's 16 MiB document limit: not read", true});
       } else if (line.find_first_not_of(" \t\r") != std::string::npos) {
         if (line.starts_with("[")) {
           report.issues.push_back(
-              {file(), lineno, {},
+              {file(),
+               lineno,
+               {},
                "a JSON array: export with mongoexport's default of one document a line (no "
                "--jsonArray)",
                true});
@@ -339,11 +341,12 @@ struct Fields {
 // Users: name ("firstName lastName"), avatar, role.
 const std::set<std::string_view> kUserFields = {"_id", "firstName", "lastName", "avatar", "role"};
 const std::set<std::string_view> kConversationFields = {
-    "_id",   "participants",         "isGroup",      "groupName", "groupAvatar", "lastMessage",
-    "lastMessageTimestamp", "unreadCounts", "createdAt", "updatedAt",  "__v"};
+    "_id",         "participants",         "isGroup",      "groupName", "groupAvatar",
+    "lastMessage", "lastMessageTimestamp", "unreadCounts", "createdAt", "updatedAt",
+    "__v"};
 const std::set<std::string_view> kMessageFields = {
-    "_id",      "conversation", "sender", "content",   "type",      "mediaUrl", "mediaType",
-    "readBy",   "isDeleted",    "deletedAt", "createdAt", "updatedAt", "__v"};
+    "_id",    "conversation", "sender",    "content",   "type",      "mediaUrl", "mediaType",
+    "readBy", "isDeleted",    "deletedAt", "createdAt", "updatedAt", "__v"};
 // The users collection has many more fields (email, password hash, field, year...): those are
 // not Parley's to keep and are not reported.
 
@@ -400,7 +403,9 @@ class MongoReader {
       if (!read_conversations(conversations, messages)) return;
     } else {
       report_.issues.push_back(
-          {conversations.file(), 0, {},
+          {conversations.file(),
+           0,
+           {},
            "absent: conversations are made from messages alone (no participants, no group names)",
            false});
     }
@@ -441,8 +446,11 @@ class MongoReader {
   void read_users() {
     std::error_code ec;
     if (!fs::exists(src_.file("users"), ec)) {
-      report_.issues.push_back({src_.file("users").string(), 0, {},
-                                "absent: senders are imported without names or avatars", false});
+      report_.issues.push_back({src_.file("users").string(),
+                                0,
+                                {},
+                                "absent: senders are imported without names or avatars",
+                                false});
       return;
     }
     Collection users(src_.file("users"), src_.ext == ".bson");
@@ -709,8 +717,7 @@ class MongoReader {
 
 }  // namespace
 
-void parse_mongo(Format format, const fs::path& source, const Visitor& visit,
-                 ParseReport& report) {
+void parse_mongo(Format format, const fs::path& source, const Visitor& visit, ParseReport& report) {
   std::string why;
   auto src = locate(format, source, why);
   if (!src) {

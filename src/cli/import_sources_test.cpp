@@ -351,8 +351,7 @@ TEST(ImportMongo, HostileDocumentsAreReportedNotFatal) {
     bson_destroy(deep);
   }
   // A 100 MB message: over MongoDB's 16 MiB document limit, skipped unread.
-  d.message("65f0000000000000000000a6", kDirect, kBilel, std::string(100 << 20, 'x'),
-            kT0 + 4300);
+  d.message("65f0000000000000000000a6", kDirect, kBilel, std::string(100 << 20, 'x'), kT0 + 4300);
   // A 1 MB message: a document MongoDB could hold, over Parley's 64 KiB content limit.
   d.message("65f0000000000000000000a7", kDirect, kBilel, std::string(1 << 20, 'y'), kT0 + 4400);
   d.write_bson(t.path);
@@ -422,8 +421,7 @@ TEST(ImportConflicts, LiveMessagesAreLeftAloneUnlessReplaceOrMerge) {
     EXPECT_EQ(d.conflicts, 1u);
     EXPECT_EQ(d.conflicts_left, 1u);
     ASSERT_EQ(d.conflict_lines.size(), 1u);
-    EXPECT_NE(d.conflict_lines[0].find("2 message(s) the source does not have"),
-              std::string::npos);
+    EXPECT_NE(d.conflict_lines[0].find("2 message(s) the source does not have"), std::string::npos);
     EXPECT_EQ(d.unchanged, 1u);  // the group
 
     ImportOptions o;
@@ -515,7 +513,7 @@ TEST(ImportDetect, SaysWhatItCannotRead) {
 TEST(ImportDetect, EnvFileGivesThePostgresConnection) {
   TempDir t;
   std::ofstream(t.path / ".env") << "# seed 004\nexport DB_HOST=db.example\nDB_PORT=5433\n"
-                                     "DB_NAME=ragdb\nDB_USER=raguser\nDB_PASSWORD=\"s3'cret\"\n";
+                                    "DB_NAME=ragdb\nDB_USER=raguser\nDB_PASSWORD=\"s3'cret\"\n";
   auto url = importers::postgres_url("env:" + (t.path / ".env").string());
   ASSERT_TRUE(url);
   EXPECT_EQ(*url,
@@ -526,7 +524,6 @@ TEST(ImportDetect, EnvFileGivesThePostgresConnection) {
   EXPECT_EQ(importers::postgres_url("postgresql://x@y/z"), "postgresql://x@y/z");
   EXPECT_FALSE(importers::postgres_url("mysql://x"));
 }
-
 
 // --- PostgreSQL: the seeds' own DDL in a throwaway database (scripts/pg-test-cluster.sh) -------
 
@@ -610,8 +607,7 @@ TEST(ImportPostgres, WebwozTablesWithTemplates) {
   EXPECT_EQ(json::parse(conv.meta).at("extra_data").at("study"), "pilot");
   const auto tpl = s.c->get_conversation("parley:webwoz-templates");
   ASSERT_TRUE(tpl);
-  EXPECT_EQ(json::parse(tpl->settings).at("webwoz_templates").at("Greetings").at("bye"),
-            "Goodbye");
+  EXPECT_EQ(json::parse(tpl->settings).at("webwoz_templates").at("Greetings").at("bye"), "Goodbye");
   EXPECT_EQ(tpl->participants, std::vector<UserId>{"parley:system"});
   EXPECT_TRUE(r.mismatches.empty());
   EXPECT_EQ(import_source(s.c.get(), Format::postgres, *url, {}).unchanged, 2u);

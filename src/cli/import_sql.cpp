@@ -509,10 +509,9 @@ struct Reader {
   void seed003(const Tables& t) {
     report_unexpected(src, "conversations", t.conversations,
                       {"id", "title", "created_at", "updated_at", "message_count"}, report);
-    report_unexpected(src, "messages", t.messages,
-                      {"id", "conversation_id", "role", "content", "timestamp", "meta",
-                       "created_at"},
-                      report);
+    report_unexpected(
+        src, "messages", t.messages,
+        {"id", "conversation_id", "role", "content", "timestamp", "meta", "created_at"}, report);
     for (const char* c : {"role", "content"}) {
       if (!t.messages.contains(c)) return fatal("messages", std::string("no ") + c + " column");
     }
@@ -521,18 +520,16 @@ struct Reader {
         "(SELECT id FROM conversations)");
     const auto tm = [&](const std::string& c) { return src.time_expr(c); };
     const auto tx = [&](const std::string& c) { return src.text_expr(c); };
-    const std::string conv_sql = "SELECT id, " + col(t.conversations, "title") + ", " +
-                                 col(t.conversations, "created_at", tm) + ", " +
-                                 col(t.conversations, "updated_at", tm) + ", " +
-                                 col(t.conversations, "message_count") +
-                                 " FROM conversations ORDER BY id";
+    const std::string conv_sql =
+        "SELECT id, " + col(t.conversations, "title") + ", " +
+        col(t.conversations, "created_at", tm) + ", " + col(t.conversations, "updated_at", tm) +
+        ", " + col(t.conversations, "message_count") + " FROM conversations ORDER BY id";
     // Seed 003's ids are text; the order of insertion is the order of the conversation.
     const std::string order = src.row_key() == "rowid" ? "rowid" : "timestamp, created_at, id";
-    const std::string msg_sql = "SELECT " + col(t.messages, "id") + ", role, content, " +
-                                col(t.messages, "timestamp", tm) + ", " +
-                                col(t.messages, "meta", tx) + ", " +
-                                col(t.messages, "created_at", tm) +
-                                " FROM messages WHERE conversation_id = $1 ORDER BY " + order;
+    const std::string msg_sql =
+        "SELECT " + col(t.messages, "id") + ", role, content, " + col(t.messages, "timestamp", tm) +
+        ", " + col(t.messages, "meta", tx) + ", " + col(t.messages, "created_at", tm) +
+        " FROM messages WHERE conversation_id = $1 ORDER BY " + order;
     std::string err;
     const bool ok = src.query(
         0, conv_sql, {},
@@ -675,14 +672,13 @@ struct Reader {
         break;
       }
     }
-    const std::string join = t.users.contains("id") ? " LEFT JOIN users u ON u.id = g.sender_id"
-                                                    : "";
+    const std::string join =
+        t.users.contains("id") ? " LEFT JOIN users u ON u.id = g.sender_id" : "";
     if (join.empty()) name_col = "NULL";
-    const std::string sql = "SELECT g.id, " + src.text_expr("g.sender_id") + ", g.content, " +
-                            (t.general.contains("created_at") ? src.time_expr("g.created_at")
-                                                              : std::string("NULL")) +
-                            ", " + name_col + " FROM general_chat_messages g" + join +
-                            " ORDER BY g.id";
+    const std::string sql =
+        "SELECT g.id, " + src.text_expr("g.sender_id") + ", g.content, " +
+        (t.general.contains("created_at") ? src.time_expr("g.created_at") : std::string("NULL")) +
+        ", " + name_col + " FROM general_chat_messages g" + join + " ORDER BY g.id";
     ParsedConversation c;
     c.file = src.name();
     c.whole.id = "general";
@@ -723,12 +719,13 @@ struct Reader {
   }
 };
 
-std::unique_ptr<SqlSource> open_source(Format format, const std::string& source,
-                                       std::string& why) {
+std::unique_ptr<SqlSource> open_source(Format format, const std::string& source, std::string& why) {
   if (format == Format::postgres) {
     auto url = postgres_url(source);
     if (!url) {
-      why = "not a PostgreSQL URL (postgres://, postgresql://), nor env:FILE with DATABASE_URL or DB_*";
+      why =
+          "not a PostgreSQL URL (postgres://, postgresql://), nor env:FILE with DATABASE_URL or "
+          "DB_*";
       return nullptr;
     }
     return PgSource::open(*url, source, why);
@@ -778,8 +775,9 @@ std::optional<std::string> postgres_url(const std::string& source) {
     return q + "'";
   };
   return "host=" + quote(get("DB_HOST", "localhost")) + " port=" + quote(get("DB_PORT", "5432")) +
-         " dbname=" + quote(get("DB_NAME", "postgres")) + " user=" +
-         quote(get("DB_USER", "postgres")) + " password=" + quote(get("DB_PASSWORD", ""));
+         " dbname=" + quote(get("DB_NAME", "postgres")) +
+         " user=" + quote(get("DB_USER", "postgres")) +
+         " password=" + quote(get("DB_PASSWORD", ""));
 }
 
 namespace {

@@ -104,8 +104,7 @@ void parse_jsonl(const std::filesystem::path& file, const Visitor& visit, ParseR
 void parse_sqlite_tables(const std::filesystem::path& file, const Visitor& visit,
                          ParseReport& report);
 // `source` is a SQLite file path or a PostgreSQL URL (import_sql.cpp).
-void parse_sql(Format format, const std::string& source, const Visitor& visit,
-               ParseReport& report);
+void parse_sql(Format format, const std::string& source, const Visitor& visit, ParseReport& report);
 // A mongodump directory or .bson file, or a mongoexport directory or .json file
 // (import_mongo.cpp).
 void parse_mongo(Format format, const std::filesystem::path& source, const Visitor& visit,
