@@ -454,10 +454,16 @@ int run_import(const ImportArgs& args) {
               source.starts_with("postgres") ? "postgres URL" : source.c_str(),
               found->description.c_str(), std::string(format_name(found->format)).c_str());
   std::fflush(stdout);
-  // A dry run reads the store too, to report conflicts; it writes nothing.
-  std::unique_ptr<store::Connection> conn = connect_or_log(open_storage(args.storage), "the store");
-  if (!conn && !args.dry_run) return 1;
-  if (!conn) std::printf("dry run without the store: conflicts are not checked\n");
+  // A dry run reads the store too, to report conflicts; it writes nothing (and does not
+  // create a SQLite store that is not there).
+  std::unique_ptr<store::Connection> conn;
+  std::error_code ec;
+  if (!args.dry_run || !args.storage.database_url.empty() ||
+      std::filesystem::exists(std::filesystem::path(args.storage.data_dir) / "parley.db", ec)) {
+    conn = connect_or_log(open_storage(args.storage), "the store");
+    if (!conn && !args.dry_run) return 1;
+  }
+  if (!conn) std::printf("dry run without a store: nothing to conflict with\n");
   ImportOptions options;
   options.dry_run = args.dry_run;
   options.strict = args.strict;

@@ -525,7 +525,16 @@ struct Reader {
         col(t.conversations, "created_at", tm) + ", " + col(t.conversations, "updated_at", tm) +
         ", " + col(t.conversations, "message_count") + " FROM conversations ORDER BY id";
     // Seed 003's ids are text; the order of insertion is the order of the conversation.
-    const std::string order = src.row_key() == "rowid" ? "rowid" : "timestamp, created_at, id";
+    std::string order;
+    if (src.row_key() == "rowid") {
+      order = "rowid";
+    } else {
+      for (const char* c : {"timestamp", "created_at", "id"}) {
+        if (t.messages.contains(c))
+          order += (order.empty() ? "\"" : ", \"") + std::string(c) + "\"";
+      }
+      if (order.empty()) order = "1";
+    }
     const std::string msg_sql =
         "SELECT " + col(t.messages, "id") + ", role, content, " + col(t.messages, "timestamp", tm) +
         ", " + col(t.messages, "meta", tx) + ", " + col(t.messages, "created_at", tm) +
@@ -618,7 +627,8 @@ struct Reader {
         "SELECT conversation_id, " + col(t.conversations, "title") + ", " +
         col(t.conversations, "created_at", tm) + ", " + col(t.conversations, "updated_at", tm) +
         ", " + src.text_expr("messages") + ", " + col(t.conversations, "settings", tx) +
-        " FROM conversations ORDER BY created_at, conversation_id";
+        " FROM conversations ORDER BY " +
+        (t.conversations.contains("created_at") ? "created_at, " : "") + "conversation_id";
     std::string err;
     const bool ok = src.query(
         0, sql, {},
