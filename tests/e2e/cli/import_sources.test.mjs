@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 
 import { join as joinRoom, login } from '../lib/chat.mjs';
-import { api } from '../lib/http.mjs';
 import { parleyBin, startServer } from '../lib/server.mjs';
 
 const bin = parleyBin();
+const ms = (t) => (typeof t === 'number' ? t : Date.parse(t));
 const wozGitDir = process.env.WOZCHAT_GIT_DIR || '/work/.mirror/tveigel+WoZChat/repo';
 
 function parley(args, env = {}) {
@@ -71,8 +71,8 @@ test("WebWOz's real room files: detected, imported, verified; a client joins and
     const room = JSON.parse(readFileSync(join(rooms, file), 'utf8'));
     const c = await login(WebSocket, server, 'wizard-1', { role: 'wizard' });
     const history = await joinRoom(c, room.room_id, { limit: 100 });
-    const got = history.messages.map((m) => [m.seq, m.sender.role, m.content, Date.parse(m.created_at)]);
-    const want = room.messages.slice(-100).map((m, i, a) => [room.messages.length - a.length + i + 1, m.sender, m.text, Date.parse(m.timestamp)]);
+    const got = history.messages.map((m) => [m.seq, m.sender.role, m.content, ms(m.created_at)]);
+    const want = room.messages.slice(-100).map((m, i, a) => [room.messages.length - a.length + i + 1, m.sender, m.text, ms(m.timestamp)]);
     assert.deepEqual(got, want, `room ${room.room_id}`);
     await c.close();
   }
@@ -144,17 +144,19 @@ test('live messages are never destroyed: reported in the dry run, left alone, ke
   const conversation = oid(0xc1).$oid;
   // Two messages accepted by the running server after the import.
   let server = await startServer({ dataDir: data });
+  const writer = await login(WebSocket, server, oid(2).$oid, { name: 'Bilel Trabelsi' });
+  await joinRoom(writer, conversation);
   for (const content of ['live one', 'live two']) {
-    const res = await api(server.url, 'POST', `/api/conversations/${conversation}/messages`, {
-      sender: { id: oid(2).$oid, name: 'Bilel', role: 'member' }, content,
-    });
-    assert.ok(res.status === 200 || res.status === 201, res.text);
+    const ack = await writer.request({ op: 'send', conversation, content, client_id: content });
+    assert.equal(ack.type, 'ack', JSON.stringify(ack));
   }
+  await writer.close();
   await server.stop();
 
   r = parley(['import', exported, '--dry-run', '--data-dir', data]);
   assert.equal(r.status, 5, r.stderr + r.stdout);
-  assert.match(r.stdout, /conflict: 6{0,1}[0-9a-f]*c1 .*the store holds 2 message\(s\) the source does not have: left alone/);
+  assert.ok(r.stdout.includes(`conflict: ${conversation} (`), r.stdout);
+  assert.match(r.stdout, /the store holds 2 message\(s\) the source does not have: left alone/);
   assert.match(r.stdout, /would import 0 conversation\(s\)/);
   r = parley(['import', exported, '--data-dir', data]);
   assert.equal(r.status, 5, r.stderr + r.stdout);
@@ -183,13 +185,16 @@ test('IMPORT_ON_START imports once before serving; a second start does not impor
   let server = await startServer({ dataDir: data, env: { IMPORT_ON_START: exported } });
   assert.match(server.logs(), /IMPORT_ON_START: imported 1 conversation\(s\), 12 message\(s\)/);
   const conversation = oid(0xc1).$oid;
-  let res = await api(server.url, 'GET', `/api/conversations/${conversation}/messages?after=0&limit=100`);
-  assert.equal(res.status, 200, res.text);
-  assert.equal(res.json.messages.length, 12);
+  const historyOf = async () => {
+    const c = await login(WebSocket, server, oid(1).$oid);
+    const h = await joinRoom(c, conversation, { limit: 100 });
+    await c.close();
+    return h.messages;
+  };
+  assert.equal((await historyOf()).length, 12);
   await server.stop();
   server = await startServer({ dataDir: data, env: { IMPORT_ON_START: exported } });
   t.after(() => server.stop());
   assert.match(server.logs(), /was imported before .*not imported again/);
-  res = await api(server.url, 'GET', `/api/conversations/${conversation}/messages?after=0&limit=100`);
-  assert.equal(res.json.messages.length, 12);
+  assert.equal((await historyOf()).length, 12);
 });
