@@ -452,6 +452,32 @@ TEST(ImportConflicts, LiveMessagesAreLeftAloneUnlessReplaceOrMerge) {
   }
 }
 
+// The report of issue 15: a dry run of a jsonl file into a store whose `lobby` held two live
+// messages said nothing, and the import replaced them.
+TEST(ImportConflicts, JsonlIntoALiveLobbyIsReportedAndLeftAlone) {
+  Store s;
+  std::vector<NewMessage> live(2);
+  for (int i = 0; i < 2; ++i) {
+    live[i].conversation = "lobby";
+    live[i].sender = {"u" + std::to_string(i), "", "user"};
+    live[i].content = "live " + std::to_string(i);
+  }
+  ASSERT_TRUE(s.c->append_batch(live));
+  const fs::path jsonl = fs::path(PARLEY_IMPORT_FIXTURES) / "messages.jsonl";
+  ImportOptions dry;
+  dry.dry_run = true;
+  auto d = import_source(s.c.get(), Format::jsonl, jsonl, dry);
+  ASSERT_EQ(d.conflicts_left, 1u);
+  EXPECT_NE(d.conflict_lines[0].find("lobby"), std::string::npos);
+  EXPECT_NE(d.conflict_lines[0].find("2 message(s) the source does not have"), std::string::npos);
+  auto r = import_source(s.c.get(), Format::jsonl, jsonl, {});
+  EXPECT_EQ(r.conflicts_left, 1u);
+  const auto lobby = messages(*s.c, "lobby");
+  ASSERT_EQ(lobby.size(), 2u);
+  EXPECT_EQ(lobby[0].content, "live 0");
+  EXPECT_EQ(lobby[1].content, "live 1");
+}
+
 // --- Seed 001: SQLite general_chat_messages + users --------------------------------------------
 
 void exec(sqlite3* db, const char* sql) {
