@@ -355,24 +355,43 @@ TEST(ImportMongo, HostileDocumentsAreReportedNotFatal) {
   // A 1 MB message: a document MongoDB could hold, over Parley's 64 KiB content limit.
   d.message("65f0000000000000000000a7", kDirect, kBilel, std::string(1 << 20, 'y'), kT0 + 4400);
   d.write_bson(t.path);
-  d.messages.resize(d.messages.size() - 2);  // Extended JSON without the big ones
+  // Extended JSON: libbson will not write invalid UTF-8 (that line is added by hand), and the
+  // big ones are left out.
+  d.messages = {d.messages.begin(), d.messages.begin() + 6};
+  d.message("65f0000000000000000000a1", kDirect, kBilel, "again", kT0 + 4100);  // line 7
   d.write_json(t.path / "json", true);
+  {
+    std::ofstream out(t.path / "json" / "messages.json", std::ios::app | std::ios::binary);
+    std::string deep = R"({"_id":{"$oid":"65f0000000000000000000a5"},"x":)";  // line 8
+    for (int i = 0; i < 10000; ++i) deep += "{\"a\":";
+    deep += "1" + std::string(10000, '}') + "}\n";
+    out << deep;
+    out << R"({"_id":{"$oid":"65f0000000000000000000a4"},"conversation":{"$oid":")" << kDirect
+        << R"("},"sender":{"$oid":")" << kAmira << R"("},"content":"bad )"
+        << "\xff\xfe" << R"( text","createdAt":{"$date":"2024-06-01T10:00:04Z"}})" << "\n";
+  }
 
   for (Format f : {Format::mongodump, Format::mongoexport}) {
     Store s;
     const fs::path src = f == Format::mongodump ? t.path : t.path / "json";
     auto r = import_source(s.c.get(), f, src, {});
     EXPECT_FALSE(r.aborted) << issues(r);
-    EXPECT_TRUE(has_issue(r, "not UTF-8")) << issues(r);
     EXPECT_TRUE(has_issue(r, "65f0000000000000000000a1 appears twice")) << issues(r);
+    const auto dm = messages(*s.c, kDirect);
+    EXPECT_EQ(dm[0].content, "Salut Bilel");
     if (f == Format::mongodump) {
+      EXPECT_TRUE(has_issue(r, "not UTF-8")) << issues(r);
       EXPECT_TRUE(has_issue(r, "over MongoDB's 16 MiB limit")) << issues(r);
       EXPECT_TRUE(has_issue(r, "over the limit of 65536")) << issues(r);
+      // BSON nesting is not followed where the mapping does not read: the deep one imports.
+      ASSERT_EQ(dm.size(), 4u) << issues(r);
+      EXPECT_EQ(dm[3].content, "deep");
+    } else {
+      // libbson's JSON parser stops at 100 levels; the invalid UTF-8 line is refused too.
+      EXPECT_TRUE(has_issue(r, "messages.json:8: skipped: not Extended JSON")) << issues(r);
+      EXPECT_TRUE(has_issue(r, "messages.json:9: skipped")) << issues(r);
+      EXPECT_EQ(dm.size(), 3u) << issues(r);
     }
-    const auto dm = messages(*s.c, kDirect);
-    ASSERT_EQ(dm.size(), 4u) << issues(r);  // the three, and the deep one
-    EXPECT_EQ(dm[0].content, "Salut Bilel");
-    EXPECT_EQ(dm[3].content, "deep");
     EXPECT_TRUE(r.mismatches.empty());
   }
 }
