@@ -54,7 +54,7 @@ TEST(ImportMemory, MongodumpOfAMillionMessagesStaysFlat) {
       bson_t d;
       bson_init(&d);
       bson_oid_t id, conv, sender;
-      bson_oid_init_sequence(&id, nullptr);
+      bson_oid_init(&id, nullptr);  // time, process, counter: increasing, as the app makes them
       bson_oid_init_from_string(
           &conv, (std::string("65f1") + std::string(20 - std::to_string(c).size(), '0') +
                   std::to_string(c))

@@ -273,7 +273,12 @@ std::string id_of(const bson_iter_t& it) {
 
 // What the mapping reads of one document, gathered in one pass over its top-level fields.
 struct Fields {
-  std::map<std::string, bson_iter_t, std::less<>> at;
+  // bson_iter_t wants 128-byte alignment, an attribute a template argument drops (UBSan in
+  // the fuzz target): alignas on a wrapper is part of the type and survives std::map.
+  struct alignas(128) Iter {
+    bson_iter_t it;
+  };
+  std::map<std::string, Iter, std::less<>> at;
   bool corrupt = false;
   std::set<std::string> unknown;
 
@@ -286,7 +291,7 @@ struct Fields {
     while (bson_iter_next(&it)) {
       const std::string_view key = bson_iter_key(&it);
       if (known.contains(key)) {
-        at.emplace(std::string(key), it);
+        at.emplace(std::string(key), Iter{it});
       } else {
         unknown.emplace(key);
       }
@@ -296,7 +301,7 @@ struct Fields {
   }
   const bson_iter_t* get(std::string_view key) const {
     const auto i = at.find(key);
-    return i == at.end() ? nullptr : &i->second;
+    return i == at.end() ? nullptr : &i->second.it;
   }
   std::string id(std::string_view key) const {
     const auto* it = get(key);
