@@ -3,7 +3,9 @@
 // detection, hostile sources, conflicts with live messages, and verification.
 #include <bson/bson.h>
 #include <gtest/gtest.h>
+#if PARLEY_HAVE_POSTGRES
 #include <libpq-fe.h>
+#endif
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -570,6 +572,7 @@ TEST(ImportDetect, EnvFileGivesThePostgresConnection) {
   EXPECT_FALSE(importers::postgres_url("mysql://x"));
 }
 
+#if PARLEY_HAVE_POSTGRES
 // --- PostgreSQL: the seeds' own DDL in a throwaway database (scripts/pg-test-cluster.sh) -------
 
 namespace pg {
@@ -721,6 +724,8 @@ TEST(ImportPostgres, Seed003And004TablesFromTheSeedsDdl) {
   EXPECT_EQ(m4[1].sender.role, "assistant");
   EXPECT_EQ(json::parse(m4[1].meta).at("sources").at(0), "c.pdf");
 }
+
+#endif  // PARLEY_HAVE_POSTGRES
 
 }  // namespace
 }  // namespace parley::cli

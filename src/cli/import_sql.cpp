@@ -16,8 +16,10 @@
 //
 // Memory: one conversation at a time (rows are fetched one by one: libpq's single-row mode,
 // sqlite3_step), so a source's size does not matter, its largest conversation does.
-#include <libpq-fe.h>
 #include <sqlite3.h>
+#if PARLEY_HAVE_POSTGRES
+#include <libpq-fe.h>
+#endif
 
 #include <boost/json.hpp>
 #include <cstdlib>
@@ -146,6 +148,8 @@ class SqliteSource final : public SqlSource {
 
 // --- PostgreSQL -----------------------------------------------------------------------------
 
+#if PARLEY_HAVE_POSTGRES
+
 struct PgConnCloser {
   void operator()(PGconn* c) const { PQfinish(c); }
 };
@@ -256,6 +260,8 @@ class PgSource final : public SqlSource {
   PgConn conns_[2];
   std::string name_;
 };
+
+#endif  // PARLEY_HAVE_POSTGRES
 
 // --- Schemas ------------------------------------------------------------------------------
 
@@ -738,7 +744,12 @@ std::unique_ptr<SqlSource> open_source(Format format, const std::string& source,
           "DB_*";
       return nullptr;
     }
+#if PARLEY_HAVE_POSTGRES
     return PgSource::open(*url, source, why);
+#else
+    why = "this parley was built without PostgreSQL (PARLEY_WITH_POSTGRES=OFF)";
+    return nullptr;
+#endif
   }
   return SqliteSource::open(source, why);
 }
