@@ -4,12 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 
 import { join as joinRoom, login } from '../lib/chat.mjs';
+import { WsClient } from '../lib/wsclient.mjs';
 import { parleyBin, startServer } from '../lib/server.mjs';
 
 const bin = parleyBin();
@@ -108,6 +110,22 @@ function writeRadioIstic(dir) {
   put('messages', messages);
 }
 
+// radio-istic authenticates with JWTs: token mode, where the participants rule applies.
+const SECRET = 'e2e-import-secret-0123456789abcdef';
+function tokenLogin(server, user, name) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+  const body = Buffer.from(JSON.stringify({ sub: user, name, exp: now + 3600 })).toString('base64url');
+  const input = `${head}.${body}`;
+  const token = `${input}.${crypto.createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+  return (async () => {
+    const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
+    const reply = await c.request({ op: 'auth', token });
+    assert.equal(reply.type, 'ok', JSON.stringify(reply));
+    return c;
+  })();
+}
+
 test('radio-istic mongoexport: participants get their history in order, others are kept out', async (t) => {
   const dir = tempDir(t);
   const exported = join(dir, 'export');
@@ -118,17 +136,17 @@ test('radio-istic mongoexport: participants get their history in order, others a
   assert.match(r.stdout, /a mongoexport of radio-istic \(seed 002/);
   assert.match(r.stdout, /imported 1 conversation\(s\), 12 message\(s\)/);
 
-  const server = await startServer({ dataDir: data });
+  const server = await startServer({ dataDir: data, env: { AUTH_MODE: 'token', JWT_SECRET: SECRET } });
   t.after(() => server.stop());
   const conversation = oid(0xc1).$oid;
-  const bilel = await login(WebSocket, server, oid(2).$oid, { name: 'Bilel Trabelsi' });
+  const bilel = await tokenLogin(server, oid(2).$oid, 'Bilel Trabelsi');
   const history = await joinRoom(bilel, conversation, { limit: 50 });
   assert.deepEqual(history.messages.map((m) => m.content), Array.from({ length: 12 }, (_, i) => `message ${i}`));
   assert.deepEqual(history.messages.map((m) => m.id), Array.from({ length: 12 }, (_, i) => oid(0xa00 + i).$oid));
   assert.equal(history.messages[0].sender.name, 'Amira Ben Salah');
   await bilel.close();
   // Chams is not a participant of the direct conversation.
-  const chams = await login(WebSocket, server, oid(3).$oid);
+  const chams = await tokenLogin(server, oid(3).$oid, 'Chams Gharbi');
   const reply = await chams.request({ op: 'join', conversation });
   assert.equal(reply.type, 'error', JSON.stringify(reply));
   await chams.close();
@@ -160,9 +178,15 @@ test('live messages are never destroyed: reported in the dry run, left alone, ke
   assert.match(r.stdout, /would import 0 conversation\(s\)/);
   r = parley(['import', exported, '--data-dir', data]);
   assert.equal(r.status, 5, r.stderr + r.stdout);
+  // The live messages came after the source's: merged by time, the conversation is already
+  // what the merge gives, and nothing is written (the unit tests interleave them).
   r = parley(['import', exported, '--merge', '--data-dir', data]);
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /merged by time/);
+  assert.match(r.stdout, /imported 0 conversation\(s\).* 1 unchanged, 0 conflict\(s\) left alone/);
+  r = parley(['import', exported, '--replace', '--dry-run', '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /conflict: .*replaced \(--replace\)/);
+  assert.match(r.stdout, /would import 1 conversation\(s\), 12 message\(s\)/);
 
   server = await startServer({ dataDir: data });
   t.after(() => server.stop());
