@@ -20,6 +20,8 @@ packages=(
   # libraries
   libsqlite3-dev libpq-dev libhiredis-dev libssl-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # `parley import` of MongoDB dumps (radio-istic): BSON and Extended JSON
+  libbson-dev
   # servers the tests start as throwaway instances (never the system services)
   postgresql redis-server
   # browser tests

@@ -1,21 +1,96 @@
 #include "cli/import.hpp"
 
+#include <openssl/evp.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "cli/storage_options.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace parley::cli {
 
 using importers::Issue;
 using importers::ParsedConversation;
+namespace json = boost::json;
+
+// --- Digests --------------------------------------------------------------------------------
+
+namespace {
+
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr);
+  }
+  void add(std::string_view s) {
+    EVP_DigestUpdate(ctx_.get(), s.data(), s.size());
+    EVP_DigestUpdate(ctx_.get(), "", 1);  // the NUL between fields
+  }
+  void message(Seq seq, const UserId& sender, const std::string& text) {
+    add(std::to_string(seq));
+    add(sender);
+    add(text);
+  }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx_.get(), md, &n);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < n; ++i) {
+      out += kHex[md[i] >> 4];
+      out += kHex[md[i] & 15];
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+};
+
+}  // namespace
+
+Digest source_digest(const ParsedConversation& parsed) {
+  std::vector<bool> deleted(parsed.whole.messages.size(), false);
+  for (const auto& mark : parsed.marks) {
+    if (mark.deleted && mark.index < deleted.size()) deleted[mark.index] = true;
+  }
+  Sha256 sha;
+  const auto& msgs = parsed.whole.messages;
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    // Parley keeps a soft-deleted message's seq and empties its text.
+    sha.message(parsed.first_seq + static_cast<Seq>(i), msgs[i].sender.id,
+                deleted[i] ? std::string() : msgs[i].content);
+  }
+  return {msgs.size(), sha.hex()};
+}
+
+Result<Digest> stored_digest(store::Connection& c, const ConversationId& id) {
+  Sha256 sha;
+  std::size_t n = 0;
+  auto r = c.for_each_message(id, 0, [&](const StoredMessage& m) {
+    sha.message(m.seq, m.sender.id, m.deleted ? std::string() : m.content);
+    ++n;
+    return true;
+  });
+  if (!r) return r.error();
+  return Digest{n, sha.hex()};
+}
+
+// --- Storing --------------------------------------------------------------------------------
 
 Result<void> store_conversation(store::Connection& c, ParsedConversation& parsed) {
   store::WholeConversation& w = parsed.whole;
@@ -52,64 +127,238 @@ Result<void> store_conversation(store::Connection& c, ParsedConversation& parsed
     for (auto& mark : parsed.marks) mark.index += gap;
   }
   auto stored = c.replace_conversation(w);
-  if (!stored) return stored.error();
+  // Leave `parsed` as the source gave it (the verification digests it).
+  auto restore = [&] {
+    if (gap == 0) return;
+    w.messages.erase(w.messages.begin(), w.messages.begin() + static_cast<std::ptrdiff_t>(gap));
+    for (auto& mark : parsed.marks) mark.index -= gap;
+  };
+  if (!stored) {
+    restore();
+    return stored.error();
+  }
   // Edited and deleted states, which a whole conversation cannot carry. A failure here leaves
-  // the messages stored but not yet marked; importing again completes it.
+  // the messages stored but not yet marked; the digest then differs and importing again
+  // rewrites the conversation.
   for (const auto& mark : parsed.marks) {
     const Seq seq = static_cast<Seq>(mark.index) + 1;
     const NewMessage& m = w.messages[mark.index];
     if (mark.deleted) {
       auto r = c.delete_message(w.id, seq, std::nullopt, mark.edited_at.value_or(m.created_at));
-      if (!r) return r.error();
+      if (!r) return restore(), r.error();
     } else if (mark.edited_at) {
       auto r = c.edit_message(w.id, seq, m.content, std::nullopt, *mark.edited_at);
-      if (!r) return r.error();
+      if (!r) return restore(), r.error();
     }
   }
   if (gap > 0) {
     auto pruned = c.prune(w.id, real, std::nullopt, false);
-    if (!pruned) return pruned.error();
+    if (!pruned) return restore(), pruned.error();
+  }
+  restore();
+  return store_people(c, parsed);
+}
+
+Result<void> store_people(store::Connection& c, const ParsedConversation& parsed) {
+  for (const User& u : parsed.users) {
+    if (auto r = c.upsert_user(u); !r) return r.error();
+  }
+  for (const auto& [user, index] : parsed.reads) {
+    // Reads are source positions; the stored seq adds the kept offset of a pruned export.
+    if (auto r = c.mark_read(parsed.whole.id, user, parsed.first_seq - 1 + index); !r) {
+      return r.error();
+    }
   }
   return {};
 }
 
+namespace {
+
+bool same_json(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  json::error_code ea, eb;
+  const auto va = json::parse(a, ea), vb = json::parse(b, eb);
+  return !ea && !eb && va == vb;
+}
+
+// What the store holds of a conversation, against what the source holds.
+struct Assessment {
+  bool exists = false;
+  bool header_same = true;
+  Digest digest;
+  std::vector<StoredMessage> extras;  // stored messages the source does not have
+};
+
+Result<Assessment> assess(store::Connection& c, const ParsedConversation& parsed) {
+  Assessment a;
+  auto existing = c.get_conversation(parsed.whole.id);
+  if (!existing) {
+    if (existing.error() == Errc::not_found) return a;
+    return existing.error();
+  }
+  a.exists = true;
+  const auto& w = parsed.whole;
+  if (parsed.header_known) {
+    a.header_same = existing->title == w.title && existing->participants == w.participants &&
+                    same_json(existing->settings, w.settings) && same_json(existing->meta, w.meta);
+  }
+  std::set<std::string_view> ids;
+  for (const auto& m : w.messages) ids.insert(m.id);
+  Sha256 sha;
+  auto r = c.for_each_message(w.id, 0, [&](const StoredMessage& m) {
+    sha.message(m.seq, m.sender.id, m.deleted ? std::string() : m.content);
+    ++a.digest.count;
+    if (!ids.contains(m.id)) a.extras.push_back(m);
+    return true;
+  });
+  if (!r) return r.error();
+  a.digest.sha256 = sha.hex();
+  return a;
+}
+
+// --merge: the source's messages and the stored ones it lacks, ordered by time (the source's
+// first on a tie); marks and reads follow their messages.
+void merge_into(ParsedConversation& parsed, std::vector<StoredMessage>& extras) {
+  struct Item {
+    NewMessage m;
+    std::optional<importers::MessageMark> mark;
+    std::optional<std::size_t> source_index;
+  };
+  std::vector<Item> items;
+  auto& msgs = parsed.whole.messages;
+  std::map<std::size_t, importers::MessageMark> marks;
+  for (const auto& mark : parsed.marks) marks[mark.index] = mark;
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    Item it{std::move(msgs[i]), std::nullopt, i};
+    if (auto f = marks.find(i); f != marks.end()) it.mark = f->second;
+    items.push_back(std::move(it));
+  }
+  for (auto& s : extras) {
+    NewMessage m;
+    m.conversation = parsed.whole.id;
+    m.sender = s.sender;
+    m.kind = s.kind;
+    m.content = s.content;
+    m.meta = s.meta;
+    m.client_id = s.client_id;
+    m.id = s.id;
+    m.created_at = s.created_at;
+    Item it{std::move(m), std::nullopt, std::nullopt};
+    if (s.deleted || s.edited_at) it.mark = importers::MessageMark{0, s.edited_at, s.deleted};
+    items.push_back(std::move(it));
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.m.created_at < b.m.created_at; });
+  std::map<std::size_t, std::size_t> moved;  // source index -> merged index
+  msgs.clear();
+  parsed.marks.clear();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].mark) {
+      items[i].mark->index = i;
+      parsed.marks.push_back(*items[i].mark);
+    }
+    if (items[i].source_index) moved[*items[i].source_index] = i;
+    msgs.push_back(std::move(items[i].m));
+  }
+  for (auto& [user, seq] : parsed.reads) {
+    const auto f = moved.find(static_cast<std::size_t>(seq - 1));
+    if (f != moved.end()) seq = static_cast<Seq>(f->second) + 1;
+  }
+  parsed.first_seq = 1;  // a merge renumbers: a pruned export's seqs are not kept
+}
+
+}  // namespace
+
 ImportSummary import_source(store::Connection* c, importers::Format format,
                             const std::filesystem::path& path, const ImportOptions& options) {
   ImportSummary s;
-  if (options.strict || options.dry_run || c == nullptr) {
+  if (options.strict) {
     importers::parse(
         format, path, [](ParsedConversation&&) { return true; }, s.report);
-    if (s.report.fatal || (options.strict && s.report.skipped() > 0)) s.aborted = true;
-    if (s.aborted || options.dry_run || c == nullptr) return s;
+    if (s.report.fatal || s.report.skipped() > 0) {
+      s.aborted = true;
+      return s;
+    }
     s.report = {};  // the second pass reports again
   }
+  const bool write = c != nullptr && !options.dry_run;
   importers::parse(
       format, path,
       [&](ParsedConversation&& parsed) {
         const std::size_t n = parsed.whole.messages.size();
+        const ConversationId id = parsed.whole.id;
+        const std::string at = parsed.file + (parsed.line ? ":" + std::to_string(parsed.line) : "");
         if (options.progress && stop_requested()) {
           s.stopped = true;
-          s.stopped_before =
-              parsed.whole.id + " (" + parsed.file + ":" + std::to_string(parsed.line) + ")";
+          s.stopped_before = id + " (" + at + ")";
           return false;
         }
-        if (auto r = store_conversation(*c, parsed); !r) {
-          s.report.issues.push_back(
-              {parsed.file,
-               parsed.line,
-               {},
-               "conversation " + parsed.whole.id + " not stored: " + r.error().message(),
-               true});
+        auto fail = [&](const std::string& what, const std::error_code& ec) {
+          s.report.issues.push_back({parsed.file,
+                                     parsed.line,
+                                     {},
+                                     "conversation " + id + " " + what + ": " + ec.message(),
+                                     true});
           ++s.store_failures;
-          if (options.strict) {
-            s.aborted = true;
-            return false;
-          }
+          if (options.strict) s.aborted = true;
+          return !options.strict;
+        };
+        if (c == nullptr) {  // a dry run without a store: parse only
+          ++s.planned_conversations;
+          s.planned_messages += n;
           return true;
         }
+        auto a = assess(*c, parsed);
+        if (!a) return fail("not read from the store", a.error());
+        std::string conflict;
+        if (!a->extras.empty()) {
+          conflict = id + " (" + at + "): the store holds " + std::to_string(a->extras.size()) +
+                     " message(s) the source does not have";
+          if (options.on_conflict == OnConflict::keep) {
+            ++s.conflicts;
+            ++s.conflicts_left;
+            s.conflict_lines.push_back(conflict +
+                                       ": left alone (--replace or --merge to import it)");
+            return true;
+          }
+          if (options.on_conflict == OnConflict::merge) merge_into(parsed, a->extras);
+        }
+        const Digest expected = source_digest(parsed);
+        // After a merge, the stored conversation may already be the merged one.
+        if (a->exists && a->header_same && a->digest == expected) {
+          ++s.unchanged;
+          // Users and read state are raised again (idempotent): a crash after the messages
+          // but before them is completed this way.
+          if (write) {
+            if (auto r = store_people(*c, parsed); !r) return fail("not stored", r.error());
+          }
+          if (options.progress) options.progress->add(static_cast<std::int64_t>(n));
+          return true;
+        }
+        if (!conflict.empty()) {
+          ++s.conflicts;
+          s.conflict_lines.push_back(conflict + (options.on_conflict == OnConflict::replace
+                                                     ? ": replaced (--replace)"
+                                                     : ": merged by time (--merge)"));
+        }
+        ++s.planned_conversations;
+        s.planned_messages += parsed.whole.messages.size();
+        if (!write) return true;
+        if (auto r = store_conversation(*c, parsed); !r) return fail("not stored", r.error());
         ++s.conversations_written;
-        s.messages_written += n;
+        s.messages_written += parsed.whole.messages.size();
         if (options.progress) options.progress->add(static_cast<std::int64_t>(n));
+        if (options.verify) {
+          auto got = stored_digest(*c, id);
+          if (!got) return fail("not read back", got.error());
+          ++s.verified;
+          if (!(*got == expected)) {
+            s.mismatches.push_back(id + ": source " + std::to_string(expected.count) +
+                                   " message(s) sha256 " + expected.sha256.substr(0, 16) +
+                                   ", parley " + std::to_string(got->count) + " sha256 " +
+                                   got->sha256.substr(0, 16));
+          }
+        }
         return true;
       },
       s.report);
@@ -121,37 +370,20 @@ namespace {
 
 struct ImportArgs {
   StorageOptions storage = storage_options_from_env();
-  std::string format;
-  std::string path;
+  std::vector<std::string> positional;  // [FORMAT] SOURCE
   bool dry_run = false;
   bool strict = false;
+  bool replace = false;
+  bool merge = false;
+  bool no_verify = false;
 };
 
-int run_import(const ImportArgs& args) {
-  log_to_stderr();
-  auto format = importers::parse_format(args.format);
-  if (!format) {
-    spdlog::error("unknown format '{}' (webwoz, conversations-json, jsonl, sqlite-tables)",
-                  args.format);
-    return 2;
-  }
-  std::unique_ptr<store::Connection> conn;
-  if (!args.dry_run) {
-    conn = connect_or_log(open_storage(args.storage), "the store");
-    if (!conn) return 1;
-  }
-  ImportOptions options{args.dry_run, args.strict};
-  // The total is not known before the source is read (--strict reads it twice, but the
-  // first pass is not counted): the progress shows the messages written and the rate.
-  std::optional<Progress> progress;
-  if (!args.dry_run) {
-    progress.emplace("import", "messages", 0);
-    options.progress = &*progress;
-    install_stop_handler();
-  }
-  const ImportSummary s = import_source(conn.get(), *format, args.path, options);
-  if (progress) progress->finish();
+// Exit statuses, the most serious first: 1 aborted, 4 verification mismatch, 5 conflicts
+// left alone, 3 records skipped, 0 all imported.
+int report_and_status(const ImportSummary& s, bool dry_run, bool strict) {
   for (const Issue& issue : s.report.issues) std::fprintf(stderr, "%s\n", to_string(issue).c_str());
+  for (const auto& line : s.conflict_lines) std::printf("conflict: %s\n", line.c_str());
+  for (const auto& line : s.mismatches) std::printf("verification FAILED: %s\n", line.c_str());
   if (s.stopped) {
     std::printf(
         "interrupted: stopped before conversation %s; imported %zu conversation(s), "
@@ -163,34 +395,179 @@ int run_import(const ImportArgs& args) {
   const std::size_t warnings = s.report.issues.size() - skipped;
   if (s.aborted) {
     std::printf("import aborted: %zu problem(s)%s; nothing %s\n", skipped,
-                args.strict ? " (--strict)" : "", args.strict ? "written" : "more written");
+                strict ? " (--strict)" : "", strict ? "written" : "more written");
     return 1;
   }
-  if (args.dry_run) {
+  // The first sentence is the one scripts matched before conflicts existed: kept as it was.
+  if (dry_run) {
     std::printf(
-        "dry run: would import %zu conversation(s), %zu message(s); %zu record(s) "
-        "skipped, %zu warning(s)\n",
-        s.report.conversations, s.report.messages, skipped, warnings);
+        "dry run: would import %zu conversation(s), %zu message(s); %zu record(s) skipped, "
+        "%zu warning(s); %zu unchanged, %zu conflict(s) left alone\n",
+        s.planned_conversations, s.planned_messages, skipped, warnings, s.unchanged,
+        s.conflicts_left);
   } else {
     std::printf(
-        "imported %zu conversation(s), %zu message(s); %zu record(s) skipped, %zu "
-        "warning(s)\n",
-        s.conversations_written, s.messages_written, skipped, warnings);
+        "imported %zu conversation(s), %zu message(s); %zu record(s) skipped, %zu warning(s); "
+        "%zu unchanged, %zu conflict(s) left alone\n",
+        s.conversations_written, s.messages_written, skipped, warnings, s.unchanged,
+        s.conflicts_left);
+    if (s.verified > 0) {
+      std::printf(
+          "verified %zu conversation(s): %zu match the source (count and sha256 over "
+          "seq, sender, text)\n",
+          s.verified, s.verified - s.mismatches.size());
+    }
   }
+  if (!s.mismatches.empty()) return 4;
+  if (s.conflicts_left > 0) return 5;
   return skipped > 0 ? 3 : 0;
 }
 
+std::optional<importers::Detected> resolve(const std::vector<std::string>& positional) {
+  std::string why;
+  if (positional.size() == 2) {
+    auto format = importers::parse_format(positional[0]);
+    if (!format) {
+      spdlog::error(
+          "unknown format '{}' (webwoz, conversations-json, jsonl, sqlite-tables, sqlite, "
+          "postgres, mongodump, mongoexport)",
+          positional[0]);
+      return std::nullopt;
+    }
+    return importers::Detected{*format, "named on the command line"};
+  }
+  auto found = importers::detect(positional[0], why);
+  if (!found) spdlog::error("{}: cannot tell what this is: {}", positional[0], why);
+  return found;
+}
+
+int run_import(const ImportArgs& args) {
+  log_to_stderr();
+  if (args.replace && args.merge) {
+    spdlog::error("--replace and --merge exclude each other");
+    return 2;
+  }
+  const auto found = resolve(args.positional);
+  if (!found) return 2;
+  const std::string& source = args.positional.back();
+  std::printf("source: %s: %s (format %s)\n",
+              source.starts_with("postgres") ? "postgres URL" : source.c_str(),
+              found->description.c_str(), std::string(format_name(found->format)).c_str());
+  std::fflush(stdout);
+  // A dry run reads the store too, to report conflicts; it writes nothing (and does not
+  // create a SQLite store that is not there).
+  std::unique_ptr<store::Connection> conn;
+  std::error_code ec;
+  if (!args.dry_run || !args.storage.database_url.empty() ||
+      std::filesystem::exists(std::filesystem::path(args.storage.data_dir) / "parley.db", ec)) {
+    conn = connect_or_log(open_storage(args.storage), "the store");
+    if (!conn && !args.dry_run) return 1;
+  }
+  if (!conn) std::printf("dry run without a store: nothing to conflict with\n");
+  ImportOptions options;
+  options.dry_run = args.dry_run;
+  options.strict = args.strict;
+  options.verify = !args.no_verify;
+  options.on_conflict = args.replace ? OnConflict::replace
+                        : args.merge ? OnConflict::merge
+                                     : OnConflict::keep;
+  // The total is not known before the source is read: the progress shows the messages
+  // written and the rate.
+  std::optional<Progress> progress;
+  if (!args.dry_run) {
+    progress.emplace("import", "messages", 0);
+    options.progress = &*progress;
+    install_stop_handler();
+  }
+  const ImportSummary s = import_source(conn.get(), found->format, source, options);
+  if (progress) progress->finish();
+  return report_and_status(s, args.dry_run, args.strict);
+}
+
+constexpr const char* kImportsMarker = "parley:imports";
+
 }  // namespace
+
+bool import_on_start(const std::string& source, const StorageOptions& storage) {
+  auto conn = connect_or_log(open_storage(storage), "the store");
+  if (!conn) return false;
+  // The marker: the reserved conversation parley:imports (participant parley:system only, so
+  // no client can join it) lists each source imported, in its meta.
+  json::object imports;
+  auto marker = conn->get_conversation(kImportsMarker);
+  if (marker) {
+    json::error_code ec;
+    auto meta = json::parse(marker->meta, ec);
+    if (!ec && meta.is_object()) {
+      if (const auto* i = meta.get_object().if_contains("imports"); i && i->is_object()) {
+        imports = i->get_object();
+      }
+    }
+  } else if (marker.error() != Errc::not_found) {
+    spdlog::error("IMPORT_ON_START: cannot read the store: {}", marker.error().message());
+    return false;
+  }
+  if (const auto* done = imports.if_contains(source)) {
+    spdlog::info("IMPORT_ON_START: {} was imported before ({}): not imported again", source,
+                 json::serialize(*done));
+    return true;
+  }
+  std::string why;
+  auto found = importers::detect(source, why);
+  if (!found) {
+    spdlog::error("IMPORT_ON_START: {}: cannot tell what this is: {}", source, why);
+    return false;
+  }
+  spdlog::info("IMPORT_ON_START: importing {}: {}", source, found->description);
+  ImportOptions options;
+  const ImportSummary s = import_source(conn.get(), found->format, source, options);
+  for (const Issue& issue : s.report.issues) spdlog::warn("IMPORT_ON_START: {}", to_string(issue));
+  for (const auto& line : s.conflict_lines) spdlog::warn("IMPORT_ON_START: conflict: {}", line);
+  for (const auto& line : s.mismatches) spdlog::error("IMPORT_ON_START: verification: {}", line);
+  if (s.aborted || !s.mismatches.empty() || s.store_failures > 0) {
+    spdlog::error("IMPORT_ON_START: the import of {} failed: the server does not start", source);
+    return false;
+  }
+  imports[source] = json::object{{"at", now_ms()},
+                                 {"conversations", s.report.conversations},
+                                 {"messages", s.report.messages},
+                                 {"skipped", s.report.skipped()}};
+  store::WholeConversation w;
+  w.id = kImportsMarker;
+  w.title = "Imports";
+  w.participants = {"parley:system"};
+  w.meta = json::serialize(json::object{{"imports", std::move(imports)}});
+  if (auto r = conn->replace_conversation(w); !r) {
+    spdlog::error("IMPORT_ON_START: cannot note the import: {}", r.error().message());
+    return false;
+  }
+  spdlog::info(
+      "IMPORT_ON_START: imported {} conversation(s), {} message(s) ({} unchanged, {} "
+      "record(s) skipped)",
+      s.conversations_written, s.messages_written, s.unchanged, s.report.skipped());
+  return true;
+}
 
 void add_import_command(CLI::App& app, Registry& registry) {
   auto args = std::make_shared<ImportArgs>();
-  auto* cmd = app.add_subcommand("import", "Import conversations from another app's storage");
+  auto* cmd = app.add_subcommand(
+      "import", "Import conversations from another app's storage: parley import [FORMAT] SOURCE");
   add_storage_options(*cmd, args->storage);
-  cmd->add_option("format", args->format, "webwoz | conversations-json | jsonl | sqlite-tables")
-      ->required();
-  cmd->add_option("path", args->path, "Source: a directory (webwoz) or a file")->required();
-  cmd->add_flag("--dry-run", args->dry_run, "Read and report; write nothing");
+  cmd->add_option("source", args->positional,
+                  "[FORMAT] SOURCE: a PostgreSQL URL, env:FILE (the app's .env), a SQLite file, "
+                  "a mongodump or mongoexport directory or file, a WebWOz room directory, a JSON "
+                  "or jsonl file. FORMAT (webwoz, conversations-json, jsonl, sqlite-tables, "
+                  "sqlite, postgres, mongodump, mongoexport) overrules the detection")
+      ->required()
+      ->expected(1, 2);
+  cmd->add_flag("--dry-run", args->dry_run,
+                "Read the source and the store, report what would happen; write nothing");
   cmd->add_flag("--strict", args->strict, "Any bad record aborts the import before writing");
+  cmd->add_flag("--replace", args->replace,
+                "A conversation holding messages the source lacks is replaced by the source's");
+  cmd->add_flag("--merge", args->merge,
+                "A conversation holding messages the source lacks keeps both, ordered by time");
+  cmd->add_flag("--no-verify", args->no_verify, "Skip reading each conversation back");
   cmd->callback([args, &registry] { registry.result = run_import(*args); });
 }
 

@@ -1,27 +1,40 @@
 // `parley import FORMAT PATH`: reads a source with importers.hpp and stores each conversation
 // with Connection::replace_conversation (one transaction per conversation).
 //
-// Idempotence: a conversation is replaced as a whole by what the source holds, with message
-// ids kept from the source or derived from it, so importing the same source twice leaves
-// the store as after the first time. Messages posted to an imported conversation since the
-// last import are replaced too: the source wins.
+// Idempotence: message ids are kept from the source or derived from it, so importing the same
+// source twice finds every conversation unchanged (same messages, same checksum) and writes
+// nothing. A conversation that changed in the source is replaced as a whole.
+//
+// What Parley accepted is never destroyed by default: a stored conversation holding messages
+// the source does not have (posted since, or never imported) is a conflict, reported (in the
+// dry run too) and left alone unless the operator chooses --replace (the source wins) or
+// --merge (both kept, ordered by time).
+//
+// Verification: after writing, each conversation is read back; its message count and a
+// SHA-256 over (seq, sender id, text) in order must equal the source's, else exit 4.
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "cli/importers.hpp"
+#include "cli/storage_options.hpp"
 #include "store/store.hpp"
 
 namespace parley::cli {
 
 class Progress;
 
+enum class OnConflict { keep, replace, merge };
+
 struct ImportOptions {
-  bool dry_run = false;  // parse and report only; the store is not touched
-  bool strict = false;   // any skipped record: nothing is written, exit 1
+  bool dry_run = false;  // parse and report only; the store is only read (conflicts)
+  OnConflict on_conflict = OnConflict::keep;
+  bool verify = true;
+  bool strict = false;  // any skipped record: nothing is written, exit 1
   // Counts the messages written; with it, a stop request (progress.hpp) ends the import
   // between two conversations (ImportSummary::stopped).
   Progress* progress = nullptr;
@@ -31,18 +44,44 @@ struct ImportSummary {
   importers::ParseReport report;
   std::size_t conversations_written = 0;
   std::size_t messages_written = 0;
-  std::size_t store_failures = 0;  // conversations the store refused (reported in issues)
-  bool aborted = false;            // strict mode found a problem, or the source was unreadable
-  bool stopped = false;            // Ctrl-C: the conversations before stopped_before are stored
-  std::string stopped_before;      // "ID (FILE:LINE)": the first conversation not stored
+  std::size_t store_failures = 0;         // conversations the store refused (reported in issues)
+  std::size_t planned_conversations = 0;  // to write (a dry run writes none of them)
+  std::size_t planned_messages = 0;
+  std::size_t unchanged = 0;                // already stored as the source holds them
+  std::size_t conflicts = 0;                // hold messages the source does not have
+  std::size_t conflicts_left = 0;           // of which left alone (OnConflict::keep)
+  std::vector<std::string> conflict_lines;  // "ID: N stored message(s) not in the source"
+  std::size_t verified = 0;
+  std::vector<std::string> mismatches;  // "ID: source N sha, parley M sha"
+  bool aborted = false;                 // strict mode found a problem, or the source was unreadable
+  bool stopped = false;        // Ctrl-C: the conversations before stopped_before are stored
+  std::string stopped_before;  // "ID (FILE:LINE)": the first conversation not stored
 };
 
-// `c` may be null for a dry run.
+// `c` may be null for a dry run (no conflict check then).
 ImportSummary import_source(store::Connection* c, importers::Format format,
                             const std::filesystem::path& path, const ImportOptions& options);
 
-// Stores one parsed conversation: replace, then the edit/delete marks.
+// Count and checksum of a conversation's messages, as the verification compares them.
+struct Digest {
+  std::size_t count = 0;
+  std::string
+      sha256;  // hex, over "seq NUL sender NUL text NUL" per message (text empty if deleted)
+  friend bool operator==(const Digest&, const Digest&) = default;
+};
+Digest source_digest(const importers::ParsedConversation& parsed);
+Result<Digest> stored_digest(store::Connection& c, const ConversationId& id);
+
+// IMPORT_ON_START: imports SOURCE into the store once (a marker in the reserved conversation
+// `parley:imports` remembers it), before the server serves. Returns false when the import
+// failed (the server does not start).
+bool import_on_start(const std::string& source, const StorageOptions& storage);
+
+// Stores one parsed conversation: replace, then the edit/delete marks, users and read seqs.
 [[nodiscard]] Result<void> store_conversation(store::Connection& c,
                                               importers::ParsedConversation& parsed);
+// Users and read seqs only (idempotent: upserts, and read seqs only rise).
+[[nodiscard]] Result<void> store_people(store::Connection& c,
+                                        const importers::ParsedConversation& parsed);
 
 }  // namespace parley::cli

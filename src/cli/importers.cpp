@@ -10,6 +10,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -29,6 +30,10 @@ std::optional<Format> parse_format(std::string_view name) noexcept {
   if (name == "conversations-json") return Format::conversations_json;
   if (name == "jsonl") return Format::jsonl;
   if (name == "sqlite-tables") return Format::sqlite_tables;
+  if (name == "sqlite") return Format::sqlite;
+  if (name == "postgres") return Format::postgres;
+  if (name == "mongodump") return Format::mongodump;
+  if (name == "mongoexport") return Format::mongoexport;
   return std::nullopt;
 }
 
@@ -42,6 +47,14 @@ std::string_view format_name(Format f) noexcept {
       return "jsonl";
     case Format::sqlite_tables:
       return "sqlite-tables";
+    case Format::sqlite:
+      return "sqlite";
+    case Format::postgres:
+      return "postgres";
+    case Format::mongodump:
+      return "mongodump";
+    case Format::mongoexport:
+      return "mongoexport";
   }
   return "?";
 }
@@ -280,7 +293,7 @@ std::size_t json_line_of(std::string_view text, std::string_view pointer) {
 
 // --- Values ----------------------------------------------------------------------------------
 
-namespace {
+namespace detail {
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
@@ -314,6 +327,46 @@ bool valid_utf8(std::string_view s) {
   }
   return true;
 }
+
+std::size_t max_content_bytes() {
+  // The server refuses bigger messages from clients (MAX_CONTENT_BYTES, 64 KiB by default):
+  // an import keeps to the same limit so every imported message can be served and edited.
+  static const std::size_t limit = [] {
+    const char* v = std::getenv("MAX_CONTENT_BYTES");
+    char* end = nullptr;
+    const unsigned long long n = v ? std::strtoull(v, &end, 10) : 0;
+    return n > 0 && end && *end == '\0' ? static_cast<std::size_t>(n) : std::size_t{64 * 1024};
+  }();
+  return limit;
+}
+
+std::optional<TimeMs> time_text(std::string_view t) {
+  if (t.empty()) return std::nullopt;
+  if (t.find_first_not_of("0123456789.") == std::string_view::npos) {
+    char* end = nullptr;
+    const std::string copy(t);
+    const double d = std::strtod(copy.c_str(), &end);
+    if (!(d > 0) || *end != '\0') return std::nullopt;
+    const double ms = d > 1e11 ? d : d * 1000.0;
+    if (ms > 253402300799999.0) return std::nullopt;
+    return static_cast<TimeMs>(ms);
+  }
+  if (auto r = parse_rfc3339(t)) return r;
+  // PostgreSQL's text form: "2024-05-01 10:00:00.123456+00" (zone without minutes).
+  std::string s(t);
+  if (s.size() > 3 && (s[s.size() - 3] == '+' || s[s.size() - 3] == '-') &&
+      s.find(':', s.size() - 3) == std::string::npos && s.size() > 19) {
+    s += ":00";
+    if (auto r = parse_rfc3339(s)) return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
+using detail::valid_utf8;
+
+namespace {
 
 // A time as the seeds write it: RFC 3339 text, or epoch seconds / milliseconds as a number.
 constexpr double kLastMs = 253402300799999.0;  // 9999-12-31T23:59:59.999Z
@@ -419,6 +472,11 @@ bool message_from_json(const json::value& v, MessageIn& out, std::string& why) {
     return false;
   }
   m.content = content ? std::move(*content) : std::move(*text);
+  if (m.content.size() > detail::max_content_bytes()) {
+    why = "content of " + std::to_string(m.content.size()) + " bytes is over the limit of " +
+          std::to_string(detail::max_content_bytes()) + " (MAX_CONTENT_BYTES)";
+    return false;
+  }
   if (kind) m.kind = *kind;
   if (id) {
     if (id->empty() || id->size() > 128) {
@@ -609,13 +667,35 @@ bool conversation_from_json(const json::object& o, const ConversationId& id, For
   return true;
 }
 
-bool hand_over(ParsedConversation&& c, const Visitor& visit, ParseReport& report) {
+}  // namespace
+
+bool detail::hand_over(ParsedConversation&& c, const Visitor& visit, ParseReport& report) {
   ++report.conversations;
   report.messages += c.whole.messages.size();
   return visit(std::move(c));
 }
 
-}  // namespace
+bool detail::conversation_from_object(const std::string& object_json, const ConversationId& id,
+                                      const std::string& file, const std::string& where,
+                                      ParsedConversation& out, ParseReport& report) {
+  const std::size_t before = report.issues.size();
+  json::error_code ec;
+  json::value v = json::parse(object_json, ec);
+  bool ok = !ec && v.is_object();
+  if (!ok) {
+    report.issues.push_back({file, 0, where, "not a JSON object: " + ec.message(), true});
+  } else {
+    Lines lines("");
+    ok = conversation_from_json(v.get_object(), id, Format::conversations_json, file, "", lines,
+                                out, report);
+  }
+  for (std::size_t i = before; i < report.issues.size(); ++i) {
+    if (report.issues[i].where.empty()) report.issues[i].where = where;
+  }
+  return ok;
+}
+
+using detail::hand_over;
 
 // --- webwoz ------------------------------------------------------------------------------------
 
@@ -1046,6 +1126,11 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
         skip("text is not UTF-8");
         continue;
       }
+      if (content->size() > detail::max_content_bytes()) {
+        skip("content of " + std::to_string(content->size()) + " bytes is over the limit of " +
+             std::to_string(detail::max_content_bytes()) + " (MAX_CONTENT_BYTES)");
+        continue;
+      }
       m.sender.id = *role;
       m.sender.role = *role;
       m.content = std::move(*content);
@@ -1109,6 +1194,12 @@ void parse(Format format, const fs::path& path, const Visitor& visit, ParseRepor
       return parse_jsonl(path, visit, report);
     case Format::sqlite_tables:
       return parse_sqlite_tables(path, visit, report);
+    case Format::sqlite:
+    case Format::postgres:
+      return parse_sql(format, path.string(), visit, report);
+    case Format::mongodump:
+    case Format::mongoexport:
+      return parse_mongo(format, path, visit, report);
   }
 }
 

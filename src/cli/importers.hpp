@@ -9,6 +9,11 @@
 //                       of conversations with "id", or one conversation (Parley's json export)
 //   jsonl               Parley's jsonl export: one message per line with its conversation
 //   sqlite-tables       a SQLite file with seed 003's `conversations` and `messages` tables
+//   sqlite              a SQLite file in any seed's schema: seed 001's general_chat_messages +
+//                       users, WebWOz's or seed 003's tables, seed 004's table (import_sql.cpp)
+//   postgres            a PostgreSQL URL holding WebWOz's, seed 003's or seed 004's tables
+//   mongodump           radio-istic's collections as `mongodump` BSON (import_mongo.cpp)
+//   mongoexport         the same as `mongoexport` Extended JSON, one document a line
 //
 // Message ids are kept when the source has them, else derived from the source position
 // (format, conversation, index), so importing the same source twice yields the same ids.
@@ -27,7 +32,16 @@
 
 namespace parley::cli::importers {
 
-enum class Format { webwoz, conversations_json, jsonl, sqlite_tables };
+enum class Format {
+  webwoz,
+  conversations_json,
+  jsonl,
+  sqlite_tables,
+  sqlite,
+  postgres,
+  mongodump,
+  mongoexport
+};
 
 std::optional<Format> parse_format(std::string_view name) noexcept;
 std::string_view format_name(Format f) noexcept;
@@ -59,6 +73,12 @@ struct ParsedConversation {
   // whose seqs the import keeps (the first are held by placeholders, then pruned).
   Seq first_seq = 1;
   std::vector<MessageMark> marks;
+  // Users the source knows by name or avatar (radio-istic's users): upserted with the
+  // conversation.
+  std::vector<User> users;
+  // Read state: each user's read seq as a 1-based index into whole.messages (radio-istic's
+  // readBy); raised, never lowered.
+  std::vector<std::pair<UserId, Seq>> reads;
   std::string file;
   std::size_t line = 0;  // where the conversation starts
 };
@@ -83,6 +103,25 @@ void parse_conversations_json(const std::filesystem::path& file, const Visitor& 
 void parse_jsonl(const std::filesystem::path& file, const Visitor& visit, ParseReport& report);
 void parse_sqlite_tables(const std::filesystem::path& file, const Visitor& visit,
                          ParseReport& report);
+// `source` is a SQLite file path or a PostgreSQL URL (import_sql.cpp).
+void parse_sql(Format format, const std::string& source, const Visitor& visit, ParseReport& report);
+// A mongodump directory or .bson file, or a mongoexport directory or .json file
+// (import_mongo.cpp).
+void parse_mongo(Format format, const std::filesystem::path& source, const Visitor& visit,
+                 ParseReport& report);
+
+// What `parley import SOURCE` found: the format, and a sentence for the operator (which
+// app's schema, which tables or collections). nullopt with `why` when nothing fits.
+struct Detected {
+  Format format;
+  std::string description;
+};
+std::optional<Detected> detect(const std::string& source, std::string& why);
+
+// The PostgreSQL connection of a seed app: SOURCE itself when it is a postgres:// or
+// postgresql:// URL; for "env:FILE", the app's environment file's DATABASE_URL (seeds 000,
+// 003), else its DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD (seed 004).
+std::optional<std::string> postgres_url(const std::string& source);
 
 // A stable 32-hex message id for a message the source gives no id.
 MessageId derived_message_id(std::string_view format, std::string_view conversation,
@@ -91,5 +130,26 @@ MessageId derived_message_id(std::string_view format, std::string_view conversat
 // 1-based line of the JSON value at `pointer` ("/messages/3") in `text`, or of the first key
 // of that object; 0 if not found. Uses Boost.JSON's parser, not a hand scan.
 std::size_t json_line_of(std::string_view text, std::string_view pointer);
+
+namespace detail {
+// Shared by the readers (importers.cpp, import_sql.cpp, import_mongo.cpp).
+bool valid_utf8(std::string_view s);
+// Counts the conversation in `report` and hands it to `visit`.
+bool hand_over(ParsedConversation&& c, const Visitor& visit, ParseReport& report);
+// A time as text (RFC 3339, "YYYY-MM-DD HH:MM:SS[.ffffff][+00]") or epoch seconds or
+// milliseconds as digits.
+std::optional<TimeMs> time_text(std::string_view text);
+// Seed 004's conversation object (title, created_at, updated_at, messages, settings) as
+// PostgreSQL holds it in one row: issues name `where` (no lines).
+bool conversation_from_object(const std::string& object_json, const ConversationId& id,
+                              const std::string& file, const std::string& where,
+                              ParsedConversation& out, ParseReport& report);
+// The largest message content an import accepts (MAX_CONTENT_BYTES, as the server).
+std::size_t max_content_bytes();
+// Which app's schema a SQL source or a Mongo dump holds, for the report before writing;
+// `ok` false with the reason when none.
+std::string describe_sql(Format format, const std::string& source, bool& ok);
+std::string describe_mongo(Format format, const std::filesystem::path& source, bool& ok);
+}  // namespace detail
 
 }  // namespace parley::cli::importers

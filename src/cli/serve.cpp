@@ -1,9 +1,12 @@
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <memory>
 
 #include "app/config.hpp"
 #include "app/server.hpp"
 #include "cli/commands.hpp"
+#include "cli/import.hpp"
+#include "cli/storage_options.hpp"
 #include "core/log.hpp"
 #include "core/repeat_filter.hpp"
 
@@ -39,6 +42,16 @@ void add_serve(CLI::App& app, Registry& registry) {
     }
     // A failing disk or database repeats its error once per batch: once per 10 s is enough.
     filter_repeated_log_lines(std::chrono::seconds(10));
+    // IMPORT_ON_START=SOURCE: import once before serving (import.cpp keeps the marker).
+    if (const char* source = std::getenv("IMPORT_ON_START"); source && *source) {
+      StorageOptions storage = storage_options_from_env();
+      storage.data_dir = config->data_dir;
+      storage.database_url = config->database_url;
+      if (!import_on_start(source, storage)) {
+        registry.result = 1;
+        return registry.result;
+      }
+    }
     registry.result = app::run_server(*config);
     return registry.result;
   };

@@ -13,6 +13,7 @@
 #   ws_frame          client WebSocket framing as the native session reads it (net/ws_frame)
 #   jwt               JWT parsing and verification (hub/jwt_authenticator), HS256 + ES256
 #   import            `parley import` readers: webwoz, conversations-json, jsonl, sqlite-tables
+#   import_mongo      `parley import` of MongoDB dumps: mongodump BSON, mongoexport Extended JSON
 #
 # Needs clang++ (Debian's clang 14, libclang-rt-14-dev) and the libraries of the normal build.
 # Builds into build-fuzz/ at the repo root (objects through ccache when it is installed); new
@@ -34,7 +35,8 @@ command -v ccache > /dev/null && launcher=(ccache)
 mkdir -p "$out/obj"
 
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -I"$root/src" -DBOOST_JSON_NO_LIB -DBOOST_SYSTEM_NO_LIB -DBOOST_URL_NO_LIB)
+       -I"$root/src" -I/usr/include/postgresql -I/usr/include/libbson-1.0
+       -DBOOST_JSON_NO_LIB -DBOOST_SYSTEM_NO_LIB -DBOOST_URL_NO_LIB)
 core=(src/core/error.cpp src/core/ids.cpp src/core/time.cpp src/protocol/json_fields.cpp)
 socketio=(src/protocol/socketio/engineio_packet.cpp src/protocol/socketio/socketio_packet.cpp
           src/protocol/socketio/socketio_events.cpp)
@@ -47,7 +49,8 @@ sources_of() {
     request_target) echo "src/net/request_target.cpp src/net/router.cpp" ;;
     ws_frame) echo "src/net/ws_frame.cpp" ;;
     jwt) echo "${core[*]} src/hub/jwt_authenticator.cpp" ;;
-    import) echo "${core[*]} src/cli/importers.cpp" ;;
+    import | import_mongo)
+      echo "${core[*]} src/cli/importers.cpp src/cli/import_sql.cpp src/cli/import_mongo.cpp" ;;
   esac
 }
 libs_of() {
@@ -55,19 +58,21 @@ libs_of() {
     request_target) echo "-lboost_url" ;;
     ws_frame) echo "" ;;
     jwt) echo "-lboost_json -lcrypto" ;;
-    import) echo "-lboost_json -lsqlite3" ;;
+    import | import_mongo) echo "-lboost_json -lsqlite3 -lpq -lbson-1.0" ;;
     *) echo "-lboost_json" ;;
   esac
 }
 max_len_of() {
   case "$1" in
     import) echo 16384 ;;  # room for a small SQLite database
+    import_mongo) echo 16384 ;;  # several documents, a few levels of nesting
     jwt) echo 8200 ;;      # just past the 8 KiB token cap
     *) echo 4096 ;;
   esac
 }
 
-all=(engineio_packet socketio_packet socketio_events native_frame request_target ws_frame jwt import)
+all=(engineio_packet socketio_packet socketio_events native_frame request_target ws_frame jwt import
+     import_mongo)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 

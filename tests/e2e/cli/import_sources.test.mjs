@@ -1,0 +1,224 @@
+// `parley import SOURCE` with the seed apps' real data and real clients: WebWOz's own room
+// files (from the repository snapshot), radio-istic's collections as mongoexport writes them,
+// live messages that an import must not destroy, and IMPORT_ON_START.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+
+import { join as joinRoom, login } from '../lib/chat.mjs';
+import { WsClient } from '../lib/wsclient.mjs';
+import { parleyBin, startServer } from '../lib/server.mjs';
+
+const bin = parleyBin();
+const ms = (t) => (typeof t === 'number' ? t : Date.parse(t));
+const wozGitDir = process.env.WOZCHAT_GIT_DIR || '/work/.mirror/tveigel+WoZChat/repo';
+
+function parley(args, env = {}) {
+  const r = spawnSync(bin, args, { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 120_000 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function tempDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-import-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// WebWOz's backend/data/conversations/*.json at the snapshot's HEAD, copied out of the
+// repository into `dir`; null when the snapshot is absent.
+function wozRoomFiles(dir) {
+  if (!existsSync(wozGitDir)) return null;
+  const list = spawnSync('git', ['--git-dir', wozGitDir, 'ls-tree', '--name-only', 'HEAD', 'backend/data/conversations/'], { encoding: 'utf8' });
+  if (list.status !== 0) return null;
+  const out = join(dir, 'conversations');
+  mkdirSync(out);
+  for (const path of list.stdout.trim().split('\n').filter((p) => p.endsWith('.json'))) {
+    const show = spawnSync('git', ['--git-dir', wozGitDir, 'show', `HEAD:${path}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(show.status, 0, show.stderr);
+    writeFileSync(join(out, path.split('/').pop()), show.stdout);
+  }
+  return out;
+}
+
+test("WebWOz's real room files: detected, imported, verified; a client joins and sees them in order", async (t) => {
+  const dir = tempDir(t);
+  const rooms = wozRoomFiles(dir);
+  if (!rooms) {
+    console.error(`\n*** SKIPPED: the WebWOz snapshot is absent at ${wozGitDir} (set WOZCHAT_GIT_DIR) ***\n`);
+    t.skip('WebWOz snapshot absent');
+    return;
+  }
+  const data = join(dir, 'data');
+  let r = parley(['import', rooms, '--dry-run', '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /WebWOz room file\(s\) \(seed 000\) \(format webwoz\)/);
+  assert.match(r.stdout, /dry run: would import \d+ conversation\(s\)/);
+  r = parley(['import', rooms, '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /verified (\d+) conversation\(s\): \1 match the source/);
+  // The second import writes nothing.
+  r = parley(['import', rooms, '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /imported 0 conversation\(s\), 0 message\(s\); .* (\d+) unchanged/);
+
+  const server = await startServer({ dataDir: data });
+  t.after(() => server.stop());
+  for (const file of readdirSync(rooms)) {
+    const room = JSON.parse(readFileSync(join(rooms, file), 'utf8'));
+    const c = await login(WebSocket, server, 'wizard-1', { role: 'wizard' });
+    const history = await joinRoom(c, room.room_id, { limit: 100 });
+    const got = history.messages.map((m) => [m.seq, m.sender.role, m.content, ms(m.created_at)]);
+    const want = room.messages.slice(-100).map((m, i, a) => [room.messages.length - a.length + i + 1, m.sender, m.text, ms(m.timestamp)]);
+    assert.deepEqual(got, want, `room ${room.room_id}`);
+    await c.close();
+  }
+});
+
+// radio-istic's collections as `mongoexport` writes them (relaxed Extended JSON, one document
+// a line), with the mongoose models' field names.
+const oid = (n) => ({ $oid: n.toString(16).padStart(24, '0') });
+const date = (ms) => ({ $date: new Date(ms).toISOString() });
+const T0 = Date.parse('2024-06-01T10:00:00Z');
+function writeRadioIstic(dir) {
+  mkdirSync(dir, { recursive: true });
+  const users = [
+    { _id: oid(1), firstName: 'Amira', lastName: 'Ben Salah', email: 'a@istic.tn', avatar: '/avatars/amira.jpg', role: 'president', field: 'GLSI', year: 2 },
+    { _id: oid(2), firstName: 'Bilel', lastName: 'Trabelsi', email: 'b@istic.tn', avatar: '/avatars/default-avatar.jpg', role: 'member', field: 'IRS', year: 1 },
+    { _id: oid(3), firstName: 'Chams', lastName: 'Gharbi', email: 'c@istic.tn', avatar: '/avatars/chams.png', role: 'secretary', field: 'LT', year: 3 },
+  ];
+  const conversations = [
+    { _id: oid(0xc1), participants: [oid(1), oid(2)], isGroup: false, unreadCounts: {}, createdAt: date(T0), updatedAt: date(T0 + 9000), __v: 0 },
+  ];
+  const messages = [];
+  for (let i = 0; i < 12; i++) {
+    messages.push({
+      _id: oid(0xa00 + i), conversation: oid(0xc1), sender: oid(1 + (i % 2)), content: `message ${i}`,
+      type: 'text', readBy: [{ user: oid(1 + (i % 2)), readAt: date(T0 + i * 1000) }],
+      isDeleted: false, createdAt: date(T0 + i * 1000), updatedAt: date(T0 + i * 1000), __v: 0,
+    });
+  }
+  messages.reverse();  // the order of the file is not the order of the conversation
+  const put = (name, docs) => writeFileSync(join(dir, `${name}.json`), docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+  put('users', users);
+  put('conversations', conversations);
+  put('messages', messages);
+}
+
+// radio-istic authenticates with JWTs: token mode, where the participants rule applies.
+const SECRET = 'e2e-import-secret-0123456789abcdef';
+function tokenLogin(server, user, name) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+  const body = Buffer.from(JSON.stringify({ sub: user, name, exp: now + 3600 })).toString('base64url');
+  const input = `${head}.${body}`;
+  const token = `${input}.${crypto.createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+  return (async () => {
+    const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
+    const reply = await c.request({ op: 'auth', token });
+    assert.equal(reply.type, 'ok', JSON.stringify(reply));
+    return c;
+  })();
+}
+
+test('radio-istic mongoexport: participants get their history in order, others are kept out', async (t) => {
+  const dir = tempDir(t);
+  const exported = join(dir, 'export');
+  writeRadioIstic(exported);
+  const data = join(dir, 'data');
+  const r = parley(['import', exported, '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /a mongoexport of radio-istic \(seed 002/);
+  assert.match(r.stdout, /imported 1 conversation\(s\), 12 message\(s\)/);
+
+  const server = await startServer({ dataDir: data, env: { AUTH_MODE: 'token', JWT_SECRET: SECRET } });
+  t.after(() => server.stop());
+  const conversation = oid(0xc1).$oid;
+  const bilel = await tokenLogin(server, oid(2).$oid, 'Bilel Trabelsi');
+  const history = await joinRoom(bilel, conversation, { limit: 50 });
+  assert.deepEqual(history.messages.map((m) => m.content), Array.from({ length: 12 }, (_, i) => `message ${i}`));
+  assert.deepEqual(history.messages.map((m) => m.id), Array.from({ length: 12 }, (_, i) => oid(0xa00 + i).$oid));
+  assert.equal(history.messages[0].sender.name, 'Amira Ben Salah');
+  await bilel.close();
+  // Chams is not a participant of the direct conversation.
+  const chams = await tokenLogin(server, oid(3).$oid, 'Chams Gharbi');
+  const reply = await chams.request({ op: 'join', conversation });
+  assert.equal(reply.type, 'error', JSON.stringify(reply));
+  await chams.close();
+});
+
+test('live messages are never destroyed: reported in the dry run, left alone, kept by --merge', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  const exported = join(dir, 'export');
+  writeRadioIstic(exported);
+  let r = parley(['import', exported, '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr);
+  const conversation = oid(0xc1).$oid;
+  // Two messages accepted by the running server after the import.
+  let server = await startServer({ dataDir: data });
+  const writer = await login(WebSocket, server, oid(2).$oid, { name: 'Bilel Trabelsi' });
+  await joinRoom(writer, conversation);
+  for (const content of ['live one', 'live two']) {
+    const ack = await writer.request({ op: 'send', conversation, content, client_id: content });
+    assert.equal(ack.type, 'ack', JSON.stringify(ack));
+  }
+  await writer.close();
+  await server.stop();
+
+  r = parley(['import', exported, '--dry-run', '--data-dir', data]);
+  assert.equal(r.status, 5, r.stderr + r.stdout);
+  assert.ok(r.stdout.includes(`conflict: ${conversation} (`), r.stdout);
+  assert.match(r.stdout, /the store holds 2 message\(s\) the source does not have: left alone/);
+  assert.match(r.stdout, /would import 0 conversation\(s\)/);
+  r = parley(['import', exported, '--data-dir', data]);
+  assert.equal(r.status, 5, r.stderr + r.stdout);
+  // The live messages came after the source's: merged by time, the conversation is already
+  // what the merge gives, and nothing is written (the unit tests interleave them).
+  r = parley(['import', exported, '--merge', '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /imported 0 conversation\(s\).* 1 unchanged, 0 conflict\(s\) left alone/);
+  r = parley(['import', exported, '--replace', '--dry-run', '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /conflict: .*replaced \(--replace\)/);
+  assert.match(r.stdout, /would import 1 conversation\(s\), 12 message\(s\)/);
+
+  server = await startServer({ dataDir: data });
+  t.after(() => server.stop());
+  const c = await login(WebSocket, server, oid(1).$oid);
+  const history = await joinRoom(c, conversation, { limit: 50 });
+  const contents = history.messages.map((m) => m.content);
+  assert.equal(contents.length, 14);
+  assert.deepEqual(contents.slice(-2), ['live one', 'live two']);
+  // The next message takes the next seq.
+  const sent = await c.request({ op: 'send', conversation, content: 'after', client_id: 'x1' });
+  assert.equal(sent.seq, 15, JSON.stringify(sent));
+  await c.close();
+});
+
+test('IMPORT_ON_START imports once before serving; a second start does not import again', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  const exported = join(dir, 'export');
+  writeRadioIstic(exported);
+  let server = await startServer({ dataDir: data, env: { IMPORT_ON_START: exported } });
+  assert.match(server.logs(), /IMPORT_ON_START: imported 1 conversation\(s\), 12 message\(s\)/);
+  const conversation = oid(0xc1).$oid;
+  const historyOf = async () => {
+    const c = await login(WebSocket, server, oid(1).$oid);
+    const h = await joinRoom(c, conversation, { limit: 100 });
+    await c.close();
+    return h.messages;
+  };
+  assert.equal((await historyOf()).length, 12);
+  await server.stop();
+  server = await startServer({ dataDir: data, env: { IMPORT_ON_START: exported } });
+  t.after(() => server.stop());
+  assert.match(server.logs(), /was imported before .*not imported again/);
+  assert.equal((await historyOf()).length, 12);
+});
