@@ -64,6 +64,7 @@ int run_server(const Config& config) {
     jo.leeway = std::chrono::seconds(config.jwt_leeway_s);
     jo.issuer = config.jwt_issuer;
     jo.audience = config.jwt_audience;
+    jo.user_claim = config.jwt_user_claim;
     std::string why;
     auto jwt = hub::JwtAuthenticator::create(jo, why);
     if (!jwt) {
