@@ -219,6 +219,17 @@ Result<StoredMessage> MemoryConnection::get_message(const ConversationId& conver
   return *msg;
 }
 
+Result<StoredMessage> MemoryConnection::find_message(const MessageId& id) {
+  std::lock_guard lock(state_->mu);
+  if (!state_->message_ids.contains(id)) return err(Errc::not_found);
+  for (const auto& [cid, data] : state_->conversations) {
+    for (const auto& m : data.messages) {
+      if (m.id == id) return m;
+    }
+  }
+  return err(Errc::not_found);  // pruned: the id stays reserved, the message is gone
+}
+
 Result<StoredMessage> MemoryConnection::edit_message(const ConversationId& conversation, Seq seq,
                                                      const std::string& content,
                                                      const std::optional<UserId>& by, TimeMs at) {
