@@ -386,32 +386,10 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
     }
 
     case Op::read: {
-      storage_.write([this, cmd = std::move(cmd), user,
-                      reply = std::move(reply)](store::Connection& c) mutable {
-        auto r = c.mark_read(cmd.conversation, user.id, cmd.seq);
-        if (!r) {
-          reply(error_reply(r.error(), "read failed"));
-          return;
-        }
-        const Seq seq = *r;
-        if (sink_) {
-          protocol::Event e;
-          e.type = EventType::read;
-          e.conversation = cmd.conversation;
-          e.user = user;
-          e.seq = seq;
-          publish(e);
-        }
-        auto room_ptr = room(cmd.conversation, false);
-        if (!room_ptr) {
-          reply(simple(ReplyType::ok));
-          return;
-        }
-        asio::post(room_ptr->strand(), [room_ptr, user, seq, reply = std::move(reply)] {
-          reply(simple(ReplyType::ok));
-          if (!room_ptr->dropped()) room_ptr->on_read(user, seq);
-        });
-      });
+      mark_read(std::move(user), std::move(cmd.conversation), cmd.seq,
+                [reply = std::move(reply)](Result<Seq> r) {
+                  reply(r ? simple(ReplyType::ok) : error_reply(r.error(), "read failed"));
+                });
       return;
     }
 
@@ -660,6 +638,37 @@ void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> don
                          store::Connection& c) { (void)c.add_member(conv, user, now_ms()); });
     }
     apply_commit(*r, [done, r] { done(*r); });
+  });
+}
+
+void Hub::mark_read(User user, ConversationId conversation, Seq seq,
+                    std::function<void(Result<Seq>)> done) {
+  storage_.write([this, user = std::move(user), conversation = std::move(conversation), seq,
+                  done = std::move(done)](store::Connection& c) mutable {
+    auto r = c.mark_read(conversation, user.id, seq);
+    if (!r) {
+      done(r.error());
+      return;
+    }
+    const Seq read = *r;
+    if (sink_) {
+      protocol::Event e;
+      e.type = EventType::read;
+      e.conversation = conversation;
+      e.user = user;
+      e.seq = read;
+      publish(e);
+    }
+    auto room_ptr = room(conversation, false);
+    if (!room_ptr) {
+      done(read);
+      return;
+    }
+    // The reader's answer first, then the room's read event (as for a send's ack).
+    asio::post(room_ptr->strand(), [room_ptr, user, read, done = std::move(done)] {
+      done(read);
+      if (!room_ptr->dropped()) room_ptr->on_read(user, read);
+    });
   });
 }
 
