@@ -19,6 +19,7 @@
 #include "core/process.hpp"
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
+#include "api/radioistic_routes.hpp"
 #include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
 #include "net/router.hpp"
@@ -260,6 +261,7 @@ int run_server(const Config& config) {
   rest_options.rate_per_s = rest_rate;
   rest_options.rate_burst = rest_burst;
   api::RestEndpoint rest(hub, stats, rest_options);
+  api::RadioisticEndpoint radioistic(hub, rest_options);
   WebEndpoint web;
 
   net::Router router;
@@ -268,6 +270,7 @@ int run_server(const Config& config) {
   router.mount("/socket.io/", &socketio);
 #endif
   router.mount("/api/", &rest);
+  router.mount("/api/chat/", &radioistic);  // radio-istic's chat routes (docs/socketio.md)
   router.mount("/health", &rest);
   router.mount("/metrics", &rest);
   router.set_fallback(&web);
