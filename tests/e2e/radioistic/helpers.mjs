@@ -118,6 +118,23 @@ export const LISTENED = [
   'conversation-history',
 ];
 
+// lib/websocket-context.tsx:86-95, the options of its io() call.
+export const ioOptions = (token) => ({
+  auth: { token },
+  transports: ['websocket', 'polling'],
+  reconnection: true,
+  reconnectionAttempts: Infinity,
+  reconnectionDelay: 1000,
+  reconnectionDelayMax: 10000,
+  randomizationFactor: 0.5,
+  timeout: 20000,
+});
+
+// The events lib/websocket-context.tsx emits (lines 250, 264, 270, 284, 294, 310).
+export const EMITTED = [
+  'send-message', 'typing-start', 'typing-stop', 'join-conversation', 'leave-conversation', 'mark-as-read',
+];
+
 // The WebSocketProvider of lib/websocket-context.tsx without React: the same io() call, the
 // same listeners (recording what they receive), the same emits.
 export class RadioClient {
@@ -126,17 +143,7 @@ export class RadioClient {
     this.name = name;
     this.events = []; // {name, arg}
     this.waiters = [];
-    // lines 86-95
-    this.socket = io(server.url, {
-      auth: { token: user.token },
-      transports: ['websocket', 'polling'],
-      reconnection: true,
-      reconnectionAttempts: Infinity,
-      reconnectionDelay: 1000,
-      reconnectionDelayMax: 10000,
-      randomizationFactor: 0.5,
-      timeout: 20000,
-    });
+    this.socket = io(server.url, ioOptions(user.token));
     this.isConnected = false;
     for (const event of LISTENED) {
       this.socket.on(event, (arg) => {
