@@ -233,7 +233,8 @@ struct Listed {
   Readers readers;
 };
 
-Result<std::vector<Listed>> conversations_of(store::Connection& c, const UserId& user,
+// `unread`: count each one's unread messages; `details`: also who read what (lastMessage).
+Result<std::vector<Listed>> conversations_of(store::Connection& c, const UserId& user, bool unread,
                                              bool details) {
   std::vector<Listed> out;
   store::ListQuery q;
@@ -245,10 +246,12 @@ Result<std::vector<Listed>> conversations_of(store::Connection& c, const UserId&
     for (auto& s : page->conversations) {
       if (!has_participant(s.conversation, user)) continue;  // joined an open room: not the app's
       Listed l;
-      const Seq read = s.conversation.last_seq - s.unread.value_or(0);
-      auto unread = unread_of(c, s.conversation.id, user, read);
-      if (!unread) return unread.error();
-      l.unread = *unread;
+      if (unread) {
+        const Seq read = s.conversation.last_seq - s.unread.value_or(0);
+        auto n = unread_of(c, s.conversation.id, user, read);
+        if (!n) return n.error();
+        l.unread = *n;
+      }
       if (details && s.last_message) {
         auto readers = c.member_states(s.conversation.id);
         if (readers) l.readers = std::move(*readers);
@@ -395,7 +398,7 @@ asio::awaitable<Response> RadioisticEndpoint::list_conversations(Call& call) {
     Users users;
   };
   Job<Result_> job = [me = call.user.id](store::Connection& c) -> Result<Result_> {
-    auto listed = conversations_of(c, me, true);
+    auto listed = conversations_of(c, me, true, true);
     if (!listed) return listed.error();
     Result_ r;
     r.listed = std::move(*listed);
@@ -534,7 +537,7 @@ asio::awaitable<Response> RadioisticEndpoint::create_conversation(Call& call) {
     std::optional<Conversation> found;
     if (!is_group) {
       std::sort(all.begin(), all.end());  // Conversation.findOrCreate sorts the ids
-      auto mine = conversations_of(c, me, false);
+      auto mine = conversations_of(c, me, false, false);
       if (!mine) return mine.error();
       for (auto& l : *mine) {
         auto p = l.summary.conversation.participants;
@@ -714,7 +717,7 @@ asio::awaitable<Response> RadioisticEndpoint::delete_message(Call& call, const s
 // GET /api/chat/unread-count: {success, unreadCount} over every conversation of the caller.
 asio::awaitable<Response> RadioisticEndpoint::unread_count(Call& call) {
   Job<std::int64_t> job = [me = call.user.id](store::Connection& c) -> Result<std::int64_t> {
-    auto listed = conversations_of(c, me, false);
+    auto listed = conversations_of(c, me, true, false);
     if (!listed) return listed.error();
     std::int64_t total = 0;
     for (const auto& l : *listed) total += l.unread;
