@@ -10,6 +10,7 @@
 #include "api/json.hpp"
 #include "core/log.hpp"
 #include "net/request_target.hpp"
+#include "protocol/command_rules.hpp"
 #include "protocol/json_fields.hpp"
 #include "protocol/socketio/radioistic_model.hpp"
 
@@ -624,16 +625,27 @@ asio::awaitable<Response> RadioisticEndpoint::send_message(Call& call) {
     co_return failure(call.req, http::status::internal_server_error, "Error sending message",
                       "Message validation failed: content: " + *bad);
   }
+  // Then Parley's own rules, as for every send (protocol::check: sizes, kinds).
+  protocol::Command cmd;
+  cmd.op = protocol::Op::send;
+  cmd.conversation = id;
+  cmd.content = std::move(text);
+  cmd.kind = type;
+  json::object meta;
+  if (const auto* u = o.if_contains("mediaUrl"); u && u->is_string()) meta.emplace("mediaUrl", *u);
+  // The sender's avatar at the time of sending, as the Socket.IO path keeps it (senderAvatar).
+  if (!call.user.avatar.empty()) meta.emplace("avatar", call.user.avatar);
+  cmd.meta = json::serialize(meta);
+  std::string why;
+  if (auto ec = protocol::check(cmd, hub_.options().limits, why)) {
+    co_return failure(call.req, http::status::internal_server_error, "Error sending message", why);
+  }
   NewMessage m;
   m.conversation = id;
   m.sender = Sender{call.user.id, call.user.name, call.user.role.empty() ? "user" : call.user.role};
-  m.kind = type;
-  m.content = std::move(text);
-  if (const auto* u = o.if_contains("mediaUrl"); u && u->is_string()) {
-    json::object meta;
-    meta.emplace("mediaUrl", *u);
-    m.meta = json::serialize(meta);
-  }
+  m.kind = std::move(cmd.kind);
+  m.content = std::move(cmd.content);
+  m.meta = std::move(cmd.meta);
   std::function<void(std::function<void(Result<Appended>)>)> post =
       [this, m = std::move(m)](std::function<void(Result<Appended>)> done) mutable {
         hub_.post_message(std::move(m), std::move(done));
