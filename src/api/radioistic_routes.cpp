@@ -341,7 +341,7 @@ asio::awaitable<std::optional<Response>> RadioisticEndpoint::serve(net::HttpCont
     co_return invalid();
   }
   std::string why;
-  auto identity = options_.auth->authenticate(hub::AuthRequest{token, {}}, why);
+  auto identity = options_.auth->authenticate(hub::AuthRequest{token, {}, {}}, why);
   if (!identity) co_return invalid();
   if (limiter_.enabled()) {
     if (const long wait = limiter_.take("user:" + identity->id); wait != 0) {

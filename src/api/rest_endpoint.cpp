@@ -306,7 +306,7 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
       call.user = User{"admin", "admin", "", "admin", std::nullopt};
     } else {
       std::string why;
-      auto user = options_.auth->authenticate(hub::AuthRequest{token, {}}, why);
+      auto user = options_.auth->authenticate(hub::AuthRequest{token, {}, {}}, why);
       if (!user) {
         if (auto res = limited(address_key)) co_return std::move(*res);
         auto res = error_response(req, http::status::unauthorized, "unauthorized", why);

@@ -344,7 +344,7 @@ TEST(Jwt, IssuerAudienceAndMissingToken) {
       make_token("HS256", payload(3600, R"(,"iss":"https://issuer","aud":["x","parley"])")), kNow,
       why))
       << why;
-  EXPECT_FALSE(auth->identify(AuthRequest{"", User{"alice", "", "", "", std::nullopt}}, why));
+  EXPECT_FALSE(auth->identify(AuthRequest{"", User{"alice", "", "", "", std::nullopt}, {}}, why));
   EXPECT_EQ(why, "a token is required");
 }
 

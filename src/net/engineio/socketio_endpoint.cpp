@@ -159,7 +159,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
 
   bool authenticate(User claimed, const std::string& token, boost::system::error_code& ec,
                     std::string& why) {
-    auto user = hub::Client::authenticate(hub::AuthRequest{token, std::move(claimed)}, why);
+    auto user = hub::Client::authenticate(hub::AuthRequest{token, std::move(claimed), {}}, why);
     if (!user) ec = user.error();
     return static_cast<bool>(user);
   }
