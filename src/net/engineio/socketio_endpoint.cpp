@@ -426,8 +426,8 @@ class ChatApp final : public SioApp {
           User user = known ? std::move(*known) : User{};
           const auto strand = socket->strand();
           asio::post(strand, [socket, user = std::move(user), done = std::move(done)]() mutable {
-            std::string why;
-            if (!socket->connect(why, user)) {
+            std::string refused;
+            if (!socket->connect(refused, user)) {
               done(nullptr, "Authentication failed");
               return;
             }
