@@ -637,7 +637,7 @@ asio::awaitable<Response> RadioisticEndpoint::send_message(Call& call) {
   if (!call.user.avatar.empty()) meta.emplace("avatar", call.user.avatar);
   cmd.meta = json::serialize(meta);
   std::string why;
-  if (auto ec = protocol::check(cmd, hub_.options().limits, why)) {
+  if (protocol::check(cmd, hub_.options().limits, why)) {
     co_return failure(call.req, http::status::internal_server_error, "Error sending message", why);
   }
   NewMessage m;
