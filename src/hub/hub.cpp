@@ -181,13 +181,13 @@ void Hub::broadcast_user_status(const User& user, bool online, std::optional<Tim
   // broadcastOnlineUsers in websocket-server.js) get it next, encoded once per format.
   std::array<Frame, protocol::kWireFormats> lists;
   std::array<bool, protocol::kWireFormats> listed{};
-  std::optional<std::vector<User>> online;
+  std::optional<std::vector<User>> everyone;
   for (auto& [s, format] : targets) {
     const auto f = static_cast<std::size_t>(format);
     if (!listed[f]) {
       listed[f] = true;
-      if (!online) online = presence_.online_list();
-      auto text = protocol::encode_online_users(format, *online);
+      if (!everyone) everyone = presence_.online_list();
+      auto text = protocol::encode_online_users(format, *everyone);
       if (!text.empty()) lists[f] = std::make_shared<const std::string>(std::move(text));
     }
     if (!lists[f]) continue;
