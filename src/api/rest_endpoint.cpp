@@ -319,7 +319,7 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
       call.user = User{"admin", "admin", "", "admin", std::nullopt};
     } else {
       std::string why;
-      auto user = options_.auth->authenticate(hub::AuthRequest{token, {}}, why);
+      auto user = options_.auth->authenticate(hub::AuthRequest{token, {}, {}}, why);
       if (!user) {
         if (auto res = limited(address_key)) co_return std::move(*res);
         auto res = error_response(req, http::status::unauthorized, "unauthorized", why);
@@ -383,8 +383,9 @@ asio::awaitable<Response> RestEndpoint::route(Call& call) {
     co_return co_await search(call);
   }
   if (s.size() == 3 && s[1] == "users") {
-    if (method != http::verb::get) co_return not_allowed();
-    co_return co_await get_user(call, s[2]);
+    if (method == http::verb::get) co_return co_await get_user(call, s[2]);
+    if (method == http::verb::put) co_return co_await put_user(call, s[2]);
+    co_return not_allowed();
   }
   if (s.size() >= 3 && s[1] == "conversations") {
     const std::string& id = s[2];
@@ -1041,6 +1042,31 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
   json::object o;
   o.emplace("hits", std::move(arr));
   co_return json_response(call.req, http::status::ok, o);
+}
+
+// An app's back end keeps Parley's users (names, avatars) in step with its own database.
+asio::awaitable<Response> RestEndpoint::put_user(Call& call, const std::string& id) {
+  if (!is_valid_id(id)) co_return bad_request(call.req, "invalid user id");
+  if (call.restricted()) co_return forbidden(call.req, "changing users needs an admin");
+  std::optional<Response> err;
+  auto body = body_object(call.req, err);
+  if (!body) co_return std::move(*err);
+  std::string why;
+  std::optional<std::string> name, avatar, role;
+  if (!get_string(*body, "name", name, why) || !get_string(*body, "avatar", avatar, why) ||
+      !get_string(*body, "role", role, why)) {
+    co_return bad_request(call.req, why);
+  }
+  if (name.value_or("").size() > 256 || avatar.value_or("").size() > 2048 ||
+      role.value_or("").size() > 64) {
+    co_return bad_request(call.req, "name, avatar or role is too long");
+  }
+  User u{id, name.value_or(""), avatar.value_or(""), role.value_or(""), std::nullopt};
+  Job<void> job = [u](store::Connection& c) { return c.upsert_user(u); };
+  if (auto r = co_await on_writer<void>(hub_.storage(), job); !r) {
+    co_return error_from(call.req, r.error(), "user");
+  }
+  co_return co_await get_user(call, id);
 }
 
 asio::awaitable<Response> RestEndpoint::get_user(Call& call, const std::string& id) {

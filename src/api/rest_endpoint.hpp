@@ -82,6 +82,7 @@ class RestEndpoint final : public net::Endpoint {
                                                             ExportFormat format, bool download);
   boost::asio::awaitable<net::Response> search(Call& call);
   boost::asio::awaitable<net::Response> get_user(Call& call, const std::string& id);
+  boost::asio::awaitable<net::Response> put_user(Call& call, const std::string& id);
 };
 
 }  // namespace parley::api

@@ -65,6 +65,7 @@ Config config_from_env() {
   number("JWT_LEEWAY_S", c.jwt_leeway_s);
   if (const char* v = env("JWT_ISSUER")) c.jwt_issuer = v;
   if (const char* v = env("JWT_AUDIENCE")) c.jwt_audience = v;
+  if (const char* v = env("JWT_USER_CLAIM")) c.jwt_user_claim = v;
   if (const char* v = env("ADMIN_TOKEN")) c.admin_token = v;
   if (const char* v = env("ALLOWED_ORIGINS")) c.allowed_origins = v;
   optional_number("RATE_LIMIT_PER_S", c.rate_limit_per_s);

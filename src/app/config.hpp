@@ -39,6 +39,7 @@ struct Config {
   std::size_t jwt_leeway_s = 30;               // JWT_LEEWAY_S: clock skew on exp/nbf
   std::string jwt_issuer;                      // JWT_ISSUER: required `iss` when set
   std::string jwt_audience;                    // JWT_AUDIENCE: required `aud` when set
+  std::string jwt_user_claim;                  // JWT_USER_CLAIM: claim naming the user (sub, else id)
   std::string admin_token;                     // ADMIN_TOKEN: REST bearer with admin rights
   std::string allowed_origins;                 // ALLOWED_ORIGINS: comma list or *
   std::optional<double> rate_limit_per_s;      // RATE_LIMIT_PER_S: token 50, open 0 (off)

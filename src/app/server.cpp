@@ -19,6 +19,7 @@
 #include "core/process.hpp"
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
+#include "api/radioistic_routes.hpp"
 #include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
 #include "net/router.hpp"
@@ -62,6 +63,7 @@ int run_server(const Config& config) {
     jo.leeway = std::chrono::seconds(config.jwt_leeway_s);
     jo.issuer = config.jwt_issuer;
     jo.audience = config.jwt_audience;
+    jo.user_claim = config.jwt_user_claim;
     std::string why;
     auto jwt = hub::JwtAuthenticator::create(jo, why);
     if (!jwt) {
@@ -271,12 +273,14 @@ int run_server(const Config& config) {
   rest_options.max_streams = std::max<std::size_t>(1, config.rest_max_streams);
   rest_options.admins_create_only = token_mode && config.conversation_creators == "admins";
   api::RestEndpoint rest(hub, stats, rest_options);
+  api::RadioisticEndpoint radioistic(hub, rest_options);
   WebEndpoint web;
 
   net::Router router;
   router.mount("/ws", &ws);
   router.mount("/socket.io/", &socketio);
   router.mount("/api/", &rest);
+  router.mount("/api/chat/", &radioistic);  // radio-istic's chat routes (docs/socketio.md)
   router.mount("/health", &rest);
   router.mount("/metrics", &rest);
   router.set_fallback(&web);

@@ -15,6 +15,10 @@ namespace parley::hub {
 struct AuthRequest {
   std::string token;  // from the auth op, ?token=, Authorization: Bearer, Socket.IO auth
   User claimed;       // open mode: what the client says it is
+  // Token mode: the user as the server already knows them (stored name and avatar), for a
+  // token that carries neither (radio-istic signs only `{ id }`). Set by the server, never
+  // from what the client sends; ignored in open mode.
+  User known;
 };
 
 // Who a connection is, and until when (token mode: the token's `exp`). A front end that

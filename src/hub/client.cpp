@@ -29,6 +29,10 @@ Result<User> Client::authenticate(AuthRequest request, std::string& why) {
     return Errc::invalid_argument;
   }
   if (auth_.requires_token()) {
+    if (user.id == request.known.id) {  // the token's own claims win; the store fills the rest
+      if (user.name.empty()) user.name = request.known.name;
+      if (user.avatar.empty()) user.avatar = request.known.avatar;
+    }
     if (identity->expires_at) {
       const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
       arm(std::chrono::steady_clock::now() + left, "token expired");

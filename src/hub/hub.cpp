@@ -182,6 +182,23 @@ void Hub::broadcast_user_status(const User& user, bool online, std::optional<Tim
     s->deliver(frames[f]);
     ++delivered;
   }
+  // Vocabularies that follow each change with the whole list (radio-istic's online-users,
+  // broadcastOnlineUsers in websocket-server.js) get it next, encoded once per format.
+  std::array<Frame, protocol::kWireFormats> lists;
+  std::array<bool, protocol::kWireFormats> listed{};
+  std::optional<std::vector<User>> everyone;
+  for (auto& [s, format] : targets) {
+    const auto f = static_cast<std::size_t>(format);
+    if (!listed[f]) {
+      listed[f] = true;
+      if (!everyone) everyone = presence_.online_list();
+      auto text = protocol::encode_online_users(format, *everyone);
+      if (!text.empty()) lists[f] = std::make_shared<const std::string>(std::move(text));
+    }
+    if (!lists[f]) continue;
+    s->deliver(lists[f]);
+    ++delivered;
+  }
   count_deliveries(delivered);
 }
 
@@ -368,32 +385,12 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
     }
 
     case Op::read: {
-      storage_.write([this, cmd = std::move(cmd), user,
-                      reply = std::move(reply)](store::Connection& c) mutable {
-        auto r = c.mark_read(cmd.conversation, user.id, cmd.seq);
-        if (!r) {
-          reply(error_reply(r.error(), "read failed"));
-          return;
-        }
-        const Seq seq = *r;
-        if (broker_) {
-          protocol::Event e;
-          e.type = EventType::read;
-          e.conversation = cmd.conversation;
-          e.user = user;
-          e.seq = seq;
-          publish(e);
-        }
-        auto room_ptr = room(cmd.conversation, false);
-        if (!room_ptr) {
-          reply(simple(ReplyType::ok));
-          return;
-        }
-        asio::post(room_ptr->strand(), [room_ptr, user, seq, reply = std::move(reply)] {
-          reply(simple(ReplyType::ok));
-          if (!room_ptr->dropped()) room_ptr->on_read(user, seq);
-        });
-      });
+      mark_read(
+          std::move(user), std::move(cmd.conversation), cmd.seq,
+          [reply = std::move(reply)](Result<Seq> r) {
+            reply(r ? simple(ReplyType::ok) : error_reply(r.error(), "read failed"));
+          },
+          std::move(cmd.message_ids));
       return;
     }
 
@@ -746,6 +743,39 @@ void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> don
       storage_.add_member(r->message.conversation, r->message.sender.id, now_ms());
     }
     apply_commit(*r, [done, r] { done(*r); });
+  });
+}
+
+void Hub::mark_read(User user, ConversationId conversation, Seq seq,
+                    std::function<void(Result<Seq>)> done, std::vector<MessageId> message_ids) {
+  storage_.write([this, user = std::move(user), conversation = std::move(conversation), seq,
+                  done = std::move(done),
+                  ids = std::move(message_ids)](store::Connection& c) mutable {
+    auto r = c.mark_read(conversation, user.id, seq);
+    if (!r) {
+      done(r.error());
+      return;
+    }
+    const Seq read = *r;
+    if (broker_) {
+      protocol::Event e;
+      e.type = EventType::read;
+      e.conversation = conversation;
+      e.user = user;
+      e.seq = read;
+      publish(e);
+    }
+    auto room_ptr = room(conversation, false);
+    if (!room_ptr) {
+      done(read);
+      return;
+    }
+    // The reader's answer first, then the room's read event (as for a send's ack).
+    asio::post(room_ptr->strand(),
+               [room_ptr, user, read, done = std::move(done), ids = std::move(ids)]() mutable {
+                 done(read);
+                 if (!room_ptr->dropped()) room_ptr->on_read(user, read, std::move(ids));
+               });
   });
 }
 

@@ -95,6 +95,12 @@ class Hub {
                     std::optional<UserId> by, std::function<void(Result<StoredMessage>)> done);
   void delete_message(ConversationId conversation, Seq seq, std::optional<UserId> by,
                       std::function<void(Result<StoredMessage>)> done);
+  // Raises `user`'s read seq in `conversation` to `seq` (never lowers it, never past the
+  // last seq): stored, then the live room's members get the read event. `done` gets the
+  // resulting read seq, on any thread (REST and vocabularies that mark reads by message id).
+  // `message_ids`: the messages the reader named (radio-istic), carried to the read event.
+  void mark_read(User user, ConversationId conversation, Seq seq,
+                 std::function<void(Result<Seq>)> done, std::vector<MessageId> message_ids = {});
   // A conversation was replaced or deleted behind the hub's back (REST PUT/DELETE): drops
   // the room's cache so the next join reads storage.
   void invalidate(const ConversationId& conversation);

@@ -310,12 +310,23 @@ Result<Identity> JwtAuthenticator::verify(std::string_view token, TimeMs now,
     }
     if (!found) return fail("token audience not accepted");
   }
-  const auto* sub = p.if_contains("sub");
-  if (!sub || !sub->is_string() || !is_valid_id(sub->get_string())) {
-    return fail("token sub must be a user id");
+  // The user: `sub` (RFC 7519), else `id` (apps that sign `{ id }`), or the configured claim.
+  // A number is taken as its decimal text (apps with integer user ids).
+  std::string_view claim = options_.user_claim;
+  if (claim.empty()) claim = p.contains("sub") ? "sub" : "id";
+  const auto* sub = p.if_contains(claim);
+  std::string user_id;
+  if (sub && sub->is_string()) {
+    user_id.assign(sub->get_string().data(), sub->get_string().size());
+  } else if (sub && (sub->is_int64() || sub->is_uint64())) {
+    user_id = sub->is_int64() ? std::to_string(sub->get_int64()) : std::to_string(sub->get_uint64());
+  }
+  if (!is_valid_id(user_id)) {
+    return fail(options_.user_claim.empty() ? "token sub (or id) must be a user id"
+                                            : "token user claim must be a user id");
   }
   Identity id;
-  id.user.id.assign(sub->get_string().data(), sub->get_string().size());
+  id.user.id = std::move(user_id);
   if (!optional_string(p, "name", 200, id.user.name) ||
       !optional_string(p, "role", 64, id.user.role) ||
       !optional_string(p, "avatar", 2048, id.user.avatar)) {

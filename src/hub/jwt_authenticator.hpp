@@ -21,6 +21,9 @@ struct JwtOptions {
   std::chrono::seconds leeway{30};  // clock skew tolerated on exp and nbf
   std::string issuer;               // when set, `iss` must equal it
   std::string audience;             // when set, `aud` (string or array) must contain it
+  // The claim naming the user. Empty: `sub`, or `id` when the token has no `sub` (tokens
+  // made like radio-istic's `jwt.sign({ id }, JWT_SECRET)`). Set: that claim only.
+  std::string user_claim;
 };
 
 class JwtAuthenticator final : public Authenticator {

@@ -150,6 +150,45 @@ TEST(Jwt, RoleDefaultsToUserAndAvatarIsRead) {
   EXPECT_EQ(id->user.avatar, "https://x/a.png");
 }
 
+// radio-istic's backend-api/routes/auth.js: jwt.sign({ id }, JWT_SECRET, { expiresIn: '7d' })
+// gives {"id":"<ObjectId hex>","iat":...,"exp":...}, HS256, no `sub`.
+TEST(Jwt, TokenWithoutSubTakesItsUserFromId) {
+  auto auth = hs_auth();
+  std::string why;
+  const std::string body = R"({"id":"6913545869844e4b34528347","iat":)" +
+                           std::to_string(kNowS) + R"(,"exp":)" +
+                           std::to_string(kNowS + 7 * 86400) + "}";
+  auto id = auth->verify(make_token("HS256", body), kNow, why);
+  ASSERT_TRUE(id) << why;
+  EXPECT_EQ(id->user.id, "6913545869844e4b34528347");
+  EXPECT_EQ(id->user.role, "user");
+  // `sub` wins when both are there; a numeric id is its decimal text.
+  id = auth->verify(make_token("HS256", payload(3600, R"(,"id":"other")")), kNow, why);
+  ASSERT_TRUE(id) << why;
+  EXPECT_EQ(id->user.id, "alice");
+  id = auth->verify(
+      make_token("HS256", R"({"id":42,"exp":)" + std::to_string(kNowS + 60) + "}"), kNow, why);
+  ASSERT_TRUE(id) << why;
+  EXPECT_EQ(id->user.id, "42");
+  // Neither: refused.
+  EXPECT_FALSE(auth->verify(make_token("HS256", R"({"exp":)" + std::to_string(kNowS + 60) + "}"),
+                            kNow, why));
+}
+
+TEST(Jwt, UserClaimNamesAnotherClaimAndOnlyThatOne) {
+  JwtOptions o;
+  o.secret = kSecret;
+  o.user_claim = "uid";
+  auto auth = make_auth(o);
+  std::string why;
+  auto id = auth->verify(make_token("HS256", payload(3600, R"(,"uid":"u-7")")), kNow, why);
+  ASSERT_TRUE(id) << why;
+  EXPECT_EQ(id->user.id, "u-7");
+  // Configured claim absent: `sub` is not a fallback.
+  EXPECT_FALSE(auth->verify(make_token("HS256", payload()), kNow, why));
+  EXPECT_EQ(why, "token user claim must be a user id");
+}
+
 TEST(Jwt, ExpiryAndNotBeforeHonourTheLeeway) {
   auto auth = hs_auth();
   std::string why;
@@ -318,7 +357,7 @@ TEST(Jwt, IssuerAudienceAndMissingToken) {
       make_token("HS256", payload(3600, R"(,"iss":"https://issuer","aud":["x","parley"])")), kNow,
       why))
       << why;
-  EXPECT_FALSE(auth->identify(AuthRequest{"", User{"alice", "", "", "", std::nullopt}}, why));
+  EXPECT_FALSE(auth->identify(AuthRequest{"", User{"alice", "", "", "", std::nullopt}, {}}, why));
   EXPECT_EQ(why, "a token is required");
 }
 

@@ -394,7 +394,7 @@ void Room::on_update(const MessagePtr& m, EventType type) {
   fanout(e);
 }
 
-void Room::on_read(const User& user, Seq seq) {
+void Room::on_read(const User& user, Seq seq, std::vector<MessageId> message_ids) {
   touch();
   learn_read_seq(user.id, seq);
   Event e;
@@ -402,6 +402,7 @@ void Room::on_read(const User& user, Seq seq) {
   e.conversation = id_;
   e.user = user;
   e.seq = seq;
+  e.message_ids = std::move(message_ids);
   fanout(e);
 }
 
@@ -479,6 +480,7 @@ void Room::fanout(const Event& event, const UserId* skip_user) {
   std::uint64_t delivered = 0;
   for (const auto& m : members_) {
     if (skip_user && m.user.id == *skip_user) continue;
+    if (m.user.id == event.user.id && !protocol::echoes_to_actor(m.format, event)) continue;
     const auto f = static_cast<std::size_t>(m.format);
     if (!encoded[f]) {
       encoded[f] = true;

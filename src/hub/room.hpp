@@ -61,7 +61,7 @@ class Room : public std::enable_shared_from_this<Room> {
   void fill_gap();
   // An edited or deleted message: replace the cached copy and fan out.
   void on_update(const protocol::MessagePtr& m, protocol::EventType type);
-  void on_read(const User& user, Seq seq);
+  void on_read(const User& user, Seq seq, std::vector<MessageId> message_ids = {});
   void on_typing(const User& user, bool on);
 
   // Serves a page from the cache: nullopt when the cache does not cover it.

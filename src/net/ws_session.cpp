@@ -291,7 +291,7 @@ void WsSession::start(std::string token) {
   endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
   arm_keepalive(endpoint_.options_.idle_timeout / 2);
   require_auth_within(endpoint_.options_.auth_timeout);
-  if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}}, json::value(nullptr));
+  if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}, {}}, json::value(nullptr));
   wait_readable();
 }
 
@@ -356,7 +356,7 @@ void WsSession::on_message(std::string_view text, bool) {
   }
   auto& cmd = decoded->command;
   if (cmd.op == protocol::Op::auth) {
-    auth(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
+    auth(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity), {}}, decoded->ref);
     return;
   }
   submit(

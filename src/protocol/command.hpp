@@ -40,6 +40,9 @@ struct Command {
   std::optional<std::string> client_id;
   // edit, remove, read
   Seq seq = 0;
+  // read: the messages the reader named, when its vocabulary names them (radio-istic's
+  // mark-as-read {messageIds}); `seq` is the highest of them. Carried to the read event.
+  std::vector<MessageId> message_ids;
   // join, history
   std::optional<Seq> since;
   std::optional<Seq> before;
@@ -87,6 +90,7 @@ struct Event {
   MessagePtr message;               // message, edited
   User user;                        // read, typing, presence (id and name)
   Seq seq = 0;                      // deleted, read
+  std::vector<MessageId> message_ids;  // read: the ids the reader named (may be empty)
   bool on = false;                  // typing
   bool online = false;              // presence
   std::optional<TimeMs> last_seen;  // presence offline

@@ -1,6 +1,7 @@
 #include "protocol/event_encoder.hpp"
 
 #include "protocol/native/json_codec.hpp"
+#include "protocol/socketio/radioistic_vocabulary.hpp"
 #include "protocol/socketio/socketio_events.hpp"
 
 namespace parley::protocol {
@@ -40,6 +41,15 @@ std::string encode_event(WireFormat format, const Event& event) {
       return socketio::encode_event(format, event);
   }
   return {};
+}
+
+bool echoes_to_actor(WireFormat format, const Event& event) noexcept {
+  return !(format == WireFormat::sio_messaging && event.type == EventType::read);
+}
+
+std::string encode_online_users(WireFormat format, const std::vector<User>& users) {
+  if (format != WireFormat::sio_messaging) return {};
+  return socketio::radioistic::encode_online_users(users);
 }
 
 }  // namespace parley::protocol

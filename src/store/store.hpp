@@ -123,6 +123,9 @@ class Connection {
   // One message; not_found if absent.
   [[nodiscard]] virtual Result<StoredMessage> get_message(const ConversationId& conversation,
                                                           Seq seq) = 0;
+  // The message with this id, in whatever conversation (ids are unique across the store);
+  // not_found if absent. For apps that name messages by id alone (radio-istic's REST).
+  [[nodiscard]] virtual Result<StoredMessage> find_message(const MessageId& id) = 0;
 
   // Replaces the content of a message and stamps edited_at. With `by` set, only that sender
   // may edit (permission_denied otherwise). not_found if absent; conflict if deleted.

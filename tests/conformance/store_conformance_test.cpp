@@ -358,6 +358,20 @@ TEST_P(StoreConformance, GetMessage) {
   EXPECT_EQ(error_of(c().get_message("nowhere", 1)), Errc::not_found);
 }
 
+TEST_P(StoreConformance, FindMessageByIdInAnyConversation) {
+  fill("room", 2);
+  auto other = message("other", "bob", "hello");
+  other.id = "6913545869844e4b34528347";  // a Mongo ObjectId, as radio-istic's ids are
+  append_one(other);
+  const auto m2 = ok(c().get_message("room", 2));
+  EXPECT_EQ(ok(c().find_message(m2.id)), m2);
+  const auto found = ok(c().find_message("6913545869844e4b34528347"));
+  EXPECT_EQ(found.conversation, "other");
+  EXPECT_EQ(found.seq, 1);
+  EXPECT_EQ(found.content, "hello");
+  EXPECT_EQ(error_of(c().find_message("no-such-id")), Errc::not_found);
+}
+
 // --- edit / delete -----------------------------------------------------------------------
 
 TEST_P(StoreConformance, EditReplacesContentAndStampsEditedAt) {

@@ -12,6 +12,8 @@
 #include "core/time.hpp"
 #include "net/engineio/socketio_server.hpp"
 #include "hub/client.hpp"
+#include "protocol/socketio/radioistic_model.hpp"
+#include "protocol/socketio/radioistic_vocabulary.hpp"
 #include "protocol/socketio/socketio_events.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
 #include "store/storage.hpp"
@@ -56,15 +58,16 @@ class ChatSocket final : public hub::Client, public SioSocket {
         engine_(engine),
         strand_(engine->strand()) {}
 
+  const Strand& strand() const noexcept { return strand_; }
+
   // hub::Session. Thread-safe.
   void deliver(const hub::Frame& frame) override {
     if (disconnected_.load(std::memory_order_relaxed)) return;
     if (auto e = engine_.lock()) e->post_send(frame);
   }
 
-  // The CONNECT payload: {token?, userId?, name?, avatar?, role?}. Authenticates when it
-  // names anyone; false with `why` when that fails (the CONNECT is refused).
-  bool connect(const json::value& auth, const HandshakeInfo& info, std::string& why) {
+  // The CONNECT payload: {token?, userId?, name?, avatar?, role?} (read before connect()).
+  void parse(const json::value& auth, const HandshakeInfo& info) {
     if (auth.is_object()) {
       const auto& o = auth.get_object();
       token_ = str_field(o, "token");
@@ -75,13 +78,30 @@ class ChatSocket final : public hub::Client, public SioSocket {
       claim_.role = str_field(o, "role");
     }
     if (token_.empty()) token_ = info.token;
+  }
+  const std::string& token() const noexcept { return token_; }
+
+  // Authenticates when the CONNECT names anyone; false with `why` when that fails (the
+  // CONNECT is refused). `known`: the stored user, for a token without name or avatar.
+  bool connect(std::string& why, const User& known = {}) {
     if (claim_.id.empty() && token_.empty()) {
       if (!token_at_connect_) return true;  // may authenticate later
       why = "a token is required";
       return false;
     }
-    boost::system::error_code ec;
-    return authenticate(claim_, token_, ec, why);
+    auto user = hub::Client::authenticate(hub::AuthRequest{token_, claim_, known}, why);
+    if (!user) return false;
+    // Authenticated at once, as radio-istic's clients are (auth.token): the socket follows
+    // every user's status and gets the online list on connect (websocket-server.js:80-86).
+    subscribe_status();
+    return true;
+  }
+
+  // SioSocket: the CONNECT was answered. radio-istic's io.emit('online-users') reaches the
+  // new socket too.
+  void on_connected() override {
+    if (!subscribed_) return;
+    emit_text(protocol::socketio::radioistic::encode_online_users(hub().presence().online_list()));
   }
 
   void on_event(json::array args, AckId ack_id, std::vector<std::string> attachments) override {
@@ -102,6 +122,11 @@ class ChatSocket final : public hub::Client, public SioSocket {
     if (!decoded) {
       if (decoded.error() == Errc::not_found) why = "unknown event: " + req.event;
       reply(req, ack_id, Reply::make_error(decoded.error(), why));
+      return;
+    }
+    if (decoded->event == "get-online-users") {  // websocket-server.js:316-319
+      emit_text(protocol::socketio::radioistic::encode_online_users(hub().presence().online_list()));
+      if (ack_id) reply(*decoded, ack_id, Reply{});
       return;
     }
     run(std::move(*decoded), ack_id);
@@ -139,7 +164,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
 
   bool authenticate(User claimed, const std::string& token, boost::system::error_code& ec,
                     std::string& why) {
-    auto user = hub::Client::authenticate(hub::AuthRequest{token, std::move(claimed)}, why);
+    auto user = hub::Client::authenticate(hub::AuthRequest{token, std::move(claimed), {}}, why);
     if (!user) ec = user.error();
     return static_cast<bool>(user);
   }
@@ -226,17 +251,38 @@ class ChatSocket final : public hub::Client, public SioSocket {
       case Op::send:
         if (req.format == WireFormat::sio_woz) {
           if (!ensure_role(req, ack_id)) return;
-        } else if (is_authenticated() && !user().avatar.empty()) {
-          add_avatar(c);
+        } else {
+          if (req.event == "send-message") {
+            // models/Message.js: content trimmed, required, at most 2000 characters; a message
+            // it refuses is a message-error (websocket-server.js:227-233).
+            if (auto bad = protocol::radioistic::normalize_content(c.content)) {
+              reply(req, ack_id,
+                    Reply::make_error(Errc::invalid_argument,
+                                      "Message validation failed: content: " + *bad));
+              return;
+            }
+          }
+          if (is_authenticated() && !user().avatar.empty()) add_avatar(c);
         }
         break;
       case Op::read:
-        if (req.message_id) {
+        if (req.message_id || !req.message_ids.empty()) {
           resolve_and_handle(std::move(req), ack_id);
           return;
         }
         break;
       case Op::typing: {
+        if (req.recipient) {
+          // websocket-server.js:241-250, 263-269: to the recipient's sockets only.
+          if (!is_authenticated()) {
+            reply(req, ack_id, Reply::make_error(Errc::unauthenticated, "authenticate first"));
+            return;
+          }
+          to_user(*req.recipient, protocol::socketio::radioistic::encode_typing(
+                                      c.conversation, user(), c.on));
+          if (ack_id) reply(req, ack_id, Reply{});
+          return;
+        }
         // The hub answers nothing for typing; acknowledge here.
         const bool authed = is_authenticated();
         handle(req, ack_id);
@@ -266,27 +312,60 @@ class ChatSocket final : public hub::Client, public SioSocket {
     Command cmd = std::move(req.command);
     req.command = Command{};
     req.command.op = cmd.op;
-    submit(req.format, std::move(cmd), [self = self(), req = std::move(req), ack_id](Reply r) {
-      self->reply(req, ack_id, r);
-    });
+    req.command.conversation = cmd.conversation;
+    if (is_authenticated()) req.actor = user().id;
+    const bool radio = req.format == WireFormat::sio_messaging;
+    // Captured here (the user is the strand's); the reply may run on any thread.
+    User me = is_authenticated() ? user() : User{};
+    submit(req.format, std::move(cmd),
+           [self = self(), req = std::move(req), ack_id, radio, me = std::move(me)](Reply r) {
+             self->reply(req, ack_id, r);
+             if (!radio) return;
+             if (r.type == ReplyType::ack && r.message && !r.duplicate && req.recipient) {
+               // websocket-server.js:214-223: the recipient's sockets, joined or not.
+               self->to_user(*req.recipient,
+                             protocol::socketio::radioistic::encode_notification(*r.message, me));
+             }
+             if (r.type == ReplyType::history && req.event == "join-conversation" &&
+                 r.last_seq > r.read_seq.value_or(0)) {
+               // Lines 138-148: joining marks everything in the conversation read.
+               self->hub().mark_read(me, r.conversation, r.last_seq, [](Result<Seq>) {});
+             }
+           });
   }
 
-  // mark-as-read {messageId}: find its seq, then mark as read up to it.
+  // Delivers `text` to every Socket.IO socket of `user` on this server.
+  void to_user(const UserId& user, std::string text) {
+    if (text.empty()) return;
+    auto frame = std::make_shared<const std::string>(std::move(text));
+    for (const auto& s : hub().presence().sessions_of(user)) {
+      if (dynamic_cast<ChatSocket*>(s.get())) s->deliver(frame);
+    }
+  }
+
+  // mark-as-read {messageIds} (or Parley's {messageId}): their seqs in that conversation, the
+  // highest of which becomes the read state; the ids travel with the read event.
   void resolve_and_handle(ChatRequest req, AckId ack_id) {
     if (!is_authenticated()) {
       reply(req, ack_id, Reply::make_error(Errc::unauthenticated, "authenticate first"));
       return;
     }
+    if (req.message_id) req.message_ids.push_back(*req.message_id);
     hub().storage().read([self = self(), req = std::move(req), ack_id](store::Connection& c) {
       Seq found = 0;
-      const std::string& wanted = *req.message_id;
-      auto r = c.for_each_message(req.command.conversation, 0, [&](const StoredMessage& m) {
-        if (m.id != wanted) return true;
-        found = m.seq;
-        return false;
-      });
-      const bool failed = !r;
-      asio::post(self->strand_, [self, req, ack_id, found, failed]() mutable {
+      bool failed = false;
+      std::vector<MessageId> ids;
+      for (const auto& id : req.message_ids) {
+        auto m = c.find_message(id);
+        if (!m) {
+          failed = failed || m.error() != Errc::not_found;
+          continue;
+        }
+        if (m->conversation != req.command.conversation) continue;
+        found = std::max(found, m->seq);
+        ids.push_back(id);
+      }
+      asio::post(self->strand_, [self, req, ack_id, found, failed, ids = std::move(ids)]() mutable {
         if (found == 0) {
           self->reply(req, ack_id,
                       failed ? Reply::make_error(Errc::unavailable, "storage unavailable")
@@ -294,7 +373,9 @@ class ChatSocket final : public hub::Client, public SioSocket {
           return;
         }
         req.command.seq = found;
+        req.command.message_ids = std::move(ids);
         req.message_id.reset();
+        req.message_ids.clear();
         self->handle(std::move(req), ack_id);
       });
     });
@@ -316,18 +397,58 @@ class ChatApp final : public SioApp {
 
   std::shared_ptr<SioSocket> connect(SioConnection& connection, std::string_view nsp,
                                      const json::value& auth, std::string& error) override {
+    std::shared_ptr<SioSocket> out;
+    connect_async(connection, nsp, auth, [&](std::shared_ptr<SioSocket> s, std::string e) {
+      out = std::move(s);
+      error = std::move(e);
+    });
+    return out;  // (only the synchronous paths reach here; SioConnection calls connect_async)
+  }
+
+  void connect_async(SioConnection& connection, std::string_view nsp, const json::value& auth,
+                     ConnectDone done) override {
     if (nsp != "/" || !connection.engine()) {
-      error = "Invalid namespace";
-      return nullptr;
+      done(nullptr, "Invalid namespace");
+      return;
     }
     auto socket = std::make_shared<ChatSocket>(hub_, auth_, options_,
                                                connection.engine()->shared_from_this());
-    std::string why;
-    if (!socket->connect(auth, connection.handshake(), why)) {
-      error = why.empty() ? std::string("unauthorized") : why;
-      return nullptr;
+    socket->parse(auth, connection.handshake());
+    if (auth_.requires_token() && !socket->token().empty()) {
+      std::string why;
+      auto identity = auth_.identify(hub::AuthRequest{socket->token(), {}, {}}, why);
+      if (!identity) {
+        // websocket-server.js:58-62 answers every verification failure the same way.
+        spdlog::info("socket.io: authentication refused: {}", why);
+        done(nullptr, "Authentication failed");
+        return;
+      }
+      if (identity->user.name.empty() || identity->user.avatar.empty()) {
+        // A token without a name (radio-istic signs only { id }): the user's stored name and
+        // avatar, as the app's server reads its user from the database (lines 41-56).
+        hub_.storage().read([socket, id = identity->user.id,
+                             done = std::move(done)](store::Connection& c) mutable {
+          auto known = c.get_user(id);
+          User user = known ? std::move(*known) : User{};
+          const auto strand = socket->strand();
+          asio::post(strand, [socket, user = std::move(user), done = std::move(done)]() mutable {
+            std::string refused;
+            if (!socket->connect(refused, user)) {
+              done(nullptr, "Authentication failed");
+              return;
+            }
+            done(socket, {});
+          });
+        });
+        return;
+      }
     }
-    return socket;
+    std::string why;
+    if (!socket->connect(why)) {
+      done(nullptr, why.empty() ? std::string("unauthorized") : why);
+      return;
+    }
+    done(socket, {});
   }
 
  private:

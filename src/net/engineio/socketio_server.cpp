@@ -72,22 +72,19 @@ void SioConnection::on_message(EioSocket& /*socket*/, std::string data, bool bin
 void SioConnection::dispatch(sio::Packet p) {
   switch (p.type) {
     case sio::PacketType::connect: {
-      std::string error;
       const json::value auth = p.has_data ? p.data : json::value(nullptr);
-      auto socket = app_->connect(*this, p.nsp, auth, error);
-      if (!engine_ || !engine_->is_open()) return;
-      if (!socket) {
-        engine_->send_message(
-            std::make_shared<const std::string>(sio::encode_connect_error(p.nsp, error)));
-        return;
-      }
-      json::object reply;
-      reply.emplace("sid", random_id());
-      engine_->send_message(std::make_shared<const std::string>(sio::encode_connect(p.nsp, reply)));
-      auto& slot = namespaces_[p.nsp];
-      if (slot) slot->on_disconnect("client namespace reconnect");
-      slot = socket;
-      socket->on_connected();
+      if (!engine_) return;
+      // The handler lives as long as its session: a live session means a live `this`.
+      app_->connect_async(*this, p.nsp, auth,
+                          [this, weak = engine_->weak_from_this(), nsp = p.nsp](
+                              std::shared_ptr<SioSocket> socket, std::string error) {
+                            auto engine = weak.lock();
+                            if (!engine || engine.get() != engine_ || !engine_->is_open()) {
+                              if (socket) socket->on_disconnect("transport close");
+                              return;
+                            }
+                            connected(nsp, std::move(socket), error);
+                          });
       return;
     }
     case sio::PacketType::disconnect: {
@@ -112,6 +109,21 @@ void SioConnection::dispatch(sio::Packet p) {
     case sio::PacketType::connect_error:
       return fail("CONNECT_ERROR from a client");
   }
+}
+
+void SioConnection::connected(const std::string& nsp, std::shared_ptr<SioSocket> socket,
+                              std::string_view error) {
+  if (!socket) {
+    engine_->send_message(std::make_shared<const std::string>(sio::encode_connect_error(nsp, error)));
+    return;
+  }
+  json::object reply;
+  reply.emplace("sid", random_id());
+  engine_->send_message(std::make_shared<const std::string>(sio::encode_connect(nsp, reply)));
+  auto& slot = namespaces_[nsp];
+  if (slot) slot->on_disconnect("client namespace reconnect");
+  slot = socket;
+  socket->on_connected();
 }
 
 void SioConnection::send_packet(const sio::Packet& packet) {

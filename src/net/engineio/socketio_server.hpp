@@ -13,6 +13,7 @@
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,6 +53,16 @@ class SioApp {
   virtual std::shared_ptr<SioSocket> connect(SioConnection& connection, std::string_view nsp,
                                              const boost::json::value& auth,
                                              std::string& error) = 0;
+  // The same, for an app that must look something up first (radio-istic's user, in storage):
+  // `done(socket, error)` runs once, on the session's strand. The CONNECT is answered then;
+  // the client sends nothing on that namespace before it is. Default: connect(), at once.
+  using ConnectDone = std::function<void(std::shared_ptr<SioSocket> socket, std::string error)>;
+  virtual void connect_async(SioConnection& connection, std::string_view nsp,
+                             const boost::json::value& auth, ConnectDone done) {
+    std::string error;
+    auto socket = connect(connection, nsp, auth, error);
+    done(std::move(socket), std::move(error));
+  }
 };
 
 class SioConnection final : public EioHandler {
@@ -79,6 +90,8 @@ class SioConnection final : public EioHandler {
 
  private:
   void send_packet(const sio::Packet& packet);
+  // Answers a CONNECT to `nsp` once the app decided.
+  void connected(const std::string& nsp, std::shared_ptr<SioSocket> socket, std::string_view error);
   void dispatch(sio::Packet packet);
   void fail(std::string_view why);
 

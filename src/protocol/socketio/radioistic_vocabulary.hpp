@@ -33,4 +33,20 @@ boost::json::object message(const StoredMessage& m);
 // A history reply's object (for the acknowledgement).
 boost::json::object history_object(const Reply& reply);
 
+// The app's own answers to a failed request: `error` {message: "You are not part of this
+// conversation"} for an outsider's join or send, `message-error` {tempId, message, error} for
+// any other failed send (websocket-server.js:101-104, 171-174, 227-233). Empty for the rest
+// (the shared `error` {message, code, event}).
+std::string encode_error(const ChatRequest& request, const Reply& reply);
+
+// websocket-server.js's userInfo {id, name, firstName, lastName, avatar} (no email: Parley
+// does not keep one).
+boost::json::object user_info(const User& user);
+// `online-users` [userInfo] (broadcastOnlineUsers, get-online-users).
+std::string encode_online_users(const std::vector<User>& users);
+// `new-message-notification` {conversationId, message, sender: userInfo} for the recipient.
+std::string encode_notification(const StoredMessage& m, const User& sender);
+// `user-typing` for a recipient named by typing-start/typing-stop's recipientId.
+std::string encode_typing(const ConversationId& conversation, const User& user, bool on);
+
 }  // namespace parley::protocol::socketio::radioistic

@@ -51,6 +51,10 @@ std::string encode_error_event(const boost::system::error_code& ec, std::string_
 }
 
 std::string encode_reply_event(const ChatRequest& req, const Reply& r) {
+  if (req.format == WireFormat::sio_messaging) {
+    // radio-istic's own errors (`error` {message} for outsiders, `message-error` for a send).
+    if (auto text = radioistic::encode_error(req, r); !text.empty()) return text;
+  }
   if (r.type == ReplyType::error) {
     json::object o = error_object(r.error, r.error_message);
     o.emplace("event", req.event);

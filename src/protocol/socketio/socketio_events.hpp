@@ -37,6 +37,14 @@ struct ChatRequest {
   std::string role;
   // join-conversation {userId} on a socket that has not authenticated: who it claims to be.
   std::optional<std::string> claimed_user;
+  // radio-istic: send-message's and typing's `recipientId` (user-directed delivery),
+  // send-message's `tempId` (its client_id, echoed in message-sent and message-error),
+  // mark-as-read's `messageIds` (resolved to seqs by the transport), and who sent the
+  // request (history says `read` for what that user had read).
+  std::optional<UserId> recipient;
+  std::optional<std::string> temp_id;
+  std::vector<MessageId> message_ids;
+  UserId actor;
 };
 
 // Decodes an EVENT's arguments (args[0] is the event name; an ack callback, if any, is not

@@ -74,6 +74,26 @@ TEST(SocketIoEvents, MessagingRequests) {
   r = ok(R"(["mark-as-read",{"conversationId":"c1","messageId":"abc"}])");
   EXPECT_EQ(r.message_id, "abc");
 
+  // radio-istic's own (lib/websocket-context.tsx:250-257, 264-273, 310-314).
+  r = ok(R"(["send-message",{"conversationId":"c1","recipientId":"u2","message":"salut",)"
+         R"("senderId":"u1","senderName":"A B","tempId":"temp-1-0.5"}])");
+  EXPECT_EQ(r.command.op, Op::send);
+  EXPECT_EQ(r.command.content, "salut");
+  EXPECT_EQ(r.command.client_id, "temp-1-0.5");
+  EXPECT_EQ(r.temp_id, "temp-1-0.5");
+  EXPECT_EQ(r.recipient, "u2");
+  r = ok(R"(["typing-start",{"conversationId":"c1","recipientId":"","userName":"A"}])");
+  EXPECT_EQ(r.command.op, Op::typing);
+  EXPECT_TRUE(r.command.on);
+  EXPECT_FALSE(r.recipient);  // "" is no recipient, as in the app
+  r = ok(R"(["typing-stop",{"conversationId":"c1","recipientId":"u2"}])");
+  EXPECT_FALSE(r.command.on);
+  EXPECT_EQ(r.recipient, "u2");
+  r = ok(R"(["mark-as-read",{"conversationId":"c1","messageIds":["m1","m2"],"recipientId":"u2"}])");
+  EXPECT_EQ(r.command.op, Op::read);
+  EXPECT_EQ(r.message_ids, (std::vector<MessageId>{"m1", "m2"}));
+  EXPECT_EQ(ok(R"(["get-online-users"])").event, "get-online-users");
+
   r = ok(R"(["typing",{"conversationId":"c1","isTyping":false}])");
   EXPECT_EQ(r.command.op, Op::typing);
   EXPECT_FALSE(r.command.on);
@@ -103,6 +123,8 @@ TEST(SocketIoEvents, BadRequests) {
   EXPECT_EQ(fails(R"(["join",{"room":5.5}])"), Errc::invalid_argument);
   EXPECT_EQ(fails(R"(["join-conversation"])"), Errc::invalid_argument);
   EXPECT_EQ(fails(R"(["mark-as-read",{"conversationId":"c1"}])"), Errc::invalid_argument);
+  EXPECT_EQ(fails(R"(["mark-as-read",{"conversationId":"c1","messageIds":[1]}])"),
+            Errc::invalid_argument);
   EXPECT_EQ(fails(R"(["authenticate",{}])"), Errc::invalid_argument);
 }
 
@@ -113,8 +135,10 @@ TEST(SocketIoEvents, MessagingEventsKeepTextByteForByte) {
   e.message = std::make_shared<const StoredMessage>(sample());
   auto a = packet_args(socketio::encode_event(WireFormat::sio_messaging, e));
   ASSERT_EQ(a.size(), 2u);
-  EXPECT_EQ(a[0].as_string(), "new-message");
+  // websocket-server.js:195-212: receive-message, the app's message with its tempId.
+  EXPECT_EQ(a[0].as_string(), "receive-message");
   const auto& m = a[1].as_object();
+  EXPECT_EQ(m.at("id").as_string(), "0123");
   EXPECT_EQ(m.at("content").as_string(), sample().content);
   EXPECT_EQ(m.at("conversationId").as_string(), "room1");
   EXPECT_EQ(m.at("seq").as_int64(), 7);
@@ -122,11 +146,10 @@ TEST(SocketIoEvents, MessagingEventsKeepTextByteForByte) {
   EXPECT_EQ(m.at("senderName").as_string(), "Ann");
   EXPECT_EQ(m.at("senderAvatar").as_string(), "/a.png");
   EXPECT_EQ(m.at("timestamp").as_string(), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(m.at("status").as_string(), "sent");
   EXPECT_EQ(m.at("type").as_string(), "text");
-  EXPECT_TRUE(m.at("readBy").as_array().empty());
-  EXPECT_FALSE(m.at("edited").as_bool());
-  EXPECT_FALSE(m.at("deleted").as_bool());
-  EXPECT_EQ(m.at("clientMsgId").as_string(), "c-1");
+  EXPECT_EQ(m.at("tempId").as_string(), "c-1");
+  EXPECT_FALSE(m.contains("deleted"));
 
   // The hub's encoder dispatches Socket.IO formats here.
   EXPECT_EQ(protocol::encode_event(WireFormat::sio_messaging, e),
@@ -142,20 +165,35 @@ TEST(SocketIoEvents, MessagingRoomEvents) {
   EXPECT_EQ(
       socketio::encode_event(WireFormat::sio_messaging, e),
       R"(2["user-typing",{"conversationId":"c1","userId":"u2","userName":"Bob","isTyping":true}])");
+  e.on = false;  // typing-stop has no userName (websocket-server.js:270-277)
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
+            R"(2["user-typing",{"conversationId":"c1","userId":"u2","isTyping":false}])");
   e.type = EventType::read;
   e.seq = 9;
-  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
-            R"(2["message-read",{"conversationId":"c1","userId":"u2","seq":9}])");
+  e.message_ids = {"m1", "m2"};
+  EXPECT_EQ(
+      socketio::encode_event(WireFormat::sio_messaging, e),
+      R"(2["messages-read",{"conversationId":"c1","messageIds":["m1","m2"],"readBy":"u2","seq":9}])");
+  // socket.to(room): not to the reader's own sockets.
+  EXPECT_FALSE(protocol::echoes_to_actor(WireFormat::sio_messaging, e));
+  EXPECT_TRUE(protocol::echoes_to_actor(WireFormat::native, e));
   e.type = EventType::presence;
   e.online = false;
   e.last_seen = 0;
+  EXPECT_TRUE(socketio::encode_event(WireFormat::sio_messaging, e).empty());  // no room presence
+  e.conversation.clear();
   EXPECT_EQ(
       socketio::encode_event(WireFormat::sio_messaging, e),
-      R"(2["user-status",{"userId":"u2","status":"offline","lastSeen":"1970-01-01T00:00:00.000Z","conversationId":"c1"}])");
-  e.conversation.clear();
+      R"(2["user-status-change",{"userId":"u2","status":"offline","lastSeen":"1970-01-01T00:00:00.000Z"}])");
   e.online = true;
-  EXPECT_EQ(socketio::encode_event(WireFormat::sio_messaging, e),
-            R"(2["user-status",{"userId":"u2","status":"online"}])");
+  EXPECT_EQ(
+      socketio::encode_event(WireFormat::sio_messaging, e),
+      R"(2["user-status-change",{"userId":"u2","status":"online","userInfo":{"id":"u2","name":"Bob","firstName":"Bob","lastName":"","avatar":"/avatars/default-avatar.jpg"}}])");
+  EXPECT_EQ(
+      protocol::encode_online_users(WireFormat::sio_messaging,
+                                    {User{"u3", "Dhia Eddine Ben Salah", "/x.png", "", std::nullopt}}),
+      R"(2["online-users",[{"id":"u3","name":"Dhia Eddine Ben Salah","firstName":"Dhia","lastName":"Eddine Ben Salah","avatar":"/x.png"}]])");
+  EXPECT_TRUE(protocol::encode_online_users(WireFormat::sio_woz, {}).empty());
   e.type = EventType::deleted;
   e.conversation = "c1";
   e.seq = 3;
@@ -197,16 +235,34 @@ TEST(SocketIoEvents, RepliesAndAcks) {
   EXPECT_EQ(a[1].at("messages").as_array()[0].at("sender").as_string(), "wizard");
 
   auto jc = ok(R"(["join-conversation",{"conversationId":"r1"}])");
+  jc.actor = "u9";
   a = packet_args(encode_reply_event(jc, h));
   EXPECT_EQ(a[0].as_string(), "conversation-history");
   EXPECT_EQ(a[1].at("conversationId").as_string(), "r1");
   EXPECT_EQ(a[1].at("lastSeq").as_int64(), 7);
+  // websocket-server.js:127: read by the joiner, or not yet.
+  EXPECT_EQ(a[1].at("messages").as_array()[0].at("status").as_string(), "delivered");
+  h.read_seq = 7;
+  a = packet_args(encode_reply_event(jc, h));
+  EXPECT_EQ(a[1].at("messages").as_array()[0].at("status").as_string(), "read");
+  EXPECT_FALSE(a[1].at("messages").as_array()[0].as_object().contains("tempId"));
 
   auto send = ok(R"(["send-message",{"conversationId":"r1","content":"x"}])");
   Reply ack;
   ack.type = ReplyType::ack;
   ack.message = h.messages[0];
-  EXPECT_TRUE(encode_reply_event(send, ack).empty());
+  a = packet_args(encode_reply_event(send, ack));  // line 209: message-sent, with the tempId
+  EXPECT_EQ(a[0].as_string(), "message-sent");
+  EXPECT_EQ(a[1].at("tempId").as_string(), "c-1");
+  EXPECT_EQ(a[1].at("status").as_string(), "sent");
+  // An outsider's send is `error` {message}; any other failed send is message-error.
+  auto app_send = ok(R"(["send-message",{"conversationId":"r1","message":"x","tempId":"t9"}])");
+  EXPECT_EQ(encode_reply_event(app_send, Reply::make_error(Errc::permission_denied, "no")),
+            R"(2["error",{"message":"You are not part of this conversation"}])");
+  EXPECT_EQ(encode_reply_event(app_send, Reply::make_error(Errc::unavailable, "down")),
+            R"(2["message-error",{"tempId":"t9","message":"Failed to send message","error":"down"}])");
+  EXPECT_EQ(encode_reply_event(jc, Reply::make_error(Errc::permission_denied, "no")),
+            R"(2["error",{"message":"You are not part of this conversation"}])");
   auto p = ack_payload(send, ack).as_object();
   EXPECT_TRUE(p.at("ok").as_bool());
   EXPECT_EQ(p.at("id").as_string(), "0123");

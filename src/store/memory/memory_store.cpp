@@ -22,7 +22,7 @@ Data* find(MemoryState& state, const ConversationId& id) {
   return it == state.conversations.end() ? nullptr : &it->second;
 }
 
-StoredMessage* find_message(Data& data, Seq seq) {
+StoredMessage* message_at(Data& data, Seq seq) {
   if (seq <= data.pruned || seq > data.pruned + static_cast<Seq>(data.messages.size())) {
     return nullptr;
   }
@@ -129,7 +129,7 @@ Result<std::vector<Appended>> MemoryConnection::append_batch(std::span<const New
       if (data != nullptr) {
         const auto it = data->client_ids.find({msg.sender.id, *msg.client_id});
         if (it != data->client_ids.end()) {
-          out.push_back({*find_message(*data, it->second), true});
+          out.push_back({*message_at(*data, it->second), true});
           continue;
         }
       }
@@ -216,9 +216,20 @@ Result<std::vector<StoredMessage>> MemoryConnection::read_before(const Conversat
 Result<StoredMessage> MemoryConnection::get_message(const ConversationId& conversation, Seq seq) {
   std::lock_guard lock(state_->mu);
   Data* data = find(*state_, conversation);
-  const StoredMessage* msg = data ? find_message(*data, seq) : nullptr;
+  const StoredMessage* msg = data ? message_at(*data, seq) : nullptr;
   if (msg == nullptr) return err(Errc::not_found);
   return *msg;
+}
+
+Result<StoredMessage> MemoryConnection::find_message(const MessageId& id) {
+  std::lock_guard lock(state_->mu);
+  if (!state_->message_ids.contains(id)) return err(Errc::not_found);
+  for (const auto& [cid, data] : state_->conversations) {
+    for (const auto& m : data.messages) {
+      if (m.id == id) return m;
+    }
+  }
+  return err(Errc::not_found);  // pruned: the id stays reserved, the message is gone
 }
 
 Result<StoredMessage> MemoryConnection::edit_message(const ConversationId& conversation, Seq seq,
@@ -226,7 +237,7 @@ Result<StoredMessage> MemoryConnection::edit_message(const ConversationId& conve
                                                      const std::optional<UserId>& by, TimeMs at) {
   std::lock_guard lock(state_->mu);
   Data* data = find(*state_, conversation);
-  StoredMessage* msg = data ? find_message(*data, seq) : nullptr;
+  StoredMessage* msg = data ? message_at(*data, seq) : nullptr;
   if (msg == nullptr) return err(Errc::not_found);
   if (by && *by != msg->sender.id) return err(Errc::permission_denied);
   if (msg->deleted) return err(Errc::conflict);
@@ -239,7 +250,7 @@ Result<StoredMessage> MemoryConnection::delete_message(const ConversationId& con
                                                        const std::optional<UserId>& by, TimeMs at) {
   std::lock_guard lock(state_->mu);
   Data* data = find(*state_, conversation);
-  StoredMessage* msg = data ? find_message(*data, seq) : nullptr;
+  StoredMessage* msg = data ? message_at(*data, seq) : nullptr;
   if (msg == nullptr) return err(Errc::not_found);
   if (by && *by != msg->sender.id) return err(Errc::permission_denied);
   if (msg->deleted) return *msg;

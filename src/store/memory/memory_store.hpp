@@ -62,6 +62,7 @@ class MemoryConnection final : public Connection {
                                                                std::size_t limit) override;
   [[nodiscard]] Result<StoredMessage> get_message(const ConversationId& conversation,
                                                   Seq seq) override;
+  [[nodiscard]] Result<StoredMessage> find_message(const MessageId& id) override;
   [[nodiscard]] Result<StoredMessage> edit_message(const ConversationId& conversation, Seq seq,
                                                    const std::string& content,
                                                    const std::optional<UserId>& by,

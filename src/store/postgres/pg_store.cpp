@@ -428,6 +428,7 @@ enum class PgConnection::Stmt : int {
   kReadAfter,
   kReadBefore,
   kGetMessage,
+  kFindMessage,
   kEditMessage,
   kDeleteMessage,
   kInsertConversation,
@@ -518,6 +519,8 @@ constexpr const char* kStatements[] = {
     "AND seq < $2::bigint ORDER BY seq DESC LIMIT $3::bigint) AS page ORDER BY seq",
     // kGetMessage
     "SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE conversation = $1 AND seq = $2::bigint",
+    // kFindMessage (UNIQUE (id): one index lookup)
+    "SELECT " PARLEY_MSG_COLS("") " FROM messages WHERE id = $1",
     // kEditMessage
     "UPDATE messages SET content = $3, edited_at = $4::bigint, search = $6::tsvector "
     "WHERE conversation = $1 AND seq = $2::bigint AND NOT deleted "
@@ -1538,6 +1541,17 @@ Result<StoredMessage> PgConnection::get_message(const ConversationId& conversati
   params.text(conversation).i64(seq);
   return with_reconnect(true, [&]() -> Result<StoredMessage> {
     auto rows = read_messages(Stmt::kGetMessage, params);
+    if (!rows) return rows.error();
+    if (rows->empty()) return err(Errc::not_found);
+    return std::move(rows->front());
+  });
+}
+
+Result<StoredMessage> PgConnection::find_message(const MessageId& id) {
+  Params params;
+  params.text(id);
+  return with_reconnect(true, [&]() -> Result<StoredMessage> {
+    auto rows = read_messages(Stmt::kFindMessage, params);
     if (!rows) return rows.error();
     if (rows->empty()) return err(Errc::not_found);
     return std::move(rows->front());

@@ -36,6 +36,9 @@ class FlakyConnection final : public Connection {
   Result<StoredMessage> get_message(const ConversationId& c, Seq s) override {
     return in_->get_message(c, s);
   }
+  Result<StoredMessage> find_message(const MessageId& id) override {
+    return in_->find_message(id);
+  }
   Result<StoredMessage> edit_message(const ConversationId& c, Seq s, const std::string& t,
                                      const std::optional<UserId>& by, TimeMs at) override {
     return in_->edit_message(c, s, t, by, at);

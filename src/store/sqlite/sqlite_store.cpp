@@ -146,6 +146,8 @@ constexpr char kForEach[] = "SELECT " PARLEY_MESSAGE_COLUMNS
                             " WHERE m.conversation = ?1 AND m.seq > ?2 ORDER BY m.seq";
 constexpr char kGetMessage[] =
     "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages m WHERE m.conversation = ?1 AND m.seq = ?2";
+// messages.id is UNIQUE: one lookup in its index.
+constexpr char kFindMessage[] = "SELECT " PARLEY_MESSAGE_COLUMNS " FROM messages m WHERE m.id = ?1";
 constexpr char kEditMessage[] =
     "UPDATE messages SET content = ?3, edited_at = ?4 WHERE conversation = ?1 AND seq = ?2";
 constexpr char kDeleteMessage[] =
@@ -867,6 +869,16 @@ Result<StoredMessage> SqliteConnection::get_message(const ConversationId& conver
   auto stmt = prepare(kGetMessage);
   if (!stmt) return stmt.error();
   stmt->bind(1, conversation).bind(2, seq);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return err(Errc::not_found);
+  return read_message(*stmt, 0);
+}
+
+Result<StoredMessage> SqliteConnection::find_message(const MessageId& id) {
+  auto stmt = prepare(kFindMessage);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
   auto row = stmt->step();
   if (!row) return row.error();
   if (!*row) return err(Errc::not_found);

@@ -1,7 +1,8 @@
-// The messaging-app vocabulary (seed 002) with the official socket.io-client, over each
-// transport choice: authenticate, join-conversation -> conversation-history, send-message
-// with ack -> new-message, mark-as-read -> message-read, typing -> user-typing,
-// user-status online/offline, error; acks on every event.
+// radio-istic's vocabulary (seed 002) with Parley's additions (authenticate, acks, seq,
+// clientMsgId, `typing`) and the official socket.io-client, over each transport choice:
+// join-conversation -> conversation-history, send-message with ack -> receive-message,
+// mark-as-read -> messages-read, typing -> user-typing, user-status-change online/offline,
+// error. tests/e2e/radioistic/ drives the app's own client.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -12,7 +13,7 @@ const ctx = useServer();
 
 for (const mode of Object.keys(MODES)) {
   describe(`messaging vocabulary, ${mode} transport`, () => {
-    it('authenticate, join-conversation, send-message with ack, new-message to the room', async () => {
+    it('authenticate, join-conversation, send-message with ack, receive-message to the room', async () => {
       const conv = uid('conv');
       const alice = uid('alice');
       const bob = uid('bob');
@@ -41,7 +42,7 @@ for (const mode of Object.keys(MODES)) {
       assert.equal(typeof ack.id, 'string');
       assert.equal(ack.seq, 1);
 
-      const m = await b.rec.next('new-message', (x) => x.conversationId === conv);
+      const m = await b.rec.next('receive-message', (x) => x.conversationId === conv);
       assert.equal(m.content, TRICKY_TEXT);
       assert.equal(m.id, ack.id);
       assert.equal(m.seq, 1);
@@ -50,12 +51,10 @@ for (const mode of Object.keys(MODES)) {
       assert.equal(m.senderAvatar, '/a.png');
       assert.equal(m.type, 'text');
       assert.match(m.timestamp, RFC3339_MS);
-      assert.deepEqual(m.readBy, []);
-      assert.equal(m.edited, false);
-      assert.equal(m.deleted, false);
-      assert.equal(m.clientMsgId, 'cm-1');
+      assert.equal(m.status, 'sent');
+      assert.equal(m.tempId, 'cm-1'); // the client id comes back as the app's tempId
       // The sender's socket is in the room too.
-      assert.equal((await a.rec.next('new-message', (x) => x.conversationId === conv)).id, ack.id);
+      assert.equal((await a.rec.next('receive-message', (x) => x.conversationId === conv)).id, ack.id);
 
       // A repeated clientMsgId is acknowledged with the original and not broadcast again.
       const again = await call(a.socket, 'send-message', { conversationId: conv, content: TRICKY_TEXT, clientMsgId: 'cm-1' });
@@ -71,7 +70,7 @@ for (const mode of Object.keys(MODES)) {
       assert.equal(hist.lastSeq, 1);
     });
 
-    it('mark-as-read -> message-read; typing -> user-typing for the others only', async () => {
+    it('mark-as-read -> messages-read; typing -> user-typing for the others only', async () => {
       const conv = uid('conv');
       const alice = uid('alice');
       const bob = uid('bob');
@@ -83,13 +82,16 @@ for (const mode of Object.keys(MODES)) {
 
       const readAck = await call(b.socket, 'mark-as-read', { conversationId: conv, seq: sent.seq });
       assert.equal(readAck.ok, true);
-      const read = await a.rec.next('message-read', (r) => r.conversationId === conv);
-      assert.deepEqual(read, { conversationId: conv, userId: bob, seq: sent.seq });
+      const read = await a.rec.next('messages-read', (r) => r.conversationId === conv);
+      assert.deepEqual(read, { conversationId: conv, messageIds: [], readBy: bob, seq: sent.seq });
 
       // By message id as the seed app sends it.
       const second = await call(a.socket, 'send-message', { conversationId: conv, content: 'and me' });
       assert.equal((await call(b.socket, 'mark-as-read', { conversationId: conv, messageId: second.id })).ok, true);
-      await a.rec.next('message-read', (r) => r.conversationId === conv && r.seq === second.seq);
+      const byId = await a.rec.next('messages-read', (r) => r.conversationId === conv && r.seq === second.seq);
+      assert.deepEqual(byId.messageIds, [second.id]);
+      assert.equal(await b.rec.arrives('messages-read', (r) => r.conversationId === conv, 300), false,
+        'the reader does not receive its own messages-read (socket.to)');
 
       const typingAck = await call(a.socket, 'typing', { conversationId: conv, isTyping: true });
       assert.equal(typingAck.ok, true);
@@ -103,16 +105,18 @@ for (const mode of Object.keys(MODES)) {
         'the typist does not receive its own typing events');
     });
 
-    it('user-status online on authenticate, offline with lastSeen on disconnect', async () => {
+    it('user-status-change online on authenticate, offline with lastSeen on disconnect', async () => {
       const watcher = await ctx.sio({ mode, name: 'watcher' });
       await call(watcher.socket, 'authenticate', { userId: uid('watcher') });
       const dave = uid('dave');
       const d = await ctx.sio({ mode, name: 'dave' });
       await call(d.socket, 'authenticate', { userId: dave, name: 'Dave' });
-      const online = await watcher.rec.next('user-status', (s) => s.userId === dave && s.status === 'online');
+      const online = await watcher.rec.next('user-status-change', (s) => s.userId === dave && s.status === 'online');
       assert.equal(online.lastSeen, undefined);
+      assert.equal(online.userInfo.name, 'Dave');
+      await watcher.rec.next('online-users', (list) => list.some((u) => u.id === dave));
       d.socket.disconnect();
-      const offline = await watcher.rec.next('user-status', (s) => s.userId === dave && s.status === 'offline');
+      const offline = await watcher.rec.next('user-status-change', (s) => s.userId === dave && s.status === 'offline');
       assert.match(offline.lastSeen, RFC3339_MS);
     });
 
@@ -135,8 +139,10 @@ for (const mode of Object.keys(MODES)) {
       assert.deepEqual([badId.ok, badId.code], [false, 'bad_request']);
       const unknown = await call(s.socket, 'no-such-event', {});
       assert.deepEqual([unknown.ok, unknown.code], [false, 'not_found']);
+      // radio-istic's Message schema (maxlength 2000) comes before Parley's 64 KiB limit.
       const big = await call(s.socket, 'send-message', { conversationId: conv, content: 'x'.repeat(70 * 1024) });
-      assert.deepEqual([big.ok, big.code], [false, 'too_large']);
+      assert.deepEqual([big.ok, big.code], [false, 'bad_request']);
+      assert.match(big.message, /cannot exceed 2000 characters/);
       // Binary payloads are refused clearly in chat events.
       const bin = await call(s.socket, 'send-message', { conversationId: conv, content: Buffer.from([1, 2, 3]) });
       assert.equal(bin.ok, false);
@@ -165,7 +171,7 @@ describe('namespaces and handshake auth', () => {
     assert.equal(hist.ok, true);
     const ack = await call(s.socket, 'send-message', { conversationId: conv, content: 'hi' });
     assert.equal(ack.ok, true);
-    const m = await s.rec.next('new-message', (x) => x.conversationId === conv);
+    const m = await s.rec.next('receive-message', (x) => x.conversationId === conv);
     assert.equal(m.senderId, user);
     assert.equal(m.senderName, 'Handshake');
   });

@@ -25,7 +25,7 @@ describe('native and Socket.IO clients in one room', () => {
       // Native -> Socket.IO (both vocabularies).
       const ack = await n.request({ op: 'send', conversation: conv, content: TRICKY_TEXT });
       assert.equal(ack.type, 'ack');
-      const m = await s.rec.next('new-message', (x) => x.conversationId === conv && x.seq === ack.seq);
+      const m = await s.rec.next('receive-message', (x) => x.conversationId === conv && x.seq === ack.seq);
       assert.equal(m.content, TRICKY_TEXT);
       assert.equal(m.senderId, nativeUser);
       const wm = await woz.rec.next('message', (x) => x.room === conv && x.seq === ack.seq);
@@ -45,7 +45,7 @@ describe('native and Socket.IO clients in one room', () => {
       const wz = await call(woz.socket, 'wizard_message', { room: conv, text: 'from the wizard' });
       const gotW = await n.next((e) => e.type === 'message' && e.message.seq === wz.seq);
       assert.equal(gotW.message.sender.role, 'wizard');
-      const mW = await s.rec.next('new-message', (x) => x.seq === wz.seq && x.conversationId === conv);
+      const mW = await s.rec.next('receive-message', (x) => x.seq === wz.seq && x.conversationId === conv);
       assert.equal(mW.content, 'from the wizard');
       assert.equal(mW.senderRole, 'wizard');
 

@@ -18,7 +18,7 @@ function trackConversation(socket, conversationId) {
     state.arrivals.push(m.seq);
     state.lastSeq = Math.max(state.lastSeq, m.seq);
   };
-  socket.on('new-message', see);
+  socket.on('receive-message', see);
   socket.on('conversation-history', (h) => {
     if (h.conversationId === conversationId) h.messages.forEach(see);
   });
