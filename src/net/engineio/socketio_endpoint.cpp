@@ -378,4 +378,15 @@ SocketIoEndpoint::SocketIoEndpoint(asio::any_io_executor executor, hub::Hub& hub
                                 options.engine.connect_timeout),
               options.engine, &stats) {}
 
+void SocketIoEndpoint::emit_to_all(std::string_view event, std::string_view arg_json) {
+  boost::system::error_code ec;
+  json::value arg = json::parse(arg_json, ec);
+  if (ec) return;
+  json::array args;
+  args.emplace_back(event);
+  args.emplace_back(std::move(arg));
+  engine_.post_to_all(
+      std::make_shared<const std::string>(protocol::socketio::encode_event("/", args)));
+}
+
 }  // namespace parley::net::engineio

@@ -140,14 +140,18 @@ function extractBackend() {
 }
 
 // Starts the selected back end. `env` is for Parley only (extra environment).
-export async function startTarget({ env = {}, dataDir } = {}) {
+// `frontendDir`: a folder laid out as the app's dockerfile lays out backend/static/ (Parley:
+// WEBWOZ_FRONTEND_DIR; Flask: linked as backend/static).
+export async function startTarget({ env = {}, dataDir, frontendDir } = {}) {
   if (TARGET === 'flask') {
     const root = extractBackend();
+    if (frontendDir) fs.symlinkSync(frontendDir, path.join(root, 'backend', 'static'));
     const target = new FlaskTarget(root, dataDir || makeDataDir('webwoz-data-'), await freePort());
     await target.launch();
     return target;
   }
-  const server = await startServer({ dataDir, env: { COMPAT: 'webwoz', ...env } });
+  const extra = frontendDir ? { WEBWOZ_FRONTEND_DIR: frontendDir } : {};
+  const server = await startServer({ dataDir, env: { COMPAT: 'webwoz', ...extra, ...env } });
   server.kind = 'parley';
   return server;
 }
