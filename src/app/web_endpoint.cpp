@@ -1,9 +1,7 @@
 #include "app/web_endpoint.hpp"
 
 #include "net/http_server.hpp"
-#ifdef PARLEY_HAVE_WEB
 #include "web/assets.hpp"
-#endif
 
 namespace parley::app {
 
@@ -22,7 +20,6 @@ boost::asio::awaitable<std::optional<net::Response>> WebEndpoint::serve(net::Htt
     co_return res;
   }
   if (webwoz_ && (path == "/parley" || path == "/parley/")) path = "/";
-#ifdef PARLEY_HAVE_WEB
   if (req.method() == http::verb::get || req.method() == http::verb::head) {
     if (const auto* asset = web::find_asset(path)) {
       net::Response res{http::status::ok, req.version()};
@@ -47,7 +44,6 @@ boost::asio::awaitable<std::optional<net::Response>> WebEndpoint::serve(net::Htt
       co_return res;
     }
   }
-#endif
   co_return net::json_error(http::status::not_found, "not_found", "no such route", req.version(),
                             req.keep_alive());
 }

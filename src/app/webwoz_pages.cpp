@@ -1,5 +1,6 @@
 #include "app/webwoz_pages.hpp"
 
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <fstream>
@@ -7,9 +8,7 @@
 
 #include "net/http_server.hpp"
 #include "net/request_target.hpp"
-#ifdef PARLEY_HAVE_WEB
 #include "web/assets.hpp"
-#endif
 
 namespace parley::app {
 
@@ -40,12 +39,7 @@ bool safe_segment(std::string_view s) {
 }
 
 std::string_view content_type(const fs::path& p) {
-#ifdef PARLEY_HAVE_WEB
   return web::content_type_for(p.filename().string());
-#else
-  (void)p;
-  return "application/octet-stream";
-#endif
 }
 
 }  // namespace

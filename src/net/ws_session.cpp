@@ -13,7 +13,7 @@
 
 #include "core/log.hpp"
 #include "net/http_server.hpp"
-#include "net/rate_limiter.hpp"
+#include "hub/client.hpp"
 #include "net/request_target.hpp"
 #include "net/ws_frame.hpp"
 
@@ -52,16 +52,18 @@ char* read_scratch() {
 // of the thread's, and parsed in place; everything queued for the client (events, replies,
 // pongs, the close) goes out in one write per batch. Handlers run on the connection's
 // strand (the socket's executor); `deliver` and `close` may be called from any thread.
-class WsSession final : public hub::Session, private ws::FrameReader::Handler {
+class WsSession final : public hub::Client, private ws::FrameReader::Handler {
  public:
   WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot)
-      : socket_(std::move(socket)),
+      : hub::Client(endpoint.hub_, endpoint.auth_,
+                    hub::ClientOptions{endpoint.options_.limits, endpoint.options_.rate_per_s,
+                                       endpoint.options_.rate_burst},
+                    socket.get_executor()),
+        socket_(std::move(socket)),
         endpoint_(endpoint),
         slot_(std::move(slot)),
         reader_(endpoint.options_.max_frame_bytes, hard_frame_cap(endpoint.options_.max_frame_bytes)),
-        timer_(socket_.get_executor()),
-        deadline_(socket_.get_executor()),
-        bucket_(endpoint.options_.rate_per_s, endpoint.options_.rate_burst) {}
+        timer_(socket_.get_executor()) {}
 
   // On the strand, once: starts reading, the keep-alive timer and, with a token from the
   // upgrade request, authentication.
@@ -115,17 +117,16 @@ class WsSession final : public hub::Session, private ws::FrameReader::Handler {
   // --- keep-alive and token deadlines, on the strand
   void arm_keepalive(std::chrono::steady_clock::duration after);
   void on_keepalive();
-  void arm_deadline(std::chrono::steady_clock::time_point when, const char* why);
+  // hub::Client: the token expired, or no auth came in time.
+  void on_expired(std::string_view why) override { refuse(json::value(nullptr), why); }
   void refuse(const json::value& ref, std::string_view why);
-  void authenticate(const hub::AuthRequest& request, const json::value& ref);
+  void auth(hub::AuthRequest request, const json::value& ref);
 
   tcp::socket socket_;
   WsEndpoint& endpoint_;
   std::shared_ptr<void> slot_;  // the server's connection count and per-address slot
   ws::FrameReader reader_;
-  asio::steady_timer timer_;     // keep-alive pings, then the close grace period
-  asio::steady_timer deadline_;  // token mode: auth timeout, then the token's expiry
-  TokenBucket bucket_;
+  asio::steady_timer timer_;  // keep-alive pings, then the close grace period
 
   // Shared with delivering threads.
   std::mutex mu_;
@@ -289,11 +290,8 @@ void WsSession::start(std::string token) {
   }
   endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
   arm_keepalive(endpoint_.options_.idle_timeout / 2);
-  if (endpoint_.auth_.requires_token()) {
-    arm_deadline(std::chrono::steady_clock::now() + endpoint_.options_.auth_timeout,
-                 "authenticate first: timed out");
-  }
-  if (!token.empty()) authenticate(hub::AuthRequest{std::move(token), {}}, json::value(nullptr));
+  require_auth_within(endpoint_.options_.auth_timeout);
+  if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}}, json::value(nullptr));
   wait_readable();
 }
 
@@ -341,16 +339,16 @@ void WsSession::on_message(std::string_view text, bool) {
   endpoint_.stats_.frames_in.fetch_add(1, std::memory_order_relaxed);
   json::value ref;
   std::string why;
-  if (!bucket_.take()) {
+  if (!admit()) {
     endpoint_.stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
     // The reply carries the ref when the frame is cheap to look at; the frame is not applied.
-    auto limited = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+    auto limited = protocol::native::decode(text, ref, why);
     if (limited) ref = std::move(limited->ref);
     send_text(
         protocol::native::encode_error(ref, Errc::rate_limited, "too many messages: slow down"));
     return;
   }
-  auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+  auto decoded = protocol::native::decode(text, ref, why);
   if (!decoded) {
     endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
     send_text(protocol::native::encode_error(ref, decoded.error(), why));
@@ -358,11 +356,11 @@ void WsSession::on_message(std::string_view text, bool) {
   }
   auto& cmd = decoded->command;
   if (cmd.op == protocol::Op::auth) {
-    authenticate(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
+    auth(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
     return;
   }
-  endpoint_.hub_.handle(
-      shared(), protocol::WireFormat::native, std::move(cmd),
+  submit(
+      protocol::WireFormat::native, std::move(cmd),
       [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
         self->send_text(protocol::native::encode_reply(ref, r));
       });
@@ -413,9 +411,7 @@ void WsSession::finish() {
   boost::system::error_code ec;
   socket_.close(ec);
   timer_.cancel();
-  deadline_.cancel();
-  auto self = shared();
-  endpoint_.hub_.disconnect(self);
+  end();
   endpoint_.forget(id());
   endpoint_.stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -450,67 +446,31 @@ void WsSession::on_keepalive() {
   arm_keepalive(half);
 }
 
-void WsSession::arm_deadline(std::chrono::steady_clock::time_point when, const char* why) {
-  deadline_.expires_at(when);
-  std::weak_ptr<WsSession> weak = shared();
-  deadline_.async_wait([weak, why](boost::system::error_code ec) {
-    if (ec) return;  // re-armed or the session ended
-    if (auto self = weak.lock()) {
-      spdlog::info("ws session {}: {}, closed", self->id(), why);
-      self->refuse(json::value(nullptr), why);
-    }
-  });
-}
-
 void WsSession::refuse(const json::value& ref, std::string_view why) {
   // The error goes out first, then the close (1008: policy violation).
   send_text(protocol::native::encode_error(ref, Errc::unauthenticated, why));
   close(ws::close_code::policy_error);
 }
 
-void WsSession::authenticate(const hub::AuthRequest& request, const json::value& ref) {
+void WsSession::auth(hub::AuthRequest request, const json::value& ref) {
   std::string why;
-  auto identity = endpoint_.auth_.identify(request, why);
-  if (!identity) {
+  auto user = authenticate(std::move(request), why);
+  if (!user) {
     endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    if (endpoint_.auth_.requires_token()) {
-      // Token mode: a bad, expired or wrongly signed token gets `unauthorized` and the
-      // connection ends. The reason never includes the token.
-      spdlog::info("ws session {}: authentication refused: {}", id(), why);
+    // Token mode: a bad, expired or wrongly signed token gets `unauthorized` and the
+    // connection ends. The reason never includes the token.
+    if (requires_token() && user.error() == Errc::unauthenticated) {
       refuse(ref, why);
-      return;
-    }
-    send_text(protocol::native::encode_error(ref, identity.error(), why));
-    return;
-  }
-  auto user = std::optional<User>(std::move(identity->user));
-  if (is_authenticated() && this->user().id != user->id) {
-    send_text(protocol::native::encode_error(ref, Errc::invalid_argument,
-                                             "already authenticated as another user"));
-    return;
-  }
-  const bool first = !is_authenticated();
-  if (endpoint_.auth_.requires_token()) {
-    // The token decides the whole identity; a later token (a refresh) moves the deadline.
-    if (identity->expires_at) {
-      const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
-      arm_deadline(std::chrono::steady_clock::now() + left, "token expired");
     } else {
-      deadline_.cancel();
+      send_text(protocol::native::encode_error(ref, user.error(), why));
     }
-  } else if (!first) {  // a repeated auth keeps what it does not restate
-    if (user->name.empty()) user->name = this->user().name;
-    if (user->avatar.empty()) user->avatar = this->user().avatar;
-    if (request.claimed.role.empty()) user->role = this->user().role;
+    return;
   }
-  set_user(*user);
-  if (first) endpoint_.hub_.authenticated(shared());
   protocol::Reply ok;
   ok.type = protocol::ReplyType::auth_ok;
-  ok.user = *user;
+  ok.user = std::move(*user);
   send_text(protocol::native::encode_reply(ref, ok));
 }
-
 
 WsEndpoint::WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats,
                        WsOptions options)
