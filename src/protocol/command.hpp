@@ -47,6 +47,9 @@ struct Command {
   std::optional<std::size_t> limit;
   // typing
   bool on = false;
+  // typing: what is being typed, for apps that show it live (WebWOz's participant_typing
+  // {text}: the wizard watches the participant type); nullopt for a plain indicator.
+  std::optional<std::string> typing_text;
 };
 
 using MessagePtr = std::shared_ptr<const StoredMessage>;
@@ -88,6 +91,7 @@ struct Event {
   User user;                        // read, typing, presence (id and name)
   Seq seq = 0;                      // deleted, read
   bool on = false;                  // typing
+  std::optional<std::string> typing_text;  // typing: Command::typing_text
   bool online = false;              // presence
   std::optional<TimeMs> last_seen;  // presence offline
 };

@@ -13,6 +13,7 @@
 #include "net/engineio/socketio_server.hpp"
 #include "hub/client.hpp"
 #include "protocol/socketio/socketio_events.hpp"
+#include "protocol/socketio/webwoz_vocabulary.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
 #include "store/storage.hpp"
 
@@ -124,7 +125,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
   // Thread-safe (pure encoding, then emit_text).
   void reply(const ChatRequest& req, AckId ack_id, const Reply& r) {
     if (disconnected_.load(std::memory_order_relaxed)) return;
-    emit_text(protocol::socketio::encode_reply_event(req, r));
+    for (auto& event : protocol::socketio::encode_reply_events(req, r)) emit_text(std::move(event));
     if (ack_id) {
       json::array args;
       args.emplace_back(protocol::socketio::ack_payload(req, r));
@@ -201,6 +202,14 @@ class ChatSocket final : public hub::Client, public SioSocket {
         reply(req, ack_id, ok);
         return;
       }
+      case Op::leave:
+        // WebWOz's wizard leaves {room: "previous"} before its first join: nothing to leave
+        // and no one to be yet, so nothing to say (the app answers nothing either).
+        if (req.format == WireFormat::sio_woz && !is_authenticated()) {
+          if (ack_id) reply(req, ack_id, Reply{});
+          return;
+        }
+        break;
       case Op::join:
         if (req.format == WireFormat::sio_woz) {
           if (!ensure_role(req, ack_id)) return;
@@ -232,6 +241,8 @@ class ChatSocket final : public hub::Client, public SioSocket {
         }
         break;
       case Op::typing: {
+        // WebWOz's participant_typing comes from a socket that joined as a participant.
+        if (req.format == WireFormat::sio_woz && !ensure_role(req, ack_id)) return;
         // The hub answers nothing for typing; acknowledge here.
         const bool authed = is_authenticated();
         handle(req, ack_id);
@@ -261,8 +272,28 @@ class ChatSocket final : public hub::Client, public SioSocket {
     Command cmd = std::move(req.command);
     req.command = Command{};
     req.command.op = cmd.op;
-    submit(req.format, std::move(cmd), [self = self(), req = std::move(req), ack_id](Reply r) {
-      self->reply(req, ack_id, r);
+    const bool wizard_join = protocol::socketio::webwoz::is_wizard_join(req);
+    submit(req.format, std::move(cmd),
+           [self = self(), req = std::move(req), ack_id, wizard_join](Reply r) {
+             self->reply(req, ack_id, r);
+             if (wizard_join && r.type == ReplyType::history) self->send_wizard_extras(r.conversation);
+           });
+  }
+
+  // WebWOz: after a wizard's join history, `templates` then `bot_status_changed`, as the
+  // app's on_join sends them. The templates are read on the storage writer thread, in order
+  // with template changes, and emitted from there: a change committed before this read is
+  // in it (and its own broadcast went out before), one committed after is broadcast after.
+  void send_wizard_extras(const ConversationId& room) {
+    hub().storage().write([self = self(), room](store::Connection& c) {
+      auto set = c.list_templates();
+      if (!set) {
+        spdlog::warn("socket.io session {}: cannot read templates: {}", self->id(),
+                     set.error().message());
+        return;
+      }
+      self->emit_text(protocol::socketio::webwoz::encode_templates(*set));
+      self->emit_text(protocol::socketio::webwoz::encode_bot_status(room));
     });
   }
 
