@@ -122,9 +122,10 @@ void put_item(std::vector<Template>& set, const std::string& category, const std
       return;
     }
   }
+  // After the category's last entry; a new category goes at the end.
   auto last = std::find_if(set.rbegin(), set.rend(),
                            [&](const Template& t) { return t.category == category; });
-  set.insert(last.base(), Template{category, key, value});  // rend().base() is end()
+  set.insert(last == set.rend() ? set.end() : last.base(), Template{category, key, value});
 }
 
 // The change a request asks for, applied to `set`. Runs on the storage writer thread.
@@ -313,7 +314,8 @@ asio::awaitable<Response> WebWozEndpoint::health(net::HttpContext& ctx, Call& ca
   auto& storage = hub_.storage();
   const std::string_view kind = storage.database().kind();
   if (const auto* db = o.if_contains("database"); db && db->is_string()) {
-    o["database_status"] = *db;
+    json::value status_text = *db;  // copied first: the insertion may move o's storage
+    o["database_status"] = std::move(status_text);
   }
   const bool have_dir = !options_.frontend_dir.empty();
   auto dir_exists = [&](const char* sub) {

@@ -262,7 +262,7 @@ int run_server(const Config& config) {
   rest_options.rate_per_s = rest_rate;
   rest_options.rate_burst = rest_burst;
   api::RestEndpoint rest(hub, stats, rest_options);
-  WebEndpoint web(config.webwoz());
+  WebEndpoint web(!config.webwoz_frontend_dir.empty());
 
   // WebWOz (docs/socketio.md): its routes take /api/ and /health, Parley's API stays at
   // /api/v1/; its front ends are served from WEBWOZ_FRONTEND_DIR.

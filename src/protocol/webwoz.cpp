@@ -58,12 +58,15 @@ Result<std::vector<Template>> templates_from_json(const json::value& v, std::str
   bool flat = !o.empty();
   for (const auto& member : o) flat = flat && member.value().is_string();
   if (flat) {  // the old flat style: {"key": "value", ...} is category "General"
-    for (const auto& [key, value] : o) {
-      out.push_back(Template{"General", std::string(key), std::string(value.get_string())});
+    for (const auto& kv : o) {
+      out.push_back(
+          Template{"General", std::string(kv.key()), std::string(kv.value().get_string())});
     }
     return out;
   }
-  for (const auto& [name, value] : o) {
+  for (const auto& member : o) {
+    const std::string_view name = member.key();
+    const json::value& value = member.value();
     if (value.is_string()) {
       out.push_back(Template{std::string(name), "", std::string(value.get_string())});
       continue;
@@ -72,7 +75,9 @@ Result<std::vector<Template>> templates_from_json(const json::value& v, std::str
       why = "template category \"" + std::string(name) + "\" must be an object of strings";
       return make_error_code(Errc::invalid_argument);
     }
-    for (const auto& [key, text] : value.get_object()) {
+    for (const auto& item : value.get_object()) {
+      const std::string_view key = item.key();
+      const json::value& text = item.value();
       if (!text.is_string() || key.empty()) {
         why = "template \"" + std::string(name) + "/" + std::string(key) + "\" must be a string";
         return make_error_code(Errc::invalid_argument);
@@ -98,13 +103,13 @@ void pretty_into(std::string& out, const json::value& v, int depth) {
     }
     out += '{';
     bool first = true;
-    for (const auto& [key, value] : o) {
+    for (const auto& member : o) {
       if (!first) out += ',';
       first = false;
       newline(depth + 1);
-      out += json::serialize(json::value(key));
+      out += json::serialize(json::value(member.key()));
       out += ": ";
-      pretty_into(out, value, depth + 1);
+      pretty_into(out, member.value(), depth + 1);
     }
     newline(depth);
     out += '}';

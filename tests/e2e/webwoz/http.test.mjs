@@ -182,12 +182,6 @@ describe(`WebWOz HTTP on ${TARGET}`, () => {
     ]);
   });
 
-  test('/ redirects to /wizard', async () => {
-    const res = await fetch(`${target.url}/`, { redirect: 'manual' });
-    assert.equal(res.status, 302);
-    assert.match(res.headers.get('location'), /\/wizard$/);
-  });
-
   describe('templates', () => {
     // Serialised: every change is broadcast to every socket, and the tests read the
     // broadcasts in order.
