@@ -173,7 +173,7 @@ std::vector<std::string> encode_reply_events(const ChatRequest&, const Reply& r)
 }
 
 std::string encode_reply_event(const ChatRequest& req, const Reply& r) {
-  auto events = encode_reply_events(req, r);
+  auto events = webwoz::encode_reply_events(req, r);
   return events.size() == 1 ? std::move(events.front()) : std::string();
 }
 
