@@ -281,7 +281,7 @@ asio::awaitable<Response> WebWozEndpoint::new_room(Call& call) {
       auto conv = c.get_conversation(id);
       if (conv) return true;
       if (conv.error() == Errc::not_found) return false;
-      return conv.error();
+      return Result<bool>(boost::system::in_place_error, conv.error());
     };
     auto taken = co_await on_reader<bool>(hub_.storage(), job);
     if (!taken || *taken) {
@@ -434,10 +434,12 @@ asio::awaitable<Response> WebWozEndpoint::delete_conversation(Call& call, const 
     auto conv = c.get_conversation(room);
     if (!conv) {
       if (conv.error() == Errc::not_found) return false;
-      return conv.error();
+      return Result<bool>(boost::system::in_place_error, conv.error());
     }
     if (conv->message_count <= 0) return false;  // the app has no file for it
-    if (auto ok = c.delete_conversation(room); !ok) return ok.error();
+    if (auto ok = c.delete_conversation(room); !ok) {
+      return Result<bool>(boost::system::in_place_error, ok.error());
+    }
     return true;
   };
   auto deleted = co_await on_writer<bool>(hub_.storage(), job);
