@@ -571,7 +571,7 @@ bool Hub::reconcile(const Room& room, Reply& page, std::optional<Seq> since, std
   const Seq upto = !msgs.empty() ? msgs.back()->seq : since.value_or(0);
   if (upto >= fanned) return true;
   if (msgs.empty() && !since && page.has_more) return true;
-  auto extra = room.page(upto, std::nullopt, std::numeric_limits<std::size_t>::max());
+  auto extra = room.page(upto, std::nullopt, static_cast<std::size_t>(fanned - upto));
   if (!extra) return false;
   for (auto& m : extra->messages) msgs.push_back(std::move(m));
   if (msgs.size() > limit) {

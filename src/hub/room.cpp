@@ -444,7 +444,7 @@ std::optional<protocol::Reply> Room::page(std::optional<Seq> after, std::optiona
     const Seq from = std::max(*after + 1, first);
     if (from > last) return r;
     const std::size_t begin = index_of(from);
-    const std::size_t end = std::min(cache_.size(), begin + limit);
+    const std::size_t end = begin + std::min(limit, cache_.size() - begin);  // no overflow
     r.messages.assign(cache_.begin() + static_cast<std::ptrdiff_t>(begin),
                       cache_.begin() + static_cast<std::ptrdiff_t>(end));
     r.has_more = end < cache_.size();
