@@ -26,6 +26,9 @@ packages=(
   postgresql redis-server
   # browser tests
   chromium
+  # test only: WebWOz's own Flask back end, which tests/e2e/webwoz runs with
+  # WEBWOZ_TARGET=flask to check that its clients describe the real app (not for serving)
+  python3-flask-socketio python3-flask-cors python3-eventlet python3-sqlalchemy
   # fuzzers (libFuzzer + sanitizer runtimes)
   clang libclang-rt-14-dev
 )

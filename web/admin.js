@@ -88,7 +88,7 @@ async function loadConversations({ reset = false } = {}) {
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (state.cursor) params.set('cursor', state.cursor);
     if (state.filter) params.set('q', state.filter);
-    const data = await api(`/api/conversations?${params}`);
+    const data = await api(`/api/v1/conversations?${params}`);
     if (generation !== state.listGeneration) return;
     const seen = new Set(state.conversations.map((c) => c.id));
     for (const conv of (data && data.conversations) || []) {
@@ -147,7 +147,7 @@ async function search(q) {
   $('hits-title').textContent = `Searching for “${q}”…`;
   list.replaceChildren();
   try {
-    const data = await api(`/api/search?${new URLSearchParams({ q, limit: '50' })}`);
+    const data = await api(`/api/v1/search?${new URLSearchParams({ q, limit: '50' })}`);
     const found = (data && data.hits) || [];
     $('hits-title').textContent = `${found.length} result${found.length === 1 ? '' : 's'} for “${q}”`;
     list.replaceChildren(...found.map((hit) => {
@@ -198,7 +198,7 @@ async function openConversation(id, { seq = null } = {}) {
   $('detail-title').textContent = id;
   $('transcript').replaceChildren(h('li', { className: 'muted' }, 'Loading…'));
   try {
-    const conv = await api(`/api/conversations/${seg(id)}`);
+    const conv = await api(`/api/v1/conversations/${seg(id)}`);
     state.selected = conv;
     renderDetail();
     renderList();
@@ -242,7 +242,7 @@ function renderDetail() {
   ]));
 
   $('exports').replaceChildren(...EXPORT_FORMATS.map(([format, label]) => {
-    const href = `/api/conversations/${seg(conv.id)}/export?format=${format}`;
+    const href = `/api/v1/conversations/${seg(conv.id)}/export?format=${format}`;
     return h('a', {
       className: 'btn btn-small',
       href,
@@ -322,7 +322,7 @@ async function deleteSelected() {
   });
   if (!ok) return;
   try {
-    await api(`/api/conversations/${seg(conv.id)}`, { method: 'DELETE', accept: [404] });
+    await api(`/api/v1/conversations/${seg(conv.id)}`, { method: 'DELETE', accept: [404] });
     state.conversations = state.conversations.filter((c) => c.id !== conv.id);
     toast(`Deleted ${conv.title || conv.id}`);
     closeDetail();

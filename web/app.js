@@ -166,7 +166,7 @@ function userName(id) {
 
 function fetchUser(id) {
   if (!id || state.userFetches.has(id)) return state.userFetches.get(id);
-  const p = api(`/api/users/${seg(id)}`)
+  const p = api(`/api/v1/users/${seg(id)}`)
     .then((user) => {
       if (user) {
         rememberUser({ ...user, id });
@@ -508,7 +508,7 @@ async function joinOrCreate(room) {
     await joinRoom(room);
   } catch (err) {
     if (err.code !== 'not_found') throw err;
-    await api('/api/conversations', {
+    await api('/api/v1/conversations', {
       method: 'POST', body: { id: room.id, title: room.title || room.id }, accept: [409],
     });
     await joinRoom(room);
@@ -526,7 +526,7 @@ function probePresence(room) {
   }
   if (state.me) ids.delete(state.me.id);
   for (const id of [...ids].slice(0, 30)) {
-    api(`/api/users/${seg(id)}`)
+    api(`/api/v1/users/${seg(id)}`)
       .then((user) => {
         if (!user) return;
         rememberUser({ ...user, id });
@@ -889,7 +889,7 @@ function refreshRoomsSoon() {
 async function refreshRooms() {
   if (!state.me) return;
   try {
-    const data = await api(`/api/conversations?user=${seg(state.me.id)}&limit=100`);
+    const data = await api(`/api/v1/conversations?user=${seg(state.me.id)}&limit=100`);
     for (const conv of (data && data.conversations) || []) {
       const room = roomFor(conv.id);
       room.title = conv.title || room.title;
@@ -913,7 +913,7 @@ async function openRoom(id, { create = false, title } = {}) {
   if (!id) return;
   if (create) {
     try {
-      await api('/api/conversations', { method: 'POST', body: { id, title: title || id }, accept: [409] });
+      await api('/api/v1/conversations', { method: 'POST', body: { id, title: title || id }, accept: [409] });
     } catch (err) {
       // The join below reports anything that really matters.
       console.warn('create failed', err);

@@ -287,10 +287,20 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
   }
   auto target = net::parse_request_target(req.target());
   if (!target) co_return with_cors(bad_request(req, "malformed request target"));
+  // Parley's own API is also at /api/v1/ (always: with COMPAT=webwoz, /api/conversations is
+  // WebWOz's, docs/protocol.md); /api/v1/health and /api/v1/metrics are /health and /metrics.
+  auto& segs = target->segments;
+  if (segs.size() >= 2 && segs[0] == "api" && segs[1] == "v1") {
+    segs.erase(segs.begin() + 1);
+    if (segs.size() == 2 && (segs[1] == "health" || segs[1] == "metrics")) {
+      segs.erase(segs.begin());
+    }
+  }
   Call call{req, std::move(target->segments), {}, false, false, {}, ctx.remote_address, &ctx,
             cors ? origin : std::string(), false};
   for (auto& [key, value] : target->params) call.query[key] = value.value_or(std::string());
-  const bool is_api = !call.segments.empty() && call.segments[0] == "api";
+  const bool is_api = (!call.segments.empty() && call.segments[0] == "api") ||
+                      req.target().starts_with("/api/");
   // The per-client limit on /api/: by user once authenticated, else by address (so that
   // guessing tokens is limited too). nullopt when the call may go on.
   auto limited = [&](const std::string& key) -> std::optional<Response> {

@@ -87,6 +87,8 @@ Config config_from_env() {
   number("REST_MAX_STREAMS", c.rest_max_streams);
   number("AUTH_TIMEOUT_S", c.auth_timeout_s);
   number("WS_IDLE_TIMEOUT_S", c.ws_idle_timeout_s);
+  if (const char* v = env("COMPAT")) c.compat = v;
+  if (const char* v = env("WEBWOZ_FRONTEND_DIR")) c.webwoz_frontend_dir = v;
   return c;
 }
 

@@ -63,7 +63,15 @@ struct Config {
   std::size_t auth_timeout_s = 10;             // AUTH_TIMEOUT_S: token mode, to authenticate
   std::size_t ws_idle_timeout_s = 120;         // WS_IDLE_TIMEOUT_S: ping after half, close after
 
+  // Seed apps (docs/socketio.md). COMPAT=webwoz: WebWOz's HTTP routes (its shapes at
+  // /api/conversations...), Parley's own API at /api/v1/. WEBWOZ_FRONTEND_DIR: WebWOz's two
+  // built front ends served from there (implies COMPAT=webwoz); Parley's page moves to
+  // /parley and `/` redirects to /wizard.
+  std::string compat;               // COMPAT: "" or "webwoz"
+  std::string webwoz_frontend_dir;  // WEBWOZ_FRONTEND_DIR
+
   bool token_mode() const noexcept { return auth_mode == "token"; }
+  bool webwoz() const noexcept { return compat == "webwoz" || !webwoz_frontend_dir.empty(); }
 };
 
 // Defaults overridden by the environment. Unparsable numbers keep the default (and log).

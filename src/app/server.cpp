@@ -13,8 +13,10 @@
 #include <thread>
 
 #include "api/rest_endpoint.hpp"
+#include "api/webwoz_routes.hpp"
 #include "app/retention.hpp"
 #include "app/web_endpoint.hpp"
+#include "app/webwoz_pages.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "hub/authenticator.hpp"
@@ -53,6 +55,17 @@ int run_server(const Config& config) {
   const bool token_mode = config.token_mode();
   if (!token_mode && config.auth_mode != "open") {
     spdlog::critical("AUTH_MODE must be open or token, not {}", config.auth_mode);
+    return 1;
+  }
+  if (!config.compat.empty() && config.compat != "webwoz") {
+    spdlog::critical("COMPAT must be webwoz or unset, not {}", config.compat);
+    return 1;
+  }
+  if (config.webwoz() && token_mode) {
+    // WebWOz has no login: its front ends send no token, and its routes (conversations,
+    // templates) are open to whoever reaches them. Parley will not pretend otherwise.
+    spdlog::critical("COMPAT=webwoz / WEBWOZ_FRONTEND_DIR need AUTH_MODE=open: WebWOz's front "
+                     "ends have no login (docs/socketio.md, \"WebWOz\")");
     return 1;
   }
   std::unique_ptr<hub::Authenticator> auth;
@@ -274,15 +287,42 @@ int run_server(const Config& config) {
   rest_options.admins_create_only = token_mode && config.conversation_creators == "admins";
   api::RestEndpoint rest(hub, stats, rest_options);
   api::RadioisticEndpoint radioistic(hub, rest_options);
-  WebEndpoint web;
+  WebEndpoint web(!config.webwoz_frontend_dir.empty());
+
+  // WebWOz (docs/socketio.md): its routes take /api/ and /health, Parley's API stays at
+  // /api/v1/; its front ends are served from WEBWOZ_FRONTEND_DIR.
+  api::WebWozOptions webwoz_options;
+  webwoz_options.frontend_dir = config.webwoz_frontend_dir;
+  webwoz_options.data_dir = config.data_dir;
+  webwoz_options.database_url_configured = !config.database_url.empty();
+  webwoz_options.broadcast_templates = [&socketio](std::string templates_json) {
+    socketio.emit_to_all("templates", templates_json);
+  };
+  api::WebWozEndpoint webwoz(hub, rest, webwoz_options);
+  WebWozPages webwoz_pages(config.webwoz_frontend_dir);
 
   net::Router router;
   router.mount("/ws", &ws);
   router.mount("/socket.io/", &socketio);
-  router.mount("/api/", &rest);
+  router.mount("/api/v1/", &rest);
   router.mount("/api/chat/", &radioistic);  // radio-istic's chat routes (docs/socketio.md)
-  router.mount("/health", &rest);
   router.mount("/metrics", &rest);
+  if (config.webwoz()) {
+    router.mount("/api/", &webwoz);
+    router.mount("/health", &webwoz);
+    router.mount("/wizard", &webwoz_pages);
+    router.mount("/chat/", &webwoz_pages);
+    router.mount("/static/", &webwoz_pages);
+    spdlog::info("WebWOz: its HTTP routes at /api/ and /health, Parley's API at /api/v1/; "
+                 "front ends {}",
+                 config.webwoz_frontend_dir.empty()
+                     ? std::string("not served (WEBWOZ_FRONTEND_DIR unset)")
+                     : "from " + config.webwoz_frontend_dir + " at /wizard and /chat/<room>, "
+                       "Parley's page at /parley");
+  } else {
+    router.mount("/api/", &rest);
+    router.mount("/health", &rest);
+  }
   router.set_fallback(&web);
 
   net::HttpOptions http_options;

@@ -9,9 +9,18 @@ namespace http = boost::beast::http;
 
 boost::asio::awaitable<std::optional<net::Response>> WebEndpoint::serve(net::HttpContext& ctx) {
   const auto& req = ctx.request;
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (webwoz_ && path == "/" &&
+      (req.method() == http::verb::get || req.method() == http::verb::head)) {
+    net::Response res{http::status::found, req.version()};  // the app's redirect("/wizard")
+    res.set(http::field::location, "/wizard");
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    co_return res;
+  }
+  if (webwoz_ && (path == "/parley" || path == "/parley/")) path = "/";
   if (req.method() == http::verb::get || req.method() == http::verb::head) {
-    std::string_view target = req.target();
-    const std::string_view path = target.substr(0, target.find('?'));
     if (const auto* asset = web::find_asset(path)) {
       net::Response res{http::status::ok, req.version()};
       res.keep_alive(req.keep_alive());

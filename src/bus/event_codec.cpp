@@ -80,6 +80,7 @@ std::string encode_bus_event(std::string_view origin, const Event& e) {
   o.emplace("user", std::move(u));
   o.emplace("seq", e.seq);
   o.emplace("on", e.on);
+  if (e.typing_text) o.emplace("typing_text", *e.typing_text);
   o.emplace("online", e.online);
   if (e.last_seen) o.emplace("last_seen", *e.last_seen);
   return json::serialize(o);
@@ -121,6 +122,9 @@ std::optional<BusEvent> decode_bus_event(std::string_view payload) {
   }
   b.event.seq = num(o, "seq");
   b.event.on = flag(o, "on");
+  if (auto it = o.find("typing_text"); it != o.end() && it->value().is_string()) {
+    b.event.typing_text = std::string(it->value().get_string());
+  }
   b.event.online = flag(o, "online");
   if (o.contains("last_seen")) b.event.last_seen = num(o, "last_seen");
   if ((b.event.type == EventType::message || b.event.type == EventType::edited ||

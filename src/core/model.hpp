@@ -81,4 +81,15 @@ struct User {
   friend bool operator==(const User&, const User&) = default;
 };
 
+// One of WebWOz's canned wizard replies (docs/socketio.md, "WebWOz"): `value` under `key`
+// in `category`. An empty `key` is a top-level entry of the app's older flat style: the
+// string `value` directly under the name `category`.
+struct Template {
+  std::string category;
+  std::string key;
+  std::string value;
+
+  friend bool operator==(const Template&, const Template&) = default;
+};
+
 }  // namespace parley

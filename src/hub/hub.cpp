@@ -401,12 +401,13 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
         e.conversation = cmd.conversation;
         e.user = user;
         e.on = cmd.on;
+        e.typing_text = cmd.typing_text;
         publish(e);
       }
       auto r = room(cmd.conversation, false);
       if (!r) return;
-      asio::post(r->strand(), [r, user, on = cmd.on] {
-        if (!r->dropped()) r->on_typing(user, on);
+      asio::post(r->strand(), [r, user, on = cmd.on, text = std::move(cmd.typing_text)] {
+        if (!r->dropped()) r->on_typing(user, on, text);
       });
       return;
     }
@@ -876,7 +877,7 @@ void Hub::deliver_remote(protocol::Event e) {
         r->on_read(e.user, e.seq);
         return;
       case EventType::typing:
-        r->on_typing(e.user, e.on);
+        r->on_typing(e.user, e.on, e.typing_text);
         return;
       case EventType::presence:
         r->on_remote_presence(e.user, e.online, e.last_seen);

@@ -406,12 +406,13 @@ void Room::on_read(const User& user, Seq seq, std::vector<MessageId> message_ids
   fanout(e);
 }
 
-void Room::on_typing(const User& user, bool on) {
+void Room::on_typing(const User& user, bool on, const std::optional<std::string>& text) {
   Event e;
   e.type = EventType::typing;
   e.conversation = id_;
   e.user = user;
   e.on = on;
+  e.typing_text = text;
   fanout(e, &user.id);
 }
 

@@ -62,7 +62,7 @@ class Room : public std::enable_shared_from_this<Room> {
   // An edited or deleted message: replace the cached copy and fan out.
   void on_update(const protocol::MessagePtr& m, protocol::EventType type);
   void on_read(const User& user, Seq seq, std::vector<MessageId> message_ids = {});
-  void on_typing(const User& user, bool on);
+  void on_typing(const User& user, bool on, const std::optional<std::string>& text = std::nullopt);
 
   // Serves a page from the cache: nullopt when the cache does not cover it.
   //   since set: seq > since (first `limit`); before set: seq < before (last `limit`);

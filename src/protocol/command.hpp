@@ -50,6 +50,9 @@ struct Command {
   std::optional<std::size_t> limit;
   // typing
   bool on = false;
+  // typing: what is being typed, for apps that show it live (WebWOz's participant_typing
+  // {text}: the wizard watches the participant type); nullopt for a plain indicator.
+  std::optional<std::string> typing_text;
 };
 
 using MessagePtr = std::shared_ptr<const StoredMessage>;
@@ -92,6 +95,7 @@ struct Event {
   Seq seq = 0;                      // deleted, read
   std::vector<MessageId> message_ids;  // read: the ids the reader named (may be empty)
   bool on = false;                  // typing
+  std::optional<std::string> typing_text;  // typing: Command::typing_text
   bool online = false;              // presence
   std::optional<TimeMs> last_seen;  // presence offline
 };

@@ -67,9 +67,14 @@ boost::system::error_code check(Command& cmd, const Limits& limits, std::string&
     case Op::history:
       cmd.limit = history_limit(cmd.limit, limits);
       return {};
+    case Op::typing:  // the text being typed, shown live, is held to the content limit
+      if (cmd.typing_text && cmd.typing_text->size() > limits.max_content_bytes) {
+        return fail(Errc::too_large, why,
+                    "text is larger than " + std::to_string(limits.max_content_bytes) + " bytes");
+      }
+      return {};
     case Op::auth:
     case Op::leave:
-    case Op::typing:
     case Op::ping:
       return {};
   }

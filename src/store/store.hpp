@@ -214,6 +214,20 @@ class Connection {
     return make_error_code(Errc::invalid_argument);
   }
 
+  // --- Templates (WebWOz) -----------------------------------------------------------------
+  // Every template, in the order they were given to the last replace_templates. A new store
+  // holds the app's four defaults (category "General"), as the app creates them.
+  [[nodiscard]] virtual Result<std::vector<Template>> list_templates() {
+    return make_error_code(Errc::invalid_argument);  // a backend without templates
+  }
+  // Replaces every template at once, in one transaction, keeping the given order.
+  // invalid_argument when two share (category, key), or a top-level entry's category also
+  // has keyed templates.
+  [[nodiscard]] virtual Result<void> replace_templates(std::span<const Template> templates) {
+    (void)templates;
+    return make_error_code(Errc::invalid_argument);
+  }
+
   // --- Retention --------------------------------------------------------------------------
   // Removes the oldest messages of `conversation` in one transaction: all but the last
   // `keep_last`, and (either rule may remove) the oldest run of messages created before

@@ -1261,6 +1261,49 @@ TEST_P(StoreConformance, ReplaceAfterPruneNumbersFromOne) {
   EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(1, 2));
 }
 
+// --- Templates (WebWOz) -------------------------------------------------------------------
+
+TEST_P(StoreConformance, NewStoreHoldsTheWebWozDefaultTemplates) {
+  const std::vector<Template> defaults{
+      {"General", "greeting", "Hello! How can I help you today?"},
+      {"General", "understanding", "I understand. Let me look into that for you."},
+      {"General", "no_info", "I'm sorry, I don't have information about that."},
+      {"General", "goodbye", "Thank you for chatting with me. Goodbye!"},
+  };
+  EXPECT_EQ(ok(c().list_templates()), defaults);
+}
+
+TEST_P(StoreConformance, ReplacedTemplatesComeBackInOrderWithBothKeyStyles) {
+  const std::vector<Template> set{
+      {"Phase 2", "b", "second phase"},
+      {"flat", "", "a top-level string, the app's older style"},
+      {"Phase 1", "z", "**markdown**\n\"quotes\" Ã© ð"},
+      {"Phase 1", "a", ""},
+  };
+  ok(c().replace_templates(set));
+  EXPECT_EQ(ok(c().list_templates()), set);
+  // Committed: another connection sees it.
+  auto other = ok(db_->connect());
+  EXPECT_EQ(ok(other->list_templates()), set);
+  // And an empty set stays empty (the defaults are not put back).
+  ok(c().replace_templates({}));
+  EXPECT_TRUE(ok(other->list_templates()).empty());
+}
+
+TEST_P(StoreConformance, InvalidTemplateSetsAreRefusedAndChangeNothing) {
+  const auto before = ok(c().list_templates());
+  const std::vector<std::vector<Template>> bad{
+      {{"General", "k", "1"}, {"General", "k", "2"}},  // the same key twice
+      {{"flat", "", "1"}, {"flat", "", "2"}},          // the same top-level name twice
+      {{"mixed", "", "1"}, {"mixed", "k", "2"}},       // top-level and a category at once
+      {{"", "k", "1"}},                                // no category
+  };
+  for (const auto& set : bad) {
+    EXPECT_EQ(error_of(c().replace_templates(set)), Errc::invalid_argument);
+    EXPECT_EQ(ok(c().list_templates()), before);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(all_backends()),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {
                            return param_info.param.name;

@@ -72,6 +72,10 @@ void EngineIoEndpoint::close_all() {
   for (auto& s : table_->all()) s->post_close("server shutting down");
 }
 
+void EngineIoEndpoint::post_to_all(const std::shared_ptr<const std::string>& data) {
+  for (auto& s : table_->all()) s->post_send(data);
+}
+
 std::size_t EngineIoEndpoint::sessions() const { return table_->size(); }
 
 std::variant<std::shared_ptr<EioSocket>, Response> EngineIoEndpoint::make_session(

@@ -33,6 +33,8 @@ class EngineIoEndpoint final : public Endpoint {
 
   // Closes every session (server side). Thread-safe.
   void close_all();
+  // Sends `data` as a message packet to every open session. Thread-safe.
+  void post_to_all(const std::shared_ptr<const std::string>& data);
   std::size_t sessions() const;
   const EngineIoOptions& options() const noexcept { return *options_; }
 

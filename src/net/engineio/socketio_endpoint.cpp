@@ -15,6 +15,7 @@
 #include "protocol/socketio/radioistic_model.hpp"
 #include "protocol/socketio/radioistic_vocabulary.hpp"
 #include "protocol/socketio/socketio_events.hpp"
+#include "protocol/socketio/webwoz_vocabulary.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
 #include "store/storage.hpp"
 
@@ -154,7 +155,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
   // Thread-safe (pure encoding, then emit_text).
   void reply(const ChatRequest& req, AckId ack_id, const Reply& r) {
     if (disconnected_.load(std::memory_order_relaxed)) return;
-    emit_text(protocol::socketio::encode_reply_event(req, r));
+    for (auto& event : protocol::socketio::encode_reply_events(req, r)) emit_text(std::move(event));
     if (ack_id) {
       json::array args;
       args.emplace_back(protocol::socketio::ack_payload(req, r));
@@ -231,6 +232,14 @@ class ChatSocket final : public hub::Client, public SioSocket {
         reply(req, ack_id, ok);
         return;
       }
+      case Op::leave:
+        // WebWOz's wizard leaves {room: "previous"} before its first join: nothing to leave
+        // and no one to be yet, so nothing to say (the app answers nothing either).
+        if (req.format == WireFormat::sio_woz && !is_authenticated()) {
+          if (ack_id) reply(req, ack_id, Reply{});
+          return;
+        }
+        break;
       case Op::join:
         if (req.format == WireFormat::sio_woz) {
           if (!ensure_role(req, ack_id)) return;
@@ -272,6 +281,8 @@ class ChatSocket final : public hub::Client, public SioSocket {
         }
         break;
       case Op::typing: {
+        // WebWOz's participant_typing comes from a socket that joined as a participant.
+        if (req.format == WireFormat::sio_woz && !ensure_role(req, ack_id)) return;
         if (req.recipient) {
           // websocket-server.js:241-250, 263-269: to the recipient's sockets only.
           if (!is_authenticated()) {
@@ -315,11 +326,16 @@ class ChatSocket final : public hub::Client, public SioSocket {
     req.command.conversation = cmd.conversation;
     if (is_authenticated()) req.actor = user().id;
     const bool radio = req.format == WireFormat::sio_messaging;
+    const bool wizard_join = protocol::socketio::webwoz::is_wizard_join(req);
     // Captured here (the user is the strand's); the reply may run on any thread.
     User me = is_authenticated() ? user() : User{};
     submit(req.format, std::move(cmd),
-           [self = self(), req = std::move(req), ack_id, radio, me = std::move(me)](Reply r) {
+           [self = self(), req = std::move(req), ack_id, radio, wizard_join,
+            me = std::move(me)](Reply r) {
              self->reply(req, ack_id, r);
+             if (wizard_join && r.type == ReplyType::history) {
+               self->send_wizard_extras(r.conversation);
+             }
              if (!radio) return;
              if (r.type == ReplyType::ack && r.message && !r.duplicate && req.recipient) {
                // websocket-server.js:214-223: the recipient's sockets, joined or not.
@@ -332,6 +348,23 @@ class ChatSocket final : public hub::Client, public SioSocket {
                self->hub().mark_read(me, r.conversation, r.last_seq, [](Result<Seq>) {});
              }
            });
+  }
+
+  // WebWOz: after a wizard's join history, `templates` then `bot_status_changed`, as the
+  // app's on_join sends them. The templates are read on the storage writer thread, in order
+  // with template changes, and emitted from there: a change committed before this read is
+  // in it (and its own broadcast went out before), one committed after is broadcast after.
+  void send_wizard_extras(const ConversationId& room) {
+    hub().storage().write([self = self(), room](store::Connection& c) {
+      auto set = c.list_templates();
+      if (!set) {
+        spdlog::warn("socket.io session {}: cannot read templates: {}", self->id(),
+                     set.error().message());
+        return;
+      }
+      self->emit_text(protocol::socketio::webwoz::encode_templates(*set));
+      self->emit_text(protocol::socketio::webwoz::encode_bot_status(room));
+    });
   }
 
   // Delivers `text` to every Socket.IO socket of `user` on this server.
@@ -466,5 +499,16 @@ SocketIoEndpoint::SocketIoEndpoint(asio::any_io_executor executor, hub::Hub& hub
               socketio_handlers(std::make_shared<ChatApp>(hub, auth, options),
                                 options.engine.connect_timeout),
               options.engine, &stats) {}
+
+void SocketIoEndpoint::emit_to_all(std::string_view event, std::string_view arg_json) {
+  boost::system::error_code ec;
+  json::value arg = json::parse(arg_json, ec);
+  if (ec) return;
+  json::array args;
+  args.emplace_back(event);
+  args.emplace_back(std::move(arg));
+  engine_.post_to_all(
+      std::make_shared<const std::string>(protocol::socketio::encode_event("/", args)));
+}
 
 }  // namespace parley::net::engineio

@@ -46,6 +46,9 @@ class SocketIoEndpoint final : public Endpoint {
   }
   // Closes every session (Engine.IO close packet / WebSocket close). Thread-safe.
   void close_all() { engine_.close_all(); }
+  // Emits `event` with one argument (JSON text) to every socket on `/`, as Flask-SocketIO's
+  // socketio.emit(event, arg) without a room does (WebWOz's `templates`). Thread-safe.
+  void emit_to_all(std::string_view event, std::string_view arg_json);
   std::size_t sessions() const { return engine_.sessions(); }
 
  private:

@@ -64,6 +64,15 @@ std::string encode_reply_event(const ChatRequest& req, const Reply& r) {
                                            : radioistic::encode_reply_event(req, r);
 }
 
+std::vector<std::string> encode_reply_events(const ChatRequest& req, const Reply& r) {
+  if (r.type != ReplyType::error && req.format == WireFormat::sio_woz) {
+    return webwoz::encode_reply_events(req, r);
+  }
+  std::vector<std::string> out;
+  if (auto one = encode_reply_event(req, r); !one.empty()) out.push_back(std::move(one));
+  return out;
+}
+
 json::value ack_payload(const ChatRequest& req, const Reply& r) {
   json::object o;
   if (r.type == ReplyType::error) {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "protocol/command.hpp"
@@ -56,6 +57,10 @@ struct ChatRequest {
 // The event the sender receives for `reply` to `request` (authenticated,
 // conversation-history, history, error), or empty when the vocabulary has none.
 std::string encode_reply_event(const ChatRequest& request, const Reply& reply);
+
+// Every event the sender receives for `reply`, in order: encode_reply_event's, except that
+// WebWOz answers a join with one `new_message` per message of its history.
+std::vector<std::string> encode_reply_events(const ChatRequest& request, const Reply& reply);
 
 // The single argument of the acknowledgement for `reply`: {ok:true, ...} or
 // {ok:false, code, message}.

@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "protocol/event_encoder.hpp"
+#include "protocol/socketio/webwoz_vocabulary.hpp"
 
 namespace parley::protocol::socketio {
 namespace {
@@ -101,20 +102,39 @@ TEST(SocketIoEvents, MessagingRequests) {
   EXPECT_TRUE(r.command.on);
 }
 
-TEST(SocketIoEvents, WozRequests) {
-  auto r = ok(R"(["join",{"room":"abc12345","role":"wizard"}])");
+TEST(SocketIoEvents, WebWozRequestsAreTheFrontEnds) {
+  // frontend-wizard/src/hooks/useSocket.js
+  auto r = ok(R"(["join",{"room":"abc12345","type":"wizard"}])");
   EXPECT_EQ(r.format, WireFormat::sio_woz);
   EXPECT_EQ(r.command.op, Op::join);
+  EXPECT_EQ(r.command.conversation, "abc12345");
   EXPECT_EQ(r.role, "wizard");
-  r = ok(R"(["join",{"room":"abc12345"}])");
+  EXPECT_TRUE(socketio::webwoz::is_wizard_join(r));
+  // frontend-participant/src/app.js
+  r = ok(R"(["join",{"room":"abc12345","type":"participant"}])");
   EXPECT_EQ(r.role, "participant");
+  EXPECT_FALSE(socketio::webwoz::is_wizard_join(r));
+  // data.get("room", "default_room"), data.get("type", "unknown")
+  r = ok(R"(["join",{}])");
+  EXPECT_EQ(r.command.conversation, "default_room");
+  EXPECT_EQ(r.role, "unknown");
+  EXPECT_EQ(ok(R"(["join",{"room":"r","role":"wizard"}])").role, "wizard");  // earlier name
 
-  r = ok(R"(["bot_message",{"room":"abc12345","text":"*hi*"}])");
+  r = ok(R"(["participant_typing",{"room":"abc12345","text":"Hel"}])");
+  EXPECT_EQ(r.command.op, Op::typing);
+  EXPECT_TRUE(r.command.on);
+  EXPECT_EQ(r.command.typing_text, "Hel");
+  r = ok(R"(["participant_typing",{"room":"abc12345","text":""}])");
+  EXPECT_FALSE(r.command.on);
+  EXPECT_EQ(r.command.typing_text, "");
+
+  r = ok(R"(["wizard_response",{"room":"abc12345","text":"*hi*"}])");
   EXPECT_EQ(r.command.op, Op::send);
-  EXPECT_EQ(r.role, "bot");
+  EXPECT_EQ(r.role, "wizard");
   EXPECT_EQ(r.command.content, "*hi*");
-  EXPECT_EQ(ok(R"(["wizard_message",{"room":"r","text":"t"}])").role, "wizard");
   EXPECT_EQ(ok(R"(["participant_message",{"room":"r","text":"t"}])").role, "participant");
+  EXPECT_EQ(ok(R"(["bot_message",{"room":"r","text":"t"}])").role, "bot");
+  EXPECT_EQ(ok(R"(["leave",{"room":"previous"}])").command.op, Op::leave);
 }
 
 TEST(SocketIoEvents, BadRequests) {
@@ -201,42 +221,55 @@ TEST(SocketIoEvents, MessagingRoomEvents) {
             R"(2["message-deleted",{"conversationId":"c1","seq":3}])");
 }
 
-TEST(SocketIoEvents, WozEvents) {
+TEST(SocketIoEvents, WebWozEventsAreTheAppsShapes) {
   Event e;
   e.type = EventType::message;
   e.conversation = "room1";
-  e.message = std::make_shared<const StoredMessage>(sample());
-  auto a = packet_args(socketio::encode_event(WireFormat::sio_woz, e));
-  EXPECT_EQ(a[0].as_string(), "message");
-  const auto& m = a[1].as_object();
-  EXPECT_EQ(m.at("sender").as_string(), "wizard");
-  EXPECT_EQ(m.at("text").as_string(), sample().content);
-  EXPECT_EQ(m.at("room").as_string(), "room1");
-  EXPECT_EQ(m.at("seq").as_int64(), 7);
-  EXPECT_EQ(m.at("timestamp").as_string(), "2023-11-14T22:13:20.123Z");
+  StoredMessage sm = sample();
+  sm.conversation = "room1";
+  e.message = std::make_shared<const StoredMessage>(sm);
+  // {sender, text, timestamp, room}: exactly the app's keys, its timestamp format.
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_woz, e),
+            R"(2["new_message",{"sender":"wizard","text":)" +
+                boost::json::serialize(boost::json::value(sm.content)) +
+                R"(,"timestamp":"2023-11-14T22:13:20+00:00","room":"room1"}])");
 
   e.type = EventType::typing;
-  EXPECT_TRUE(socketio::encode_event(WireFormat::sio_woz, e).empty());
+  EXPECT_TRUE(socketio::encode_event(WireFormat::sio_woz, e).empty());  // no text to show
+  e.typing_text = "Hel";
+  EXPECT_EQ(socketio::encode_event(WireFormat::sio_woz, e),
+            R"(2["participant_is_typing",{"text":"Hel","room":"room1"}])");
   e.type = EventType::presence;
   EXPECT_TRUE(socketio::encode_event(WireFormat::sio_woz, e).empty());
+
+  EXPECT_EQ(socketio::webwoz::encode_bot_status("room1"),
+            R"(2["bot_status_changed",{"room":"room1","active":false,"available":false,)"
+            R"("progress":"Bot service unavailable"}])");
+  const std::vector<Template> templates{{"General", "hi", "Hello"}, {"flat", "", "x"}};
+  EXPECT_EQ(socketio::webwoz::encode_templates(templates),
+            R"(2["templates",{"General":{"hi":"Hello"},"flat":"x"}])");
 }
 
 TEST(SocketIoEvents, RepliesAndAcks) {
-  auto join = ok(R"(["join",{"room":"r1","role":"participant"}])");
+  auto join = ok(R"(["join",{"room":"r1","type":"participant"}])");
   Reply h;
   h.type = ReplyType::history;
   h.conversation = "r1";
   h.messages.push_back(std::make_shared<const StoredMessage>(sample()));
+  h.messages.push_back(std::make_shared<const StoredMessage>(sample()));
   h.last_seq = 7;
-  auto a = packet_args(encode_reply_event(join, h));
-  EXPECT_EQ(a[0].as_string(), "history");
-  EXPECT_EQ(a[1].at("room").as_string(), "r1");
-  EXPECT_EQ(a[1].at("messages").as_array().size(), 1u);
-  EXPECT_EQ(a[1].at("messages").as_array()[0].at("sender").as_string(), "wizard");
-
+  // The app's history: one new_message per stored message, to the joiner.
+  auto events = encode_reply_events(join, h);
+  ASSERT_EQ(events.size(), 2u);
+  for (const auto& ev : events) {
+    auto a = packet_args(ev);
+    EXPECT_EQ(a[0].as_string(), "new_message");
+    EXPECT_EQ(a[1].at("sender").as_string(), "wizard");
+  }
+  EXPECT_EQ(ack_payload(join, h).as_object().at("messages").as_array().size(), 2u);
   auto jc = ok(R"(["join-conversation",{"conversationId":"r1"}])");
   jc.actor = "u9";
-  a = packet_args(encode_reply_event(jc, h));
+  auto a = packet_args(encode_reply_event(jc, h));
   EXPECT_EQ(a[0].as_string(), "conversation-history");
   EXPECT_EQ(a[1].at("conversationId").as_string(), "r1");
   EXPECT_EQ(a[1].at("lastSeq").as_int64(), 7);

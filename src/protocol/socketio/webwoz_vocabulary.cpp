@@ -1,19 +1,27 @@
 #include "protocol/socketio/webwoz_vocabulary.hpp"
 
+#include <limits>
+
 #include "core/ids.hpp"
 #include "protocol/json_fields.hpp"
 #include "protocol/socketio/vocabulary.hpp"
+#include "protocol/webwoz.hpp"
 
 namespace parley::protocol::socketio::webwoz {
 namespace json = boost::json;
 
 namespace {
 
+// data.get("room", "default_room")
+constexpr std::string_view kDefaultRoom = "default_room";
+
 enum class Name : std::uint8_t {
   join,
   leave,
+  participant_typing,
   participant_message,
-  wizard_message,
+  wizard_response,
+  wizard_message,  // Parley's earlier name for wizard_response
   bot_message,
 };
 
@@ -24,10 +32,18 @@ struct NameEntry {
 constexpr NameEntry kNames[] = {
     {"join", Name::join},
     {"leave", Name::leave},
+    {"participant_typing", Name::participant_typing},
     {"participant_message", Name::participant_message},
+    {"wizard_response", Name::wizard_response},
     {"wizard_message", Name::wizard_message},
     {"bot_message", Name::bot_message},
 };
+
+bool room_field(JsonFields& f, Command& c) {
+  if (!f.id("room", c.conversation)) return false;
+  if (c.conversation.empty()) c.conversation = kDefaultRoom;
+  return true;
+}
 
 Result<ChatRequest> decode_named(Name id, std::string_view name, const json::array& args,
                                  std::string& why) {
@@ -37,21 +53,19 @@ Result<ChatRequest> decode_named(Name id, std::string_view name, const json::arr
   Command& c = req.command;
   json::object o;
   std::optional<std::int64_t> n;
-  auto limit_field = [&](JsonFields& f) -> bool {
-    if (!f.integer("limit", n, 0)) return false;
-    if (n) c.limit = static_cast<std::size_t>(*n);
-    return true;
-  };
 
   switch (id) {
     case Name::join: {
       if (!detail::argument(args, "room", o, why)) return Errc::invalid_argument;
       JsonFields f(o, why);
       c.op = Op::join;
-      if (!f.id("room", c.conversation, true)) return Errc::invalid_argument;
+      if (!room_field(f, c)) return Errc::invalid_argument;
+      // The app sends the whole history; the rules clamp it to the largest page.
+      c.limit = std::numeric_limits<std::size_t>::max();
       if (!f.integer("since", n, 0)) return Errc::invalid_argument;
       c.since = n;
-      if (!limit_field(f)) return Errc::invalid_argument;
+      if (!f.integer("limit", n, 0)) return Errc::invalid_argument;
+      if (n) c.limit = static_cast<std::size_t>(*n);
       std::string claimed;
       if (!f.id("userId", claimed)) return Errc::invalid_argument;
       if (!claimed.empty()) {
@@ -61,10 +75,12 @@ Result<ChatRequest> decode_named(Name id, std::string_view name, const json::arr
         }
         req.claimed_user = std::move(claimed);
       }
-      if (!f.str("role", req.role)) return Errc::invalid_argument;
-      if (req.role.empty()) req.role = "participant";
+      // The app's `type`; `role` was Parley's earlier name for it.
+      if (!f.str("type", req.role)) return Errc::invalid_argument;
+      if (req.role.empty() && !f.str("role", req.role)) return Errc::invalid_argument;
+      if (req.role.empty()) req.role = "unknown";
       if (req.role.size() > detail::kMaxRoleBytes) {
-        why = "role is too long";
+        why = "type is too long";
         return Errc::invalid_argument;
       }
       if (!f.str("name", c.identity.name)) return Errc::invalid_argument;
@@ -74,22 +90,34 @@ Result<ChatRequest> decode_named(Name id, std::string_view name, const json::arr
       if (!detail::argument(args, "room", o, why)) return Errc::invalid_argument;
       JsonFields f(o, why);
       c.op = Op::leave;
-      if (!f.id("room", c.conversation, true)) return Errc::invalid_argument;
+      if (!room_field(f, c)) return Errc::invalid_argument;
+      break;
+    }
+    case Name::participant_typing: {
+      if (!detail::argument(args, "", o, why)) return Errc::invalid_argument;
+      JsonFields f(o, why);
+      c.op = Op::typing;
+      std::string text;
+      if (!room_field(f, c) || !f.str("text", text)) return Errc::invalid_argument;
+      c.on = !text.empty();
+      c.typing_text = std::move(text);
+      req.role = "participant";
       break;
     }
     case Name::participant_message:
+    case Name::wizard_response:
     case Name::wizard_message:
     case Name::bot_message: {
       if (!detail::argument(args, "", o, why)) return Errc::invalid_argument;
       JsonFields f(o, why);
       c.op = Op::send;
-      if (!f.id("room", c.conversation, true) || !f.str("text", c.content, true) ||
+      if (!room_field(f, c) || !f.str("text", c.content, true) ||
           !f.opt_str("clientMsgId", c.client_id)) {
         return Errc::invalid_argument;
       }
       req.role = id == Name::participant_message ? "participant"
-                 : id == Name::wizard_message    ? "wizard"
-                                                 : "bot";
+                 : id == Name::bot_message       ? "bot"
+                                                 : "wizard";
       break;
     }
   }
@@ -106,23 +134,19 @@ std::optional<Result<ChatRequest>> decode(std::string_view name, const json::arr
   return std::nullopt;
 }
 
-json::object message(const StoredMessage& m) {
-  json::object o;
-  o.reserve(6);
-  // The app's senders are roles ("participant", "wizard", "bot"); a message posted by a user
-  // without one shows its user id.
-  o.emplace("sender", m.sender.role.empty() ? m.sender.id : m.sender.role);
-  o.emplace("text", m.content);
-  o.emplace("timestamp", detail::timestamp(m.created_at));
-  o.emplace("room", m.conversation);
-  o.emplace("seq", detail::seq_value(m.seq));  // null while in the outage spool
-  o.emplace("id", m.id);
-  return o;
-}
+json::object message(const StoredMessage& m) { return protocol::webwoz::room_message(m); }
 
 std::string encode_event(const Event& e) {
   if (e.type == EventType::message && e.message) {
-    return detail::event_packet("message", message(*e.message));
+    return detail::event_packet("new_message", message(*e.message));
+  }
+  // Only typing that carries its text (participant_typing); a plain indicator from another
+  // client has nothing to show in the wizard's live preview.
+  if (e.type == EventType::typing && e.typing_text) {
+    json::object o;
+    o.emplace("text", *e.typing_text);
+    o.emplace("room", e.conversation);
+    return detail::event_packet("participant_is_typing", std::move(o));
   }
   return {};
 }
@@ -136,13 +160,38 @@ json::object history_object(const Reply& r) {
   o.emplace("messages", std::move(messages));
   o.emplace("hasMore", r.has_more);
   o.emplace("lastSeq", r.last_seq);
-  if (r.read_seq) o.emplace("readSeq", *r.read_seq);
   return o;
 }
 
-std::string encode_reply_event(const ChatRequest&, const Reply& r) {
-  if (r.type == ReplyType::history) return detail::event_packet("history", history_object(r));
-  return {};
+std::vector<std::string> encode_reply_events(const ChatRequest&, const Reply& r) {
+  std::vector<std::string> out;
+  if (r.type != ReplyType::history) return out;
+  // on_join: `for msg in rooms[room]: emit("new_message", {**msg, "room": room})`.
+  out.reserve(r.messages.size());
+  for (const auto& m : r.messages) out.push_back(detail::event_packet("new_message", message(*m)));
+  return out;
+}
+
+std::string encode_reply_event(const ChatRequest& req, const Reply& r) {
+  auto events = webwoz::encode_reply_events(req, r);
+  return events.size() == 1 ? std::move(events.front()) : std::string();
+}
+
+bool is_wizard_join(const ChatRequest& req) {
+  return req.format == WireFormat::sio_woz && req.command.op == Op::join && req.role == "wizard";
+}
+
+std::string encode_templates(std::span<const Template> templates) {
+  return detail::event_packet("templates", protocol::webwoz::templates_object(templates));
+}
+
+std::string encode_bot_status(const ConversationId& room) {
+  json::object o;
+  o.emplace("room", room);
+  o.emplace("active", false);
+  o.emplace("available", false);
+  o.emplace("progress", "Bot service unavailable");
+  return detail::event_packet("bot_status_changed", std::move(o));
 }
 
 }  // namespace parley::protocol::socketio::webwoz

@@ -6,6 +6,7 @@
 
 #include "core/ids.hpp"
 #include "core/time.hpp"
+#include "store/detail/templates.hpp"
 #include "store/detail/values.hpp"
 
 namespace parley::store::memory {
@@ -478,6 +479,20 @@ Result<Seq> MemoryConnection::read_seq(const ConversationId& conversation, const
   if (data == nullptr) return Seq{0};
   const auto it = data->read.find(user);
   return it == data->read.end() ? Seq{0} : it->second;
+}
+
+// --- Templates (WebWOz) -------------------------------------------------------------------
+
+Result<std::vector<Template>> MemoryConnection::list_templates() {
+  std::lock_guard lock(state_->mu);
+  return state_->templates;
+}
+
+Result<void> MemoryConnection::replace_templates(std::span<const Template> templates) {
+  if (!detail::valid_templates(templates)) return err(Errc::invalid_argument);
+  std::lock_guard lock(state_->mu);
+  state_->templates.assign(templates.begin(), templates.end());
+  return {};
 }
 
 // --- Users -------------------------------------------------------------------------------

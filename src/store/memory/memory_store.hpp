@@ -34,6 +34,13 @@ struct MemoryState {
   std::map<ConversationId, ConversationData> conversations;
   std::unordered_set<MessageId> message_ids;  // ids are unique across conversations
   std::map<UserId, User> users;
+  // The app's defaults, as a new SQLite or PostgreSQL store has them (their migrations).
+  std::vector<Template> templates{
+      {"General", "greeting", "Hello! How can I help you today?"},
+      {"General", "understanding", "I understand. Let me look into that for you."},
+      {"General", "no_info", "I'm sorry, I don't have information about that."},
+      {"General", "goodbye", "Thank you for chatting with me. Goodbye!"},
+  };
 };
 
 class MemoryDatabase final : public Database {
@@ -92,6 +99,8 @@ class MemoryConnection final : public Connection {
   [[nodiscard]] Result<Seq> read_seq(const ConversationId& conversation,
                                      const UserId& user) override;
 
+  [[nodiscard]] Result<std::vector<Template>> list_templates() override;
+  [[nodiscard]] Result<void> replace_templates(std::span<const Template> templates) override;
   [[nodiscard]] Result<void> upsert_user(const User& user) override;
   [[nodiscard]] Result<User> get_user(const UserId& id) override;
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;

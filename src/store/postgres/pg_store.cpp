@@ -49,6 +49,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "store/detail/templates.hpp"
 #include "store/detail/values.hpp"
 #include "store/postgres/migrations.hpp"
 
@@ -1909,6 +1910,52 @@ Result<Seq> PgConnection::read_seq(const ConversationId& conversation, const Use
     if (!res) return res.error();
     if (PQntuples(res->get()) == 0) return Seq{0};
     return i64_at(res->get(), 0, 0);
+  });
+}
+
+// --- Templates (WebWOz) -------------------------------------------------------------------
+// Not prepared statements: a template set is read when a wizard joins and rewritten when
+// someone edits it by hand, a few times a minute at most.
+
+Result<std::vector<Template>> PgConnection::list_templates() {
+  return with_reconnect(true, [&]() -> Result<std::vector<Template>> {
+    auto res = exec_sql("SELECT category, key, value FROM templates ORDER BY position",
+                        "list_templates");
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    std::vector<Template> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i) {
+      out.push_back(Template{std::string(text_at(r, i, 0)), std::string(text_at(r, i, 1)),
+                             std::string(text_at(r, i, 2))});
+    }
+    return out;
+  });
+}
+
+Result<void> PgConnection::replace_templates(std::span<const Template> templates) {
+  if (!detail::valid_templates(templates)) return err(Errc::invalid_argument);
+  // Safe to run again after a drop: the whole set is replaced either way.
+  return with_reconnect(true, [&]() -> Result<void> {
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    if (auto r = exec_sql("DELETE FROM templates", "replace_templates"); !r) return r.error();
+    std::int64_t position = 0;
+    for (const Template& t : templates) {
+      const std::string pos = std::to_string(++position);
+      const char* values[4] = {pos.c_str(), t.category.c_str(), t.key.c_str(), t.value.c_str()};
+      const int lengths[4] = {static_cast<int>(pos.size()), static_cast<int>(t.category.size()),
+                              static_cast<int>(t.key.size()), static_cast<int>(t.value.size())};
+      const int formats[4] = {0, 0, 0, 0};
+      PgResult res(PQexecParams(conn_,
+                                "INSERT INTO templates (position, category, key, value) "
+                                "VALUES ($1::bigint, $2, $3, $4)",
+                                4, nullptr, values, lengths, formats, 0));
+      if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+        return fail(res.get(), "replace_templates insert");
+      }
+    }
+    return tx.commit();
   });
 }
 

@@ -40,6 +40,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "store/detail/templates.hpp"
 #include "store/detail/values.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/wal_checkpointer.hpp"
@@ -1297,6 +1298,41 @@ Result<Seq> SqliteConnection::read_seq(const ConversationId& conversation, const
   auto row = stmt->step();
   if (!row) return row.error();
   return *row ? stmt->int64(0) : Seq{0};
+}
+
+// --- Templates (WebWOz) -------------------------------------------------------------------
+
+Result<std::vector<Template>> SqliteConnection::list_templates() {
+  auto stmt = prepare("SELECT category, key, value FROM templates ORDER BY position");
+  if (!stmt) return stmt.error();
+  std::vector<Template> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(Template{stmt->text(0), stmt->text(1), stmt->text(2)});
+  }
+  return out;
+}
+
+Result<void> SqliteConnection::replace_templates(std::span<const Template> templates) {
+  if (!detail::valid_templates(templates)) return err(Errc::invalid_argument);
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  {
+    auto stmt = prepare("DELETE FROM templates");
+    if (!stmt) return stmt.error();
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  std::int64_t position = 0;
+  for (const Template& t : templates) {
+    auto stmt =
+        prepare("INSERT INTO templates (position, category, key, value) VALUES (?, ?, ?, ?)");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, ++position).bind(2, t.category).bind(3, t.key).bind(4, t.value);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  return tx.commit();
 }
 
 // --- Users -------------------------------------------------------------------------------

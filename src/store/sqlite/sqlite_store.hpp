@@ -117,6 +117,8 @@ class SqliteConnection final : public Connection {
   [[nodiscard]] Result<Seq> read_seq(const ConversationId& conversation,
                                      const UserId& user) override;
 
+  [[nodiscard]] Result<std::vector<Template>> list_templates() override;
+  [[nodiscard]] Result<void> replace_templates(std::span<const Template> templates) override;
   [[nodiscard]] Result<void> upsert_user(const User& user) override;
   [[nodiscard]] Result<User> get_user(const UserId& id) override;
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;

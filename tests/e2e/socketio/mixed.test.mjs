@@ -20,7 +20,7 @@ describe('native and Socket.IO clients in one room', () => {
       const s = await ctx.sio({ mode, name: 'sio', auth: { userId: sioUser, name: 'Sio' } });
       await call(s.socket, 'join-conversation', { conversationId: conv });
       const woz = await ctx.sio({ mode, name: 'woz' });
-      await call(woz.socket, 'join', { room: conv, role: 'wizard' });
+      await call(woz.socket, 'join', { room: conv, type: 'wizard' });
 
       // Native -> Socket.IO (both vocabularies).
       const ack = await n.request({ op: 'send', conversation: conv, content: TRICKY_TEXT });
@@ -28,7 +28,7 @@ describe('native and Socket.IO clients in one room', () => {
       const m = await s.rec.next('receive-message', (x) => x.conversationId === conv && x.seq === ack.seq);
       assert.equal(m.content, TRICKY_TEXT);
       assert.equal(m.senderId, nativeUser);
-      const wm = await woz.rec.next('message', (x) => x.room === conv && x.seq === ack.seq);
+      const wm = await woz.rec.next('new_message', (x) => x.room === conv && x.text === TRICKY_TEXT);
       assert.equal(wm.text, TRICKY_TEXT);
       assert.equal(wm.sender, 'user');
 
@@ -39,10 +39,10 @@ describe('native and Socket.IO clients in one room', () => {
       assert.equal(got.message.content, 'from socket.io');
       assert.equal(got.message.sender.id, sioUser);
       assert.equal(got.message.id, sent.id);
-      await woz.rec.next('message', (x) => x.room === conv && x.seq === sent.seq);
+      await woz.rec.next('new_message', (x) => x.room === conv && x.text === 'from socket.io');
 
       // Socket.IO (WoZ) -> native and messaging.
-      const wz = await call(woz.socket, 'wizard_message', { room: conv, text: 'from the wizard' });
+      const wz = await call(woz.socket, 'wizard_response', { room: conv, text: 'from the wizard' });
       const gotW = await n.next((e) => e.type === 'message' && e.message.seq === wz.seq);
       assert.equal(gotW.message.sender.role, 'wizard');
       const mW = await s.rec.next('receive-message', (x) => x.seq === wz.seq && x.conversationId === conv);

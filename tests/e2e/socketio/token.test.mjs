@@ -55,7 +55,7 @@ test("another user's conversation over Socket.IO: forbidden, and none of its eve
     assert.equal(ack.code, 'forbidden', event);
   }
   // The seed-000 vocabulary is held to the same rule.
-  const woz = await call(bob.socket, 'join', { room: conv, role: 'wizard' });
+  const woz = await call(bob.socket, 'join', { room: conv, type: 'wizard' });
   assert.equal(woz.ok, false, JSON.stringify(woz));
   assert.equal(woz.code, 'forbidden');
 
