@@ -56,10 +56,20 @@ class ChatSocket final : public hub::Session, public SioSocket {
         engine_(engine),
         strand_(engine->strand()) {}
 
-  // hub::Session. Thread-safe.
+  // hub::Session. Thread-safe. Over a WebSocket the frames go straight into its connection
+  // (one write per batch, the room's frame shared, not copied); over polling, to the
+  // session's queue on its strand.
   void deliver(const hub::Frame& frame) override {
     if (disconnected_.load(std::memory_order_relaxed)) return;
-    if (auto e = engine_.lock()) e->post_send(frame);
+    if (auto e = engine_.lock()) e->deliver(frame);
+  }
+  void deliver_batch(std::span<const hub::Frame> frames) override {
+    if (disconnected_.load(std::memory_order_relaxed)) return;
+    if (auto e = engine_.lock()) e->deliver_batch(frames);
+  }
+  // A DeliveryScope deferred the WebSocket's write (EioSocket::set_scope_session).
+  void wake() override {
+    if (auto e = engine_.lock()) e->wake_delivery();
   }
 
   // The CONNECT payload: {token?, userId?, name?, avatar?, role?}. Authenticates when it
@@ -359,6 +369,7 @@ class ChatApp final : public SioApp {
       error = why.empty() ? std::string("unauthorized") : why;
       return nullptr;
     }
+    connection.engine()->set_scope_session(socket);
     return socket;
   }
 
