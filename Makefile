@@ -4,6 +4,7 @@
 #   make build    configure + build build/parley (RelWithDebInfo)
 #   make test     install, build with warnings as errors, run unit tests and every e2e suite
 #   make asan     ASan+UBSan build in build-asan/, run the unit tests
+#   make tsan     ThreadSanitizer build in build-tsan/: the hub, storage, bus and network tests
 #   make e2e      only the end-to-end suites, against the current build/parley
 #   make clean    remove the build folders (never ./data)
 #
@@ -22,7 +23,7 @@ BENCH ?= ON
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 
-.PHONY: all deps configure build run test unit e2e asan clean
+.PHONY: all deps configure build run test unit e2e asan tsan clean
 
 all: build
 
@@ -61,5 +62,20 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -L unit
 
+# ThreadSanitizer over the tests whose code runs on several threads at once: the hub (rooms,
+# presence, sessions' strands, the writer's callbacks), storage (writer, readers, checkpoints),
+# the spool, the bus and the network layer. Only those targets are built.
+TSAN_TESTS := parley_hub_test parley_storage_test parley_store_sqlite_test parley_store_spool_test \
+  parley_bus_test parley_net_test
+tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON \
+	  -DPARLEY_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-tsan -j$(JOBS) --target $(TSAN_TESTS)
+	set -e; for t in $(TSAN_TESTS); do \
+	  bin=$$(find build-tsan/src -name $$t -type f -perm -u+x | head -1); \
+	  echo "==> tsan: $$t"; \
+	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $$bin --gtest_brief=1; \
+	done
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

@@ -12,6 +12,7 @@
 #include "hub/jwt_authenticator.hpp"
 #include "net/http_server.hpp"
 #include "net/request_target.hpp"
+#include "protocol/command_rules.hpp"
 #include "protocol/json_fields.hpp"
 
 namespace parley::api {
@@ -678,9 +679,10 @@ asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::str
   if (auto v = co_await check_visible(call, id); !v) {
     co_return error_from(call.req, v.error(), "conversation");
   }
-  const std::size_t n = std::clamp<std::size_t>(
-      limit ? static_cast<std::size_t>(*limit) : hub_.options().default_history, 1,
-      hub_.options().max_history);
+  // limit=0 is "the default page", as on /ws and Socket.IO (protocol::history_limit).
+  const std::size_t n = protocol::history_limit(
+      limit ? std::optional<std::size_t>(static_cast<std::size_t>(*limit)) : std::nullopt,
+      hub_.options().limits);
   struct Page {
     std::vector<StoredMessage> messages;
     bool has_more = false;
@@ -709,6 +711,15 @@ asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::str
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   co_return json_response(call.req, http::status::ok,
                           history_json(id, r->messages, r->has_more, r->last_seq));
+}
+
+// A command refused by protocol::check: 413 for sizes, 400 for the rest.
+static Response rule_error(const net::Request& req, boost::system::error_code ec,
+                           const std::string& why) {
+  if (ec == Errc::too_large) {
+    return error_response(req, http::status::payload_too_large, "too_large", why);
+  }
+  return bad_request(req, why);
 }
 
 asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::string& id) {
@@ -743,18 +754,20 @@ asio::awaitable<Response> RestEndpoint::post_message(Call& call, const std::stri
                       call.user.role};
   }
   if (!content) co_return bad_request(call.req, "content is required");
-  if (content->size() > options_.max_content_bytes) {
-    co_return error_response(
-        call.req, http::status::payload_too_large, "too_large",
-        "content is larger than " + std::to_string(options_.max_content_bytes) + " bytes");
-  }
-  m.content = std::move(*content);
-  m.kind = kind.value_or("text");
-  if (m.kind != "text" && m.kind != "image" && m.kind != "file" && m.kind != "system") {
-    co_return bad_request(call.req, "kind must be text, image, file or system");
-  }
-  m.meta = meta.value_or("{}");
-  m.client_id = std::move(client_id);
+  // The same rules as a send over /ws or Socket.IO (protocol::check), then the same hub
+  // operation.
+  protocol::Command cmd;
+  cmd.op = protocol::Op::send;
+  cmd.conversation = id;
+  cmd.content = std::move(*content);
+  cmd.kind = kind.value_or("text");
+  cmd.meta = meta.value_or("{}");
+  cmd.client_id = std::move(client_id);
+  if (auto ec = protocol::check(cmd, hub_.options().limits, why)) co_return rule_error(call.req, ec, why);
+  m.content = std::move(cmd.content);
+  m.kind = std::move(cmd.kind);
+  m.meta = std::move(cmd.meta);
+  m.client_id = std::move(cmd.client_id);
   if (auto v = co_await check_visible(call, id, true); !v) {
     co_return error_from(call.req, v.error(), "conversation");
   }
@@ -784,9 +797,13 @@ asio::awaitable<Response> RestEndpoint::change_message(Call& call, const std::st
     std::optional<std::string> content;
     if (!get_string(*body, "content", content, why)) co_return bad_request(call.req, why);
     if (!content) co_return bad_request(call.req, "content is required");
-    if (content->size() > options_.max_content_bytes) {
-      co_return error_response(call.req, http::status::payload_too_large, "too_large",
-                               "content is too large");
+    protocol::Command cmd;
+    cmd.op = protocol::Op::edit;
+    cmd.conversation = id;
+    cmd.seq = seq;
+    cmd.content = *content;
+    if (auto ec = protocol::check(cmd, hub_.options().limits, why)) {
+      co_return rule_error(call.req, ec, why);
     }
     std::function<void(std::function<void(Result<StoredMessage>)>)> job10 =
         [&](std::function<void(Result<StoredMessage>)> done) {

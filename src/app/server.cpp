@@ -23,9 +23,7 @@
 #include "net/http_server.hpp"
 #include "net/router.hpp"
 #include "net/ws_session.hpp"
-#ifdef PARLEY_HAVE_ENGINEIO
 #include "net/engineio/socketio_endpoint.hpp"
-#endif
 #include "bus/event_codec.hpp"
 #include "bus/redis/redis_broker.hpp"
 #include "core/ids.hpp"
@@ -167,7 +165,12 @@ int run_server(const Config& config) {
       config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context ioc(static_cast<int>(threads));
 
+  // One set of limits for every endpoint: commands are checked against it (protocol::check)
+  // and pages sized by it, whoever sends them.
+  protocol::Limits limits;
+  limits.max_content_bytes = config.max_content_bytes;
   hub::Hub::Options hub_options;
+  hub_options.limits = limits;
   hub_options.max_joined_rooms = config.max_joined_rooms;
   hub_options.enforce_access = token_mode;
   hub::Hub hub(ioc.get_executor(), **storage, hub_options);
@@ -216,40 +219,27 @@ int run_server(const Config& config) {
       return 1;
     }
     broker = std::make_unique<bus::redis::RedisBroker>(*rc);
-    const std::string origin = new_short_id();
-    hub.set_event_sink([b = broker.get(), origin](const protocol::Event& e) {
-      b->publish(bus::encode_bus_event(origin, e));
-    });
-    bus::Broker::Handlers handlers;
-    handlers.on_message = [&hub, origin](std::string_view payload) {
-      auto be = bus::decode_bus_event(payload);
-      if (!be || be->origin == origin) return;
-      hub.deliver_remote(std::move(be->event));
-    };
-    handlers.on_resubscribed = [&hub] { hub.catch_up(); };
-    broker->start(std::move(handlers));
-    spdlog::info("bus: redis {}:{} as server {}", rc->host, rc->port, origin);
+    hub.attach_bus(*broker);
+    spdlog::info("bus: redis {}:{}", rc->host, rc->port);
   }
   net::NetStats stats;
   const net::OriginPolicy origins(config.allowed_origins);
 
   net::WsOptions ws_options;
   ws_options.max_frame_bytes = config.max_frame_bytes;
-  ws_options.limits.max_content_bytes = config.max_content_bytes;
+  ws_options.limits = limits;
   ws_options.rate_per_s = rate;
   ws_options.rate_burst = burst;
   ws_options.auth_timeout = std::chrono::seconds(config.auth_timeout_s);
   ws_options.idle_timeout = std::chrono::seconds(std::max<std::size_t>(2, config.ws_idle_timeout_s));
   ws_options.origins = origins;
   net::WsEndpoint ws(hub, *auth, stats, ws_options);
-#ifdef PARLEY_HAVE_ENGINEIO
   net::engineio::SocketIoOptions sio_options;
-  sio_options.limits = ws_options.limits;
+  sio_options.limits = limits;
   sio_options.rate_per_s = rate;
   sio_options.rate_burst = burst;
   sio_options.engine.origins = origins;
   net::engineio::SocketIoEndpoint socketio(ioc.get_executor(), hub, *auth, stats, sio_options);
-#endif
   api::RestOptions rest_options;
   rest_options.max_content_bytes = config.max_content_bytes;
   rest_options.version = PARLEY_VERSION;
@@ -263,9 +253,7 @@ int run_server(const Config& config) {
 
   net::Router router;
   router.mount("/ws", &ws);
-#ifdef PARLEY_HAVE_ENGINEIO
   router.mount("/socket.io/", &socketio);
-#endif
   router.mount("/api/", &rest);
   router.mount("/health", &rest);
   router.mount("/metrics", &rest);
@@ -292,9 +280,7 @@ int run_server(const Config& config) {
     spdlog::info("signal {}: shutting down", signo);
     server.stop_accepting();
     ws.close_all();
-#ifdef PARLEY_HAVE_ENGINEIO
     socketio.close_all();
-#endif
     hub.stop();
     retention.stop();
     // Give sessions a moment to flush their close frames, then commit what is queued and

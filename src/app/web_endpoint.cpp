@@ -1,9 +1,7 @@
 #include "app/web_endpoint.hpp"
 
 #include "net/http_server.hpp"
-#ifdef PARLEY_HAVE_WEB
 #include "web/assets.hpp"
-#endif
 
 namespace parley::app {
 
@@ -11,7 +9,6 @@ namespace http = boost::beast::http;
 
 boost::asio::awaitable<std::optional<net::Response>> WebEndpoint::serve(net::HttpContext& ctx) {
   const auto& req = ctx.request;
-#ifdef PARLEY_HAVE_WEB
   if (req.method() == http::verb::get || req.method() == http::verb::head) {
     std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
@@ -38,7 +35,6 @@ boost::asio::awaitable<std::optional<net::Response>> WebEndpoint::serve(net::Htt
       co_return res;
     }
   }
-#endif
   co_return net::json_error(http::status::not_found, "not_found", "no such route", req.version(),
                             req.keep_alive());
 }

@@ -1,7 +1,8 @@
 // A message bus between Parley servers (PROTOCOL.md "Several servers"). The hub publishes
 // each committed or ephemeral event it fans out locally; every other server's hub receives
-// it and delivers it to its own rooms. Payloads are opaque strings (bus/event.hpp encodes
-// them). Implementations: redis/ (REDIS_URL). Without a broker nothing is published.
+// it and delivers it to its own rooms. Payloads are opaque strings (bus/event_codec.hpp encodes
+// them). Implementations: redis/ (REDIS_URL) and memory_broker.hpp (one process: the
+// reference, for tests). Without a broker nothing is published.
 #pragma once
 
 #include <functional>

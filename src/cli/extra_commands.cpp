@@ -1,10 +1,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
-#if __has_include("cli/protocol_test_server.hpp")
 #include "cli/protocol_test_server.hpp"
-#define PARLEY_HAVE_PROTOCOL_TEST_SERVER 1
-#endif
 
 namespace parley::cli {
 
@@ -14,14 +11,12 @@ void add_extra_commands(CLI::App& app, Registry& registry) {
   add_cleanup_command(app, registry);
   add_migrate_command(app, registry);
   add_backup_commands(app, registry);
-#ifdef PARLEY_HAVE_PROTOCOL_TEST_SERVER
   auto port = std::make_shared<int>(3000);
   auto* cmd = app.add_subcommand(
       "protocol-test-server",
       "Run the reference server the Engine.IO/Socket.IO compliance suites expect");
   cmd->add_option("--port", *port, "Port")->capture_default_str();
   cmd->callback([port, &registry] { registry.result = run_protocol_test_server(*port); });
-#endif
 }
 
 }  // namespace parley::cli

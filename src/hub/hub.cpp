@@ -1,11 +1,13 @@
 #include "hub/hub.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <limits>
 
+#include "bus/event_codec.hpp"
 #include "core/log.hpp"
 #include "hub/room.hpp"
 #include "protocol/event_encoder.hpp"
@@ -132,32 +134,16 @@ void Hub::authenticated(const SessionPtr& session) {
       spdlog::warn("user {}: could not be stored: {}", user.id, r.error().message());
     }
   });
-  bool first = false;
-  {
-    std::lock_guard lock(users_mu_);
-    first = online_[user.id]++ == 0;
-  }
-  if (first) broadcast_user_status(user, true, std::nullopt);
+  if (presence_.connected(session, user)) broadcast_user_status(user, true, std::nullopt);
 }
 
-void Hub::subscribe_user_status(const SessionPtr& session) {
-  std::lock_guard lock(users_mu_);
-  status_subscribers_[session->id()] = session;
-}
-
-bool Hub::is_online(const UserId& user) const {
-  std::lock_guard lock(users_mu_);
-  return online_.contains(user) || remote_online_.contains(user);
-}
-
-std::size_t Hub::online_users() const {
-  std::lock_guard lock(users_mu_);
-  return online_.size();
+void Hub::subscribe_user_status(const SessionPtr& session, protocol::WireFormat format) {
+  presence_.subscribe(session, format);
 }
 
 void Hub::broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen,
                                 bool remote) {
-  if (!remote && sink_) {
+  if (!remote && broker_) {
     protocol::Event e;
     e.type = EventType::presence;
     e.user = user;
@@ -165,34 +151,33 @@ void Hub::broadcast_user_status(const User& user, bool online, std::optional<Tim
     e.last_seen = last_seen;
     publish(e);
   }
-  std::vector<SessionPtr> targets;
-  {
-    std::lock_guard lock(users_mu_);
-    // Online anywhere is online: an offline here is not news while another server has them
-    // (and a remote change is not news while this server has them).
-    if (!online && !remote && remote_online_.contains(user.id)) return;
-    if (remote && online_.contains(user.id)) return;
-    for (auto it = status_subscribers_.begin(); it != status_subscribers_.end();) {
-      if (auto s = it->second.lock()) {
-        targets.push_back(std::move(s));
-        ++it;
-      } else {
-        it = status_subscribers_.erase(it);
-      }
-    }
-  }
+  // Online anywhere is online: an offline here is not news while another server has them
+  // (and a remote change is not news while this server has them).
+  if (!online && !remote && presence_.online_elsewhere(user.id)) return;
+  if (remote && presence_.online_here(user.id)) return;
+  auto targets = presence_.subscribers();
   if (targets.empty()) return;
   protocol::Event e;
   e.type = EventType::presence;
   e.user = user;
   e.online = online;
   e.last_seen = last_seen;
-  // Subscribers speak the messaging vocabulary (Socket.IO's user-status).
-  auto text = protocol::encode_event(protocol::WireFormat::sio_messaging, e);
-  if (text.empty()) return;
-  auto frame = std::make_shared<const std::string>(std::move(text));
-  for (auto& s : targets) s->deliver(frame);
-  count_deliveries(targets.size());
+  // Encoded once per vocabulary among the subscribers.
+  std::array<Frame, protocol::kWireFormats> frames;
+  std::array<bool, protocol::kWireFormats> encoded{};
+  std::uint64_t delivered = 0;
+  for (auto& [s, format] : targets) {
+    const auto f = static_cast<std::size_t>(format);
+    if (!encoded[f]) {
+      encoded[f] = true;
+      auto text = protocol::encode_event(format, e);
+      if (!text.empty()) frames[f] = std::make_shared<const std::string>(std::move(text));
+    }
+    if (!frames[f]) continue;
+    s->deliver(frames[f]);
+    ++delivered;
+  }
+  count_deliveries(delivered);
 }
 
 void Hub::disconnect(const SessionPtr& session) {
@@ -203,22 +188,10 @@ void Hub::disconnect(const SessionPtr& session) {
       });
     }
   }
-  {
-    std::lock_guard lock(users_mu_);
-    status_subscribers_.erase(session->id());
-  }
+  presence_.unsubscribe(session->id());
   if (!session->is_authenticated()) return;
   const User user = session->user();
-  bool last = false;
-  {
-    std::lock_guard lock(users_mu_);
-    auto it = online_.find(user.id);
-    if (it != online_.end() && --it->second == 0) {
-      online_.erase(it);
-      last = true;
-    }
-  }
-  if (last) {
+  if (presence_.disconnected(session, user.id)) {
     const TimeMs now = now_ms();
     storage_.write([id = user.id, now](store::Connection& c) {
       if (auto r = c.set_last_seen(id, now); !r) {
@@ -360,7 +333,11 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
           reply(std::move(ack));
         };
         if (pending) {
-          apply_pending(*stored, std::move(then));
+          if (r->duplicate) {
+            then();  // a resend: the room has it already
+          } else {
+            apply_pending(*stored, std::move(then));
+          }
         } else {
           apply_commit(std::move(stored), r->duplicate, std::move(then));
         }
@@ -394,7 +371,7 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
           return;
         }
         const Seq seq = *r;
-        if (sink_) {
+        if (broker_) {
           protocol::Event e;
           e.type = EventType::read;
           e.conversation = cmd.conversation;
@@ -416,7 +393,7 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
     }
 
     case Op::typing: {
-      if (sink_) {
+      if (broker_) {
         protocol::Event e;
         e.type = EventType::typing;
         e.conversation = cmd.conversation;
@@ -434,7 +411,7 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
 
     case Op::history: {
       const std::size_t limit =
-          std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
+          protocol::history_limit(cmd.limit, options_.limits);
       auto r = room(cmd.conversation, false);
       if (!r) {
         read_page(cmd.conversation, cmd.after, cmd.before, limit, std::move(reply));
@@ -461,71 +438,150 @@ void Hub::apply(User user, Command cmd, ReplyFn reply) {
 }
 
 
+// A join answers with history, then the session becomes a member, in that order on the
+// room's strand: the page is made final there (trimmed to, or completed up to, the last seq
+// the room has fanned out) and handed to `reply` before add_member, so every live message
+// after it is one the page does not hold. Transports queue a reply's bytes synchronously,
+// as they queue deliveries, so the client sees the history, then the live ones: nothing
+// lost, nothing twice, for any `since` (issue 14: an 800-behind re-join under 4 writers had
+// 11 of 30 joins with repeats when the member was added before the storage read).
+struct Hub::Join {
+  SessionPtr session;
+  protocol::WireFormat format;
+  std::optional<Seq> since;
+  std::size_t limit = 0;
+  User user;  // captured on the session's strand, when the join was decided
+  bool fresh = false;
+  ReplyFn reply;
+  std::optional<Reply> page;    // read from storage, to reconcile with the room
+  std::optional<Seq> read_seq;  // the user's, once known
+  int rounds = 0;
+};
+
 void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, ReplyFn reply) {
   bool fresh = false;
   if (!session->note_join(cmd.conversation, format, options_.max_joined_rooms, fresh)) {
     reply(Reply::make_error(Errc::invalid_argument, "too many joined conversations"));
     return;
   }
-  const std::size_t limit =
-      std::min(cmd.limit.value_or(options_.default_history), options_.max_history);
-  const UserId user = session->user().id;
-  User who = session->user();
-  with_room(cmd.conversation, [this, session, format, since = cmd.since, limit, user, who, fresh,
-                               reply = std::move(reply)](Room& r) mutable {
-    r.when_ready([this, room = r.shared_from_this(), session, format, since, limit, user, who,
-                  fresh, reply = std::move(reply)]() mutable {
+  auto join = std::make_shared<Join>();
+  join->session = session;
+  join->format = format;
+  join->since = cmd.since;
+  join->limit = protocol::history_limit(cmd.limit, options_.limits);
+  join->user = session->user();
+  join->fresh = fresh;
+  join->reply = std::move(reply);
+  with_room(cmd.conversation, [this, join](Room& r) {
+    r.when_ready([this, room = r.shared_from_this(), join] {
       if (options_.enforce_access) {
-        if (auto ec = room->access(who)) {
+        if (auto ec = room->access(join->user)) {
           // A refused join does not count toward max_joined_rooms (a join of a room the
           // session was already in keeps its entry: it is still a member).
-          if (fresh) session->forget_join(room->id());
-          reply(Reply::make_error(ec, ec == Errc::permission_denied
-                                          ? "not a participant of this conversation"
-                                          : "join failed: storage is unavailable"));
+          if (join->fresh) join->session->forget_join(room->id());
+          join->reply(Reply::make_error(ec, ec == Errc::permission_denied
+                                                ? "not a participant of this conversation"
+                                                : "join failed: storage is unavailable"));
           return;
         }
       }
-      room->add_member(session, format);
-      if (room->note_member_user(user)) {
-        storage_.write([id = room->id(), user](store::Connection& c) {
-          (void)c.add_member(id, user, now_ms());
-        });
-      }
-      auto finish = [this, room, user, reply = std::move(reply)](Reply page) mutable {
-        if (page.type != ReplyType::history) {
-          reply(std::move(page));
-          return;
-        }
-        page.online = room->online_users();
-        if (auto known = room->known_read_seq(user)) {
-          page.read_seq = *known;
-          reply(std::move(page));
-          return;
-        }
-        storage_.read([room, user, page = std::move(page),
-                       reply = std::move(reply)](store::Connection& c) mutable {
-          auto seq = c.read_seq(room->id(), user);
-          page.read_seq = seq ? *seq : 0;
-          if (seq) {
-            asio::post(room->strand(), [room, user, s = *seq] { room->learn_read_seq(user, s); });
-          }
-          reply(std::move(page));
-        });
-      };
-      if (auto page = room->page(since, std::nullopt, limit)) {
-        finish(std::move(*page));
-        return;
-      }
-      read_page(room->id(), since, std::nullopt, limit,
-                [room, finish = std::move(finish)](Reply page) mutable {
-                  asio::post(room->strand(),
-                             [page = std::move(page), finish = std::move(finish)]() mutable {
-                               finish(std::move(page));
-                             });
-                });
+      finish_join(room, join);
     });
   });
+}
+
+void Hub::finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<Join>& join) {
+  const UserId& user = join->user.id;
+  // 1. The user's read seq, from the room if it learned it, else from storage.
+  if (!join->read_seq) {
+    if (auto known = room->known_read_seq(user)) {
+      join->read_seq = *known;
+    } else {
+      storage_.read([this, room, join](store::Connection& c) {
+        auto seq = c.read_seq(room->id(), join->user.id);
+        asio::post(room->strand(), [this, room, join, seq = seq ? *seq : Seq{0}, ok = !!seq] {
+          if (ok) room->learn_read_seq(join->user.id, seq);
+          join->read_seq = seq;
+          finish_join(room, join);
+        });
+      });
+      return;
+    }
+  }
+  // 2. The page: from the room's cache when it covers it (consistent with what the room
+  // fanned out by construction), else from storage, reconciled with the room below.
+  std::optional<Reply> page = room->page(join->since, std::nullopt, join->limit);
+  if (!page && join->page) {
+    page = std::move(join->page);
+    join->page.reset();
+    // A room that could not load (storage was down) knows no seqs: its page stands as read.
+    if (page->type == ReplyType::history && room->is_ready() &&
+        !reconcile(*room, *page, join->since, join->limit)) {
+      page.reset();  // the room moved on further than its cache reaches: read again
+    }
+  }
+  if (!page) {
+    if (++join->rounds > 8) {
+      join->reply(Reply::make_error(Errc::unavailable, "join failed: the room is too busy"));
+      if (join->fresh) join->session->forget_join(room->id());
+      return;
+    }
+    read_page(room->id(), join->since, std::nullopt, join->limit,
+              [this, room, join](Reply p) mutable {
+                asio::post(room->strand(), [this, room, join, p = std::move(p)]() mutable {
+                  join->page = std::move(p);
+                  finish_join(room, join);
+                });
+              });
+    return;
+  }
+  if (page->type != ReplyType::history) {  // storage failed: no membership, say why
+    if (join->fresh) join->session->forget_join(room->id());
+    join->reply(std::move(*page));
+    return;
+  }
+  // 3. Answer, then become a member: every message after the page is fanned out to it.
+  page->read_seq = *join->read_seq;
+  page->online = room->online_users();
+  if (!std::binary_search(page->online.begin(), page->online.end(), user)) {
+    page->online.insert(std::lower_bound(page->online.begin(), page->online.end(), user), user);
+  }
+  join->reply(std::move(*page));
+  room->add_member(join->session, join->user, join->format);
+  if (room->note_member_user(user)) {
+    storage_.write([id = room->id(), user](store::Connection& c) {
+      (void)c.add_member(id, user, now_ms());
+    });
+  }
+}
+
+// A page read from storage, made to end exactly where the room's fan-out stands
+// (room.last_seq()): messages past it are dropped (the room has not fanned them out yet;
+// they reach the new member live), and messages the room fanned out after the storage read
+// are added from its cache. False when the cache does not reach back far enough.
+bool Hub::reconcile(const Room& room, Reply& page, std::optional<Seq> since, std::size_t limit) {
+  const Seq fanned = room.last_seq();
+  auto& msgs = page.messages;
+  while (!msgs.empty() && msgs.back()->seq > fanned) {
+    msgs.pop_back();
+  }
+  page.last_seq = fanned;
+  if (page.has_more && since) return true;  // the client pages on; live ones follow fanned
+  const Seq upto = !msgs.empty() ? msgs.back()->seq : since.value_or(0);
+  if (upto >= fanned) return true;
+  if (msgs.empty() && !since && page.has_more) return true;
+  auto extra = room.page(upto, std::nullopt, static_cast<std::size_t>(fanned - upto));
+  if (!extra) return false;
+  for (auto& m : extra->messages) msgs.push_back(std::move(m));
+  if (msgs.size() > limit) {
+    if (since) {
+      msgs.resize(limit);  // the rest is paged for; live ones follow fanned
+    } else {
+      msgs.erase(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(msgs.size() - limit));
+    }
+    page.has_more = true;
+  }
+  return true;
 }
 
 void Hub::read_page(const ConversationId& id, std::optional<Seq> after, std::optional<Seq> before,
@@ -578,7 +634,7 @@ void Hub::apply_commit(std::shared_ptr<const StoredMessage> m, bool duplicate,
     return;
   }
   messages_.fetch_add(1, std::memory_order_relaxed);
-  if (sink_) {
+  if (broker_) {
     protocol::Event e;
     e.type = EventType::message;
     e.conversation = m->conversation;
@@ -601,7 +657,7 @@ void Hub::apply_commit(std::shared_ptr<const StoredMessage> m, bool duplicate,
 
 void Hub::apply_update(const StoredMessage& msg, EventType type, std::function<void()> then) {
   auto m = std::make_shared<const StoredMessage>(msg);
-  if (sink_) {
+  if (broker_) {
     protocol::Event e;
     e.type = type;
     e.conversation = m->conversation;
@@ -622,7 +678,28 @@ void Hub::apply_update(const StoredMessage& msg, EventType type, std::function<v
 
 void Hub::append(NewMessage msg, std::function<void(Result<Appended>, bool pending)> done) {
   if (appender_) {
-    appender_(std::move(msg), std::move(done));
+    // With an outage spool, a resend must find what its client id already names while the
+    // database cannot be asked: the stored message (its ack was lost), or the pending one.
+    auto key = SentIndex::key_of(msg.conversation, msg.sender.id, msg.client_id);
+    if (!key) {
+      appender_(std::move(msg), std::move(done));
+      return;
+    }
+    appender_(std::move(msg), [this, key = std::move(*key), done = std::move(done)](
+                                  Result<Appended> r, bool pending) {
+      if (r && pending) {
+        if (auto known = sent_.find(key); known && known->id != r->message.id) {
+          // Its spool record replays as a duplicate of `known` and is dropped then.
+          Appended a;
+          a.message = *known;
+          a.duplicate = true;
+          done(std::move(a), known->seq == 0);
+          return;
+        }
+      }
+      if (r) sent_.remember(key, std::make_shared<const StoredMessage>(r->message));
+      done(std::move(r), pending);
+    });
     return;
   }
   storage_.append(std::move(msg),
@@ -651,7 +728,11 @@ void Hub::post_message(NewMessage msg, std::function<void(Result<Appended>)> don
       return;
     }
     if (pending) {  // spooled: seq 0 tells the caller (REST answers seq null, pending true)
-      apply_pending(r->message, [done, r] { done(*r); });
+      if (r->duplicate) {
+        done(*r);
+      } else {
+        apply_pending(r->message, [done, r] { done(*r); });
+      }
       return;
     }
     if (!r->duplicate) {
@@ -716,29 +797,33 @@ void Hub::pruned(const ConversationId& conversation, Seq first_kept) {
 
 // --- Other servers (bus) ------------------------------------------------------------------
 
+void Hub::attach_bus(bus::Broker& broker) {
+  broker_ = &broker;
+  origin_ = new_short_id();
+  bus::Broker::Handlers handlers;
+  handlers.on_message = [this](std::string_view payload) {
+    auto be = bus::decode_bus_event(payload);
+    if (!be || be->origin == origin_) return;
+    deliver_remote(std::move(be->event));
+  };
+  handlers.on_resubscribed = [this] { catch_up(); };
+  broker.start(std::move(handlers));
+}
+
+void Hub::publish(const protocol::Event& e) const {
+  if (broker_) broker_->publish(bus::encode_bus_event(origin_, e));
+}
+
 void Hub::deliver_remote(protocol::Event e) {
   if (e.type == EventType::presence && e.conversation.empty()) {
-    {
-      std::lock_guard lock(users_mu_);
-      if (e.online) {
-        ++remote_online_[e.user.id];
-      } else if (auto it = remote_online_.find(e.user.id);
-                 it != remote_online_.end() && --it->second <= 0) {
-        remote_online_.erase(it);
-      }
+    if (presence_.remote_status(e.user, e.online)) {
+      broadcast_user_status(e.user, e.online, e.last_seen, true);
     }
-    broadcast_user_status(e.user, e.online, e.last_seen, true);
     return;
   }
-  if (e.type == EventType::presence) {
-    std::lock_guard lock(users_mu_);
-    auto& users = remote_rooms_[e.conversation];
-    int& n = users[e.user.id];
-    n += e.online ? 1 : -1;
-    const bool changed = e.online ? n == 1 : n <= 0;
-    if (n <= 0) users.erase(e.user.id);
-    if (users.empty()) remote_rooms_.erase(e.conversation);
-    if (!changed) return;
+  if (e.type == EventType::presence &&
+      !presence_.remote_room(e.conversation, e.user.id, e.online)) {
+    return;
   }
   auto r = room(e.conversation, false);
   if (!r) return;  // nobody here follows it; storage has the committed part
@@ -763,21 +848,6 @@ void Hub::deliver_remote(protocol::Event e) {
         return;
     }
   });
-}
-
-std::vector<UserId> Hub::remote_room_users(const ConversationId& conversation) const {
-  std::vector<UserId> users;
-  std::lock_guard lock(users_mu_);
-  if (auto it = remote_rooms_.find(conversation); it != remote_rooms_.end()) {
-    for (const auto& [user, n] : it->second) users.push_back(user);
-  }
-  return users;
-}
-
-bool Hub::remote_in_room(const ConversationId& conversation, const UserId& user) const {
-  std::lock_guard lock(users_mu_);
-  auto it = remote_rooms_.find(conversation);
-  return it != remote_rooms_.end() && it->second.contains(user);
 }
 
 void Hub::catch_up() {

@@ -18,9 +18,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "bus/broker.hpp"
 #include "core/error.hpp"
+#include "hub/presence.hpp"
+#include "hub/sent_index.hpp"
 #include "hub/session.hpp"
 #include "protocol/command.hpp"
+#include "protocol/command_rules.hpp"
 #include "store/storage.hpp"
 
 namespace parley::hub {
@@ -31,8 +35,9 @@ class Hub {
  public:
   struct Options {
     std::size_t cache_messages = 256;         // recent messages kept per live room
-    std::size_t default_history = 100;        // join/history without limit
-    std::size_t max_history = 1000;           // largest page
+    // Content, meta and history limits: the one set every endpoint checks commands against
+    // (protocol::check) and pages by.
+    protocol::Limits limits;
     std::size_t max_joined_rooms = 1000;      // per session
     std::chrono::seconds idle_room_ttl{120};  // memberless rooms are dropped after this
     // Token mode: a conversation whose participants list is non-empty admits only those
@@ -68,12 +73,16 @@ class Hub {
   // counts the connection for the user's online status.
   // Requires: called on the session's strand, once per session.
   void authenticated(const SessionPtr& session);
-  // Subscribes the session to every user's online/offline changes (Socket.IO's
-  // `user-status`, sent to everyone): Event{presence} with an empty conversation.
-  void subscribe_user_status(const SessionPtr& session);
-  // Whether the user has an authenticated connection to this server.
-  bool is_online(const UserId& user) const;
-  std::size_t online_users() const;
+  // Subscribes the session to every user's online/offline changes, encoded in `format`
+  // (radio-istic's `user-status-change`): Event{presence} with an empty conversation.
+  void subscribe_user_status(const SessionPtr& session,
+                             protocol::WireFormat format = protocol::WireFormat::sio_messaging);
+  // Whether the user has an authenticated connection to this server or, with a bus, another.
+  bool is_online(const UserId& user) const { return presence_.is_online(user); }
+  // Users with a connection to this server.
+  std::size_t online_users() const { return presence_.online_users(); }
+  // Presence: online users everywhere with what is known of them, a user's sessions here.
+  const Presence& presence() const noexcept { return presence_; }
 
   // Posts a message as `msg.sender` (REST, bots): committed, then broadcast to the room.
   void post_message(NewMessage msg, std::function<void(Result<Appended>)> done);
@@ -118,13 +127,13 @@ class Hub {
     return spool_state_();
   }
 
-  // Several servers (bus/, REDIS_URL; app/server.cpp wires it). `sink` gets every event
-  // that originates here (committed messages, edits, deletes, reads, typing, room presence,
-  // user status) from any thread; other servers' events come back through deliver_remote.
-  // Set before serving. Without a sink nothing changes.
-  using EventSink = std::function<void(const protocol::Event&)>;
-  void set_event_sink(EventSink sink) { sink_ = std::move(sink); }
-  bool has_bus() const noexcept { return static_cast<bool>(sink_); }
+  // Several servers (bus/, REDIS_URL): every event that originates here (committed messages,
+  // edits, deletes, reads, typing, room presence, user status) is published on `broker`;
+  // other servers' events come back through it to deliver_remote, and a lost subscription
+  // makes every live room catch up from storage by seq. Call once, before serving; stop the
+  // broker before the hub goes. Without a bus nothing changes.
+  void attach_bus(bus::Broker& broker);
+  bool has_bus() const noexcept { return broker_ != nullptr; }
   // An event published by another server: delivered to the live room (messages in seq
   // order, gaps filled from storage), or to user-status subscribers. Any thread.
   void deliver_remote(protocol::Event event);
@@ -159,6 +168,11 @@ class Hub {
                  std::size_t limit, std::function<void(protocol::Reply)> done);
   void join(const SessionPtr& session, protocol::WireFormat format, protocol::Command cmd,
             ReplyFn reply);
+  struct Join;
+  // Requires: on the room's strand.
+  void finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<Join>& join);
+  static bool reconcile(const Room& room, protocol::Reply& page, std::optional<Seq> since,
+                        std::size_t limit);
   // Applies a conversation command (send, edit, delete, read, typing, history) as `user`,
   // once access is settled. Runs on any thread.
   void apply(User user, protocol::Command cmd, ReplyFn reply);
@@ -174,29 +188,21 @@ class Hub {
 
   void broadcast_user_status(const User& user, bool online, std::optional<TimeMs> last_seen,
                              bool remote = false);
-  void publish(const protocol::Event& e) const {
-    if (sink_) sink_(e);
-  }
+  void publish(const protocol::Event& e) const;
 
   boost::asio::any_io_executor executor_;
   store::Storage& storage_;
   Options options_;
   AppendFn appender_;
-  EventSink sink_;
+  bus::Broker* broker_ = nullptr;
+  std::string origin_;  // this server's id on the bus (its own events come back: skipped)
   std::function<SpoolState()> spool_state_;
 
   mutable std::mutex rooms_mu_;  // guards rooms_
   std::unordered_map<ConversationId, std::shared_ptr<Room>> rooms_;
 
-  mutable std::mutex
-      users_mu_;  // guards online_, remote_online_, remote_rooms_, status_subscribers_
-  std::unordered_map<UserId, int> online_;         // authenticated connections per user
-  std::unordered_map<UserId, int> remote_online_;  // other servers where the user is online
-  // Per conversation: other servers where the user is a room member (bus presence).
-  std::unordered_map<ConversationId, std::unordered_map<UserId, int>> remote_rooms_;
-  std::vector<UserId> remote_room_users(const ConversationId& conversation) const;
-  bool remote_in_room(const ConversationId& conversation, const UserId& user) const;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> status_subscribers_;
+  Presence presence_;  // who is online, here and elsewhere; status subscribers
+  SentIndex sent_;     // recent client ids, for resends during an outage (with a spool)
 
   struct Sweeper;
   std::shared_ptr<Sweeper> sweeper_;

@@ -6,11 +6,15 @@
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <thread>
 
+#include "bus/memory_broker.hpp"
 #include "store/memory/memory_store.hpp"
 
 namespace parley::hub {
@@ -46,6 +50,23 @@ class RecordingSession final : public Session {
       for (const auto& f : frames_) count += f.at("type").as_string() == type;
       return count >= n;
     });
+  }
+  // A reply recorded into the same stream as the deliveries, under the same lock, the way a
+  // transport queues a reply's bytes: the test then sees their relative order.
+  void record_reply(const Reply& r) {
+    json::object o;
+    o["type"] = r.type == ReplyType::history ? "history" : "reply";
+    json::array seqs;
+    for (const auto& m : r.messages) seqs.push_back(m->seq);
+    o["seqs"] = std::move(seqs);
+    o["has_more"] = r.has_more;
+    std::lock_guard lock(mu_);
+    frames_.push_back(std::move(o));
+    cv_.notify_all();
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    frames_.clear();
   }
   std::vector<json::object> frames_of(std::string_view type) {
     std::lock_guard lock(mu_);
@@ -458,6 +479,220 @@ TEST_F(HubAccessTest, RefusedJoinsDoNotCountTowardTheJoinedRoomsLimit) {
   EXPECT_EQ(fourth.error, Errc::invalid_argument);
   // A room already joined is not counted twice.
   EXPECT_EQ(join(bob, "a").type, ReplyType::history);
+}
+
+// Issue 14: a reader re-joining far behind a busy room (past the cache, so the page comes from
+// storage) got live messages before its history and repeats of what the history held. Now the
+// history comes first and the live ones continue it: nothing lost, nothing twice.
+TEST_F(HubTest, RejoinFarBehindABusyRoomGetsHistoryThenLiveNothingTwice) {
+  auto reader = connect("reader");
+  std::vector<std::shared_ptr<RecordingSession>> writers;
+  for (int i = 0; i < 4; ++i) {
+    writers.push_back(connect("w" + std::to_string(i)));
+    ASSERT_EQ(join(writers.back(), "busy").type, ReplyType::history);
+  }
+  for (int i = 0; i < 60; ++i) send(writers[0], "busy", "seed");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> senders;
+  for (auto& w : writers) {
+    senders.emplace_back([&, w] {
+      for (int i = 0; i < 400 && !stop.load(); ++i) send(w, "busy", "live");
+    });
+  }
+  for (int round = 0; round < 10; ++round) {
+    reader->clear();
+    // 40+ behind: past the 8-message cache, so the page is read from storage while the
+    // writers keep committing.
+    Seq last = 0;
+    {
+      std::promise<Seq> p;
+      storage_->read([&](store::Connection& c) {
+        auto conv = c.get_conversation("busy");
+        p.set_value(conv ? conv->last_seq : 0);
+      });
+      last = p.get_future().get();
+    }
+    const Seq since = last > 40 ? last - 40 : 0;
+    auto promise = std::make_shared<std::promise<void>>();
+    run_on(strands_.at(reader.get()), [&] {
+      Command c;
+      c.op = Op::join;
+      c.conversation = "busy";
+      c.since = since;
+      c.limit = 1000;
+      hub_->handle(reader, WireFormat::native, std::move(c), [r = reader, promise](Reply reply) {
+        r->record_reply(reply);
+        promise->set_value();
+      });
+    });
+    promise->get_future().wait();
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // live ones arrive
+    auto frames = reader->wait_frames(1);
+    // The first frame about this room's messages is the history; then seqs only grow by one.
+    std::vector<Seq> seen;
+    bool history_seen = false;
+    for (const auto& f : frames) {
+      const auto type = f.at("type").as_string();
+      if (type == "history") {
+        ASSERT_FALSE(history_seen);
+        history_seen = true;
+        for (const auto& v : f.at("seqs").as_array()) seen.push_back(v.as_int64());
+        ASSERT_FALSE(f.at("has_more").as_bool());
+      } else if (type == "message") {
+        ASSERT_TRUE(history_seen) << "round " << round << ": a live message before the history";
+        seen.push_back(f.at("message").at("seq").as_int64());
+      }
+    }
+    ASSERT_TRUE(history_seen);
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.front(), since + 1) << "round " << round;
+    for (std::size_t i = 1; i < seen.size(); ++i) {
+      ASSERT_EQ(seen[i], seen[i - 1] + 1) << "round " << round << " at " << i;
+    }
+    Command leave;
+    leave.op = Op::leave;
+    leave.conversation = "busy";
+    call(reader, std::move(leave));
+  }
+  stop = true;
+  for (auto& t : senders) t.join();
+}
+
+// Two servers on one bus and one database (the MemoryBroker stands in for Redis): members on
+// one server get the other's messages in seq order, and a gap (a lost payload, a lost
+// subscription) is filled from storage.
+class TwoHubsTest : public ::testing::Test {
+ protected:
+  struct Server {
+    std::unique_ptr<store::Storage> storage;
+    std::unique_ptr<bus::MemoryBroker> broker;
+    std::unique_ptr<Hub> hub;
+  };
+  void SetUp() override {
+    for (auto& s : servers_) {
+      auto st = store::Storage::open(db_, {});
+      ASSERT_TRUE(st);
+      s.storage = std::move(*st);
+      s.broker = std::make_unique<bus::MemoryBroker>(bus_);
+      Hub::Options options;
+      options.cache_messages = 8;
+      s.hub = std::make_unique<Hub>(ioc_.get_executor(), *s.storage, options);
+      s.hub->attach_bus(*s.broker);
+    }
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    for (auto& s : servers_) {
+      s.broker->stop();
+      s.hub->stop();
+      s.storage->stop();
+    }
+    work_.reset();
+    ioc_.stop();
+    thread_.join();
+  }
+
+  std::shared_ptr<RecordingSession> connect(int server, const std::string& user) {
+    auto s = std::make_shared<RecordingSession>();
+    auto strand = asio::make_strand(ioc_);
+    strands_.emplace(s.get(), strand);
+    hubs_[s.get()] = servers_[server].hub.get();
+    run_on(strand, [&] {
+      s->set_user(User{user, user, "", "user", std::nullopt});
+      servers_[server].hub->authenticated(s);
+    });
+    return s;
+  }
+  template <class Fn>
+  void run_on(asio::strand<asio::io_context::executor_type>& strand, Fn fn) {
+    std::promise<void> done;
+    asio::post(strand, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().get();
+  }
+  Reply call(const std::shared_ptr<RecordingSession>& s, Command cmd) {
+    auto promise = std::make_shared<std::promise<Reply>>();
+    auto future = promise->get_future();
+    run_on(strands_.at(s.get()), [&] {
+      hubs_.at(s.get())->handle(s, WireFormat::native, std::move(cmd),
+                                [promise](Reply r) { promise->set_value(std::move(r)); });
+    });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    return future.get();
+  }
+  void join(const std::shared_ptr<RecordingSession>& s, const std::string& conv) {
+    Command c;
+    c.op = Op::join;
+    c.conversation = conv;
+    ASSERT_EQ(call(s, std::move(c)).type, ReplyType::history);
+  }
+  Seq send(const std::shared_ptr<RecordingSession>& s, const std::string& conv) {
+    Command c;
+    c.op = Op::send;
+    c.conversation = conv;
+    c.content = "m";
+    auto r = call(s, std::move(c));
+    EXPECT_EQ(r.type, ReplyType::ack);
+    return r.message ? r.message->seq : 0;
+  }
+  static std::vector<Seq> seqs(const std::shared_ptr<RecordingSession>& s) {
+    std::vector<Seq> out;
+    for (const auto& f : s->frames_of("message")) out.push_back(f.at("message").at("seq").as_int64());
+    return out;
+  }
+
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
+  std::shared_ptr<store::memory::MemoryDatabase> db_ =
+      std::make_shared<store::memory::MemoryDatabase>();
+  std::shared_ptr<bus::MemoryBus> bus_ = std::make_shared<bus::MemoryBus>();
+  std::array<Server, 2> servers_;
+  std::thread thread_;
+  std::map<Session*, asio::strand<asio::io_context::executor_type>> strands_;
+  std::map<Session*, Hub*> hubs_;
+};
+
+TEST_F(TwoHubsTest, MessagesCrossServersInSeqOrder) {
+  auto alice = connect(0, "alice");
+  auto bob = connect(1, "bob");
+  join(alice, "room");
+  join(bob, "room");
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(send(alice, "room"), i);
+  bob->wait_type("message", 5);
+  EXPECT_EQ(seqs(bob), (std::vector<Seq>{1, 2, 3, 4, 5}));
+  EXPECT_TRUE(servers_[0].hub->is_online("bob"));  // presence crosses too
+}
+
+TEST_F(TwoHubsTest, ALostPayloadIsFilledFromStorageInOrder) {
+  auto alice = connect(0, "alice");
+  auto bob = connect(1, "bob");
+  join(alice, "room");
+  join(bob, "room");
+  EXPECT_EQ(send(alice, "room"), 1);
+  bob->wait_type("message", 1);
+  servers_[1].broker->drop_next(2);  // seq 2 and 3 never reach server 1 by the bus
+  EXPECT_EQ(send(alice, "room"), 2);
+  EXPECT_EQ(send(alice, "room"), 3);
+  EXPECT_EQ(send(alice, "room"), 4);  // past the gap: held, the gap read from storage
+  bob->wait_type("message", 4);
+  EXPECT_EQ(seqs(bob), (std::vector<Seq>{1, 2, 3, 4}));
+}
+
+TEST_F(TwoHubsTest, ALostSubscriptionCatchesUpWhenItIsBack) {
+  auto alice = connect(0, "alice");
+  auto bob = connect(1, "bob");
+  join(alice, "room");
+  join(bob, "room");
+  servers_[1].broker->cut();
+  for (int i = 0; i < 3; ++i) send(alice, "room");
+  servers_[1].broker->restore();  // on_resubscribed: every live room reads what it missed
+  bob->wait_type("message", 3);
+  EXPECT_EQ(seqs(bob), (std::vector<Seq>{1, 2, 3}));
+  EXPECT_EQ(send(alice, "room"), 4);
+  bob->wait_type("message", 4);
+  EXPECT_EQ(seqs(bob), (std::vector<Seq>{1, 2, 3, 4}));
 }
 
 }  // namespace

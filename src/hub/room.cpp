@@ -138,14 +138,13 @@ void Room::cache_append(const MessagePtr& m) {
   }
 }
 
-bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
+bool Room::add_member(const SessionPtr& session, const User& user, protocol::WireFormat format) {
   touch();
   for (const auto& m : members_) {
     if (m.session == session) return false;
   }
   // A joiner gets what its history did not hold, nothing twice.
   while (!commits_.empty() || !acks_.empty()) flush_commits(kMaxCommitsPerBatch);
-  const User& user = session->user();
   members_.push_back(Member{session, user, format});
   if (connections_[user.id]++ == 0) {
     Event e;
@@ -154,7 +153,7 @@ bool Room::add_member(const SessionPtr& session, protocol::WireFormat format) {
     e.user = user;
     e.online = true;
     hub_.publish(e);
-    if (!hub_.has_bus() || !hub_.remote_in_room(id_, user.id)) fanout(e);
+    if (!hub_.has_bus() || !hub_.presence().remote_in_room(id_, user.id)) fanout(e);
   }
   return true;
 }
@@ -178,7 +177,7 @@ void Room::remove_member(const SessionPtr& session, bool disconnected) {
     e.last_seen = now_ms();
     hub_.publish(e);
     // Still here through another server: not news.
-    if (!hub_.has_bus() || !hub_.remote_in_room(id_, e.user.id)) fanout(e);
+    if (!hub_.has_bus() || !hub_.presence().remote_in_room(id_, e.user.id)) fanout(e);
   }
   (void)disconnected;
 }
@@ -188,7 +187,7 @@ std::vector<UserId> Room::online_users() const {
   users.reserve(connections_.size());
   for (const auto& [user, count] : connections_) users.push_back(user);
   if (hub_.has_bus()) {
-    for (auto& user : hub_.remote_room_users(id_)) {
+    for (auto& user : hub_.presence().remote_room_users(id_)) {
       if (!connections_.contains(user)) users.push_back(std::move(user));
     }
   }
@@ -444,7 +443,7 @@ std::optional<protocol::Reply> Room::page(std::optional<Seq> after, std::optiona
     const Seq from = std::max(*after + 1, first);
     if (from > last) return r;
     const std::size_t begin = index_of(from);
-    const std::size_t end = std::min(cache_.size(), begin + limit);
+    const std::size_t end = begin + std::min(limit, cache_.size() - begin);  // no overflow
     r.messages.assign(cache_.begin() + static_cast<std::ptrdiff_t>(begin),
                       cache_.begin() + static_cast<std::ptrdiff_t>(end));
     r.has_more = end < cache_.size();

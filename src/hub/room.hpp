@@ -36,8 +36,10 @@ class Room : public std::enable_shared_from_this<Room> {
   void when_ready(std::function<void()> fn);
   bool is_ready() const noexcept { return state_ == State::ready; }
 
-  // Membership. add_member returns false if the session was already a member.
-  bool add_member(const SessionPtr& session, protocol::WireFormat format);
+  // Membership. add_member returns false if the session was already a member. `user` is the
+  // session's user as it was when the join was decided (the session's own field belongs to
+  // its strand).
+  bool add_member(const SessionPtr& session, const User& user, protocol::WireFormat format);
   void remove_member(const SessionPtr& session, bool disconnected);
   bool empty() const noexcept { return members_.empty(); }
   std::vector<UserId> online_users() const;

@@ -11,7 +11,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "net/rate_limiter.hpp"
+#include "core/token_bucket.hpp"
 
 namespace parley::net {
 

@@ -13,7 +13,7 @@
 
 #include "core/log.hpp"
 #include "net/http_server.hpp"
-#include "net/rate_limiter.hpp"
+#include "hub/client.hpp"
 #include "net/request_target.hpp"
 #include "net/ws_connection.hpp"
 #include "net/ws_frame.hpp"
@@ -31,15 +31,17 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // connection (net/ws_connection.hpp), which owns the socket, the framing, the batched
 // writer, the slow-consumer rule and the keep-alive. Handlers run on the connection's
 // strand (the socket's executor); `deliver` and `close` may be called from any thread.
-class WsSession final : public hub::Session, public WsConnection::Handler {
+class WsSession final : public hub::Client, public WsConnection::Handler {
  public:
   WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot)
-      : endpoint_(endpoint),
+      : hub::Client(endpoint.hub_, endpoint.auth_,
+                    hub::ClientOptions{endpoint.options_.limits, endpoint.options_.rate_per_s,
+                                       endpoint.options_.rate_burst},
+                    socket.get_executor()),
+        endpoint_(endpoint),
         slot_(std::move(slot)),
         conn_(std::make_shared<WsConnection>(std::move(socket), limits(endpoint.options_),
-                                             endpoint.stats_, fmt::format("ws session {}", id()))),
-        deadline_(conn_->executor()),
-        bucket_(endpoint.options_.rate_per_s, endpoint.options_.rate_burst) {}
+                                             endpoint.stats_, fmt::format("ws session {}", id()))) {}
 
   // On the strand, once: starts the connection and, with a token from the upgrade request,
   // authentication.
@@ -73,16 +75,14 @@ class WsSession final : public hub::Session, public WsConnection::Handler {
   void on_oversized(WsConnection& conn, std::uint64_t size) override;
   void on_closed(WsConnection& conn) override;
 
-  // --- token deadlines, on the strand
-  void arm_deadline(std::chrono::steady_clock::time_point when, const char* why);
+  // hub::Client: the token expired, or no auth came in time.
+  void on_expired(std::string_view why) override { refuse(json::value(nullptr), why); }
   void refuse(const json::value& ref, std::string_view why);
-  void authenticate(const hub::AuthRequest& request, const json::value& ref);
+  void auth(hub::AuthRequest request, const json::value& ref);
 
   WsEndpoint& endpoint_;
   std::shared_ptr<void> slot_;  // the server's connection count and per-address slot
   std::shared_ptr<WsConnection> conn_;
-  asio::steady_timer deadline_;  // token mode: auth timeout, then the token's expiry
-  TokenBucket bucket_;
 };
 
 void WsSession::start(std::string token) {
@@ -93,26 +93,23 @@ void WsSession::start(std::string token) {
   }
   endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
   conn_->start(self, self);
-  if (endpoint_.auth_.requires_token()) {
-    arm_deadline(std::chrono::steady_clock::now() + endpoint_.options_.auth_timeout,
-                 "authenticate first: timed out");
-  }
-  if (!token.empty()) authenticate(hub::AuthRequest{std::move(token), {}}, json::value(nullptr));
+  require_auth_within(endpoint_.options_.auth_timeout);
+  if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}}, json::value(nullptr));
 }
 
 void WsSession::on_message(WsConnection&, std::string_view text, bool) {
   json::value ref;
   std::string why;
-  if (!bucket_.take()) {
+  if (!admit()) {
     endpoint_.stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
     // The reply carries the ref when the frame is cheap to look at; the frame is not applied.
-    auto limited = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+    auto limited = protocol::native::decode(text, ref, why);
     if (limited) ref = std::move(limited->ref);
     send_text(
         protocol::native::encode_error(ref, Errc::rate_limited, "too many messages: slow down"));
     return;
   }
-  auto decoded = protocol::native::decode(text, endpoint_.options_.limits, ref, why);
+  auto decoded = protocol::native::decode(text, ref, why);
   if (!decoded) {
     endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
     send_text(protocol::native::encode_error(ref, decoded.error(), why));
@@ -120,11 +117,11 @@ void WsSession::on_message(WsConnection&, std::string_view text, bool) {
   }
   auto& cmd = decoded->command;
   if (cmd.op == protocol::Op::auth) {
-    authenticate(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
+    auth(hub::AuthRequest{std::move(cmd.token), std::move(cmd.identity)}, decoded->ref);
     return;
   }
-  endpoint_.hub_.handle(
-      shared(), protocol::WireFormat::native, std::move(cmd),
+  submit(
+      protocol::WireFormat::native, std::move(cmd),
       [self = shared(), ref = std::move(decoded->ref)](protocol::Reply r) {
         self->send_text(protocol::native::encode_reply(ref, r));
       });
@@ -138,23 +135,9 @@ void WsSession::on_oversized(WsConnection&, std::uint64_t size) {
 }
 
 void WsSession::on_closed(WsConnection&) {
-  deadline_.cancel();
-  auto self = shared();
-  endpoint_.hub_.disconnect(self);
+  end();
   endpoint_.forget(id());
   endpoint_.stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void WsSession::arm_deadline(std::chrono::steady_clock::time_point when, const char* why) {
-  deadline_.expires_at(when);
-  std::weak_ptr<WsSession> weak = shared();
-  deadline_.async_wait([weak, why](boost::system::error_code ec) {
-    if (ec) return;  // re-armed or the session ended
-    if (auto self = weak.lock()) {
-      spdlog::info("ws session {}: {}, closed", self->id(), why);
-      self->refuse(json::value(nullptr), why);
-    }
-  });
 }
 
 void WsSession::refuse(const json::value& ref, std::string_view why) {
@@ -163,49 +146,25 @@ void WsSession::refuse(const json::value& ref, std::string_view why) {
   close(ws::close_code::policy_error);
 }
 
-void WsSession::authenticate(const hub::AuthRequest& request, const json::value& ref) {
+void WsSession::auth(hub::AuthRequest request, const json::value& ref) {
   std::string why;
-  auto identity = endpoint_.auth_.identify(request, why);
-  if (!identity) {
+  auto user = authenticate(std::move(request), why);
+  if (!user) {
     endpoint_.stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    if (endpoint_.auth_.requires_token()) {
-      // Token mode: a bad, expired or wrongly signed token gets `unauthorized` and the
-      // connection ends. The reason never includes the token.
-      spdlog::info("ws session {}: authentication refused: {}", id(), why);
+    // Token mode: a bad, expired or wrongly signed token gets `unauthorized` and the
+    // connection ends. The reason never includes the token.
+    if (requires_token() && user.error() == Errc::unauthenticated) {
       refuse(ref, why);
-      return;
-    }
-    send_text(protocol::native::encode_error(ref, identity.error(), why));
-    return;
-  }
-  auto user = std::optional<User>(std::move(identity->user));
-  if (is_authenticated() && this->user().id != user->id) {
-    send_text(protocol::native::encode_error(ref, Errc::invalid_argument,
-                                             "already authenticated as another user"));
-    return;
-  }
-  const bool first = !is_authenticated();
-  if (endpoint_.auth_.requires_token()) {
-    // The token decides the whole identity; a later token (a refresh) moves the deadline.
-    if (identity->expires_at) {
-      const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
-      arm_deadline(std::chrono::steady_clock::now() + left, "token expired");
     } else {
-      deadline_.cancel();
+      send_text(protocol::native::encode_error(ref, user.error(), why));
     }
-  } else if (!first) {  // a repeated auth keeps what it does not restate
-    if (user->name.empty()) user->name = this->user().name;
-    if (user->avatar.empty()) user->avatar = this->user().avatar;
-    if (request.claimed.role.empty()) user->role = this->user().role;
+    return;
   }
-  set_user(*user);
-  if (first) endpoint_.hub_.authenticated(shared());
   protocol::Reply ok;
   ok.type = protocol::ReplyType::auth_ok;
-  ok.user = *user;
+  ok.user = std::move(*user);
   send_text(protocol::native::encode_reply(ref, ok));
 }
-
 
 WsEndpoint::WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats,
                        WsOptions options)

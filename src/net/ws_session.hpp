@@ -24,7 +24,7 @@ struct WsOptions {
   std::size_t send_queue_frames = 1024;       // per session, before it is closed as slow
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
   std::chrono::seconds idle_timeout{120};  // a ping after half of it quiet; closed after all
-  protocol::native::Limits limits;
+  protocol::Limits limits;
   // Frames a second per connection (token bucket); 0: unlimited. Over it: error
   // `rate_limited` and the frame is dropped; the connection stays open.
   double rate_per_s = 0;

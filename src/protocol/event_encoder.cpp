@@ -1,10 +1,7 @@
 #include "protocol/event_encoder.hpp"
 
 #include "protocol/native/json_codec.hpp"
-#if __has_include("protocol/socketio/socketio_events.hpp")
 #include "protocol/socketio/socketio_events.hpp"
-#define PARLEY_HAVE_SOCKETIO_EVENTS 1
-#endif
 
 namespace parley::protocol {
 
@@ -40,11 +37,7 @@ std::string encode_event(WireFormat format, const Event& event) {
       return native::encode_event(event);
     case WireFormat::sio_messaging:
     case WireFormat::sio_woz:
-#ifdef PARLEY_HAVE_SOCKETIO_EVENTS
       return socketio::encode_event(format, event);
-#else
-      return {};
-#endif
   }
   return {};
 }

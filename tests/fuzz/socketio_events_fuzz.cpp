@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto v = boost::json::parse(text, ec);
   if (ec || !v.is_array()) return 0;
   std::string why;
-  auto req = sio::decode_request(v.get_array(), native::Limits{}, why);
+  auto req = sio::decode_request(v.get_array(), why);
   if (!req) return 0;
   // Encode every kind of reply for the decoded request.
   auto m =

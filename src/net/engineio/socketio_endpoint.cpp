@@ -11,7 +11,7 @@
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "net/engineio/socketio_server.hpp"
-#include "net/rate_limiter.hpp"
+#include "hub/client.hpp"
 #include "protocol/socketio/socketio_events.hpp"
 #include "protocol/socketio/socketio_packet.hpp"
 #include "store/storage.hpp"
@@ -45,14 +45,13 @@ std::string str_field(const json::object& o, std::string_view key) {
 }
 
 // One client's socket on the default namespace: a hub session speaking both vocabularies.
-class ChatSocket final : public hub::Session, public SioSocket {
+class ChatSocket final : public hub::Client, public SioSocket {
  public:
   ChatSocket(hub::Hub& hub, const hub::Authenticator& auth, const SocketIoOptions& options,
              const std::shared_ptr<EioSocket>& engine)
-      : hub_(hub),
-        auth_(auth),
-        limits_(options.limits),
-        bucket_(options.rate_per_s, options.rate_burst),
+      : hub::Client(hub, auth,
+                    hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst},
+                    engine->strand()),
         engine_(engine),
         strand_(engine->strand()) {}
 
@@ -93,7 +92,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
   void on_event(json::array args, AckId ack_id, std::vector<std::string> attachments) override {
     ChatRequest req;
     if (!args.empty() && args[0].is_string()) req.event = std::string(args[0].get_string());
-    if (!bucket_.take()) {
+    if (!admit()) {
       reply(req, ack_id, Reply::make_error(Errc::rate_limited, "too many messages: slow down"));
       return;
     }
@@ -104,7 +103,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
       return;
     }
     std::string why;
-    auto decoded = protocol::socketio::decode_request(args, limits_, why);
+    auto decoded = protocol::socketio::decode_request(args, why);
     if (!decoded) {
       if (decoded.error() == Errc::not_found) why = "unknown event: " + req.event;
       reply(req, ack_id, Reply::make_error(decoded.error(), why));
@@ -115,8 +114,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
 
   void on_disconnect(std::string_view /*reason*/) override {
     if (disconnected_.exchange(true)) return;
-    if (deadline_) deadline_->cancel();
-    hub_.disconnect(self());
+    end();
   }
 
  private:
@@ -124,13 +122,18 @@ class ChatSocket final : public hub::Session, public SioSocket {
     return std::static_pointer_cast<ChatSocket>(hub::Session::shared_from_this());
   }
 
+  // Thread-safe. Replies and room deliveries take the same path (EioSocket::deliver, which
+  // keeps the order of its calls whether it writes to the WebSocket directly or posts to the
+  // strand), so they reach the client in the order they were made: a join's history, made
+  // on the room's strand before the socket became a member, precedes every live event of
+  // that room.
   void emit_text(std::string text) {
     if (text.empty()) return;
-    if (auto e = engine_.lock())
-      e->send_message(std::make_shared<const std::string>(std::move(text)));
+    if (auto e = engine_.lock()) e->deliver(std::make_shared<const std::string>(std::move(text)));
   }
 
   // Sends what the client gets for `r`: the vocabulary's event (if any), then the ack.
+  // Thread-safe (pure encoding, then emit_text).
   void reply(const ChatRequest& req, AckId ack_id, const Reply& r) {
     if (disconnected_.load(std::memory_order_relaxed)) return;
     emit_text(protocol::socketio::encode_reply_event(req, r));
@@ -143,57 +146,25 @@ class ChatSocket final : public hub::Session, public SioSocket {
 
   bool authenticate(User claimed, const std::string& token, boost::system::error_code& ec,
                     std::string& why) {
-    const bool token_mode = auth_.requires_token();
-    const bool restated_role = !claimed.role.empty();
-    auto identity = auth_.identify(hub::AuthRequest{token, std::move(claimed)}, why);
-    if (!identity) {
-      ec = identity.error();
-      if (token_mode) spdlog::info("socket.io session {}: authentication refused: {}", id(), why);
-      return false;
-    }
-    User user = std::move(identity->user);
-    const bool first = !is_authenticated();
-    if (!first && user.id != this->user().id) {
-      ec = Errc::invalid_argument;
-      why = "already authenticated as another user";
-      return false;
-    }
-    if (token_mode) {
-      // The token decides the whole identity; a later token (a refresh) moves the deadline.
-      arm_deadline(identity->expires_at);
-    } else if (!first) {  // a repeated authenticate keeps what it does not restate
-      if (user.name.empty()) user.name = this->user().name;
-      if (user.avatar.empty()) user.avatar = this->user().avatar;
-      if (!restated_role) user.role = this->user().role;
-    }
-    set_user(std::move(user));
-    if (first) hub_.authenticated(self());
-    return true;
+    auto user = hub::Client::authenticate(hub::AuthRequest{token, std::move(claimed)}, why);
+    if (!user) ec = user.error();
+    return static_cast<bool>(user);
   }
 
-  // Token mode: when the token expires the client gets `error` {code: unauthorized} and the
+  // hub::Client: the token expired. The client gets `error` {code: unauthorized} and the
   // connection is closed (it reconnects and must present a fresh token).
-  void arm_deadline(std::optional<TimeMs> expires_at) {
-    if (!expires_at) {
-      if (deadline_) deadline_->cancel();
-      return;
-    }
-    if (!deadline_) deadline_.emplace(strand_);
-    deadline_->expires_after(
-        std::chrono::milliseconds(std::max<TimeMs>(0, *expires_at - now_ms())));
-    deadline_->async_wait([self = self()](boost::system::error_code ec) {
-      if (ec || self->disconnected_.load(std::memory_order_relaxed)) return;
-      ChatRequest req;
-      req.event = "authenticate";
-      self->reply(req, std::nullopt, Reply::make_error(Errc::unauthenticated, "token expired"));
-      if (auto e = self->engine_.lock()) e->close("token expired");
-    });
+  void on_expired(std::string_view why) override {
+    if (disconnected_.load(std::memory_order_relaxed)) return;
+    ChatRequest req;
+    req.event = "authenticate";
+    reply(req, std::nullopt, Reply::make_error(Errc::unauthenticated, std::string(why)));
+    if (auto e = engine_.lock()) e->post_close(std::string(why));  // after the error, in order
   }
 
   void subscribe_status() {
     if (subscribed_) return;
     subscribed_ = true;
-    hub_.subscribe_user_status(self());
+    hub().subscribe_user_status(self());
   }
 
   // The Wizard-of-Oz app has no login: a socket speaks as the role of its last join or
@@ -215,7 +186,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
     }
     // In token mode the token's role stands (a client must not promote itself, e.g. to
     // "admin"); in open mode the role is whatever the WoZ event says.
-    if (!auth_.requires_token() && user().role != req.role) {
+    if (!requires_token() && user().role != req.role) {
       User u = user();
       u.role = req.role;
       set_user(std::move(u));
@@ -302,11 +273,9 @@ class ChatSocket final : public hub::Session, public SioSocket {
     Command cmd = std::move(req.command);
     req.command = Command{};
     req.command.op = cmd.op;
-    hub_.handle(
-        self(), req.format, std::move(cmd), [self = self(), req = std::move(req), ack_id](Reply r) {
-          asio::post(self->strand_,
-                     [self, req, ack_id, r = std::move(r)] { self->reply(req, ack_id, r); });
-        });
+    submit(req.format, std::move(cmd), [self = self(), req = std::move(req), ack_id](Reply r) {
+      self->reply(req, ack_id, r);
+    });
   }
 
   // mark-as-read {messageId}: find its seq, then mark as read up to it.
@@ -315,7 +284,7 @@ class ChatSocket final : public hub::Session, public SioSocket {
       reply(req, ack_id, Reply::make_error(Errc::unauthenticated, "authenticate first"));
       return;
     }
-    hub_.storage().read([self = self(), req = std::move(req), ack_id](store::Connection& c) {
+    hub().storage().read([self = self(), req = std::move(req), ack_id](store::Connection& c) {
       Seq found = 0;
       const std::string& wanted = *req.message_id;
       auto r = c.for_each_message(req.command.conversation, 0, [&](const StoredMessage& m) {
@@ -338,16 +307,11 @@ class ChatSocket final : public hub::Session, public SioSocket {
     });
   }
 
-  hub::Hub& hub_;
-  const hub::Authenticator& auth_;
-  const protocol::native::Limits limits_;
-  TokenBucket bucket_;
   std::weak_ptr<EioSocket> engine_;
   Strand strand_;
   std::string token_;  // from the CONNECT payload or the handshake (?token=, Bearer)
   User claim_;         // who the CONNECT payload says the client is
   bool subscribed_ = false;
-  std::optional<asio::steady_timer> deadline_;  // token expiry (token mode)
   std::atomic<bool> disconnected_{false};
 };
 

@@ -24,7 +24,7 @@ namespace parley::net::engineio {
 
 struct SocketIoOptions {
   EngineIoOptions engine;
-  protocol::native::Limits limits;  // content, meta and history limits, as for /ws
+  protocol::Limits limits;  // content, meta and history limits, as for /ws
   // Events a second per socket (token bucket), as /ws; 0: unlimited. Over it: `error`
   // {code: rate_limited} and a failed ack; the event is dropped, the socket stays.
   double rate_per_s = 0;

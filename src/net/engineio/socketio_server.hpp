@@ -1,6 +1,6 @@
 // The Socket.IO v5 layer over one Engine.IO session: namespaces (CONNECT / CONNECT_ERROR /
 // DISCONNECT), events and acknowledgements, and the reassembly of binary packets from their
-// attachments. What a namespace does comes from a SioApp: the Parley chat (chat_app.hpp) or
+// attachments. What a namespace does comes from a SioApp: the Parley chat (socketio_endpoint.cpp) or
 // the reference behaviour of the compliance suite (test_apps.hpp).
 //
 // Threads: a SioConnection is the EioHandler of its session and runs on the session's

@@ -21,19 +21,14 @@ constexpr OpName kOps[] = {
     {"history", Op::history}, {"ping", Op::ping},
 };
 
-bool conversation_field(JsonFields& f, Command& c, std::string& why) {
-  if (!f.str("conversation", c.conversation, true)) return false;
-  if (!is_valid_id(c.conversation)) {
-    why = "conversation must be 1-128 characters of letters, digits and -_.:@";
-    return false;
-  }
-  return true;
+// The id's form is a rule (check()), not a shape: only its presence and type are read here.
+bool conversation_field(JsonFields& f, Command& c, std::string&) {
+  return f.str("conversation", c.conversation, true);
 }
 
 }  // namespace
 
-Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value& ref,
-                       std::string& why) {
+Result<Decoded> decode(std::string_view frame, json::value& ref, std::string& why) {
   ref = nullptr;
   boost::system::error_code ec;
   json::value v = json::parse(frame, ec);
@@ -104,18 +99,6 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
           !f.opt_str("client_id", c.client_id)) {
         return Errc::invalid_argument;
       }
-      if (c.kind != "text" && c.kind != "image" && c.kind != "file" && c.kind != "system") {
-        why = "kind must be text, image, file or system";
-        return Errc::invalid_argument;
-      }
-      if (c.client_id && c.client_id->size() > 128) {
-        why = "client_id is longer than 128 bytes";
-        return Errc::invalid_argument;
-      }
-      if (c.content.size() > limits.max_content_bytes || c.meta.size() > limits.max_meta_bytes) {
-        why = "content is larger than " + std::to_string(limits.max_content_bytes) + " bytes";
-        return Errc::too_large;
-      }
       break;
     }
     case Op::edit:
@@ -124,10 +107,6 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
         return Errc::invalid_argument;
       }
       c.seq = *n;
-      if (c.content.size() > limits.max_content_bytes) {
-        why = "content is larger than " + std::to_string(limits.max_content_bytes) + " bytes";
-        return Errc::too_large;
-      }
       break;
     case Op::remove:
     case Op::read:
@@ -157,10 +136,6 @@ Result<Decoded> decode(std::string_view frame, const Limits& limits, json::value
       break;
   }
   d.ref = ref;
-  if (c.limit) {
-    if (*c.limit == 0) c.limit = limits.default_history_limit;
-    if (*c.limit > limits.max_history_limit) c.limit = limits.max_history_limit;
-  }
   return d;
 }
 

@@ -9,26 +9,23 @@
 
 #include "core/error.hpp"
 #include "protocol/command.hpp"
+#include "protocol/command_rules.hpp"
 
 namespace parley::protocol::native {
 
-struct Limits {
-  std::size_t max_content_bytes = 64 * 1024;
-  std::size_t max_meta_bytes = 16 * 1024;
-  std::size_t max_history_limit = 1000;
-  std::size_t default_history_limit = 100;
-};
+// The limits are the rules' (protocol/command_rules.hpp): decode() reads shapes and types;
+// the client layer checks sizes, kinds and history limits for every endpoint alike.
+using Limits = protocol::Limits;
 
 struct Decoded {
   Command command;
   boost::json::value ref;  // the request's ref (string or number), null when absent
 };
 
-// Decodes one frame. On failure the error is Errc::invalid_argument (or too_large for
-// content over the limit), `ref` is filled if the frame carried one, and `why` says what
-// was wrong in words fit for the client.
-Result<Decoded> decode(std::string_view frame, const Limits& limits, boost::json::value& ref,
-                       std::string& why);
+// Decodes one frame's shape and types. On failure the error is Errc::invalid_argument, `ref`
+// is filled if the frame carried one, and `why` says what was wrong in words fit for the
+// client. Sizes, kinds and limits are check()ed by the client layer, not here.
+Result<Decoded> decode(std::string_view frame, boost::json::value& ref, std::string& why);
 
 boost::json::object message_to_json(const StoredMessage& m);
 

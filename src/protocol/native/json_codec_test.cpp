@@ -9,11 +9,16 @@ namespace {
 
 namespace json = boost::json;
 
+// A frame as /ws takes it: decoded (shapes, types), then checked by the rules every
+// endpoint shares (hub::Client::submit calls protocol::check).
 Result<Decoded> dec(std::string_view text, std::string* why_out = nullptr,
                     json::value* ref_out = nullptr) {
   json::value ref;
   std::string why;
-  auto r = decode(text, Limits{}, ref, why);
+  auto r = decode(text, ref, why);
+  if (r) {
+    if (auto ec = check(r->command, Limits{}, why)) r = ec;
+  }
   if (why_out) *why_out = why;
   if (ref_out) *ref_out = ref;
   return r;

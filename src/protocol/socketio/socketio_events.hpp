@@ -1,8 +1,9 @@
-// The two Socket.IO event vocabularies of PROTOCOL.md, mapped onto hub Commands, Replies and
-// Events: the messaging app's (seed 002: authenticate, join-conversation, send-message, ...)
-// and the Wizard-of-Oz app's (seed 000: join, participant_message, ...). Both live on the
-// default namespace; an event name tells which vocabulary it belongs to, and the room join
-// records that vocabulary (WireFormat) for the events the room later fans out.
+// The Socket.IO chat vocabularies on the default namespace: radio-istic's (seed 002,
+// radioistic_vocabulary.hpp: join-conversation, send-message, ...) and WebWOz's (seed 000,
+// webwoz_vocabulary.hpp: join, participant_message, ...). An event name tells which
+// vocabulary it belongs to, and the room join records that vocabulary (WireFormat) for the
+// events the room later fans out. This file dispatches to them and holds what they share
+// (errors, acknowledgements).
 //
 // Everything here returns Socket.IO packet text for namespace "/" (what an Engine.IO message
 // packet carries, without its "4"). Pure functions: no I/O, no clocks; thread-safe.
@@ -17,7 +18,6 @@
 
 #include "core/error.hpp"
 #include "protocol/command.hpp"
-#include "protocol/native/json_codec.hpp"
 
 namespace parley::protocol::socketio {
 
@@ -40,10 +40,10 @@ struct ChatRequest {
 };
 
 // Decodes an EVENT's arguments (args[0] is the event name; an ack callback, if any, is not
-// among them). Errc::not_found for a name neither vocabulary has; Errc::invalid_argument
-// (or too_large) when the payload is wrong; `why` says what, in words fit for the client.
-[[nodiscard]] Result<ChatRequest> decode_request(const boost::json::array& args,
-                                                 const native::Limits& limits, std::string& why);
+// among them) into names and shapes. Errc::not_found for a name no vocabulary has;
+// Errc::invalid_argument when the payload's shape is wrong; `why` says what, in words fit
+// for the client. Sizes and limits are the rules' (hub::Client checks them).
+[[nodiscard]] Result<ChatRequest> decode_request(const boost::json::array& args, std::string& why);
 
 // The event the sender receives for `reply` to `request` (authenticated,
 // conversation-history, history, error), or empty when the vocabulary has none.
@@ -60,10 +60,6 @@ boost::json::object error_object(const boost::system::error_code& ec, std::strin
 // `user-status` {userId, status, lastSeen?} (messaging vocabulary), sent to every socket
 // of that vocabulary when a user authenticates or disconnects.
 std::string encode_user_status(const User& user, bool online, std::optional<TimeMs> last_seen);
-
-// A message as each vocabulary shows it.
-boost::json::object messaging_message(const StoredMessage& m);
-boost::json::object woz_message(const StoredMessage& m);
 
 // The meta key under which a messaging-vocabulary sender's avatar travels with its messages.
 inline constexpr std::string_view kAvatarMetaKey = "avatar";

@@ -366,7 +366,10 @@ bool Spool::replay() {
       continue;
     }
     Appended a = std::move(*r);
-    a.duplicate = false;  // its seq was never announced: broadcast it (clients dedupe by id)
+    // The record's own earlier attempt (same id) committed without its seq being announced:
+    // broadcast it. Another message stored under the same client id (a resend of a message
+    // stored before the outage) was announced already: nothing to fan out again.
+    a.duplicate = a.message.id != batch[i].id;
     if (on_replayed_) on_replayed_(a);
     done = i + 1;
     ++stored;

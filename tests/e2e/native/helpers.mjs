@@ -114,3 +114,42 @@ export function useServer(options = {}) {
   });
   return ctx;
 }
+
+// A raw client that keeps every frame in arrival order (replies and events alike), to check
+// the order of a reply against the events around it. `closed` resolves when the socket closes.
+export async function recorder(url) {
+  const ws = new WebSocket(url);
+  const frames = [];
+  const waiters = [];
+  ws.on('message', (data) => {
+    frames.push(JSON.parse(String(data)));
+    for (const w of waiters.splice(0)) w();
+  });
+  const closed = new Promise((resolve) => ws.once('close', resolve));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return {
+    frames,
+    send: (obj) => ws.send(JSON.stringify(obj)),
+    async until(predicate, timeoutMs = 15000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = frames.find(predicate);
+        if (found) return found;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out; last frames: ${JSON.stringify(frames.slice(-5))}`);
+        await new Promise((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, Math.min(left, 200));
+        });
+      }
+    },
+    close: () => ws.close(),
+    closed,
+    get isOpen() {
+      return ws.readyState === WebSocket.OPEN;
+    },
+  };
+}

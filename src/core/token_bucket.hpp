@@ -1,11 +1,12 @@
-// A token bucket: `rate` tokens a second, at most `burst` saved up. One per connection,
-// used on its strand only (not thread-safe). A rate of 0 disables it.
+// A token bucket: `rate` tokens a second, at most `burst` saved up. One per client (the
+// rate of events a connection may send) or per key (REST); not thread-safe. A rate of 0
+// disables it.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 
-namespace parley::net {
+namespace parley {
 
 class TokenBucket {
  public:
@@ -43,4 +44,4 @@ class TokenBucket {
   Clock::time_point last_ = Clock::now();
 };
 
-}  // namespace parley::net
+}  // namespace parley

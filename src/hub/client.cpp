@@ -1,0 +1,82 @@
+#include "hub/client.hpp"
+
+#include "core/log.hpp"
+#include "core/time.hpp"
+
+namespace parley::hub {
+
+Client::Client(Hub& hub, const Authenticator& auth, const ClientOptions& options,
+               boost::asio::any_io_executor strand)
+    : hub_(hub),
+      auth_(auth),
+      options_(options),
+      bucket_(options.rate_per_s, options.rate_burst),
+      deadline_(std::move(strand)) {}
+
+Result<User> Client::authenticate(AuthRequest request, std::string& why) {
+  const bool restated_role = !request.claimed.role.empty();
+  auto identity = auth_.identify(request, why);
+  if (!identity) {
+    if (auth_.requires_token()) {
+      spdlog::info("client {}: authentication refused: {}", id(), why);
+    }
+    return identity.error();
+  }
+  User user = std::move(identity->user);
+  const bool first = !is_authenticated();
+  if (!first && user.id != this->user().id) {
+    why = "already authenticated as another user";
+    return Errc::invalid_argument;
+  }
+  if (auth_.requires_token()) {
+    if (identity->expires_at) {
+      const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
+      arm(std::chrono::steady_clock::now() + left, "token expired");
+    } else {
+      deadline_.cancel();
+    }
+  } else if (!first) {  // a repeated auth keeps what it does not restate
+    if (user.name.empty()) user.name = this->user().name;
+    if (user.avatar.empty()) user.avatar = this->user().avatar;
+    if (!restated_role) user.role = this->user().role;
+  }
+  set_user(user);
+  if (first) hub_.authenticated(shared_from_this());
+  return user;
+}
+
+void Client::require_auth_within(std::chrono::steady_clock::duration timeout) {
+  if (auth_.requires_token() && !is_authenticated()) {
+    arm(std::chrono::steady_clock::now() + timeout, "authenticate first: timed out");
+  }
+}
+
+void Client::arm(std::chrono::steady_clock::time_point when, const char* why) {
+  deadline_.expires_at(when);
+  std::weak_ptr<Session> weak = shared_from_this();
+  deadline_.async_wait([weak, why](boost::system::error_code ec) {
+    if (ec) return;  // re-armed, or the client ended
+    auto self = std::static_pointer_cast<Client>(weak.lock());
+    if (!self || self->ended_) return;
+    spdlog::info("client {}: {}, closed", self->id(), why);
+    self->on_expired(why);
+  });
+}
+
+void Client::submit(protocol::WireFormat format, protocol::Command cmd, Hub::ReplyFn reply) {
+  std::string why;
+  if (auto ec = protocol::check(cmd, options_.limits, why)) {
+    reply(protocol::Reply::make_error(ec, std::move(why)));
+    return;
+  }
+  hub_.handle(shared_from_this(), format, std::move(cmd), std::move(reply));
+}
+
+void Client::end() {
+  if (ended_) return;
+  ended_ = true;
+  deadline_.cancel();
+  hub_.disconnect(shared_from_this());
+}
+
+}  // namespace parley::hub
