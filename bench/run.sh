@@ -280,7 +280,7 @@ run_scenarios() {
   selected sio-polling && scenario sio-polling-chat-10x10 sio-polling "${CHAT10[@]}" "${SIO[@]}" --transport polling
   selected sio-fanout && scenario sio-fanout sio-fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}" "${SIO[@]}"
   selected sio-idle && scenario sio-idle sio-idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)" "${SIO[@]}"
-  if selected peer && [[ $PREFIX != before-* ]]; then
+  if [[ $PEERS == 1 ]] && selected peer && [[ $PREFIX != before-* ]]; then
     SERVER_KIND=peer-sqlite
     scenario peer-sqlite-chat-10x10 peer-sqlite "${CHAT10[@]}" "${SIO[@]}"
     scenario peer-sqlite-chat-rate-2000 peer-sqlite-rate "${RATE2000[@]}" "${SIO[@]}"
