@@ -16,6 +16,16 @@
 #                     scripts/pg-test-cluster.sh (issue 3's figures); scenarios are named pg-*
 #                     and default to chat,chat500 (history needs the SQLite bulk loader)
 #   --database-url U  as --pg, but an existing PostgreSQL at URL U
+#   --peers           Parley against the Socket.IO server users would write instead: the
+#                     reference peers of bench/peers/ (socket.io 4 + better-sqlite3, and
+#                     + pg on a throwaway PostgreSQL) and Parley's /socket.io/ endpoint get the
+#                     same load from parley-bench --protocol socketio, beside the native
+#                     scenarios; prints the ratios of server CPU per delivery (PostgreSQL's CPU
+#                     included where it is the store). Installs bench/peers/ (npm ci) if needed.
+#                     Groups (for --only): chat, rate2000, fanout, idle, sio, sio-polling,
+#                     sio-fanout, sio-idle, peer, pg-sio, peer-pg
+#   --baseline DIR    also run every Parley scenario against DIR/parley first (a build of
+#                     the commit before a change), named before-*: before and after, one run
 #
 # Each scenario gets its own server, started here on a free loopback port (port 0, read
 # back from its log) with a fresh data directory under $PARLEY_BENCH_DIR (default /tmp),
@@ -32,6 +42,8 @@ KEEP=0
 HISTORY_MESSAGES=""
 PG=0
 DATABASE_URL_ARG=""
+PEERS=0
+BASELINE=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
@@ -42,13 +54,18 @@ while [[ $# -gt 0 ]]; do
     --history-messages) HISTORY_MESSAGES=$2; shift ;;
     --pg) PG=1 ;;
     --database-url) PG=1; DATABASE_URL_ARG=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --peers) PEERS=1 ;;
+    --baseline) BASELINE=$2; shift ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 if [[ $PG == 1 && -z "$ONLY" ]]; then ONLY=chat,chat500; fi
+if [[ $PEERS == 1 && -z "$ONLY" ]]; then
+  ONLY=chat,rate2000,fanout,idle,sio,sio-polling,sio-fanout,sio-idle,peer,pg-sio,peer-pg
+fi
 selected() { [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]; }
 
 PARLEY=$BUILD_DIR/parley
@@ -110,12 +127,48 @@ if [[ $PG == 1 ]]; then
   PREFIX=pg-
 fi
 
+# --peers: the reference peers' packages, and a PostgreSQL for the pg-sio and peer-pg groups
+# (the --pg one when given, else a throwaway cluster). STORE_PID: its postmaster, whose CPU
+# parley-bench adds to the server's (--store-pid).
+PEER_PG_URL=""
+STORE_PID=""
+if [[ $PEERS == 1 ]]; then
+  if [[ ! -d bench/peers/node_modules ]]; then
+    bench/peers/setup.sh >&2 || { echo "run.sh: bench/peers/setup.sh failed" >&2; exit 2; }
+  fi
+  if selected pg-sio || selected peer-pg; then
+    if [[ -n "$DATABASE_URL_ARG" ]]; then
+      PEER_PG_URL=$DATABASE_URL_ARG
+    else
+      PG_DIR=$WORK/pg
+      PEER_PG_URL=$(scripts/pg-test-cluster.sh start "$PG_DIR") || PEER_PG_URL=""
+    fi
+    if [[ -n "$PG_DIR" && -f "$PG_DIR/data/postmaster.pid" ]]; then
+      STORE_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+    fi
+    [[ -n "$PEER_PG_URL" ]] || echo "run.sh: no PostgreSQL: pg-sio and peer-pg skipped" >&2
+  fi
+fi
+
+# What start_server starts: parley (with DB_ARGS), or a reference peer (peer-sqlite, peer-pg).
+SERVER_KIND=parley
+
 # start_server NAME [DATA_DIR]: a fresh server on a free port; sets SERVER_PID, SERVER_PORT.
 start_server() {
   local name=$1 data=${2:-$WORK/$1}
   mkdir -p "$data"
-  "$PARLEY" serve --host 127.0.0.1 --port 0 --data-dir "$data" "${DB_ARGS[@]}" \
-    >"$WORK/$name.log" 2>&1 &
+  case $SERVER_KIND in
+    parley)
+      "$PARLEY" serve --host 127.0.0.1 --port 0 --data-dir "$data" "${DB_ARGS[@]}" \
+        >"$WORK/$name.log" 2>&1 & ;;
+    parley-pg)
+      "$PARLEY" serve --host 127.0.0.1 --port 0 --data-dir "$data" --database-url "$PEER_PG_URL" \
+        >"$WORK/$name.log" 2>&1 & ;;
+    peer-sqlite)
+      node bench/peers/server.js --port 0 --db "$data/chat.db" >"$WORK/$name.log" 2>&1 & ;;
+    peer-pg)
+      node bench/peers/server.js --port 0 --database-url "$PEER_PG_URL" >"$WORK/$name.log" 2>&1 & ;;
+  esac
   SERVER_PID=$!
   SERVER_PORT=""
   for _ in $(seq 1 100); do
@@ -135,10 +188,14 @@ start_server() {
 scenario() {
   local name=$PREFIX$1 server=$2
   shift 2
+  local store_args=()
+  if [[ ( $SERVER_KIND == parley-pg || $SERVER_KIND == peer-pg ) && -n "$STORE_PID" ]]; then
+    store_args=(--store-pid "$STORE_PID")
+  fi
   echo "== $name: parley-bench $*" >&2
   if ! start_server "$server"; then FAILED+=("$name"); return 0; fi
   local out=$WORK/$name.out
-  if "$BENCH" "$@" --port "$SERVER_PORT" --server-pid "$SERVER_PID" --label "$name" \
+  if "$BENCH" "$@" "${store_args[@]}" --port "$SERVER_PORT" --server-pid "$SERVER_PID" --label "$name" \
       >"$out" 2>"$WORK/$name.err"; then
     :
   else
@@ -202,18 +259,62 @@ EOF
   fi
 fi
 
-selected chat && scenario chat-10x10 chat chat --rooms 10 --members 10 --senders 10 --window 16 "${D[@]}"
-# Window 8: 500 senders x 4 in flight would be 2,000 sends, one commit group (max_batch
-# 2,048), so each commit would drain the whole window and the writer would wait for the
-# clients to refill it; with 8, the next group is queued while one commits (bench/README.md).
-selected chat500 && scenario chat-500x2 chat500 chat --rooms "$PAIR_ROOMS" --members 2 --senders "$PAIR_ROOMS" --window 8 "${D[@]}"
-selected rate && scenario chat-rate-5000 rate chat --rooms 10 --members 10 --senders 10 --rate 5000 "${D[@]}"
-selected fanout && scenario fanout fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}"
-selected join && scenario join join join --clients 50 --rate 1000 "${D[@]}"
-# A mass reconnect (issue 14): every join records a membership; the canary's acks must not
-# wait for them (docs/storage.md, "Joins off the commit path").
-selected joinstorm && scenario join-storm joinstorm join-storm "${STORM[@]}"
-selected idle && scenario idle idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)"
+# Every server scenario, against $PARLEY (and the peers). With --baseline it runs twice:
+# first against the baseline's parley with every name prefixed "before-", then against this
+# build's, so that before and after are measured in the same run.
+run_scenarios() {
+  selected chat && scenario chat-10x10 chat chat --rooms 10 --members 10 --senders 10 --window 16 "${D[@]}"
+  # Window 8: 500 senders x 4 in flight would be 2,000 sends, one commit group (max_batch
+  # 2,048), so each commit would drain the whole window and the writer would wait for the
+  # clients to refill it; with 8, the next group is queued while one commits (bench/README.md).
+  selected chat500 && scenario chat-500x2 chat500 chat --rooms "$PAIR_ROOMS" --members 2 --senders "$PAIR_ROOMS" --window 8 "${D[@]}"
+  selected rate && scenario chat-rate-5000 rate chat --rooms 10 --members 10 --senders 10 --rate 5000 "${D[@]}"
+  selected fanout && scenario fanout fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}"
+  selected join && scenario join join join --clients 50 --rate 1000 "${D[@]}"
+  # A mass reconnect (issue 14): every join records a membership; the canary's acks must not
+  # wait for them (docs/storage.md, "Joins off the commit path").
+  selected joinstorm && scenario join-storm joinstorm join-storm "${STORM[@]}"
+  selected idle && scenario idle idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)"
+
+  # Socket.IO: the same loads through /socket.io/ and through the reference peers (--peers).
+  SIO=(--protocol socketio)
+  CHAT10=(chat --rooms 10 --members 10 --senders 10 --window 16 "${D[@]}")
+  RATE2000=(chat --rooms 10 --members 10 --senders 10 --rate 2000 "${D[@]}")
+  selected rate2000 && scenario chat-rate-2000 rate2000 "${RATE2000[@]}"
+  selected sio && scenario sio-chat-10x10 sio "${CHAT10[@]}" "${SIO[@]}"
+  selected sio && scenario sio-chat-rate-2000 sio-rate "${RATE2000[@]}" "${SIO[@]}"
+  selected sio-polling && scenario sio-polling-chat-10x10 sio-polling "${CHAT10[@]}" "${SIO[@]}" --transport polling
+  selected sio-fanout && scenario sio-fanout sio-fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}" "${SIO[@]}"
+  selected sio-idle && scenario sio-idle sio-idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)" "${SIO[@]}"
+  if [[ $PEERS == 1 ]] && selected peer && [[ $PREFIX != before-* ]]; then
+    SERVER_KIND=peer-sqlite
+    scenario peer-sqlite-chat-10x10 peer-sqlite "${CHAT10[@]}" "${SIO[@]}"
+    scenario peer-sqlite-chat-rate-2000 peer-sqlite-rate "${RATE2000[@]}" "${SIO[@]}"
+    SERVER_KIND=parley
+  fi
+  if [[ -n "$PEER_PG_URL" ]]; then
+    if selected pg-sio; then
+      SERVER_KIND=parley-pg
+      scenario parley-pg-sio-chat-10x10 parley-pg-sio "${CHAT10[@]}" "${SIO[@]}"
+    fi
+    if selected peer-pg && [[ $PREFIX != before-* ]]; then
+      SERVER_KIND=peer-pg
+      scenario peer-pg-chat-10x10 peer-pg "${CHAT10[@]}" "${SIO[@]}"
+    fi
+    SERVER_KIND=parley
+  fi
+
+}
+
+if [[ -n "$BASELINE" ]]; then
+  NEW_PARLEY=$PARLEY
+  PARLEY=$BASELINE/parley
+  PREFIX="before-$PREFIX"
+  run_scenarios
+  PARLEY=$NEW_PARLEY
+  PREFIX=${PREFIX#before-}
+fi
+run_scenarios
 
 if [[ $PG == 1 ]] && selected history; then
   echo "run.sh: history reads a store filled by the SQLite bulk loader; skipped with --pg" >&2
@@ -327,14 +428,15 @@ if r:
     add("join-storm", "canary ack p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 50", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 50) if not smoke else None)
     add("join-storm", "server CPU us/join", num(r.get("server_cpu_us_per_join"), "{:.1f}"))
     add("join-storm", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
-r = by.get("idle")
-if r:
+for idle in ("idle", "sio-idle"):
+    r = by.get(idle)
+    if not r: continue
     for s in r.get("stages", []):
         n = s["connections"]
-        add("idle", f"{n:,} conns: RSS bytes/conn", num(s.get("rss_per_connection_bytes")), "<= 4,096",
+        add(idle, f"{n:,} conns: RSS bytes/conn", num(s.get("rss_per_connection_bytes")), "<= 4,096",
             s.get("rss_per_connection_bytes", 1e9) <= 4096 if (not smoke and n >= 19000) else None)
         p = s.get("ping", {})
-        add("idle", f"{n:,} conns: ping p50/p99 ms", "{}/{}".format(p.get("p50_ms"), p.get("p99_ms")))
+        add(idle, f"{n:,} conns: ping p50/p99 ms", "{}/{}".format(p.get("p50_ms"), p.get("p99_ms")))
 r = by.get("load")
 if r: add("history", "bulk load rows/s", num(r.get("rows_per_s")), f"{r.get('messages'):,} msgs")
 r = by.get("history")
@@ -343,6 +445,50 @@ if r:
     add("history", "queries/s", num(r.get("queries_per_s")))
     add("history", "page p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 1", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 1) if not smoke else None)
     add("history", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
+# Socket.IO and the reference peers (--peers): each scenario's own figures, then the ratios
+# of server CPU per delivery (server + PostgreSQL where it is the store) of issue 17.
+def cpu_of(name):
+    r = by.get(name)
+    if not r: return None
+    return r.get("total_cpu_us_per_delivery", r.get("server_cpu_us_per_delivery"))
+for name in ("chat-rate-2000", "sio-chat-10x10", "sio-chat-rate-2000", "sio-polling-chat-10x10",
+             "sio-fanout", "peer-sqlite-chat-10x10", "peer-sqlite-chat-rate-2000",
+             "parley-pg-sio-chat-10x10", "peer-pg-chat-10x10"):
+    r = by.get(name)
+    if not r: continue
+    a = r.get("ack", {})
+    add(name, "acked msgs/s / deliveries/s", "{} / {}".format(num(r.get("acked_per_s")), num(r.get("deliveries_per_s"))))
+    add(name, "ack p50/p99 ms", "{}/{}".format(a.get("p50_ms"), a.get("p99_ms")))
+    add(name, "server CPU us/delivery" + (" (+ PostgreSQL)" if "total_cpu_us_per_delivery" in r else ""),
+        num(cpu_of(name), "{:.2f}"))
+    add(name, "errors / verified", "{} / {}".format(r.get("errors"), r.get("verified")), "0 / True",
+        r.get("errors") == 0 and r.get("verified") is True)
+# --baseline: each before-* scenario beside its after.
+for name in sorted(n for n in by if n.startswith("before-")):
+    r, after = by[name], by.get(name[len("before-"):])
+    def brief(x):
+        if not x: return "-"
+        if "stages" in x:
+            return " ".join(f'{s["connections"]:,}: {s.get("rss_per_connection_bytes")} B/conn' for s in x["stages"])
+        if "joins_per_s" in x:
+            return f'{num(x.get("joins_per_s"))} joins/s p99 {x.get("latency", {}).get("p99_ms")} ms'
+        if "queries_per_s" in x:
+            return f'{num(x.get("queries_per_s"))} q/s p99 {x.get("latency", {}).get("p99_ms")} ms'
+        return "{} msgs/s {} dlv/s {} us/dlv p99 {} ms".format(num(x.get("acked_per_s")), num(x.get("deliveries_per_s")),
+            num(x.get("total_cpu_us_per_delivery", x.get("server_cpu_us_per_delivery")), "{:.2f}"), (x.get("ack") or {}).get("p99_ms"))
+    add("before/after", name[len("before-"):], brief(r) + "  ->  " + brief(after))
+def ratio(label, a, b, target, higher_is_better=False, figure=cpu_of):
+    va, vb = figure(a), figure(b)
+    if va is None or vb is None or not vb: return
+    x = va / vb
+    met = (x >= target) if higher_is_better else (x <= target)
+    add("ratio", label, f"{x:.3f}", (">= " if higher_is_better else "<= ") + f"{target:g}", met if not smoke else None)
+ratio("CPU/delivery sio / native (10x10)", "sio-chat-10x10", "chat-10x10", 1.25)
+ratio("CPU/delivery sio / peer-sqlite (10x10)", "sio-chat-10x10", "peer-sqlite-chat-10x10", 0.1)
+ratio("CPU/delivery sio / peer-sqlite (2,000/s)", "sio-chat-rate-2000", "peer-sqlite-chat-rate-2000", 1 / 3)
+ratio("CPU/delivery pg: sio / peer-pg (10x10)", "parley-pg-sio-chat-10x10", "peer-pg-chat-10x10", 0.1)
+ratio("deliveries/s sio-fanout / fanout", "sio-fanout", "fanout", 0.8, True,
+      lambda n: (by.get(n) or {}).get("deliveries_per_s"))
 w = [max(len(str(row[i])) for row in table + [("scenario", "figure", "value", "target", "met")]) for i in range(5)]
 line = lambda row: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(row))
 print()

@@ -9,6 +9,12 @@
 // compute delivery latency from it and check that seqs arrive gapless and in order. At the
 // end the store is paged over REST and every acknowledged message must be there exactly
 // once, with the seq its ack carried.
+//
+// With `--protocol socketio` the same load goes through /socket.io/ (websocket or polling):
+// joins and sends are events with an acknowledgement callback (sio_vocabulary.hpp), the
+// room's broadcast event is the delivery, and every packet is parsed with the server's own
+// Socket.IO codec (so a malformed packet counts as an error). Latency, order checks and the
+// verification over REST are the same.
 
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -21,8 +27,10 @@
 
 #include "client.hpp"
 #include "common.hpp"
+#include "protocol/socketio/socketio_packet.hpp"
 #include "rest.hpp"
 #include "scenarios.hpp"
+#include "sio_vocabulary.hpp"
 
 namespace parley::bench {
 namespace {
@@ -102,8 +110,14 @@ class ChatScenario final : public Handler {
   }
 
  private:
-  void on_message(Conn& conn, Member& member, std::string_view text);
-  void on_ack(Conn& conn, Member& member, std::string_view text);
+  void on_sio_packet(Conn& conn, Member& member, std::string_view text);
+  void on_message(Conn& conn, Member& member, std::optional<std::int64_t> seq,
+                  std::optional<std::string_view> content);
+  void on_ack(Conn& conn, Member& member, std::optional<std::int64_t> ref,
+              std::optional<std::int64_t> seq);
+  void on_failed(Conn& conn, Member& member, std::int64_t ref, std::string_view what);
+  void send_join(Conn& conn, const std::string& room);
+  bool sio() const noexcept { return common_.mode.protocol == Protocol::socketio; }
   void pump(Sender& s);  // max rate
   void tick(Sender& s);  // fixed rate
   void send_one(Sender& s, std::int64_t intended);
@@ -130,35 +144,100 @@ class ChatScenario final : public Handler {
 
 void ChatScenario::on_frame(Conn& conn, std::string_view text) {
   auto& member = *static_cast<Member*>(conn.data);
+  if (sio()) {
+    on_sio_packet(conn, member, text);
+    return;
+  }
   const auto type = frame_type(text);
   if (type == "message") {
-    on_message(conn, member, text);
+    on_message(conn, member, int_field(text, "\"seq\":"), str_field(text, "\"content\":\""));
   } else if (type == "ack") {
-    on_ack(conn, member, text);
+    on_ack(conn, member, int_field(text, "\"ref\":"), int_field(text, "\"seq\":"));
   } else if (type == "history") {
     member.last_seq = int_field(text, "\"last_seq\":").value_or(0);
     joined_.fetch_add(1);
   } else if (type == "error") {
-    static std::atomic<int> logged{0};
-    if (logged.fetch_add(1) < 5) std::cerr << "error frame: " << text << "\n";
-    stats_[conn.thread()].errors.fetch_add(1, std::memory_order_relaxed);
-    if (member.sender) {
-      // A failed send: it is not in flight any more and will not be stored.
-      if (auto ref = int_field(text, "\"ref\":")) {
-        Sender& s = *member.sender;
-        if (*ref >= 0 && static_cast<std::uint64_t>(*ref) < s.next) s.seq_of[*ref] = -1;
-        s.inflight.fetch_sub(1, std::memory_order_relaxed);
-        if (opt_.rate <= 0) pump(s);
-      }
-    }
+    on_failed(conn, member, int_field(text, "\"ref\":").value_or(-1), text);
   }
   // presence, typing, read: not counted.
 }
 
-void ChatScenario::on_message(Conn& conn, Member& member, std::string_view text) {
+void ChatScenario::on_sio_packet(Conn& conn, Member& member, std::string_view text) {
+  namespace sp = protocol::socketio;
   auto& st = stats_[conn.thread()];
-  const auto seq = int_field(text, "\"seq\":");
-  const auto content = str_field(text, "\"content\":\"");
+  std::string why;
+  auto packet = sp::decode(text, why);
+  if (!packet) {
+    static std::atomic<int> logged{0};
+    if (logged.fetch_add(1) < 5) std::cerr << "bad Socket.IO packet (" << why << "): " << text << "\n";
+    st.errors.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto int_of = [](const boost::json::object& o, std::string_view key) -> std::optional<std::int64_t> {
+    const auto* v = o.if_contains(key);
+    if (!v || !v->is_number()) return std::nullopt;
+    boost::system::error_code ec;
+    const auto n = v->to_number<std::int64_t>(ec);
+    return ec ? std::nullopt : std::optional<std::int64_t>(n);
+  };
+  if (packet->type == sp::PacketType::event) {
+    const auto& args = packet->data.as_array();  // decode checked: [name, ...]
+    const auto name = std::string_view(args[0].as_string());
+    const auto* obj = args.size() > 1 ? args[1].if_object() : nullptr;
+    if (name == sio::kBroadcast) {
+      std::optional<std::string_view> content;
+      if (obj) {
+        if (const auto* c = obj->if_contains(sio::kContentField); c && c->is_string()) {
+          content = std::string_view(c->as_string());
+        }
+      }
+      on_message(conn, member, obj ? int_of(*obj, sio::kSeqField) : std::nullopt, content);
+    } else if (name == sio::kError) {
+      static std::atomic<int> logged{0};
+      if (logged.fetch_add(1) < 5) std::cerr << "error event: " << text << "\n";
+      st.errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    // presence, history pushes, typing: not counted.
+    return;
+  }
+  if (packet->type != sp::PacketType::ack || !packet->id) return;
+  const auto& args = packet->data.as_array();
+  const auto* obj = args.empty() ? nullptr : args[0].if_object();
+  const auto* ok = obj ? obj->if_contains(sio::kOkField) : nullptr;
+  const bool succeeded = ok && ok->is_bool() && ok->get_bool();
+  if (*packet->id == sio::kJoinAckId) {
+    if (!succeeded) {
+      on_failed(conn, member, -1, text);
+      return;
+    }
+    member.last_seq = int_of(*obj, sio::kLastSeqField).value_or(0);
+    joined_.fetch_add(1);
+    return;
+  }
+  const auto ref = static_cast<std::int64_t>(*packet->id - 1);
+  if (!succeeded) {
+    on_failed(conn, member, ref, text);
+    return;
+  }
+  on_ack(conn, member, ref, int_of(*obj, sio::kSeqField));
+}
+
+void ChatScenario::on_failed(Conn& conn, Member& member, std::int64_t ref, std::string_view what) {
+  static std::atomic<int> logged{0};
+  if (logged.fetch_add(1) < 5) std::cerr << "error reply: " << what << "\n";
+  stats_[conn.thread()].errors.fetch_add(1, std::memory_order_relaxed);
+  if (member.sender && ref >= 0) {
+    // A failed send: it is not in flight any more and will not be stored.
+    Sender& s = *member.sender;
+    if (static_cast<std::uint64_t>(ref) < s.next) s.seq_of[static_cast<std::size_t>(ref)] = -1;
+    s.inflight.fetch_sub(1, std::memory_order_relaxed);
+    if (opt_.rate <= 0) pump(s);
+  }
+}
+
+void ChatScenario::on_message(Conn& conn, Member& member, std::optional<std::int64_t> seq,
+                              std::optional<std::string_view> content) {
+  auto& st = stats_[conn.thread()];
   const auto key = content ? parse_content(*content) : std::nullopt;
   if (!seq || !key) {
     st.errors.fetch_add(1, std::memory_order_relaxed);
@@ -179,10 +258,9 @@ void ChatScenario::on_message(Conn& conn, Member& member, std::string_view text)
   if (key->at >= w0_ && key->at < w1_) st.delivery.record(now - key->at);
 }
 
-void ChatScenario::on_ack(Conn& conn, Member& member, std::string_view text) {
+void ChatScenario::on_ack(Conn& conn, Member& member, std::optional<std::int64_t> ref,
+                          std::optional<std::int64_t> seq) {
   auto& st = stats_[conn.thread()];
-  const auto ref = int_field(text, "\"ref\":");
-  const auto seq = int_field(text, "\"seq\":");
   Sender* s = member.sender;
   if (!s || !ref || !seq || *ref < 0 || static_cast<std::uint64_t>(*ref) >= s->next) {
     st.errors.fetch_add(1, std::memory_order_relaxed);
@@ -202,22 +280,40 @@ void ChatScenario::on_ack(Conn& conn, Member& member, std::string_view text) {
   if (opt_.rate <= 0) pump(*s);
 }
 
+void ChatScenario::send_join(Conn& conn, const std::string& room) {
+  if (!sio()) {
+    conn.send(R"({"op":"join","conversation":")" + room + R"(","limit":1})");
+    return;
+  }
+  boost::json::object payload;
+  payload[sio::kRoomField] = room;
+  payload["limit"] = 1;
+  conn.send(protocol::socketio::encode_event("/", boost::json::array{sio::kJoin, std::move(payload)},
+                                             sio::kJoinAckId));
+}
+
 void ChatScenario::send_one(Sender& s, std::int64_t intended) {
   const std::uint64_t n = s.next++;
   s.sent_at[n & s.mask] = intended;
   s.seq_of.push_back(0);
   s.inflight.fetch_add(1, std::memory_order_relaxed);
+  std::string content = "b " + std::to_string(s.id) + ' ' + std::to_string(n) + ' ' +
+                        std::to_string(intended) + pad_;
+  if (sio()) {
+    boost::json::object payload;
+    payload[sio::kRoomField] = rooms_[s.room]->id;
+    payload[sio::kContentField] = std::move(content);
+    if (opt_.client_ids) payload[sio::kClientIdField] = std::to_string(s.id) + '-' + std::to_string(n);
+    s.conn->send(protocol::socketio::encode_event(
+        "/", boost::json::array{sio::kSend, std::move(payload)}, 1 + n));
+    return;
+  }
   std::string f;
   f.reserve(160 + pad_.size());
   f += R"({"op":"send","conversation":")";
   f += rooms_[s.room]->id;
-  f += R"(","content":"b )";
-  f += std::to_string(s.id);
-  f += ' ';
-  f += std::to_string(n);
-  f += ' ';
-  f += std::to_string(intended);
-  f += pad_;
+  f += R"(","content":")";
+  f += content;
   f += '"';
   if (opt_.client_ids) {
     f += R"(,"client_id":")";
@@ -384,7 +480,7 @@ int ChatScenario::run() {
   }
   members_.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    conns_.push_back(std::make_shared<Conn>(pool_, i));
+    conns_.push_back(std::make_shared<Conn>(pool_, i, common_.mode));
     members_[i].room = i / opt_.members;
     conns_[i]->data = &members_[i];
   }
@@ -423,10 +519,8 @@ int ChatScenario::run() {
     return 1;
   }
   for (std::size_t i = 0; i < n; ++i) {
-    asio::post(conns_[i]->context(), [this, i] {
-      conns_[i]->send(R"({"op":"join","conversation":")" + rooms_[members_[i].room]->id +
-                      R"(","limit":1})");
-    });
+    asio::post(conns_[i]->context(),
+               [this, i] { send_join(*conns_[i], rooms_[members_[i].room]->id); });
   }
   if (!wait_until([&] { return joined_.load() >= n; }, std::chrono::seconds(120))) {
     std::cerr << "chat: only " << joined_.load() << " of " << n << " joins answered\n";
@@ -476,8 +570,13 @@ int ChatScenario::run() {
   const std::uint64_t acks0 = sum(&ThreadStats::acks);
   const std::uint64_t del0 = sum(&ThreadStats::deliveries);
   cpu.start();
+  const auto store0 = common_.store_pid > 0 ? process_tree_cpu_seconds(common_.store_pid)
+                                            : std::nullopt;
   std::this_thread::sleep_until(to_time_point(w1_));
   const double server_cpu = cpu.seconds();
+  const auto store1 = common_.store_pid > 0 ? process_tree_cpu_seconds(common_.store_pid)
+                                            : std::nullopt;
+  const double store_cpu = store0 && store1 ? *store1 - *store0 : -1;
   const auto server_threads = cpu.by_thread();
   const double client_cpu = cpu.client_seconds();
   const std::uint64_t acks = sum(&ThreadStats::acks) - acks0;
@@ -536,6 +635,7 @@ int ChatScenario::run() {
       common_.label.empty() ? (opt_.rate > 0 ? "chat-rate" : "chat") : common_.label;
   boost::json::object o;
   o["scenario"] = label;
+  o["protocol"] = mode_name(common_.mode);
   o["rooms"] = opt_.rooms;
   o["members"] = opt_.members;
   o["senders"] = opt_.senders;
@@ -552,6 +652,16 @@ int ChatScenario::run() {
   o["order_errors"] = order_errors;
   o["connections_lost"] = lost_.load();
   o["server_cpu_s"] = server_cpu;
+  if (store_cpu >= 0) {
+    // The store's CPU (PostgreSQL's cluster) over the same window, and the sum per delivery:
+    // the figure to compare between servers that keep their data in different places.
+    o["store_cpu_s"] = store_cpu;
+    if (server_cpu >= 0 && deliveries > 0) {
+      o["total_cpu_us_per_delivery"] = std::round((server_cpu + store_cpu) * 1e6 /
+                                                  static_cast<double>(deliveries) * 1000) /
+                                       1000;
+    }
+  }
   if (server_cpu >= 0 && deliveries > 0) {
     o["server_cpu_us_per_delivery"] =
         std::round(server_cpu * 1e6 / static_cast<double>(deliveries) * 1000) / 1000;
@@ -585,9 +695,9 @@ int ChatScenario::run() {
   char line[512];
   std::snprintf(
       line, sizeof line,
-      "%s: %zu rooms x %zu members, %zu senders, %s\n"
+      "%s (%s): %zu rooms x %zu members, %zu senders, %s\n"
       "  acked %.0f msgs/s, delivered %.0f /s over %.1f s\n",
-      label.c_str(), opt_.rooms, opt_.members, opt_.senders,
+      label.c_str(), mode_name(common_.mode).c_str(), opt_.rooms, opt_.members, opt_.senders,
       opt_.rate > 0 ? ("fixed rate " + std::to_string(std::llround(opt_.rate)) + "/s").c_str()
                     : ("max rate, window " + std::to_string(opt_.window)).c_str(),
       static_cast<double>(acks) / window_s, static_cast<double>(deliveries) / window_s, window_s);
@@ -598,6 +708,12 @@ int ChatScenario::run() {
                 server_cpu, deliveries ? server_cpu * 1e6 / static_cast<double>(deliveries) : 0.0,
                 acks ? server_cpu * 1e6 / static_cast<double>(acks) : 0.0, client_cpu);
   std::cout << line;
+  if (store_cpu >= 0) {
+    std::printf("  store (PostgreSQL) CPU %.2f s; server + store %.2f us/delivery\n", store_cpu,
+                deliveries ? (server_cpu + store_cpu) * 1e6 / static_cast<double>(deliveries)
+                           : 0.0);
+    std::cout.flush();
+  }
   if (!server_threads.empty()) {
     std::cout << "  server CPU by thread:";
     for (const auto& [name, sec] : server_threads) std::printf(" %s %.2f s;", name.c_str(), sec);

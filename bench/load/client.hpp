@@ -1,6 +1,14 @@
-// The load generator's WebSocket client: a pool of threads, one io_context each, and
-// connections (Beast websocket over a plain TCP socket, callbacks rather than coroutines) that
-// connect, upgrade at /ws, authenticate in open mode, and then hand every frame to a Handler.
+// The load generator's client: a pool of threads, one io_context each, and connections
+// (callbacks rather than coroutines) that connect, authenticate in open mode, and then hand
+// every frame to a Handler. A connection speaks one of three wires (Mode):
+//   native              Beast websocket at /ws, {"op":"auth"}; frames are native JSON frames
+//   socketio/websocket  Beast websocket at /socket.io/?EIO=4&transport=websocket
+//   socketio/polling    Engine.IO HTTP long-polling: one keep-alive TCP connection holds the
+//                       pending GET, another carries the POSTs (as socket.io-client does)
+// With Socket.IO the connection answers Engine.IO pings itself and authenticates with the
+// Socket.IO CONNECT's auth payload {userId, name}; what it sends and hands to the Handler are
+// Socket.IO packets (the text an Engine.IO message packet carries after its '4'), framed and
+// parsed with the server's own codecs (protocol/socketio/engineio_packet).
 // A connection lives on one context: its handler, sends and timers run on that thread only.
 #pragma once
 
@@ -47,6 +55,15 @@ class Pool {
   std::vector<std::thread> threads_;
 };
 
+enum class Protocol { native, socketio };
+enum class Transport { websocket, polling };
+struct Mode {
+  Protocol protocol = Protocol::native;
+  Transport transport = Transport::websocket;  // socketio only
+};
+// "native", "socketio-websocket", "socketio-polling": for labels and RESULT lines.
+std::string mode_name(const Mode& mode);
+
 class Conn;
 
 class Handler {
@@ -60,16 +77,17 @@ class Handler {
 
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
-  Conn(Pool& pool, std::size_t index);
+  Conn(Pool& pool, std::size_t index, Mode mode = {});
   ~Conn();
 
-  // Connects to `server` (from `source` when set), upgrades at /ws and authenticates as
-  // `user`; `done(ok)` runs on the connection's thread when the server said ok, or failed,
+  // Connects to `server` (from `source` when set), opens the mode's session and
+  // authenticates as `user`; `done(ok)` runs on the connection's thread when the server said ok, or failed,
   // or `timeout` passed. Callable from any thread.
   void open(const tcp::endpoint& server, std::optional<asio::ip::address> source, std::string user,
             Handler* handler, std::function<void(bool)> done,
             std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  // Queues a text frame. Requires: on the connection's thread.
+  // Queues a native frame, or a Socket.IO packet (wrapped in an Engine.IO message packet
+  // here). Requires: on the connection's thread.
   void send(std::string text);
   // Closes the socket at once. Callable from any thread.
   void close();
@@ -79,18 +97,31 @@ class Conn : public std::enable_shared_from_this<Conn> {
   asio::io_context& context() noexcept { return ctx_; }
   std::size_t thread() const noexcept { return thread_; }
   std::size_t index() const noexcept { return index_; }
+  const Mode& mode() const noexcept { return mode_; }
 
   void* data = nullptr;  // the scenario's per-connection state
 
  private:
+  struct Polling;
+
   void fail(const boost::system::error_code& ec, const char* what);
   void read();
   void write();
+  void authenticated();
+  // Socket.IO: one Engine.IO packet received (a WebSocket text frame or a polling record).
+  void on_engineio(std::string_view text, bool polling_record);
+  // Queues an Engine.IO packet as it goes on the wire.
+  void send_raw(std::string packet);
+  void poll_handshake();
+  void poll();
+  void post();
 
   asio::io_context& ctx_;
   const std::size_t thread_;
   const std::size_t index_;
+  const Mode mode_;
   websocket::stream<tcp::socket> ws_;
+  std::unique_ptr<Polling> polling_;  // socketio/polling only
   asio::steady_timer deadline_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
@@ -101,6 +132,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   Handler* handler_ = nullptr;
   std::function<void(bool)> done_;
   std::string host_;
+  std::string user_;
 };
 
 using ConnPtr = std::shared_ptr<Conn>;

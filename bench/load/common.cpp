@@ -113,6 +113,35 @@ std::optional<double> stat_cpu_seconds(const std::string& path) {
 }
 }  // namespace
 
+std::optional<double> process_tree_cpu_seconds(pid_t pid) {
+  static const long ticks = sysconf(_SC_CLK_TCK);
+  // Fields after "(comm) ": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
+  auto fields = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> out;
+    const auto close = text.rfind(')');
+    if (close == std::string::npos || close + 2 > text.size()) return out;
+    std::istringstream rest(text.substr(close + 2));
+    std::string f;
+    while (rest >> f) out.push_back(f);
+    return out;  // out[0] is field 3
+  };
+  const auto own = fields("/proc/" + std::to_string(pid) + "/stat");
+  if (own.size() < 15) return std::nullopt;
+  unsigned long long total =
+      std::stoull(own[11]) + std::stoull(own[12]) + std::stoull(own[13]) + std::stoull(own[14]);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto f = fields(entry.path().string() + "/stat");
+    if (f.size() < 13 || f[1] != std::to_string(pid)) continue;
+    total += std::stoull(f[11]) + std::stoull(f[12]);
+  }
+  return static_cast<double>(total) / static_cast<double>(ticks);
+}
+
 std::optional<double> process_cpu_seconds(pid_t pid) {
   return stat_cpu_seconds("/proc/" + std::to_string(pid) + "/stat");
 }

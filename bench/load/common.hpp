@@ -59,6 +59,9 @@ std::string latency_text(const Histogram& h);
 // user+system CPU seconds of a whole process (every thread, dead ones included), from
 // /proc/PID/stat; nullopt if the process is gone.
 std::optional<double> process_cpu_seconds(pid_t pid);
+// CPU seconds of a process tree as PostgreSQL's cluster is one: the process (its reaped
+// children included: cutime + cstime) and each living child. nullopt if the process is gone.
+std::optional<double> process_tree_cpu_seconds(pid_t pid);
 // VmRSS of a process in KiB, from /proc/PID/status.
 std::optional<std::int64_t> process_rss_kib(pid_t pid);
 // user+system CPU seconds of this process (getrusage).

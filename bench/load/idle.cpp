@@ -21,14 +21,52 @@
 
 #include "client.hpp"
 #include "common.hpp"
+#include "protocol/socketio/socketio_packet.hpp"
 #include "scenarios.hpp"
+#include "sio_vocabulary.hpp"
 
 namespace parley::bench {
 namespace {
 
+// Socket.IO: the ack of the join (ack id 0), or of a probe's ping (ack id = its send time).
+std::optional<std::uint64_t> sio_ack_id(std::string_view packet) {
+  std::string why;
+  auto p = protocol::socketio::decode(packet, why);
+  if (!p || p->type != protocol::socketio::PacketType::ack || !p->id) return std::nullopt;
+  return p->id;
+}
+
+// A probe's ping: over Socket.IO an event with an acknowledgement (the messaging
+// vocabulary's leave of a room it never joined: acked, nothing else happens), whose ack id
+// carries the send time.
+std::string ping_frame(const Mode& mode, std::int64_t at) {
+  if (mode.protocol == Protocol::native) {
+    return R"({"op":"ping","ref":)" + std::to_string(at) + "}";
+  }
+  boost::json::object payload;
+  payload[sio::kRoomField] = "idle-probe";
+  return protocol::socketio::encode_event(
+      "/", boost::json::array{sio::kLeave, std::move(payload)}, static_cast<std::uint64_t>(at));
+}
+
+std::string join_frame(const Mode& mode, const std::string& room) {
+  if (mode.protocol == Protocol::native) {
+    return R"({"op":"join","conversation":")" + room + R"(","limit":1})";
+  }
+  boost::json::object payload;
+  payload[sio::kRoomField] = room;
+  payload["limit"] = 1;
+  return protocol::socketio::encode_event(
+      "/", boost::json::array{sio::kJoin, std::move(payload)}, sio::kJoinAckId);
+}
+
 class QuietHandler final : public Handler {
  public:
-  void on_frame(Conn&, std::string_view text) override {
+  void on_frame(Conn& conn, std::string_view text) override {
+    if (conn.mode().protocol == Protocol::socketio) {
+      if (sio_ack_id(text) == sio::kJoinAckId) joined.fetch_add(1);
+      return;
+    }
     if (frame_type(text) == "history") joined.fetch_add(1);
   }
   void on_lost(Conn& conn, const boost::system::error_code& ec) override {
@@ -41,9 +79,13 @@ class QuietHandler final : public Handler {
 
 class ProbeHandler final : public Handler {
  public:
-  void on_frame(Conn&, std::string_view text) override {
-    if (frame_type(text) != "pong") return;
-    const auto at = int_field(text, "\"ref\":");
+  void on_frame(Conn& conn, std::string_view text) override {
+    std::optional<std::int64_t> at;
+    if (conn.mode().protocol == Protocol::socketio) {
+      if (auto id = sio_ack_id(text)) at = static_cast<std::int64_t>(*id);
+    } else if (frame_type(text) == "pong") {
+      at = int_field(text, "\"ref\":");
+    }
     if (!at) return;
     rtt.record(now_ns() - *at);  // every probe lives on the pool's one thread
     pongs.fetch_add(1);
@@ -89,6 +131,10 @@ std::optional<Worker> spawn(const std::string& exe, const Common& common, std::s
                                    "--prefix", prefix,
                                    "--hold",   "900"};
   if (join) args.push_back("--join");
+  if (common.mode.protocol == Protocol::socketio) {
+    args.insert(args.end(), {"--protocol", "socketio", "--transport",
+                             common.mode.transport == Transport::polling ? "polling" : "websocket"});
+  }
   const pid_t pid = fork();
   if (pid < 0) return std::nullopt;
   if (pid == 0) {
@@ -166,7 +212,9 @@ int run_idle_worker(const Common& common, std::size_t count, const std::string& 
   Pool pool(1);
   QuietHandler handler;
   std::vector<ConnPtr> conns;
-  for (std::size_t i = 0; i < count; ++i) conns.push_back(std::make_shared<Conn>(pool, i));
+  for (std::size_t i = 0; i < count; ++i) {
+    conns.push_back(std::make_shared<Conn>(pool, i, common.mode));
+  }
   const auto server = parse_server(common.host, common.port);
   const auto src = asio::ip::make_address(source);
   const std::size_t failed = open_all(
@@ -178,9 +226,8 @@ int run_idle_worker(const Common& common, std::size_t count, const std::string& 
       128, std::chrono::seconds(300));
   if (join) {
     for (std::size_t i = 0; i < count; ++i) {
-      asio::post(conns[i]->context(), [&conns, &prefix, i] {
-        conns[i]->send(R"({"op":"join","conversation":"idle-)" + prefix + "-" +
-                       std::to_string(i % 100) + R"(","limit":1})");
+      asio::post(conns[i]->context(), [&conns, &prefix, &common, i] {
+        conns[i]->send(join_frame(common.mode, "idle-" + prefix + "-" + std::to_string(i % 100)));
       });
     }
     wait_until([&] { return handler.joined.load() + failed >= count; }, std::chrono::seconds(120));
@@ -226,7 +273,9 @@ int run_idle(const Common& common, const IdleOptions& opt) {
   Pool pool(1);
   ProbeHandler probe_handler;
   std::vector<ConnPtr> probes;
-  for (std::size_t i = 0; i < opt.probes; ++i) probes.push_back(std::make_shared<Conn>(pool, i));
+  for (std::size_t i = 0; i < opt.probes; ++i) {
+    probes.push_back(std::make_shared<Conn>(pool, i, common.mode));
+  }
   const auto server = parse_server(common.host, common.port);
   const std::size_t probe_failed = open_all(
       probes,
@@ -303,8 +352,7 @@ int run_idle(const Common& common, const IdleOptions& opt) {
       const std::int64_t now = now_ns();
       while (*sent < total && start + static_cast<std::int64_t>(*sent) * interval <= now) {
         const std::int64_t intended = start + static_cast<std::int64_t>(*sent) * interval;
-        probes[*sent % probes.size()]->send(R"({"op":"ping","ref":)" + std::to_string(intended) +
-                                            "}");
+        probes[*sent % probes.size()]->send(ping_frame(common.mode, intended));
         ++*sent;
       }
       if (*sent >= total) return;

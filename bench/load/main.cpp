@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 
 #include "common.hpp"
 #include "scenarios.hpp"
@@ -20,6 +21,17 @@ void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--duration", c.duration, "Measured seconds")->capture_default_str();
   cmd->add_option("--warmup", c.warmup, "Seconds of load before measuring")->capture_default_str();
   cmd->add_option("--label", c.label, "Name in the RESULT line");
+  cmd->add_option("--protocol", c.mode.protocol, "Wire: native (/ws) or socketio (/socket.io/)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, Protocol>{{"native", Protocol::native},
+                                          {"socketio", Protocol::socketio}}));
+  cmd->add_option("--transport", c.mode.transport,
+                  "With --protocol socketio: websocket or polling (Engine.IO long-polling)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, Transport>{{"websocket", Transport::websocket},
+                                           {"polling", Transport::polling}}));
+  cmd->add_option("--store-pid", c.store_pid,
+                  "PostgreSQL's postmaster: its CPU is reported and added to the server's");
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "client.hpp"
+
 namespace parley::bench {
 
 struct Common {
@@ -19,6 +21,10 @@ struct Common {
   double duration = 10;     // measured window, seconds
   double warmup = 2;        // seconds of load before the window opens
   std::string label;        // name in the RESULT line (defaults to the scenario)
+  Mode mode;                // the wire every connection speaks
+  // PostgreSQL's postmaster when it is the store: its CPU (and its children's) is reported
+  // beside the server's, and added to it in the "with store" figures. 0: none.
+  pid_t store_pid = 0;
 };
 
 struct ChatOptions {

@@ -11,17 +11,22 @@ namespace beast = boost::beast;
 namespace detail = beast::websocket::detail;
 
 void append_frame(std::string& out, Opcode op, std::string_view payload) {
+  append_frame(out, op, '\0', payload);
+}
+
+void append_frame(std::string& out, Opcode op, char prefix, std::string_view payload) {
   detail::frame_header fh{};
   fh.op = static_cast<detail::opcode>(op);
   fh.fin = true;
   fh.mask = false;  // server frames are never masked
   fh.rsv1 = fh.rsv2 = fh.rsv3 = false;
-  fh.len = payload.size();
+  fh.len = payload.size() + (prefix ? 1 : 0);
   fh.key = 0;
   beast::flat_static_buffer<14> header;
   detail::write(header, fh);
   const auto data = header.data();
   out.append(static_cast<const char*>(data.data()), data.size());
+  if (prefix) out.push_back(prefix);
   out.append(payload);
 }
 

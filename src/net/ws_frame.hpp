@@ -32,6 +32,9 @@ inline constexpr std::uint16_t try_again_later = 1013;
 
 // Appends one unmasked, final server frame carrying `payload` to `out`.
 void append_frame(std::string& out, Opcode op, std::string_view payload);
+// The same with `prefix` (when not 0) as the payload's first byte: Engine.IO's packet type
+// before a Socket.IO packet encoded once for a whole room.
+void append_frame(std::string& out, Opcode op, char prefix, std::string_view payload);
 
 // The payload of a close frame: the code in network order, then the reason (≤ 123 bytes).
 std::string close_payload(std::uint16_t code, std::string_view reason = {});

@@ -196,5 +196,20 @@ TEST(WsFrameWriter, WritesUnmaskedFinalFramesWithTheShortestLength) {
   EXPECT_EQ(out, std::string("\x88\x06\x03\xf5slow", 8));
 }
 
+TEST(WsFrameWriter, APrefixByteIsWrittenAsTheFirstByteOfThePayload) {
+  // Engine.IO's websocket transport writes '4' + a Socket.IO packet encoded once per room.
+  std::string prefixed, whole;
+  append_frame(prefixed, Opcode::text, '4', R"(2["new-message",{}])");
+  append_frame(whole, Opcode::text, R"(42["new-message",{}])");
+  EXPECT_EQ(prefixed, whole);
+  prefixed.clear();
+  whole.clear();
+  // The length crosses into the 16-bit form with the prefix counted.
+  append_frame(prefixed, Opcode::text, '4', std::string(125, 'a'));
+  append_frame(whole, Opcode::text, "4" + std::string(125, 'a'));
+  EXPECT_EQ(prefixed, whole);
+  EXPECT_EQ(prefixed.substr(0, 4), std::string("\x81\x7e\x00\x7e", 4));
+}
+
 }  // namespace
 }  // namespace parley::net::ws

@@ -10,7 +10,8 @@
 #   socketio_events   the chat vocabularies' event decoder and reply encoders
 #   native_frame      native WebSocket frames (protocol/native/json_codec) and the replies
 #   request_target    HTTP request targets and query strings (net/request_target, Router)
-#   ws_frame          client WebSocket framing as the native session reads it (net/ws_frame)
+#   ws_frame          client WebSocket framing as both WebSocket endpoints read it (net/ws_frame),
+#                     then Engine.IO's packet decoder and the prefixed frame writer
 #   jwt               JWT parsing and verification (hub/jwt_authenticator), HS256 + ES256
 #   import            `parley import` readers: webwoz, conversations-json, jsonl, sqlite-tables
 #   import_mongo      `parley import` of MongoDB dumps: mongodump BSON, mongoexport Extended JSON
@@ -47,7 +48,7 @@ sources_of() {
     engineio_packet | socketio_packet | socketio_events) echo "${core[*]} ${socketio[*]}" ;;
     native_frame) echo "${core[*]} src/protocol/native/json_codec.cpp" ;;
     request_target) echo "src/net/request_target.cpp src/net/router.cpp" ;;
-    ws_frame) echo "src/net/ws_frame.cpp" ;;
+    ws_frame) echo "${core[*]} src/net/ws_frame.cpp src/protocol/socketio/engineio_packet.cpp" ;;
     jwt) echo "${core[*]} src/hub/jwt_authenticator.cpp" ;;
     import | import_mongo)
       echo "${core[*]} src/cli/importers.cpp src/cli/import_sql.cpp src/cli/import_mongo.cpp" ;;
@@ -56,7 +57,6 @@ sources_of() {
 libs_of() {
   case "$1" in
     request_target) echo "-lboost_url" ;;
-    ws_frame) echo "" ;;
     jwt) echo "-lboost_json -lcrypto" ;;
     import | import_mongo) echo "-lboost_json -lsqlite3 -lpq -lbson-1.0" ;;
     *) echo "-lboost_json" ;;

@@ -1,8 +1,12 @@
-// libFuzzer target: client WebSocket frames as the native session reads them
-// (net/ws_frame: headers, masking, fragmentation, control frames, limits, UTF-8). The first
-// byte picks how the rest is cut into reads; the reader must report the same events and the
-// same failure whether it gets the bytes in one piece or in many, must never deliver a
-// message over its limit, and must never deliver a text message that is not UTF-8.
+// libFuzzer target: client WebSocket frames as both WebSocket endpoints read them (/ws and
+// Engine.IO's websocket transport share net/ws_frame through net/ws_connection: headers,
+// masking, fragmentation, control frames, limits, UTF-8). The first byte picks how the rest
+// is cut into reads; the reader must report the same events and the same failure whether it
+// gets the bytes in one piece or in many, must never deliver a message over its limit, and
+// must never deliver a text message that is not UTF-8. Each text message then goes where
+// Engine.IO sends it (its packet decoder): a packet that decodes re-encodes to the same text,
+// and the server's frame for it written with the packet type as a prefix byte (how a room's
+// Socket.IO frame is written without a copy) is the frame of the whole text.
 #include <boost/beast/websocket/detail/utf8_checker.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +14,7 @@
 #include <vector>
 
 #include "net/ws_frame.hpp"
+#include "protocol/socketio/engineio_packet.hpp"
 
 using namespace parley::net::ws;
 
@@ -27,6 +32,18 @@ struct Recorder : FrameReader::Handler {
       __builtin_trap();
     }
     events.push_back((binary ? "b:" : "t:") + std::string(p));
+    if (!binary) engineio_round_trip(p);
+  }
+  static void engineio_round_trip(std::string_view text) {
+    namespace eio = parley::protocol::engineio;
+    auto packet = eio::decode_packet(text, false);
+    if (!packet || packet->binary) return;
+    const auto out = eio::make_packet(packet->type, packet->data);
+    if (eio::encode_text_frame(out) != text) __builtin_trap();
+    std::string whole, prefixed;
+    append_frame(whole, Opcode::text, text);
+    append_frame(prefixed, Opcode::text, static_cast<char>(packet->type), packet->data);
+    if (whole != prefixed) __builtin_trap();
   }
   void on_oversized(std::uint64_t size) override {
     if (size <= kLimit || size > kHardCap) __builtin_trap();

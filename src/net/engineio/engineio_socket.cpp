@@ -48,18 +48,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-struct EioSocket::WsConn {
-  explicit WsConn(asio::ip::tcp::socket socket)
-      : ws(beast::tcp_stream(std::move(socket))), wake(ws.get_executor()) {}
-
-  websocket::stream<beast::tcp_stream> ws;
-  std::deque<eio::OutPacket> out;
-  std::size_t out_bytes = 0;
-  asio::steady_timer wake;  // the write loop sleeps on it while `out` is empty
-  bool closing = false;     // send a close frame once `out` is drained
-  bool dead = false;        // the read loop ended, or a write failed
-};
-
 std::string random_id() {
   static constexpr std::string_view kChars =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -196,11 +184,7 @@ bool EioSocket::over_limit(std::size_t packets, std::size_t bytes,
 void EioSocket::send(eio::OutPacket packet) {
   if (state_ != State::open) return;
   if (transport_ == Transport::websocket && ws_) {
-    if (over_limit(ws_->out.size(), ws_->out_bytes, packet)) {
-      close_slow();
-      return;
-    }
-    ws_enqueue(*ws_, std::move(packet));
+    ws_push(*ws_, packet);  // over its limits the connection closes itself as slow
     return;
   }
   if (over_limit(queue_.size(), queued_bytes_, packet)) {
@@ -226,6 +210,50 @@ void EioSocket::post_send(std::shared_ptr<const std::string> data) {
   });
 }
 
+void EioSocket::deliver(const hub::Frame& data) { deliver_batch(std::span<const hub::Frame>(&data, 1)); }
+
+void EioSocket::deliver_batch(std::span<const hub::Frame> data) {
+  std::shared_ptr<WsConnection> direct;
+  {
+    std::lock_guard lock(route_mu_);
+    if (direct_ && posted_ == 0) {
+      direct = direct_;
+    } else {
+      ++posted_;
+    }
+  }
+  if (direct) {
+    direct->push_batch(data, static_cast<char>(eio::PacketType::message));
+    return;
+  }
+  asio::post(strand_, [self = shared_from_this(),
+                       frames = std::vector<hub::Frame>(data.begin(), data.end())]() mutable {
+    for (auto& f : frames) self->send_message(std::move(f));
+    std::lock_guard lock(self->route_mu_);
+    --self->posted_;
+  });
+}
+
+void EioSocket::wake_delivery() {
+  std::shared_ptr<WsConnection> conn;
+  {
+    std::lock_guard lock(route_mu_);
+    conn = last_direct_;
+  }
+  if (conn) conn->wake();
+}
+
+void EioSocket::set_direct(std::shared_ptr<WsConnection> conn) {
+  std::lock_guard lock(route_mu_);
+  if (conn) last_direct_ = conn;
+  direct_ = std::move(conn);
+}
+
+void EioSocket::set_scope_session(std::weak_ptr<hub::Session> session) {
+  scope_session_ = session;
+  if (ws_) ws_->set_scope_session(std::move(session));
+}
+
 void EioSocket::post_close(std::string reason) {
   asio::post(strand_,
              [self = shared_from_this(), reason = std::move(reason)] { self->close(reason); });
@@ -234,15 +262,11 @@ void EioSocket::post_close(std::string reason) {
 void EioSocket::close(std::string_view reason) { finish_close(reason, false); }
 
 void EioSocket::close_slow() {
-  spdlog::info("engine.io {}: closed as slow ({} packets queued)", sid_,
-               ws_ ? ws_->out.size() : queue_.size());
+  // Polling only: a WebSocket applies its own rule (net/ws_connection.hpp).
+  spdlog::info("engine.io {}: closed as slow ({} packets queued)", sid_, queue_.size());
   if (stats_) stats_->slow_closed.fetch_add(1, std::memory_order_relaxed);
   queue_.clear();
   queued_bytes_ = 0;
-  if (ws_) {
-    ws_->out.clear();
-    ws_->out_bytes = 0;
-  }
   finish_close("slow consumer", false);
 }
 
@@ -256,12 +280,11 @@ void EioSocket::finish_close(std::string_view reason, bool by_client) {
   upgrade_timer_.cancel();
   table_->erase(sid_);
   if (opened_ && stats_) stats_->engineio_sessions.fetch_sub(1, std::memory_order_relaxed);
+  set_direct(nullptr);
   wake_poll();
+  // What is queued is still written, then the close frame.
   for (auto* conn : {&ws_, &probe_}) {
-    if (*conn) {
-      (*conn)->closing = true;
-      (*conn)->wake.cancel();
-    }
+    if (*conn) (*conn)->close(ws::close_code::normal);
   }
   spdlog::debug("engine.io {}: closed ({})", sid_, reason);
   if (handler_) {
@@ -304,13 +327,13 @@ bool EioSocket::pong_overdue() {
   return state_ != State::open;
 }
 
-void EioSocket::on_packet(eio::Packet packet) {
+void EioSocket::on_packet(eio::Packet packet, bool counted) {
   switch (packet.type) {
     case eio::PacketType::pong:
       if (awaiting_pong_) schedule_ping();
       return;
     case eio::PacketType::message:
-      if (stats_) stats_->frames_in.fetch_add(1, std::memory_order_relaxed);
+      if (stats_ && !counted) stats_->frames_in.fetch_add(1, std::memory_order_relaxed);
       if (handler_) handler_->on_message(*this, std::move(packet.data), packet.binary);
       return;
     case eio::PacketType::close:
@@ -415,63 +438,30 @@ asio::awaitable<PollOutcome> EioSocket::post(std::string body) {
 
 // --- WebSocket transport ---------------------------------------------------------------
 
-void EioSocket::ws_enqueue(WsConn& conn, eio::OutPacket packet) {
-  if (conn.closing) return;
-  conn.out_bytes += packet.size();
-  conn.out.push_back(std::move(packet));
-  if (conn.out.size() == 1) conn.wake.cancel();
+namespace {
+// Where a session made without stats (tests) has its connection count.
+NetStats& unused_stats() {
+  static NetStats stats;
+  return stats;
 }
+}  // namespace
 
-asio::awaitable<void> EioSocket::ws_write_loop(std::shared_ptr<WsConn> conn) {
-  auto self = shared_from_this();
-  for (;;) {
-    if (conn->out.empty()) {
-      if (conn->closing || conn->dead) break;
-      conn->wake.expires_at(asio::steady_timer::time_point::max());
-      co_await conn->wake.async_wait(kNoThrow);
-      continue;
-    }
-    eio::OutPacket p = std::move(conn->out.front());
-    conn->out.pop_front();
-    conn->out_bytes -= p.size();
-    boost::system::error_code ec;
-    if (p.binary) {
-      conn->ws.binary(true);
-      std::tie(ec, std::ignore) = co_await conn->ws.async_write(
-          asio::buffer(p.data ? std::string_view(*p.data) : std::string_view()), kNoThrow);
-    } else {
-      const char type = static_cast<char>(p.type);
-      std::array<asio::const_buffer, 2> buffers{
-          asio::buffer(&type, 1),
-          asio::buffer(p.data ? std::string_view(*p.data) : std::string_view())};
-      conn->ws.text(true);
-      std::tie(ec, std::ignore) = co_await conn->ws.async_write(buffers, kNoThrow);
-    }
-    if (ec) {
-      conn->dead = true;
-      conn->out.clear();
-      conn->out_bytes = 0;
-      break;
-    }
-    if (stats_) stats_->frames_out.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (!conn->dead && conn->ws.is_open()) {
-    // A peer too slow to read our close frame is cut after a few seconds.
-    asio::steady_timer guard(strand_, std::chrono::seconds(5));
-    guard.async_wait([conn](boost::system::error_code ec) {
-      if (!ec) beast::get_lowest_layer(conn->ws).close();
-    });
-    co_await conn->ws.async_close(websocket::close_code::normal, kNoThrow);
-    guard.cancel();
+void EioSocket::ws_push(WsConnection& conn, const eio::OutPacket& packet) {
+  static const hub::Frame kEmpty = std::make_shared<const std::string>();
+  const hub::Frame& data = packet.data ? packet.data : kEmpty;
+  if (packet.binary) {
+    conn.push(ws::Opcode::binary, data);
+  } else {
+    conn.push(ws::Opcode::text, data, static_cast<char>(packet.type));
   }
 }
 
-void EioSocket::on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_view data,
-                            bool binary) {
-  if (state_ != State::open || conn->closing) return;
-  if (conn == probe_) {
+void EioSocket::on_message(WsConnection& c, std::string_view data, bool binary) {
+  if (state_ != State::open) return;
+  if (probe_ && &c == probe_.get()) {
+    auto conn = probe_;
     if (!binary && data == "2probe") {
-      ws_enqueue(*conn, eio::make_packet(eio::PacketType::pong, "probe"));
+      ws_push(*conn, eio::make_packet(eio::PacketType::pong, "probe"));
       upgrading_ = true;
       wake_poll();  // the client pauses polling: end its pending GET with a noop
       return;
@@ -482,9 +472,11 @@ void EioSocket::on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_vie
       ws_ = conn;
       probe_.reset();
       upgrading_ = false;
-      for (auto& p : queue_) ws_enqueue(*conn, std::move(p));
+      for (auto& p : queue_) ws_push(*conn, p);
       queue_.clear();
       queued_bytes_ = 0;
+      conn->set_scope_session(scope_session_);
+      set_direct(conn);
       wake_poll();
       spdlog::debug("engine.io {}: upgraded to websocket", sid_);
       return;
@@ -492,13 +484,12 @@ void EioSocket::on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_vie
     // Anything else on a probing connection: drop the probe, polling goes on.
     probe_.reset();
     upgrading_ = false;
-    conn->closing = true;
-    conn->wake.cancel();
+    conn->close(ws::close_code::normal);
     return;
   }
-  if (conn != ws_) return;
+  if (!ws_ || &c != ws_.get()) return;
   if (binary) {
-    on_packet(eio::decode_binary_frame(data));
+    on_packet(eio::decode_binary_frame(data), true);
     return;
   }
   auto packet = eio::decode_packet(data, false);
@@ -507,40 +498,57 @@ void EioSocket::on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_vie
     finish_close("parse error", false);
     return;
   }
-  on_packet(std::move(*packet));
+  on_packet(std::move(*packet), true);  // the connection counted the frame
 }
 
-void EioSocket::end_ws(const std::shared_ptr<WsConn>& conn) {
-  conn->dead = true;
-  conn->wake.cancel();
-  if (conn == probe_) {
+void EioSocket::on_oversized(WsConnection& c, std::uint64_t) {
+  if (!ws_ || &c != ws_.get()) return;
+  spdlog::info("engine.io {}: message over {} bytes", sid_, options_->max_payload);
+  finish_close("payload too large", false);
+}
+
+void EioSocket::on_closed(WsConnection& c) {
+  if (probe_ && &c == probe_.get()) {
     probe_.reset();
     upgrading_ = false;
     upgrade_timer_.cancel();
     return;
   }
-  if (conn == ws_) finish_close("transport close", true);
+  if (ws_ && &c == ws_.get()) {
+    if (c.closed_as_slow()) {
+      finish_close("slow consumer", false);
+    } else {
+      finish_close("transport close", true);
+    }
+  }
 }
 
 asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Request request,
                                                std::unique_ptr<EioHandler> handler) {
   auto self = shared_from_this();
-  auto conn = std::make_shared<WsConn>(std::move(socket));
+  // Beast does the opening handshake; the connection then owns the socket, as on /ws.
+  websocket::stream<beast::tcp_stream> ws(beast::tcp_stream(std::move(socket)));
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(10);
   timeouts.idle_timeout = websocket::stream_base::none();  // Engine.IO has its heartbeat
   timeouts.keep_alive_pings = false;
-  conn->ws.set_option(timeouts);
-  conn->ws.set_option(websocket::stream_base::decorator(
+  ws.set_option(timeouts);
+  ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
-  conn->ws.read_message_max(options_->max_payload);
-  conn->ws.auto_fragment(false);
 
-  auto [aec] = co_await conn->ws.async_accept(request, kNoThrow);
+  auto [aec] = co_await ws.async_accept(request, kNoThrow);
   if (aec) {
     if (handler) finish_close("websocket handshake failed", false);
     co_return;
   }
+  WsLimits limits;
+  limits.max_message_bytes = options_->max_payload;
+  limits.send_queue_frames = options_->send_queue_packets;
+  limits.send_queue_bytes = options_->send_queue_bytes;
+  limits.idle_timeout = std::chrono::steady_clock::duration::zero();  // the heartbeat's job
+  auto conn = std::make_shared<WsConnection>(beast::get_lowest_layer(ws).release_socket(), limits,
+                                             stats_ ? *stats_ : unused_stats(), "engine.io " + sid_);
+  conn->start(self, scope_session_);
 
   // Every open WebSocket counts in parley_websocket_sessions, as /ws's do.
   if (stats_) stats_->websockets.fetch_add(1, std::memory_order_relaxed);
@@ -553,6 +561,7 @@ asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Req
 
   if (handler) {
     ws_ = conn;
+    set_direct(conn);
     open(std::move(handler), Transport::websocket);
   } else if (state_ == State::open && transport_ == Transport::polling && !probe_) {
     probe_ = conn;
@@ -562,31 +571,11 @@ asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Req
           if (ec || self->probe_ != conn) return;
           self->probe_.reset();
           self->upgrading_ = false;
-          conn->closing = true;
-          conn->wake.cancel();
+          conn->close(ws::close_code::normal);
         }));
   } else {
-    conn->closing = true;  // not upgradable (any more): close this connection at once
+    conn->close(ws::close_code::normal);  // not upgradable (any more): close it at once
   }
-  asio::co_spawn(strand_, ws_write_loop(conn), asio::detached);
-
-  beast::flat_buffer buffer;
-  for (;;) {
-    auto [ec, n] = co_await conn->ws.async_read(buffer, kNoThrow);
-    (void)n;
-    if (ec) {
-      if (ec == websocket::error::message_too_big && ws_ == conn) {
-        spdlog::info("engine.io {}: message over {} bytes", sid_, options_->max_payload);
-        finish_close("payload too large", false);
-      }
-      break;
-    }
-    const auto data = buffer.cdata();
-    on_ws_frame(conn, std::string_view(static_cast<const char*>(data.data()), data.size()),
-                conn->ws.got_binary());
-    buffer.consume(buffer.size());
-  }
-  end_ws(conn);
 }
 
 }  // namespace parley::net::engineio

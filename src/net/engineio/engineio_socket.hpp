@@ -6,9 +6,12 @@
 //
 // Threads: everything here runs on the session's own strand. HTTP requests of other
 // connections reach it by co_spawn'ing onto strand() (see EngineIoEndpoint); room strands
-// reach it through post_send(). A WebSocket's socket is moved onto the strand, so the
-// session's read loop, write loop, timers and state share one strand: one outstanding read
-// and one outstanding write per stream.
+// reach it through deliver() / post_send(). A WebSocket's socket is moved onto the strand
+// and served by the same connection type as /ws (net/ws_connection.hpp: one write per
+// batch, the slow-consumer rule): its reads, writes, timers and the session state share one
+// strand. Once the WebSocket is the transport, deliver() pushes a room's frames straight
+// into that connection from the room's strand (no post per frame), each frame written as
+// '4' + the Socket.IO packet the room encoded once.
 //
 // Ownership: shared_ptr, held by the session table while open, by the coroutines working
 // on it, and by whoever holds a pending request; its EioHandler (the layer above) is owned
@@ -25,14 +28,17 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "hub/session.hpp"
 #include "net/endpoint.hpp"
 #include "net/engineio/engineio_options.hpp"
 #include "net/stats.hpp"
+#include "net/ws_connection.hpp"
 #include "protocol/socketio/engineio_packet.hpp"
 
 namespace parley::net::engineio {
@@ -72,7 +78,8 @@ struct PollOutcome {
   eio::ErrorCode error = eio::ErrorCode::bad_request;
 };
 
-class EioSocket final : public std::enable_shared_from_this<EioSocket> {
+class EioSocket final : public std::enable_shared_from_this<EioSocket>,
+                        public WsConnection::Handler {
  public:
   enum class Transport : std::uint8_t { polling, websocket };
 
@@ -94,9 +101,19 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   // a pending poll is answered with a close packet.
   void close(std::string_view reason);
 
+  // The hub session whose DeliveryScope defers this session's WebSocket writes (the
+  // Socket.IO socket on it); its wake() must call wake_delivery().
+  void set_scope_session(std::weak_ptr<hub::Session> session);
+
   // --- Thread-safe -----------------------------------------------------------------------
   // Posts send_message() to the strand.
   void post_send(std::shared_ptr<const std::string> data);
+  // Message packets for the client, in order: straight into the WebSocket once it is the
+  // transport, else posted to the strand (polling, or an upgrade in progress).
+  void deliver(const hub::Frame& data);
+  void deliver_batch(std::span<const hub::Frame> data);
+  // Starts the WebSocket's write that a DeliveryScope deferred.
+  void wake_delivery();
   // Posts close() to the strand.
   void post_close(std::string reason);
 
@@ -116,11 +133,11 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
 
  private:
   enum class State : std::uint8_t { open, closed };
-  struct WsConn;
 
   std::string handshake_packet(bool polling) const;
   void open(std::unique_ptr<EioHandler> handler, Transport transport);
-  void on_packet(eio::Packet packet);
+  // `counted`: the WebSocket connection already counted it in NetStats::frames_in.
+  void on_packet(eio::Packet packet, bool counted = false);
   void schedule_ping();
   bool pong_overdue();
   void on_client_close();
@@ -129,10 +146,12 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   void wake_poll();
   std::string drain_queue();
   bool over_limit(std::size_t packets, std::size_t bytes, const eio::OutPacket& next) const;
-  void ws_enqueue(WsConn& conn, eio::OutPacket packet);
-  boost::asio::awaitable<void> ws_write_loop(std::shared_ptr<WsConn> conn);
-  void on_ws_frame(const std::shared_ptr<WsConn>& conn, std::string_view data, bool binary);
-  void end_ws(const std::shared_ptr<WsConn>& conn);
+  static void ws_push(WsConnection& conn, const eio::OutPacket& packet);
+  void set_direct(std::shared_ptr<WsConnection> conn);  // the route of deliver()
+  // WsConnection::Handler, on the strand.
+  void on_message(WsConnection& conn, std::string_view data, bool binary) override;
+  void on_oversized(WsConnection& conn, std::uint64_t size) override;
+  void on_closed(WsConnection& conn) override;
 
   Strand strand_;
   const std::string sid_;
@@ -160,8 +179,17 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket> {
   std::chrono::steady_clock::time_point pong_deadline_;
 
   // WebSocket: the active connection, and one being probed for an upgrade.
-  std::shared_ptr<WsConn> ws_;
-  std::shared_ptr<WsConn> probe_;
+  std::shared_ptr<WsConnection> ws_;
+  std::shared_ptr<WsConnection> probe_;
+  std::weak_ptr<hub::Session> scope_session_;
+
+  // deliver()'s route, shared with room strands. Frames go straight to `direct_` only when
+  // no posted one is still on its way to the strand, so a room's frames stay in order
+  // across the upgrade.
+  std::mutex route_mu_;
+  std::shared_ptr<WsConnection> direct_;
+  std::shared_ptr<WsConnection> last_direct_;  // kept after close: wake_delivery's target
+  std::size_t posted_ = 0;
   bool upgrading_ = false;  // probe answered, waiting for "5"
   boost::asio::steady_timer upgrade_timer_;
 };

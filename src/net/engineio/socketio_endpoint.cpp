@@ -61,10 +61,20 @@ class ChatSocket final : public hub::Client, public SioSocket {
 
   const Strand& strand() const noexcept { return strand_; }
 
-  // hub::Session. Thread-safe.
+  // hub::Session. Thread-safe. Over a WebSocket the frames go straight into its connection
+  // (one write per batch, the room's frame shared, not copied); over polling, to the
+  // session's queue on its strand.
   void deliver(const hub::Frame& frame) override {
     if (disconnected_.load(std::memory_order_relaxed)) return;
-    if (auto e = engine_.lock()) e->post_send(frame);
+    if (auto e = engine_.lock()) e->deliver(frame);
+  }
+  void deliver_batch(std::span<const hub::Frame> frames) override {
+    if (disconnected_.load(std::memory_order_relaxed)) return;
+    if (auto e = engine_.lock()) e->deliver_batch(frames);
+  }
+  // A DeliveryScope deferred the WebSocket's write (EioSocket::set_scope_session).
+  void wake() override {
+    if (auto e = engine_.lock()) e->wake_delivery();
   }
 
   // The CONNECT payload: {token?, userId?, name?, avatar?, role?} (read before connect()).
@@ -143,12 +153,14 @@ class ChatSocket final : public hub::Client, public SioSocket {
     return std::static_pointer_cast<ChatSocket>(hub::Session::shared_from_this());
   }
 
-  // Thread-safe. Replies and room deliveries take the same path (EioSocket::post_send), so
-  // they reach the client in the order they were made: a join's history, made on the room's
-  // strand before the socket became a member, precedes every live event of that room.
+  // Thread-safe. Replies and room deliveries take the same path (EioSocket::deliver, which
+  // keeps the order of its calls whether it writes to the WebSocket directly or posts to the
+  // strand), so they reach the client in the order they were made: a join's history, made
+  // on the room's strand before the socket became a member, precedes every live event of
+  // that room.
   void emit_text(std::string text) {
     if (text.empty()) return;
-    if (auto e = engine_.lock()) e->post_send(std::make_shared<const std::string>(std::move(text)));
+    if (auto e = engine_.lock()) e->deliver(std::make_shared<const std::string>(std::move(text)));
   }
 
   // Sends what the client gets for `r`: the vocabulary's event (if any), then the ack.
@@ -447,6 +459,9 @@ class ChatApp final : public SioApp {
     auto socket = std::make_shared<ChatSocket>(hub_, auth_, options_,
                                                connection.engine()->shared_from_this());
     socket->parse(auth, connection.handshake());
+    // Room batches over its WebSocket wake the socket once per DeliveryScope (a weak
+    // reference: a refused CONNECT leaves nothing behind).
+    connection.engine()->set_scope_session(socket);
     if (auth_.requires_token() && !socket->token().empty()) {
       std::string why;
       auto identity = auth_.identify(hub::AuthRequest{socket->token(), {}, {}}, why);

@@ -1,0 +1,150 @@
+// One WebSocket connection after Beast's opening handshake, for every endpoint that speaks
+// WebSocket (/ws and Engine.IO's websocket transport): it owns the socket's bytes in both
+// directions (net/ws_frame.hpp). Reads are taken when the socket is readable, into a buffer
+// of the thread's, and parsed in place; everything queued for the client (messages, pongs,
+// the close) is framed into one buffer and written with one write per batch; an idle
+// connection holds no read or write buffer. The slow-consumer rule, the close handshake's
+// grace period and the keep-alive pings live here, once.
+//
+// What the messages mean is the Handler's business: the native session plugs in its JSON
+// handler, Engine.IO its packet handler. Frames are shared (hub::Frame) and may carry a
+// one-byte prefix written before them in the same frame (Engine.IO's packet type), so a
+// room's frame is encoded once and never copied per member until it is written.
+//
+// Threads: the handler's calls and everything not marked thread-safe run on the socket's
+// executor (a strand: the HTTP connection's, or the Engine.IO session's). push, push_batch,
+// wake and close are thread-safe (room strands call them).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hub/session.hpp"
+#include "net/stats.hpp"
+#include "net/ws_frame.hpp"
+
+namespace parley::net {
+
+struct WsLimits {
+  std::size_t max_message_bytes = 1024 * 1024;  // larger: on_oversized, discarded
+  std::size_t send_queue_frames = 1024;         // queued behind a write in flight: slow
+  std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  // A ping after half of it quiet; closed after all of it. Zero: no keep-alive (Engine.IO
+  // has its own heartbeat).
+  std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(120);
+};
+
+class WsConnection final : public std::enable_shared_from_this<WsConnection>,
+                           private ws::FrameReader::Handler {
+ public:
+  class Handler {
+   public:
+    // A complete message of at most max_message_bytes.
+    virtual void on_message(WsConnection& conn, std::string_view payload, bool binary) = 0;
+    // A message over the limit (read to its end and discarded).
+    virtual void on_oversized(WsConnection& conn, std::uint64_t size) = 0;
+    // Reading ended (the peer left, the close handshake ended, a failure): once. The
+    // connection drops its reference to the handler right after.
+    virtual void on_closed(WsConnection& conn) = 0;
+
+   protected:
+    ~Handler() = default;
+  };
+
+  // `name`: how the log names it ("ws session 12", "engine.io <sid>").
+  WsConnection(boost::asio::ip::tcp::socket socket, WsLimits limits, NetStats& stats,
+               std::string name);
+
+  // On the socket's executor, once: starts reading and the keep-alive. The connection holds
+  // `handler` until on_closed. `scope_session`, when set, is the hub session whose
+  // DeliveryScope defers this connection's writes (its wake() must call wake() here).
+  void start(std::shared_ptr<Handler> handler, std::weak_ptr<hub::Session> scope_session = {});
+
+  // --- Thread-safe ----------------------------------------------------------------------
+  // Queues one frame: `prefix` (when not 0) and then `*frame` as one message. A text or
+  // binary frame over the queue limits closes the connection as slow (1013) instead.
+  void push(ws::Opcode op, const hub::Frame& frame, char prefix = 0);
+  // Several text frames in order, under one lock.
+  void push_batch(std::span<const hub::Frame> frames, char prefix = 0);
+  // Closes with `code` after what is queued (the peer has a few seconds to answer).
+  void close(std::uint16_t code);
+  // Starts writing what a DeliveryScope deferred.
+  void wake();
+  // True once it was closed as a slow consumer.
+  bool closed_as_slow() const;
+  // Replaces the session whose DeliveryScope defers writes (see start).
+  void set_scope_session(std::weak_ptr<hub::Session> session);
+
+  // --- On the socket's executor ---------------------------------------------------------
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
+  // Closes the socket now; reading then ends (on_closed).
+  void abort();
+  bool finished() const noexcept { return finished_; }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  struct Out {
+    hub::Frame data;
+    ws::Opcode op;
+    char prefix;
+  };
+
+  void push_locked(ws::Opcode op, const hub::Frame& frame, char prefix);  // requires mu_
+  void begin_close(std::uint16_t code);                                  // requires mu_
+  void schedule_flush();                                                 // requires mu_
+  void flush();
+  void on_written(boost::system::error_code ec);
+
+  void wait_readable();
+  void on_readable(boost::system::error_code ec);
+  void on_message(std::string_view payload, bool binary) override;
+  void on_oversized(std::uint64_t size) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong() override {}
+  void on_close(std::uint16_t code, std::string_view reason) override;
+  void finish();
+
+  void arm_keepalive(std::chrono::steady_clock::duration after);
+  void on_keepalive();
+
+  boost::asio::ip::tcp::socket socket_;
+  const WsLimits limits_;
+  NetStats& stats_;
+  const std::string name_;
+  ws::FrameReader reader_;
+  boost::asio::steady_timer timer_;  // keep-alive pings, then the close grace period
+  std::shared_ptr<Handler> handler_;  // until on_closed
+
+  // Shared with delivering threads.
+  mutable std::mutex mu_;
+  std::weak_ptr<hub::Session> scope_session_;
+  std::vector<Out> inbox_;
+  std::size_t inbox_bytes_ = 0;
+  std::size_t in_flight_frames_ = 0;  // in the write being sent (counted against the limits)
+  std::size_t in_flight_bytes_ = 0;
+  bool flush_pending_ = false;  // a flush is posted or a write is in flight
+  bool closing_ = false;        // nothing more is accepted; the close frame follows the queue
+  bool slow_ = false;
+  std::uint16_t close_code_ = ws::close_code::normal;
+
+  // Socket's executor only.
+  std::string out_;         // the bytes of the write in flight
+  std::vector<Out> batch_;  // swapped with inbox_ by flush
+  std::int64_t last_rx_ns_ = 0;
+  bool ping_sent_ = false;
+  bool close_sent_ = false;
+  bool writing_ = false;
+  bool close_received_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace parley::net
