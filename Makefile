@@ -38,7 +38,12 @@ configure: deps
 build: configure
 	cmake --build build -j$(JOBS)
 
-run: build
+run:
+ifneq ($(SKIP_DEPS),1)
+	scripts/install-deps.sh --serve
+endif
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+	cmake --build build -j$(JOBS) --target parley
 	mkdir -p data
 	exec build/parley serve
 

@@ -68,9 +68,10 @@ template <class S>
 void add_members(Fixture& f, std::vector<std::shared_ptr<S>>& sessions, std::int64_t n, auto make) {
   for (std::int64_t i = 0; i < n; ++i) {
     auto s = make();
-    s->set_user(User{"user-" + std::to_string(i), "User", "user", {}, {}});
+    const User user{"user-" + std::to_string(i), "User", "user", {}, {}};
+    s->set_user(user);
     // Called outside the strand: nothing else runs on it in this benchmark.
-    f.room->add_member(s, protocol::WireFormat::native);
+    f.room->add_member(s, user, protocol::WireFormat::native);
     sessions.push_back(std::move(s));
   }
 }

@@ -3,7 +3,8 @@
 # Idempotent: packages already installed are found with dpkg-query first, so a re-run with
 # everything present takes well under a second and never touches the network.
 #
-#   scripts/install-deps.sh            install what is missing
+#   scripts/install-deps.sh            install what is missing (building, serving and testing)
+#   scripts/install-deps.sh --serve    only what building and serving need (make run)
 #   scripts/install-deps.sh --check    only list what is missing (exit 1 if anything is)
 #
 # Runs as root, or through sudo when it is available.
@@ -19,9 +20,13 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   # libraries
   libsqlite3-dev libpq-dev libhiredis-dev libssl-dev libspdlog-dev libcli11-dev
+  # (GoogleTest is found when CMake configures, so the build dir serves make run and make test)
   libgtest-dev libgmock-dev libbenchmark-dev
   # `parley import` of MongoDB dumps (radio-istic): BSON and Extended JSON
   libbson-dev
+)
+# What only the tests and benchmarks need (make test), not make run.
+test_packages=(
   # servers the tests start as throwaway instances (never the system services)
   postgresql redis-server
   # browser tests
@@ -35,7 +40,10 @@ packages=(
 services=(postgresql redis-server)
 
 check_only=0
+serve_only=0
 [[ "${1:-}" == "--check" ]] && check_only=1
+[[ "${1:-}" == "--serve" ]] && serve_only=1
+((serve_only)) || packages+=("${test_packages[@]}")
 
 is_installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == "installed" ]]
@@ -45,8 +53,11 @@ missing=()
 for p in "${packages[@]}"; do
   is_installed "$p" || missing+=("$p")
 done
-# Node: the image may carry its own node 20 + npm; only fall back to Debian's when absent.
-if ! command -v node >/dev/null 2>&1; then
+# Node (the test clients): the image may carry its own node 20 + npm; only fall back to
+# Debian's when absent. Serving needs no node.
+if ((serve_only)); then
+  :
+elif ! command -v node >/dev/null 2>&1; then
   missing+=(nodejs npm)
 elif ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
@@ -98,8 +109,10 @@ still=()
 for p in "${packages[@]}"; do
   is_installed "$p" || still+=("$p")
 done
-command -v node >/dev/null 2>&1 || still+=(nodejs)
-command -v npm >/dev/null 2>&1 || still+=(npm)
+if ((!serve_only)); then
+  command -v node >/dev/null 2>&1 || still+=(nodejs)
+  command -v npm >/dev/null 2>&1 || still+=(npm)
+fi
 if ((${#still[@]})); then
   echo "install-deps: still missing after apt-get: ${still[*]}" >&2
   exit 1

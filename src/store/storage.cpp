@@ -22,6 +22,9 @@ class UnavailableConnection final : public Connection {
     return down();
   }
   Result<StoredMessage> get_message(const ConversationId&, Seq) override { return down(); }
+  Result<StoredMessage> find_message(const MessageId&) override { return down(); }
+  Result<std::vector<Template>> list_templates() override { return down(); }
+  Result<void> replace_templates(std::span<const Template>) override { return down(); }
   Result<StoredMessage> edit_message(const ConversationId&, Seq, const std::string&,
                                      const std::optional<UserId>&, TimeMs) override {
     return down();

@@ -217,16 +217,11 @@ class Connection {
   // --- Templates (WebWOz) -----------------------------------------------------------------
   // Every template, in the order they were given to the last replace_templates. A new store
   // holds the app's four defaults (category "General"), as the app creates them.
-  [[nodiscard]] virtual Result<std::vector<Template>> list_templates() {
-    return make_error_code(Errc::invalid_argument);  // a backend without templates
-  }
+  [[nodiscard]] virtual Result<std::vector<Template>> list_templates() = 0;
   // Replaces every template at once, in one transaction, keeping the given order.
   // invalid_argument when two share (category, key), or a top-level entry's category also
   // has keyed templates.
-  [[nodiscard]] virtual Result<void> replace_templates(std::span<const Template> templates) {
-    (void)templates;
-    return make_error_code(Errc::invalid_argument);
-  }
+  [[nodiscard]] virtual Result<void> replace_templates(std::span<const Template> templates) = 0;
 
   // --- Retention --------------------------------------------------------------------------
   // Removes the oldest messages of `conversation` in one transaction: all but the last

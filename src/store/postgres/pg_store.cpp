@@ -1920,7 +1920,7 @@ Result<Seq> PgConnection::read_seq(const ConversationId& conversation, const Use
 Result<std::vector<Template>> PgConnection::list_templates() {
   return with_reconnect(true, [&]() -> Result<std::vector<Template>> {
     auto res = exec_sql("SELECT category, key, value FROM templates ORDER BY position",
-                        "list_templates");
+                        "list_templates", info_->deadlines().statement);
     if (!res) return res.error();
     const PGresult* r = res->get();
     std::vector<Template> out;
@@ -1939,7 +1939,7 @@ Result<void> PgConnection::replace_templates(std::span<const Template> templates
   return with_reconnect(true, [&]() -> Result<void> {
     Transaction tx(*this);
     if (auto ok = tx.begin(); !ok) return ok.error();
-    if (auto r = exec_sql("DELETE FROM templates", "replace_templates"); !r) return r.error();
+    if (auto r = exec_sql("DELETE FROM templates", "replace_templates", info_->deadlines().commit); !r) return r.error();
     std::int64_t position = 0;
     for (const Template& t : templates) {
       const std::string pos = std::to_string(++position);

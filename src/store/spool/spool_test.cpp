@@ -39,6 +39,10 @@ class FlakyConnection final : public Connection {
   Result<StoredMessage> find_message(const MessageId& id) override {
     return in_->find_message(id);
   }
+  Result<std::vector<Template>> list_templates() override { return in_->list_templates(); }
+  Result<void> replace_templates(std::span<const Template> t) override {
+    return in_->replace_templates(t);
+  }
   Result<StoredMessage> edit_message(const ConversationId& c, Seq s, const std::string& t,
                                      const std::optional<UserId>& by, TimeMs at) override {
     return in_->edit_message(c, s, t, by, at);
