@@ -16,7 +16,7 @@ inline constexpr std::string_view kJoin = "join-conversation";
 // ack {ok: true, seq, ...} or {ok: false, code, message}.
 inline constexpr std::string_view kSend = "send-message";
 // server -> every member of the room, the sender included: {seq, content, ...}.
-inline constexpr std::string_view kBroadcast = "new-message";
+inline constexpr std::string_view kBroadcast = "receive-message";
 // client -> server, with an ack callback: {conversationId}; ack {ok}. The idle probes'
 // ping (a room they never joined: nothing but the ack happens).
 inline constexpr std::string_view kLeave = "leave-conversation";

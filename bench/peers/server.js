@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { Server } from 'socket.io';
 
 // The vocabulary: bench/load/sio_vocabulary.hpp says the same.
-const EVENTS = { join: 'join-conversation', send: 'send-message', broadcast: 'new-message' };
+const EVENTS = { join: 'join-conversation', send: 'send-message', broadcast: 'receive-message' };
 
 const { values: opt } = parseArgs({
   options: {

@@ -43,6 +43,8 @@ WsConnection::WsConnection(tcp::socket socket, WsLimits limits, NetStats& stats,
 void WsConnection::start(std::shared_ptr<Handler> handler, std::weak_ptr<hub::Session> scope_session) {
   handler_ = std::move(handler);
   set_scope_session(std::move(scope_session));
+  // parley_websocket_sessions: every WebSocket, /ws's and Engine.IO's alike (issue 13).
+  stats_.websockets.fetch_add(1, std::memory_order_relaxed);
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);
   last_rx_ns_ = now_ns();
@@ -282,6 +284,7 @@ void WsConnection::abort() {
 void WsConnection::finish() {
   if (finished_) return;
   finished_ = true;
+  stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     closing_ = true;

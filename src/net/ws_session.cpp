@@ -91,7 +91,6 @@ void WsSession::start(std::string token) {
     std::lock_guard lock(endpoint_.mu_);
     endpoint_.sessions_[id()] = self;
   }
-  endpoint_.stats_.websockets.fetch_add(1, std::memory_order_relaxed);
   conn_->start(self, self);
   require_auth_within(endpoint_.options_.auth_timeout);
   if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}, {}}, json::value(nullptr));
@@ -137,7 +136,6 @@ void WsSession::on_oversized(WsConnection&, std::uint64_t size) {
 void WsSession::on_closed(WsConnection&) {
   end();
   endpoint_.forget(id());
-  endpoint_.stats_.websockets.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void WsSession::refuse(const json::value& ref, std::string_view why) {

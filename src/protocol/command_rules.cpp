@@ -12,7 +12,10 @@ bool is_known_kind(std::string_view kind) noexcept {
 }
 
 std::size_t history_limit(std::optional<std::size_t> requested, const Limits& limits) noexcept {
-  if (!requested || *requested == 0) return limits.default_history_limit;
+  // The default is capped too: a deployment may set the largest page below it.
+  if (!requested || *requested == 0) {
+    return std::min(limits.default_history_limit, limits.max_history_limit);
+  }
   return std::min(*requested, limits.max_history_limit);
 }
 

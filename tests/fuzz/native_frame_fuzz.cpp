@@ -33,7 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_history_limit = 50;
   json::value ref;
   std::string why;
-  auto decoded = native::decode(text, limits, ref, why);
+  // What /ws does: the shape decoded, then the rules every endpoint shares.
+  auto decoded = native::decode(text, ref, why);
+  if (decoded) {
+    if (auto ec = protocol::check(decoded->command, limits, why)) decoded = ec;
+  }
   must_parse(native::encode_error(ref, Errc::invalid_argument, why));
   if (!decoded) return 0;
   const Command& c = decoded->command;

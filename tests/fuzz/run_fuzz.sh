@@ -40,13 +40,16 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
        -DBOOST_JSON_NO_LIB -DBOOST_SYSTEM_NO_LIB -DBOOST_URL_NO_LIB)
 core=(src/core/error.cpp src/core/ids.cpp src/core/time.cpp src/protocol/json_fields.cpp)
 socketio=(src/protocol/socketio/engineio_packet.cpp src/protocol/socketio/socketio_packet.cpp
-          src/protocol/socketio/socketio_events.cpp)
+          src/protocol/socketio/socketio_events.cpp src/protocol/socketio/vocabulary.cpp
+          src/protocol/socketio/radioistic_vocabulary.cpp src/protocol/socketio/radioistic_model.cpp
+          src/protocol/socketio/webwoz_vocabulary.cpp src/protocol/webwoz.cpp
+          src/protocol/command_rules.cpp)
 
 # target -> its sources (besides tests/fuzz/<target>_fuzz.cpp), libraries, max input length
 sources_of() {
   case "$1" in
     engineio_packet | socketio_packet | socketio_events) echo "${core[*]} ${socketio[*]}" ;;
-    native_frame) echo "${core[*]} src/protocol/native/json_codec.cpp" ;;
+    native_frame) echo "${core[*]} src/protocol/native/json_codec.cpp src/protocol/command_rules.cpp" ;;
     request_target) echo "src/net/request_target.cpp src/net/router.cpp" ;;
     ws_frame) echo "${core[*]} src/net/ws_frame.cpp src/protocol/socketio/engineio_packet.cpp" ;;
     jwt) echo "${core[*]} src/hub/jwt_authenticator.cpp" ;;

@@ -550,15 +550,6 @@ asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Req
                                              stats_ ? *stats_ : unused_stats(), "engine.io " + sid_);
   conn->start(self, scope_session_);
 
-  // Every open WebSocket counts in parley_websocket_sessions, as /ws's do.
-  if (stats_) stats_->websockets.fetch_add(1, std::memory_order_relaxed);
-  struct Uncount {
-    NetStats* stats;
-    ~Uncount() {
-      if (stats) stats->websockets.fetch_sub(1, std::memory_order_relaxed);
-    }
-  } uncount{stats_};
-
   if (handler) {
     ws_ = conn;
     set_direct(conn);

@@ -133,25 +133,13 @@ describe('messages, unread counts, read and delete', () => {
     assert.equal(m0.sender._id, a.id);
     assert.equal(`${m0.sender.firstName} ${m0.sender.lastName}`, 'Aziz Ben Ali');
     assert.equal(m0.sender.avatar, a.avatar);
-    const b1 = await apiB.sendMessage(conv._id, 'oui, à tout à l\'heure');
-    assert.equal(b1.status, 201);
-
     // routes/chat.js:15-40: {success, count, conversations[...unreadCount]}
     // Message.getUnreadCount (models/Message.js:76-83): others' messages, not deleted, unread.
-    const listB = await apiB.getConversations();
-    assert.equal(listB.status, 200);
-    assert.equal(listB.json.success, true);
-    assert.equal(listB.json.count, listB.json.conversations.length);
-    const inB = listB.json.conversations.find((c) => c._id === conv._id);
-    assert.ok(inB, 'the conversation is in the participant\'s list');
-    assert.equal(inB.unreadCount, 3);
-    // populate('lastMessage'): the whole message, its sender as an id.
-    assert.equal(inB.lastMessage.content, 'oui, à tout à l\'heure');
-    assert.equal(inB.lastMessage.sender, b.id);
-    assert.match(inB.lastMessageTimestamp, ISO_MS);
-    assert.equal(inB.participants.length, 2);
-    const inA = (await apiA.getConversations()).json.conversations.find((c) => c._id === conv._id);
-    assert.equal(inA.unreadCount, 1);
+    const before = await apiB.getConversations();
+    assert.equal(before.status, 200);
+    assert.equal(before.json.success, true);
+    assert.equal(before.json.count, before.json.conversations.length);
+    assert.equal(before.json.conversations.find((c) => c._id === conv._id).unreadCount, 3);
 
     // routes/chat.js:282-299
     assert.deepEqual((await apiB.getUnreadCount()).json, { success: true, unreadCount: 3 });
@@ -163,6 +151,23 @@ describe('messages, unread counts, read and delete', () => {
     assert.deepEqual(mr.json, { success: true, message: 'Message marked as read' });
     assert.deepEqual((await apiB.getUnreadCount()).json, { success: true, unreadCount: 1 });
     assert.equal((await apiB.markAsRead(objectId())).status, 404);
+
+    // B answers. In Parley a send reads the conversation up to the sent message for its
+    // sender, on every endpoint (issue 13); the app would leave A's last one unread for B.
+    const b1 = await apiB.sendMessage(conv._id, 'oui, à tout à l\'heure');
+    assert.equal(b1.status, 201);
+    assert.deepEqual((await apiB.getUnreadCount()).json, { success: true, unreadCount: 0 });
+    const listB = await apiB.getConversations();
+    const inB = listB.json.conversations.find((c) => c._id === conv._id);
+    assert.ok(inB, 'the conversation is in the participant\'s list');
+    assert.equal(inB.unreadCount, 0);
+    // populate('lastMessage'): the whole message, its sender as an id.
+    assert.equal(inB.lastMessage.content, 'oui, à tout à l\'heure');
+    assert.equal(inB.lastMessage.sender, b.id);
+    assert.match(inB.lastMessageTimestamp, ISO_MS);
+    assert.equal(inB.participants.length, 2);
+    const inA = (await apiA.getConversations()).json.conversations.find((c) => c._id === conv._id);
+    assert.equal(inA.unreadCount, 1);
 
     // GET /conversations/:id (routes/chat.js:54-95): messages oldest first, senders populated;
     // then everything is read (79-89).
