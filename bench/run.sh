@@ -153,6 +153,10 @@ fi
 # What start_server starts: parley (with DB_ARGS), or a reference peer (peer-sqlite, peer-pg).
 SERVER_KIND=parley
 
+# The load generator opens thousands of connections from one address (127.0.0.1): the
+# per-address Engine.IO limits (docs/security.md) that stop a handshake flood would refuse it.
+export SOCKETIO_HANDSHAKES_PER_S=0 SOCKETIO_MAX_SESSIONS_PER_IP=0
+
 # start_server NAME [DATA_DIR]: a fresh server on a free port; sets SERVER_PID, SERVER_PORT.
 start_server() {
   local name=$1 data=${2:-$WORK/$1}
