@@ -161,7 +161,14 @@ TEST(Storage, AppendsQueuedBehindAJoinBurstAreCommittedFirst) {
   // Hold the writer in a job, so that the burst and the append are taken in one drain.
   std::promise<void> release;
   auto released = release.get_future().share();
-  storage->write([released](Connection&) { released.wait(); });
+  std::promise<void> entered;
+  storage->write([released, &entered](Connection&) {
+    entered.set_value();
+    released.wait();
+  });
+  // Only once the writer is inside the job: a writer slow to wake (ASan) could otherwise take
+  // the first memberships into the job's drain.
+  entered.get_future().get();
   for (int i = 0; i < 5000; ++i) storage->add_member("room", "u" + std::to_string(i), 1);
   std::promise<std::size_t> members_at_ack;
   storage->append(msg("room", "canary"), [&](Result<Appended> r) {
