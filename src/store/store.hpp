@@ -97,12 +97,19 @@ struct Membership {
   TimeMs at = 0;  // joined_at; 0: now
 };
 
-// One session with a backend. Every method is blocking; not thread-safe.
-class Connection {
- public:
-  virtual ~Connection() = default;
+// The storage verbs, one small interface per noun. Every backend (memory, SQLite, PostgreSQL)
+// implements all of them in one `Connection`; the memory backend is the reference, and the
+// conformance suite (tests/conformance) holds every backend to it, one test fixture per noun.
+// Callers that need one noun take that interface (retention takes a MessageStore, the room's
+// loader a ConversationStore), so what a piece of code may touch is visible in its signature.
+// Every method is blocking and none is thread-safe: a connection is used by one thread at a
+// time.
 
-  // --- Messages ---------------------------------------------------------------------------
+// A conversation's messages: the append path, pages, edits, streaming and retention.
+class MessageStore {
+ public:
+  virtual ~MessageStore() = default;
+
   // Appends every message of `batch` in one transaction, in order, creating conversations
   // that do not exist yet. Each gets the next seq of its conversation. A message whose
   // (conversation, sender.id, client_id) was stored before yields the stored one with
@@ -115,8 +122,8 @@ class Connection {
   // Up to `limit` messages with seq > `after`, oldest first.
   [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_after(
       const ConversationId& conversation, Seq after, std::size_t limit) = 0;
-  // Up to `limit` messages with seq < `before` (the last `limit` of them), oldest first.
-  // `before` <= 1 yields none; for the latest messages pass a seq past the end (such as
+  // The last `limit` messages with seq < `before`, returned oldest first. `before` <= 1
+  // yields none; for the latest messages pass a seq past the end (such as
   // std::numeric_limits<Seq>::max()).
   [[nodiscard]] virtual Result<std::vector<StoredMessage>> read_before(
       const ConversationId& conversation, Seq before, std::size_t limit) = 0;
@@ -140,7 +147,28 @@ class Connection {
                                                              const std::optional<UserId>& by,
                                                              TimeMs at) = 0;
 
-  // --- Conversations ----------------------------------------------------------------------
+  // Calls `fn` for each message of `conversation` with seq > after, in seq order, without
+  // holding them all in memory; stops early when `fn` returns false.
+  [[nodiscard]] virtual Result<void> for_each_message(
+      const ConversationId& conversation, Seq after,
+      const std::function<bool(const StoredMessage&)>& fn) = 0;
+
+  // Retention: removes the oldest messages of `conversation` in one transaction: all but the
+  // last `keep_last`, and (either rule may remove) the oldest run of messages created before
+  // `older_than`. Always a prefix by seq: kept messages keep their seq, last_seq stays,
+  // message_count drops, read state stays. With `dry_run` nothing changes. Returns how many
+  // messages were (or would be) removed; not_found if the conversation is absent.
+  [[nodiscard]] virtual Result<std::int64_t> prune(const ConversationId& conversation,
+                                                   std::optional<std::int64_t> keep_last,
+                                                   std::optional<TimeMs> older_than,
+                                                   bool dry_run) = 0;
+};
+
+// Conversations as things: their fields, creation, deletion, whole replacement.
+class ConversationStore {
+ public:
+  virtual ~ConversationStore() = default;
+
   // already_exists if the id is taken. An empty id gets a new one.
   [[nodiscard]] virtual Result<Conversation> create_conversation(
       const NewConversation& conversation) = 0;
@@ -148,7 +176,6 @@ class Connection {
   [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id,
                                                                  TimeMs now) = 0;
   [[nodiscard]] virtual Result<Conversation> get_conversation(const ConversationId& id) = 0;
-  [[nodiscard]] virtual Result<ConversationPage> list_conversations(const ListQuery& query) = 0;
   [[nodiscard]] virtual Result<Conversation> update_conversation(const ConversationId& id,
                                                                  const ConversationPatch& patch,
                                                                  TimeMs now) = 0;
@@ -157,7 +184,12 @@ class Connection {
   // Upserts a whole conversation in one transaction (see WholeConversation).
   [[nodiscard]] virtual Result<Conversation> replace_conversation(
       const WholeConversation& whole) = 0;
-  [[nodiscard]] virtual Result<std::int64_t> count_conversations() = 0;
+};
+
+// A user's standing in a conversation: membership and how far they have read.
+class ReadStateStore {
+ public:
+  virtual ~ReadStateStore() = default;
 
   // Records that `user` takes part in `conversation` (joined or posted); lists use it.
   [[nodiscard]] virtual Result<void> add_member(const ConversationId& conversation,
@@ -167,7 +199,6 @@ class Connection {
   // gathers joins into one call, so a join burst costs one commit, not one per join.
   [[nodiscard]] virtual Result<void> add_members(std::span<const Membership> members) = 0;
 
-  // --- Read state -------------------------------------------------------------------------
   // Raises the user's read seq to `seq` (never lowers it, never past last_seq); returns the
   // resulting read seq. Creates nothing if the conversation is absent (not_found).
   [[nodiscard]] virtual Result<Seq> mark_read(const ConversationId& conversation,
@@ -176,45 +207,55 @@ class Connection {
   [[nodiscard]] virtual Result<Seq> read_seq(const ConversationId& conversation,
                                              const UserId& user) = 0;
 
-  // --- Users ------------------------------------------------------------------------------
+  // Every user who is a member of `conversation` or has read state there, in user id order
+  // (for copying a store). Empty if the conversation is absent.
+  [[nodiscard]] virtual Result<std::vector<MemberState>> member_states(
+      const ConversationId& conversation) = 0;
+};
+
+// Users: names, avatars, roles, last seen.
+class UserStore {
+ public:
+  virtual ~UserStore() = default;
+
   // Inserts or updates; empty name/avatar/role keep what was stored.
   [[nodiscard]] virtual Result<void> upsert_user(const User& user) = 0;
   [[nodiscard]] virtual Result<User> get_user(const UserId& id) = 0;
   [[nodiscard]] virtual Result<void> set_last_seen(const UserId& id, TimeMs at) = 0;
+};
 
-  // --- Search and export ------------------------------------------------------------------
-  // Full-text search over non-deleted messages, best match first. Finds every message
+// Full-text search over messages.
+class SearchIndex {
+ public:
+  virtual ~SearchIndex() = default;
+
+  // Non-deleted messages matching the query, best match first. Finds every message
   // committed before the call (a backend that indexes after the commit catches up first).
   [[nodiscard]] virtual Result<std::vector<SearchHit>> search(const SearchQuery& query) = 0;
-  // Brings the full-text index up to date with at most `max_rows` more committed messages,
-  // in a transaction of its own; returns true when more remain. Backends that index inside
-  // the append's transaction have nothing to do. Storage's writer calls it between commits.
-  [[nodiscard]] virtual Result<bool> index_pending(std::size_t max_rows) {
-    (void)max_rows;
-    return false;
-  }
-  // Calls `fn` for each message of `conversation` with seq > after, in seq order, without
-  // holding them all in memory; stops early when `fn` returns false.
-  [[nodiscard]] virtual Result<void> for_each_message(
-      const ConversationId& conversation, Seq after,
-      const std::function<bool(const StoredMessage&)>& fn) = 0;
+  // Brings the index up to date with at most `max_rows` more committed messages, in a
+  // transaction of its own; returns true when more remain. Storage's writer calls it between
+  // commits. SQLite indexes here (off the commit path); memory and PostgreSQL index inside
+  // the append's transaction and return false.
+  [[nodiscard]] virtual Result<bool> index_pending(std::size_t max_rows) = 0;
+};
 
-  // --- Whole-store listings (migrate) ------------------------------------------------------
+// Lists over the whole store: the conversation list (and a user's inbox), counts, every user.
+class Listings {
+ public:
+  virtual ~Listings() = default;
+
+  [[nodiscard]] virtual Result<ConversationPage> list_conversations(const ListQuery& query) = 0;
+  [[nodiscard]] virtual Result<std::int64_t> count_conversations() = 0;
   // Calls `fn` for every stored user in id order (also those who never posted), without
   // holding them all in memory; stops early when `fn` returns false.
-  [[nodiscard]] virtual Result<void> for_each_user(const std::function<bool(const User&)>& fn) {
-    (void)fn;
-    return make_error_code(Errc::invalid_argument);  // a backend without listings
-  }
-  // Every user who is a member of `conversation` or has read state there, in user id order.
-  // Empty if the conversation is absent.
-  [[nodiscard]] virtual Result<std::vector<MemberState>> member_states(
-      const ConversationId& conversation) {
-    (void)conversation;
-    return make_error_code(Errc::invalid_argument);
-  }
+  [[nodiscard]] virtual Result<void> for_each_user(const std::function<bool(const User&)>& fn) = 0;
+};
 
-  // --- Templates (WebWOz) -----------------------------------------------------------------
+// WebWOz's message templates.
+class TemplateStore {
+ public:
+  virtual ~TemplateStore() = default;
+
   // Every template, in the order they were given to the last replace_templates. A new store
   // holds the app's four defaults (category "General"), as the app creates them.
   [[nodiscard]] virtual Result<std::vector<Template>> list_templates() = 0;
@@ -222,20 +263,17 @@ class Connection {
   // invalid_argument when two share (category, key), or a top-level entry's category also
   // has keyed templates.
   [[nodiscard]] virtual Result<void> replace_templates(std::span<const Template> templates) = 0;
-
-  // --- Retention --------------------------------------------------------------------------
-  // Removes the oldest messages of `conversation` in one transaction: all but the last
-  // `keep_last`, and (either rule may remove) the oldest run of messages created before
-  // `older_than`. Always a prefix by seq: kept messages keep their seq, last_seq stays,
-  // message_count drops, read state stays. With `dry_run` nothing changes. Returns how many
-  // messages were (or would be) removed; not_found if the conversation is absent.
-  [[nodiscard]] virtual Result<std::int64_t> prune(const ConversationId& conversation,
-                                                   std::optional<std::int64_t> keep_last,
-                                                   std::optional<TimeMs> older_than, bool dry_run) {
-    (void)conversation, (void)keep_last, (void)older_than, (void)dry_run;
-    return make_error_code(Errc::invalid_argument);  // a backend without retention
-  }
 };
+
+// One session with a backend: every noun at once, because one transaction (append_batch
+// creating conversations and raising read state, replace_conversation) spans several.
+class Connection : public MessageStore,
+                   public ConversationStore,
+                   public ReadStateStore,
+                   public UserStore,
+                   public SearchIndex,
+                   public Listings,
+                   public TemplateStore {};
 
 // One configured backend; a factory of connections. Thread-safe.
 class Database {

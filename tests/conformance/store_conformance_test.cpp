@@ -1,6 +1,6 @@
-// The storage conformance suite: the contract of store.hpp's Connection, written once and run
-// against every backend of backends.cpp (TEST_P over Backend). A backend passes when it
-// behaves exactly like the memory reference implementation.
+// The storage conformance suite: the contract of store.hpp's interfaces (one fixture per noun),
+// written once and run against every backend of backends.cpp (TEST_P over Backend). A backend
+// passes when it behaves exactly like the memory reference implementation.
 
 #include <gtest/gtest.h>
 
@@ -126,9 +126,21 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
   std::unique_ptr<Connection> conn_;
 };
 
+// One fixture per interface of store.hpp, so a failure names the noun whose contract broke.
+// Tests of one noun still set up through the others (a read needs an append first).
+class MessageStoreConformance : public StoreConformance {};
+class ConversationStoreConformance : public StoreConformance {};
+class ReadStateStoreConformance : public StoreConformance {};
+class UserStoreConformance : public StoreConformance {};
+class SearchIndexConformance : public StoreConformance {};
+class ListingsConformance : public StoreConformance {};
+class TemplateStoreConformance : public StoreConformance {};
+// Properties of a Database as a whole (connections sharing it, concurrency).
+class DatabaseConformance : public StoreConformance {};
+
 // --- append_batch ------------------------------------------------------------------------
 
-TEST_P(StoreConformance, SeqStartsAtOneAndIsGaplessAcrossBatches) {
+TEST_P(MessageStoreConformance, SeqStartsAtOneAndIsGaplessAcrossBatches) {
   fill("room", 5);
   fill("room", 3);
   EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(1, 8));
@@ -137,12 +149,12 @@ TEST_P(StoreConformance, SeqStartsAtOneAndIsGaplessAcrossBatches) {
   EXPECT_EQ(conv.message_count, 8);
 }
 
-TEST_P(StoreConformance, EmptyBatchStoresNothing) {
+TEST_P(MessageStoreConformance, EmptyBatchStoresNothing) {
   EXPECT_TRUE(ok(c().append_batch({})).empty());
   EXPECT_EQ(ok(c().count_conversations()), 0);
 }
 
-TEST_P(StoreConformance, AppendCreatesMissingConversation) {
+TEST_P(MessageStoreConformance, AppendCreatesMissingConversation) {
   const TimeMs before = now_ms();
   append_one(message("new-room", "alice", "hi"));
   const Conversation conv = ok(c().get_conversation("new-room"));
@@ -158,7 +170,7 @@ TEST_P(StoreConformance, AppendCreatesMissingConversation) {
   EXPECT_EQ(conv.message_count, 1);
 }
 
-TEST_P(StoreConformance, InterleavedConversationsInOneBatch) {
+TEST_P(MessageStoreConformance, InterleavedConversationsInOneBatch) {
   fill("b", 2);  // b already has messages: its seqs continue from 3
   const auto out =
       append({message("a", "u", "a1"), message("b", "u", "b3"), message("a", "u", "a2"),
@@ -181,7 +193,7 @@ TEST_P(StoreConformance, InterleavedConversationsInOneBatch) {
   EXPECT_EQ(a[2].content, "a3");
 }
 
-TEST_P(StoreConformance, AppendAssignsIdAndTimeWhenEmpty) {
+TEST_P(MessageStoreConformance, AppendAssignsIdAndTimeWhenEmpty) {
   const TimeMs before = now_ms();
   const StoredMessage stored = append_one(message("room", "alice", "hi")).message;
   const TimeMs after = now_ms();
@@ -199,7 +211,7 @@ TEST_P(StoreConformance, AppendAssignsIdAndTimeWhenEmpty) {
   EXPECT_EQ(kept.created_at, 1'600'000'000'123);
 }
 
-TEST_P(StoreConformance, AppendKeepsEveryField) {
+TEST_P(MessageStoreConformance, AppendKeepsEveryField) {
   NewMessage msg = message("room", "bot-7", "look at this");
   msg.sender = {"bot-7", "Helper Bot", "assistant"};
   msg.kind = "image";
@@ -219,7 +231,7 @@ TEST_P(StoreConformance, AppendKeepsEveryField) {
   EXPECT_EQ(ok(c().read_after("room", 0, 1)).at(0), stored);
 }
 
-TEST_P(StoreConformance, AppendNormalizesDefaults) {
+TEST_P(MessageStoreConformance, AppendNormalizesDefaults) {
   NewMessage msg = message("room", "alice", "x", "");
   msg.kind = "";
   msg.meta = "";
@@ -230,7 +242,7 @@ TEST_P(StoreConformance, AppendNormalizesDefaults) {
   EXPECT_EQ(ok(c().get_message("room", 1)), stored);
 }
 
-TEST_P(StoreConformance, ClientIdIsIdempotentAcrossBatches) {
+TEST_P(MessageStoreConformance, ClientIdIsIdempotentAcrossBatches) {
   const Appended first = append_one(message("room", "alice", "hello", "cid-1"));
   append_one(message("room", "bob", "between"));
   const Appended again = append_one(message("room", "alice", "hello (retry)", "cid-1"));
@@ -244,7 +256,7 @@ TEST_P(StoreConformance, ClientIdIsIdempotentAcrossBatches) {
   EXPECT_EQ(ok(c().read_after("room", 0, 10)).size(), 2u);
 }
 
-TEST_P(StoreConformance, ClientIdIsIdempotentWithinABatch) {
+TEST_P(MessageStoreConformance, ClientIdIsIdempotentWithinABatch) {
   const auto out =
       append({message("room", "alice", "one", "cid"), message("room", "alice", "two", "cid"),
               message("room", "alice", "three", "other")});
@@ -257,7 +269,7 @@ TEST_P(StoreConformance, ClientIdIsIdempotentWithinABatch) {
   EXPECT_EQ(seqs(ok(c().read_after("room", 0, 10))), range(1, 2));
 }
 
-TEST_P(StoreConformance, ClientIdIsPerSenderAndConversation) {
+TEST_P(MessageStoreConformance, ClientIdIsPerSenderAndConversation) {
   const auto out =
       append({message("room", "alice", "a", "same"), message("room", "bob", "b", "same"),
               message("other", "alice", "c", "same")});
@@ -270,7 +282,7 @@ TEST_P(StoreConformance, ClientIdIsPerSenderAndConversation) {
   EXPECT_EQ(again.message.seq, 2);
 }
 
-TEST_P(StoreConformance, DuplicateOnlyBatchChangesNothing) {
+TEST_P(MessageStoreConformance, DuplicateOnlyBatchChangesNothing) {
   append_one(message("room", "alice", "hello", "cid"));
   const Conversation before = ok(c().get_conversation("room"));
   const auto out = append({message("room", "alice", "hello", "cid")});
@@ -278,7 +290,7 @@ TEST_P(StoreConformance, DuplicateOnlyBatchChangesNothing) {
   EXPECT_EQ(ok(c().get_conversation("room")), before);
 }
 
-TEST_P(StoreConformance, FailedBatchStoresNothing) {
+TEST_P(MessageStoreConformance, FailedBatchStoresNothing) {
   fill("room", 2);
   const Conversation before = ok(c().get_conversation("room"));
 
@@ -300,7 +312,7 @@ TEST_P(StoreConformance, FailedBatchStoresNothing) {
   EXPECT_EQ(ok(c().count_conversations()), 1);
 }
 
-TEST_P(StoreConformance, RepeatedIdInOneBatchIsConflict) {
+TEST_P(MessageStoreConformance, RepeatedIdInOneBatchIsConflict) {
   NewMessage a = message("room", "alice", "a");
   a.id = "dup-id";
   NewMessage b = message("other", "alice", "b");
@@ -309,7 +321,7 @@ TEST_P(StoreConformance, RepeatedIdInOneBatchIsConflict) {
   EXPECT_EQ(ok(c().count_conversations()), 0);
 }
 
-TEST_P(StoreConformance, InvalidConversationIdIsRejected) {
+TEST_P(MessageStoreConformance, InvalidConversationIdIsRejected) {
   for (const std::string& id :
        std::vector<std::string>{"", "has space", "slash/no", std::string(129, 'x')}) {
     EXPECT_EQ(error_of(c().append_batch(std::vector<NewMessage>{message(id, "alice", "x")})),
@@ -321,7 +333,7 @@ TEST_P(StoreConformance, InvalidConversationIdIsRejected) {
 
 // --- read_after / read_before / get_message ----------------------------------------------
 
-TEST_P(StoreConformance, ReadAfterPagesForward) {
+TEST_P(MessageStoreConformance, ReadAfterPagesForward) {
   fill("room", 10);
   EXPECT_EQ(seqs(ok(c().read_after("room", 0, 3))), range(1, 3));
   EXPECT_EQ(seqs(ok(c().read_after("room", 3, 3))), range(4, 6));
@@ -336,7 +348,7 @@ TEST_P(StoreConformance, ReadAfterPagesForward) {
   EXPECT_EQ(ok(c().read_after("room", 4, 1)).at(0).content, "m5");
 }
 
-TEST_P(StoreConformance, ReadBeforePagesBackwardOldestFirst) {
+TEST_P(MessageStoreConformance, ReadBeforePagesBackwardOldestFirst) {
   fill("room", 10);
   EXPECT_EQ(seqs(ok(c().read_before("room", kLatest, 3))), range(8, 10));
   EXPECT_EQ(seqs(ok(c().read_before("room", 8, 3))), range(5, 7));
@@ -350,7 +362,7 @@ TEST_P(StoreConformance, ReadBeforePagesBackwardOldestFirst) {
   EXPECT_TRUE(ok(c().read_before("nowhere", kLatest, 5)).empty());
 }
 
-TEST_P(StoreConformance, GetMessage) {
+TEST_P(MessageStoreConformance, GetMessage) {
   fill("room", 3);
   EXPECT_EQ(ok(c().get_message("room", 2)).content, "m2");
   EXPECT_EQ(error_of(c().get_message("room", 0)), Errc::not_found);
@@ -358,7 +370,7 @@ TEST_P(StoreConformance, GetMessage) {
   EXPECT_EQ(error_of(c().get_message("nowhere", 1)), Errc::not_found);
 }
 
-TEST_P(StoreConformance, FindMessageByIdInAnyConversation) {
+TEST_P(MessageStoreConformance, FindMessageByIdInAnyConversation) {
   fill("room", 2);
   auto other = message("other", "bob", "hello");
   other.id = "6913545869844e4b34528347";  // a Mongo ObjectId, as radio-istic's ids are
@@ -374,7 +386,7 @@ TEST_P(StoreConformance, FindMessageByIdInAnyConversation) {
 
 // --- edit / delete -----------------------------------------------------------------------
 
-TEST_P(StoreConformance, EditReplacesContentAndStampsEditedAt) {
+TEST_P(MessageStoreConformance, EditReplacesContentAndStampsEditedAt) {
   fill("room", 3);
   const StoredMessage before = ok(c().get_message("room", 2));
   const StoredMessage edited = ok(c().edit_message("room", 2, "fixed", UserId("alice"), 1234));
@@ -391,7 +403,7 @@ TEST_P(StoreConformance, EditReplacesContentAndStampsEditedAt) {
   EXPECT_GE(stamped.edited_at.value_or(0), t0);  // 0: now
 }
 
-TEST_P(StoreConformance, EditRules) {
+TEST_P(MessageStoreConformance, EditRules) {
   fill("room", 2);
   EXPECT_EQ(error_of(c().edit_message("room", 1, "hijack", UserId("mallory"), 1)),
             Errc::permission_denied);
@@ -404,7 +416,7 @@ TEST_P(StoreConformance, EditRules) {
   EXPECT_EQ(error_of(c().edit_message("room", 2, "revive", UserId("alice"), 6)), Errc::conflict);
 }
 
-TEST_P(StoreConformance, DeleteEmptiesContentAndKeepsSeq) {
+TEST_P(MessageStoreConformance, DeleteEmptiesContentAndKeepsSeq) {
   NewMessage msg = message("room", "alice", "secret");
   msg.meta = R"({"url":"x"})";
   append({message("room", "alice", "m1"), msg, message("room", "bob", "m3")});
@@ -435,7 +447,7 @@ TEST_P(StoreConformance, DeleteEmptiesContentAndKeepsSeq) {
 
 // --- conversations -----------------------------------------------------------------------
 
-TEST_P(StoreConformance, CreateConversation) {
+TEST_P(ConversationStoreConformance, CreateConversation) {
   NewConversation request;
   request.id = "team-1";
   request.title = "Team";
@@ -460,7 +472,7 @@ TEST_P(StoreConformance, CreateConversation) {
   EXPECT_EQ(ok(c().get_conversation("team-1")), conv);
 }
 
-TEST_P(StoreConformance, CreateConversationWithoutIdGetsOne) {
+TEST_P(ConversationStoreConformance, CreateConversationWithoutIdGetsOne) {
   const TimeMs before = now_ms();
   const Conversation conv = ok(c().create_conversation(NewConversation{}));
   EXPECT_TRUE(is_valid_id(conv.id));
@@ -470,7 +482,7 @@ TEST_P(StoreConformance, CreateConversationWithoutIdGetsOne) {
   EXPECT_NE(other.id, conv.id);
 }
 
-TEST_P(StoreConformance, CreateConversationRejectsInvalidValues) {
+TEST_P(ConversationStoreConformance, CreateConversationRejectsInvalidValues) {
   NewConversation bad_id;
   bad_id.id = "not an id";
   EXPECT_EQ(error_of(c().create_conversation(bad_id)), Errc::invalid_argument);
@@ -489,7 +501,7 @@ TEST_P(StoreConformance, CreateConversationRejectsInvalidValues) {
   EXPECT_EQ(ok(c().count_conversations()), 0);
 }
 
-TEST_P(StoreConformance, EnsureConversation) {
+TEST_P(ConversationStoreConformance, EnsureConversation) {
   const Conversation made = ok(c().ensure_conversation("lobby", 1000));
   EXPECT_EQ(made.id, "lobby");
   EXPECT_EQ(made.created_at, 1000);
@@ -501,11 +513,11 @@ TEST_P(StoreConformance, EnsureConversation) {
   EXPECT_EQ(ok(c().count_conversations()), 1);
 }
 
-TEST_P(StoreConformance, GetMissingConversationIsNotFound) {
+TEST_P(ConversationStoreConformance, GetMissingConversationIsNotFound) {
   EXPECT_EQ(error_of(c().get_conversation("nope")), Errc::not_found);
 }
 
-TEST_P(StoreConformance, UpdateConversationChangesOnlyGivenFields) {
+TEST_P(ConversationStoreConformance, UpdateConversationChangesOnlyGivenFields) {
   NewConversation request;
   request.id = "room";
   request.title = "Old";
@@ -548,7 +560,7 @@ TEST_P(StoreConformance, UpdateConversationChangesOnlyGivenFields) {
   EXPECT_EQ(error_of(c().update_conversation("nope", title, 1)), Errc::not_found);
 }
 
-TEST_P(StoreConformance, DeleteConversationTakesEverythingWithIt) {
+TEST_P(ConversationStoreConformance, DeleteConversationTakesEverythingWithIt) {
   create("doomed", 0, {"u1"});
   NewMessage given = message("doomed", "alice", "findme unique words", "cid");
   given.id = "reused-id";
@@ -581,7 +593,7 @@ TEST_P(StoreConformance, DeleteConversationTakesEverythingWithIt) {
   EXPECT_EQ(ok(c().read_seq("doomed", "u2")), 0);
 }
 
-TEST_P(StoreConformance, CountConversations) {
+TEST_P(ConversationStoreConformance, CountConversations) {
   EXPECT_EQ(ok(c().count_conversations()), 0);
   create("a");
   ok(c().ensure_conversation("b", 0));
@@ -591,7 +603,7 @@ TEST_P(StoreConformance, CountConversations) {
   EXPECT_EQ(ok(c().count_conversations()), 2);
 }
 
-TEST_P(StoreConformance, AddMemberRequiresConversation) {
+TEST_P(ReadStateStoreConformance, AddMemberRequiresConversation) {
   EXPECT_EQ(error_of(c().add_member("nope", "u1", 1)), Errc::not_found);
   create("room");
   ok(c().add_member("room", "u1", 1));
@@ -601,7 +613,7 @@ TEST_P(StoreConformance, AddMemberRequiresConversation) {
 
 // --- list_conversations ------------------------------------------------------------------
 
-TEST_P(StoreConformance, ListNewestUpdatedFirstThenId) {
+TEST_P(ListingsConformance, ListNewestUpdatedFirstThenId) {
   create("old", 1000);
   create("mid-b", 2000);
   create("mid-a", 2000);
@@ -620,7 +632,7 @@ TEST_P(StoreConformance, ListNewestUpdatedFirstThenId) {
   EXPECT_FALSE(page.conversations.back().last_message);
 }
 
-TEST_P(StoreConformance, ListCursorVisitsEveryConversationOnce) {
+TEST_P(ListingsConformance, ListCursorVisitsEveryConversationOnce) {
   std::set<ConversationId> all;
   for (int i = 0; i < 23; ++i) {
     const std::string id = "conv-" + std::to_string(i);
@@ -650,7 +662,7 @@ TEST_P(StoreConformance, ListCursorVisitsEveryConversationOnce) {
   EXPECT_TRUE(std::is_sorted(order.begin(), order.end(), std::greater<>()));
 }
 
-TEST_P(StoreConformance, ListExactPageHasNoCursor) {
+TEST_P(ListingsConformance, ListExactPageHasNoCursor) {
   for (int i = 0; i < 4; ++i) create("c" + std::to_string(i), 1000 + i);
   ListQuery query;
   query.limit = 4;
@@ -664,7 +676,7 @@ TEST_P(StoreConformance, ListExactPageHasNoCursor) {
   EXPECT_EQ(second.next_cursor, "");
 }
 
-TEST_P(StoreConformance, ListRejectsForeignCursor) {
+TEST_P(ListingsConformance, ListRejectsForeignCursor) {
   create("a");
   ListQuery query;
   query.cursor = "garbage";
@@ -673,7 +685,7 @@ TEST_P(StoreConformance, ListRejectsForeignCursor) {
   EXPECT_EQ(error_of(c().list_conversations(query)), Errc::invalid_argument);
 }
 
-TEST_P(StoreConformance, ListFiltersByTitleOrIdSubstring) {
+TEST_P(ListingsConformance, ListFiltersByTitleOrIdSubstring) {
   NewConversation request;
   request.id = "p1";
   request.title = "Project Apollo";
@@ -701,7 +713,7 @@ TEST_P(StoreConformance, ListFiltersByTitleOrIdSubstring) {
   EXPECT_TRUE(ok(c().list_conversations(query)).conversations.empty());
 }
 
-TEST_P(StoreConformance, ListForUserIsTheInbox) {
+TEST_P(ListingsConformance, ListForUserIsTheInbox) {
   create("by-participant", 1000, {"u1", "u2"});
   create("by-membership", 2000);
   ok(c().add_member("by-membership", "u1", 2000));
@@ -747,7 +759,7 @@ TEST_P(StoreConformance, ListForUserIsTheInbox) {
   EXPECT_EQ(ids(ok(c().list_conversations(query))), (std::vector<ConversationId>{"by-membership"}));
 }
 
-TEST_P(StoreConformance, RemovedParticipantLeavesTheInbox) {
+TEST_P(ListingsConformance, RemovedParticipantLeavesTheInbox) {
   create("private", 1000, {"u1", "u2"});
   ConversationPatch patch;
   patch.participants = std::vector<UserId>{"u1"};
@@ -761,7 +773,7 @@ TEST_P(StoreConformance, RemovedParticipantLeavesTheInbox) {
 
 // --- read state --------------------------------------------------------------------------
 
-TEST_P(StoreConformance, MarkReadNeverLowersAndClampsToLastSeq) {
+TEST_P(ReadStateStoreConformance, MarkReadNeverLowersAndClampsToLastSeq) {
   fill("room", 5);
   EXPECT_EQ(ok(c().read_seq("room", "u1")), 0);
   EXPECT_EQ(ok(c().mark_read("room", "u1", 3)), 3);
@@ -779,7 +791,7 @@ TEST_P(StoreConformance, MarkReadNeverLowersAndClampsToLastSeq) {
   EXPECT_EQ(error_of(c().get_conversation("nowhere")), Errc::not_found);
 }
 
-TEST_P(StoreConformance, SendingMarksTheConversationReadForItsSender) {
+TEST_P(ReadStateStoreConformance, SendingMarksTheConversationReadForItsSender) {
   append({message("room", "alice", "a1"), message("room", "bob", "b1"),
           message("room", "alice", "a2"), message("other", "alice", "elsewhere"),
           message("room", "bob", "b2")});
@@ -812,7 +824,7 @@ TEST_P(StoreConformance, SendingMarksTheConversationReadForItsSender) {
 
 // --- memberships -------------------------------------------------------------------------
 
-TEST_P(StoreConformance, AddMembersRecordsEachAndSkipsMissingConversations) {
+TEST_P(ReadStateStoreConformance, AddMembersRecordsEachAndSkipsMissingConversations) {
   create("one", 1000);
   create("two", 2000);
   const std::vector<Membership> members{{"one", "u1", 10},
@@ -832,7 +844,7 @@ TEST_P(StoreConformance, AddMembersRecordsEachAndSkipsMissingConversations) {
 
 // --- users -------------------------------------------------------------------------------
 
-TEST_P(StoreConformance, UpsertUserKeepsStoredFieldsWhenEmpty) {
+TEST_P(UserStoreConformance, UpsertUserKeepsStoredFieldsWhenEmpty) {
   EXPECT_EQ(error_of(c().get_user("ada")), Errc::not_found);
   ok(c().upsert_user(User{"ada", "Ada", "https://img.test/ada.png", "wizard", std::nullopt}));
   EXPECT_EQ(ok(c().get_user("ada")),
@@ -848,7 +860,7 @@ TEST_P(StoreConformance, UpsertUserKeepsStoredFieldsWhenEmpty) {
   EXPECT_EQ(error_of(c().upsert_user(User{"", "x", "", "", std::nullopt})), Errc::invalid_argument);
 }
 
-TEST_P(StoreConformance, SetLastSeen) {
+TEST_P(UserStoreConformance, SetLastSeen) {
   ok(c().upsert_user(User{"bob", "Bob", "", "user", std::nullopt}));
   ok(c().set_last_seen("bob", 1234));
   EXPECT_EQ(ok(c().get_user("bob")), (User{"bob", "Bob", "", "user", 1234}));
@@ -861,7 +873,7 @@ TEST_P(StoreConformance, SetLastSeen) {
 
 // --- whole-store listings (migrate) --------------------------------------------------------
 
-TEST_P(StoreConformance, ForEachUserListsEveryUserInIdOrder) {
+TEST_P(ListingsConformance, ForEachUserListsEveryUserInIdOrder) {
   ok(c().upsert_user(User{"bob", "Bob", "", "user", std::nullopt}));
   ok(c().set_last_seen("ghost", 77));  // never saved otherwise
   ok(c().upsert_user(User{"Ada", "Ada", "a.png", "wizard", 5}));
@@ -878,7 +890,7 @@ TEST_P(StoreConformance, ForEachUserListsEveryUserInIdOrder) {
   EXPECT_EQ(calls, 2);  // stopped when told
 }
 
-TEST_P(StoreConformance, MemberStatesJoinMembersAndReadState) {
+TEST_P(ReadStateStoreConformance, MemberStatesJoinMembersAndReadState) {
   fill("room", 5);
   ok(c().add_member("room", "u2", 1000));
   ok(c().add_member("room", "u1", 2000));
@@ -894,7 +906,7 @@ TEST_P(StoreConformance, MemberStatesJoinMembersAndReadState) {
 
 // --- search ------------------------------------------------------------------------------
 
-TEST_P(StoreConformance, SearchFindsWords) {
+TEST_P(SearchIndexConformance, SearchFindsWords) {
   append({message("r1", "alice", "Hello world, how are you?"), message("r1", "bob", "hello there"),
           message("r2", "carol", "goodbye world"), message("r2", "dave", "nothing relevant")});
   SearchQuery query;
@@ -936,7 +948,7 @@ TEST_P(StoreConformance, SearchFindsWords) {
   EXPECT_EQ(ok(c().search(query)).size(), 1u);
 }
 
-TEST_P(StoreConformance, SearchSkipsDeletedAndFollowsEdits) {
+TEST_P(SearchIndexConformance, SearchSkipsDeletedAndFollowsEdits) {
   append({message("room", "alice", "the quick brown fox"), message("room", "alice", "a lazy dog")});
   ok(c().delete_message("room", 1, std::nullopt, 1));
   ok(c().edit_message("room", 2, "a sleepy cat", std::nullopt, 1));
@@ -953,7 +965,7 @@ TEST_P(StoreConformance, SearchSkipsDeletedAndFollowsEdits) {
 
 // --- for_each_message --------------------------------------------------------------------
 
-TEST_P(StoreConformance, ForEachMessageInOrderWithEarlyStop) {
+TEST_P(MessageStoreConformance, ForEachMessageInOrderWithEarlyStop) {
   std::vector<NewMessage> batch;
   for (int i = 1; i <= 600; ++i) batch.push_back(message("big", "alice", std::to_string(i)));
   append(batch);
@@ -980,7 +992,7 @@ TEST_P(StoreConformance, ForEachMessageInOrderWithEarlyStop) {
 
 // --- replace_conversation ----------------------------------------------------------------
 
-TEST_P(StoreConformance, ReplaceConversationReplacesItsMessages) {
+TEST_P(ConversationStoreConformance, ReplaceConversationReplacesItsMessages) {
   create("saved", 1000, {"u1"});
   append({message("saved", "alice", "oldword one"), message("saved", "alice", "old two", "cid")});
   fill("saved", 3);
@@ -1035,7 +1047,7 @@ TEST_P(StoreConformance, ReplaceConversationReplacesItsMessages) {
   EXPECT_EQ(append_one(message("saved", "alice", "after")).message.seq, 4);
 }
 
-TEST_P(StoreConformance, ReplaceConversationCreatesWhenAbsent) {
+TEST_P(ConversationStoreConformance, ReplaceConversationCreatesWhenAbsent) {
   WholeConversation whole;
   whole.id = "imported";
   whole.title = "From the old app";
@@ -1062,7 +1074,7 @@ TEST_P(StoreConformance, ReplaceConversationCreatesWhenAbsent) {
   EXPECT_TRUE(ok(c().read_after("imported", 0, 10)).empty());
 }
 
-TEST_P(StoreConformance, FailedReplaceChangesNothing) {
+TEST_P(ConversationStoreConformance, FailedReplaceChangesNothing) {
   create("keep", 1000);
   fill("keep", 2);
   const Conversation before = ok(c().get_conversation("keep"));
@@ -1087,7 +1099,7 @@ TEST_P(StoreConformance, FailedReplaceChangesNothing) {
 
 // --- content ------------------------------------------------------------------------------
 
-TEST_P(StoreConformance, UnicodeRoundTripsByteForByte) {
+TEST_P(MessageStoreConformance, UnicodeRoundTripsByteForByte) {
   const std::vector<std::string> samples = {
       "👋🏽 hi 👨‍👩‍👧‍👦 🇯🇵",  // emoji, skin tone, ZWJ family, flag
       "你好，世界。日本語のテキスト。한국어",            // CJK
@@ -1126,7 +1138,7 @@ TEST_P(StoreConformance, UnicodeRoundTripsByteForByte) {
   EXPECT_EQ(ok(c().get_message("unicode", 1)).content, samples[1]);
 }
 
-TEST_P(StoreConformance, OneMebibyteContentRoundTrips) {
+TEST_P(MessageStoreConformance, OneMebibyteContentRoundTrips) {
   std::string content;
   content.reserve(1 << 20);
   const std::string pattern = "0123456789abcdef—ü😀 ";  // 1-, 2-, 3- and 4-byte sequences
@@ -1142,7 +1154,7 @@ TEST_P(StoreConformance, OneMebibyteContentRoundTrips) {
 
 // --- connections ---------------------------------------------------------------------------
 
-TEST_P(StoreConformance, ConnectionsShareOneDatabase) {
+TEST_P(DatabaseConformance, ConnectionsShareOneDatabase) {
   auto other = ok(db_->connect());
   fill("shared", 2);
   EXPECT_EQ(seqs(ok(other->read_after("shared", 0, 10))), range(1, 2));
@@ -1150,7 +1162,7 @@ TEST_P(StoreConformance, ConnectionsShareOneDatabase) {
   EXPECT_EQ(ok(c().get_conversation("shared")).last_seq, 3);
 }
 
-TEST_P(StoreConformance, ConcurrentWritersGetDistinctGaplessSeqs) {
+TEST_P(DatabaseConformance, ConcurrentWritersGetDistinctGaplessSeqs) {
   constexpr int kThreads = 3;
   constexpr int kBatches = 20;
   constexpr int kPerBatch = 10;
@@ -1194,7 +1206,7 @@ void fill_timed(Connection& c, const ConversationId& conversation, int count, Ti
   ok(c.append_batch(batch));
 }
 
-TEST_P(StoreConformance, PruneKeepLastRemovesTheOldestAndKeepsSeqs) {
+TEST_P(MessageStoreConformance, PruneKeepLastRemovesTheOldestAndKeepsSeqs) {
   fill_timed(c(), "room", 10, 1'000'000);
   ok(c().mark_read("room", "bob", 7));
   EXPECT_EQ(ok(c().prune("room", 4, std::nullopt, true)), 6);  // dry run
@@ -1223,7 +1235,7 @@ TEST_P(StoreConformance, PruneKeepLastRemovesTheOldestAndKeepsSeqs) {
   EXPECT_EQ(streamed, range(8, 11));
 }
 
-TEST_P(StoreConformance, PruneOlderThanRemovesTheOldestRun) {
+TEST_P(MessageStoreConformance, PruneOlderThanRemovesTheOldestRun) {
   fill_timed(c(), "room", 6, 1'000'000);  // created at 1'001'000 .. 1'006'000
   EXPECT_EQ(ok(c().prune("room", std::nullopt, 1'003'500, false)), 3);
   EXPECT_EQ(seqs(ok(c().read_after("room", 0, 100))), range(4, 6));
@@ -1240,7 +1252,7 @@ TEST_P(StoreConformance, PruneOlderThanRemovesTheOldestRun) {
   EXPECT_EQ(append_one(message("room", "alice", "after")).message.seq, 7);
 }
 
-TEST_P(StoreConformance, PruneRules) {
+TEST_P(MessageStoreConformance, PruneRules) {
   EXPECT_EQ(error_of(c().prune("nowhere", 1, std::nullopt, false)), Errc::not_found);
   fill("room", 3);
   EXPECT_EQ(error_of(c().prune("room", -1, std::nullopt, false)), Errc::invalid_argument);
@@ -1251,7 +1263,7 @@ TEST_P(StoreConformance, PruneRules) {
   EXPECT_TRUE(ok(c().search({"m1", "room", 10})).empty());
 }
 
-TEST_P(StoreConformance, ReplaceAfterPruneNumbersFromOne) {
+TEST_P(MessageStoreConformance, ReplaceAfterPruneNumbersFromOne) {
   fill("room", 5);
   ok(c().prune("room", 2, std::nullopt, false));
   WholeConversation whole;
@@ -1263,7 +1275,7 @@ TEST_P(StoreConformance, ReplaceAfterPruneNumbersFromOne) {
 
 // --- Templates (WebWOz) -------------------------------------------------------------------
 
-TEST_P(StoreConformance, NewStoreHoldsTheWebWozDefaultTemplates) {
+TEST_P(TemplateStoreConformance, NewStoreHoldsTheWebWozDefaultTemplates) {
   const std::vector<Template> defaults{
       {"General", "greeting", "Hello! How can I help you today?"},
       {"General", "understanding", "I understand. Let me look into that for you."},
@@ -1273,7 +1285,7 @@ TEST_P(StoreConformance, NewStoreHoldsTheWebWozDefaultTemplates) {
   EXPECT_EQ(ok(c().list_templates()), defaults);
 }
 
-TEST_P(StoreConformance, ReplacedTemplatesComeBackInOrderWithBothKeyStyles) {
+TEST_P(TemplateStoreConformance, ReplacedTemplatesComeBackInOrderWithBothKeyStyles) {
   const std::vector<Template> set{
       {"Phase 2", "b", "second phase"},
       {"flat", "", "a top-level string, the app's older style"},
@@ -1290,7 +1302,7 @@ TEST_P(StoreConformance, ReplacedTemplatesComeBackInOrderWithBothKeyStyles) {
   EXPECT_TRUE(ok(other->list_templates()).empty());
 }
 
-TEST_P(StoreConformance, InvalidTemplateSetsAreRefusedAndChangeNothing) {
+TEST_P(TemplateStoreConformance, InvalidTemplateSetsAreRefusedAndChangeNothing) {
   const auto before = ok(c().list_templates());
   const std::vector<std::vector<Template>> bad{
       {{"General", "k", "1"}, {"General", "k", "2"}},  // the same key twice
@@ -1304,10 +1316,26 @@ TEST_P(StoreConformance, InvalidTemplateSetsAreRefusedAndChangeNothing) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(all_backends()),
-                         [](const ::testing::TestParamInfo<Backend>& param_info) {
-                           return param_info.param.name;
-                         });
+std::string backend_name(const ::testing::TestParamInfo<Backend>& param_info) {
+  return param_info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MessageStoreConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, ConversationStoreConformance,
+                         ::testing::ValuesIn(all_backends()), backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, ReadStateStoreConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, UserStoreConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, SearchIndexConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, ListingsConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, TemplateStoreConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, DatabaseConformance, ::testing::ValuesIn(all_backends()),
+                         backend_name);
 
 }  // namespace
 }  // namespace parley::store::conformance

@@ -106,6 +106,8 @@ class MemoryConnection final : public Connection {
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
 
   [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchQuery& query) override;
+  // Indexed inside the append's transaction: nothing is ever pending.
+  [[nodiscard]] Result<bool> index_pending(std::size_t) override { return false; }
   [[nodiscard]] Result<void> for_each_message(
       const ConversationId& conversation, Seq after,
       const std::function<bool(const StoredMessage&)>& fn) override;

@@ -148,6 +148,8 @@ class PgConnection final : public Connection {
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
 
   [[nodiscard]] Result<std::vector<SearchHit>> search(const SearchQuery& query) override;
+  // Indexed inside the append's transaction: nothing is ever pending.
+  [[nodiscard]] Result<bool> index_pending(std::size_t) override { return false; }
   // Reads in pages of a few hundred rows; `fn` runs between pages and may be slow.
   [[nodiscard]] Result<void> for_each_message(
       const ConversationId& conversation, Seq after,

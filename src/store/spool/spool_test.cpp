@@ -92,9 +92,20 @@ class FlakyConnection final : public Connection {
     return in_->set_last_seen(id, at);
   }
   Result<std::vector<SearchHit>> search(const SearchQuery& q) override { return in_->search(q); }
+  Result<bool> index_pending(std::size_t n) override { return in_->index_pending(n); }
   Result<void> for_each_message(const ConversationId& c, Seq after,
                                 const std::function<bool(const StoredMessage&)>& fn) override {
     return in_->for_each_message(c, after, fn);
+  }
+  Result<void> for_each_user(const std::function<bool(const User&)>& fn) override {
+    return in_->for_each_user(fn);
+  }
+  Result<std::vector<MemberState>> member_states(const ConversationId& c) override {
+    return in_->member_states(c);
+  }
+  Result<std::int64_t> prune(const ConversationId& c, std::optional<std::int64_t> keep_last,
+                             std::optional<TimeMs> older_than, bool dry_run) override {
+    return in_->prune(c, keep_last, older_than, dry_run);
   }
 
  private:
