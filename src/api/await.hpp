@@ -1,5 +1,5 @@
-// Bridges callback-style completions (Storage jobs, Hub operations), which run on storage
-// or room threads, into C++20 coroutines: the awaiting coroutine resumes on its own
+// Bridges callback-style completions (the hub's and its archive's operations), which run on
+// storage or room threads, into C++20 coroutines: the awaiting coroutine resumes on its own
 // executor (the connection's strand).
 #pragma once
 
@@ -15,13 +15,19 @@
 #include <memory>
 
 #include "core/error.hpp"
-#include "store/storage.hpp"
+#include "hub/archive.hpp"
 
 namespace parley::api {
 
 // Every callable is taken by const reference and copied inside: GCC 12 mishandles
 // temporaries with non-trivial members in a co_await full-expression (it relocated a
 // lambda's std::string captures bitwise), so call sites pass named locals.
+
+template <class T>
+using Done = std::function<void(Result<T>)>;
+// Starts an operation that reports to the callback it is given (exactly once).
+template <class T>
+using Start = std::function<void(Done<T>)>;
 
 // co_await await_result<T>(start): `start` is called at once with a copyable callback that
 // must be called exactly once.
@@ -39,50 +45,41 @@ boost::asio::awaitable<Result<T>> await_result(
       boost::asio::use_awaitable);
 }
 
+// co_await await_within<T>(start, limit): as await_result, but resumes after `limit` at the
+// latest, with Errc::unavailable if `start`'s callback has not run by then (a hung database,
+// or readers busy for longer). The operation still runs to its end; its result is dropped.
 template <class T>
-using Job = std::function<Result<T>(store::Connection&)>;
-
-// Runs `job` on a storage reader thread.
-template <class T>
-boost::asio::awaitable<Result<T>> on_reader(store::Storage& storage, const Job<T>& job) {
-  std::function<void(std::function<void(Result<T>)>)> start =
-      [&storage, job](std::function<void(Result<T>)> done) {
-        storage.read([job, done](store::Connection& c) { done(job(c)); });
-      };
-  return await_result<T>(start);
-}
-
-// Runs `job` on a storage reader thread, but resumes after `limit` at the latest: with
-// Errc::unavailable if the job has not finished by then (a hung database, or readers busy
-// for longer). The job still runs to its end; its result is dropped.
-template <class T>
-boost::asio::awaitable<Result<T>> on_reader_within(store::Storage& storage, const Job<T>& job,
-                                                   std::chrono::milliseconds limit) {
+boost::asio::awaitable<Result<T>> await_within(
+    const std::function<void(std::function<void(Result<T>)>)>& start,
+    std::chrono::milliseconds limit) {
   auto ex = co_await boost::asio::this_coro::executor;
-  std::function<void(std::function<void(Result<T>)>)> start =
-      [&storage, job, ex, limit](std::function<void(Result<T>)> done) {
+  std::function<void(std::function<void(Result<T>)>)> bounded =
+      [start, ex, limit](std::function<void(Result<T>)> done) {
         auto answered = std::make_shared<std::atomic<bool>>(false);
         auto timer = std::make_shared<boost::asio::steady_timer>(ex, limit);
         timer->async_wait([timer, answered, done](const boost::system::error_code&) {
           if (!answered->exchange(true)) done(make_error_code(Errc::unavailable));
         });
-        storage.read([job, done, answered, timer](store::Connection& c) {
-          auto r = job(c);
+        start([done, answered, timer](Result<T> r) {
           if (!answered->exchange(true)) done(std::move(r));
           boost::asio::post(timer->get_executor(), [timer] { timer->cancel(); });
         });
       };
-  co_return co_await await_result<T>(start);
+  co_return co_await await_result<T>(bounded);
 }
 
-// Runs `job` on the storage writer thread, in order with appends.
+// Runs one of the archive's composite jobs (Archive::read / write) and resumes with its result.
 template <class T>
-boost::asio::awaitable<Result<T>> on_writer(store::Storage& storage, const Job<T>& job) {
-  std::function<void(std::function<void(Result<T>)>)> start =
-      [&storage, job](std::function<void(Result<T>)> done) {
-        storage.write([job, done](store::Connection& c) { done(job(c)); });
-      };
-  return await_result<T>(start);
+boost::asio::awaitable<Result<T>> archive_read(hub::Archive& archive,
+                                               const hub::Archive::Job<T>& job) {
+  const Start<T> start = [&archive, job](Done<T> done) { archive.read<T>(job, std::move(done)); };
+  co_return co_await await_result<T>(start);
+}
+template <class T>
+boost::asio::awaitable<Result<T>> archive_write(hub::Archive& archive,
+                                                const hub::Archive::Job<T>& job) {
+  const Start<T> start = [&archive, job](Done<T> done) { archive.write<T>(job, std::move(done)); };
+  co_return co_await await_result<T>(start);
 }
 
 }  // namespace parley::api

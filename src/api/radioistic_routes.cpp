@@ -111,10 +111,10 @@ std::string iso(TimeMs t) { return format_rfc3339(t); }
 // Users by id, as one request needs them (participants, senders).
 using Users = std::unordered_map<UserId, User>;
 
-void load_users(store::Connection& c, const std::vector<UserId>& ids, Users& users) {
+void load_users(const hub::Archive::Stores& c, const std::vector<UserId>& ids, Users& users) {
   for (const auto& id : ids) {
     if (users.contains(id)) continue;
-    auto u = c.get_user(id);
+    auto u = c.users.get_user(id);
     if (u) users.emplace(id, std::move(*u));
   }
 }
@@ -215,10 +215,10 @@ json::object conversation_doc(const Conversation& c, const Users& users, const h
 
 // Message.getUnreadCount: messages of others, not deleted, that `user` has not read. Parley's
 // read state is a seq, so these are the messages after it.
-Result<std::int64_t> unread_of(store::Connection& c, const ConversationId& id, const UserId& user,
+Result<std::int64_t> unread_of(const hub::Archive::Stores& c, const ConversationId& id, const UserId& user,
                                Seq read) {
   std::int64_t n = 0;
-  auto r = c.for_each_message(id, read, [&](const StoredMessage& m) {
+  auto r = c.messages.for_each_message(id, read, [&](const StoredMessage& m) {
     if (!m.deleted && m.sender.id != user) ++n;
     return true;
   });
@@ -235,14 +235,14 @@ struct Listed {
 };
 
 // `unread`: count each one's unread messages; `details`: also who read what (lastMessage).
-Result<std::vector<Listed>> conversations_of(store::Connection& c, const UserId& user, bool unread,
+Result<std::vector<Listed>> conversations_of(const hub::Archive::Stores& c, const UserId& user, bool unread,
                                              bool details) {
   std::vector<Listed> out;
   store::ListQuery q;
   q.limit = kListPage;
   q.user = user;
   for (;;) {
-    auto page = c.list_conversations(q);
+    auto page = c.listings.list_conversations(q);
     if (!page) return page.error();
     for (auto& s : page->conversations) {
       if (!has_participant(s.conversation, user)) continue;  // joined an open room: not the app's
@@ -254,7 +254,7 @@ Result<std::vector<Listed>> conversations_of(store::Connection& c, const UserId&
         l.unread = *n;
       }
       if (details && s.last_message) {
-        auto readers = c.member_states(s.conversation.id);
+        auto readers = c.read_state.member_states(s.conversation.id);
         if (readers) l.readers = std::move(*readers);
       }
       l.summary = std::move(s);
@@ -352,8 +352,8 @@ asio::awaitable<std::optional<Response>> RadioisticEndpoint::serve(net::HttpCont
     }
   }
   const UserId uid = identity->id;
-  Job<User> find_user = [uid](store::Connection& c) { return c.get_user(uid); };
-  auto stored = co_await on_reader<User>(hub_.storage(), find_user);
+  hub::Archive::Job<User> find_user = [uid](const hub::Archive::Stores& c) { return c.users.get_user(uid); };
+  auto stored = co_await archive_read<User>(hub_.archive(), find_user);
   if (!stored) {
     if (stored.error() == Errc::not_found) {
       co_return with_cors(failure(req, http::status::unauthorized, "User not found"));
@@ -398,7 +398,7 @@ asio::awaitable<Response> RadioisticEndpoint::list_conversations(Call& call) {
     std::vector<Listed> listed;
     Users users;
   };
-  Job<Result_> job = [me = call.user.id](store::Connection& c) -> Result<Result_> {
+  hub::Archive::Job<Result_> job = [me = call.user.id](const hub::Archive::Stores& c) -> Result<Result_> {
     auto listed = conversations_of(c, me, true, true);
     if (!listed) return listed.error();
     Result_ r;
@@ -406,7 +406,7 @@ asio::awaitable<Response> RadioisticEndpoint::list_conversations(Call& call) {
     for (const auto& l : r.listed) load_users(c, l.summary.conversation.participants, r.users);
     return r;
   };
-  auto r = co_await on_reader<Result_>(hub_.storage(), job);
+  auto r = co_await archive_read<Result_>(hub_.archive(), job);
   if (!r) co_return server_error(call.req, "Error fetching conversations", r.error());
   // sort('-lastMessageTimestamp'): MongoDB puts conversations without one last.
   std::stable_sort(r->listed.begin(), r->listed.end(), [](const Listed& a, const Listed& b) {
@@ -441,14 +441,14 @@ asio::awaitable<Response> RadioisticEndpoint::get_conversation(Call& call, const
     Readers readers;
     Users users;
   };
-  Job<Loaded> job = [id, me = call.user.id](store::Connection& c) -> Result<Loaded> {
-    auto conv = c.get_conversation(id);
+  hub::Archive::Job<Loaded> job = [id, me = call.user.id](const hub::Archive::Stores& c) -> Result<Loaded> {
+    auto conv = c.conversations.get_conversation(id);
     if (!conv) return conv.error();
     if (!has_participant(*conv, me)) return Errc::not_found;
     Loaded l;
     l.conv = std::move(*conv);
     std::vector<UserId> senders;
-    auto r = c.for_each_message(id, 0, [&](const StoredMessage& m) {
+    auto r = c.messages.for_each_message(id, 0, [&](const StoredMessage& m) {
       if (m.seq == l.conv.last_seq) l.last = m;
       if (m.deleted) return true;
       if (std::find(senders.begin(), senders.end(), m.sender.id) == senders.end()) {
@@ -459,13 +459,13 @@ asio::awaitable<Response> RadioisticEndpoint::get_conversation(Call& call, const
       return true;
     });
     if (!r) return r.error();
-    auto readers = c.member_states(id);
+    auto readers = c.read_state.member_states(id);
     if (readers) l.readers = std::move(*readers);
     load_users(c, l.conv.participants, l.users);
     load_users(c, senders, l.users);
     return l;
   };
-  auto r = co_await on_reader<Loaded>(hub_.storage(), job);
+  auto r = co_await archive_read<Loaded>(hub_.archive(), job);
   if (!r) {
     if (r.error() == Errc::not_found) {
       co_return failure(call.req, http::status::not_found, "Conversation not found");
@@ -532,8 +532,8 @@ asio::awaitable<Response> RadioisticEndpoint::create_conversation(Call& call) {
   };
   // On the writer: the find and the create of a one-to-one conversation are one step, so two
   // concurrent requests for the same pair get the same conversation.
-  Job<Made> job = [all, is_group, group_name, me = call.user.id](
-                      store::Connection& c) mutable -> Result<Made> {
+  hub::Archive::Job<Made> job = [all, is_group, group_name, me = call.user.id](
+                      const hub::Archive::Stores& c) mutable -> Result<Made> {
     Made made;
     std::optional<Conversation> found;
     if (!is_group) {
@@ -562,22 +562,22 @@ asio::awaitable<Response> RadioisticEndpoint::create_conversation(Call& call) {
         nc.title = *group_name;
       }
       nc.meta = json::serialize(meta);
-      auto created = c.create_conversation(nc);
+      auto created = c.conversations.create_conversation(nc);
       if (!created) return created.error();
       made.conv = std::move(*created);
     }
     load_users(c, made.conv.participants, made.users);
     return made;
   };
-  auto r = co_await on_writer<Made>(hub_.storage(), job);
+  auto r = co_await archive_write<Made>(hub_.archive(), job);
   if (!r) co_return server_error(call.req, "Error creating conversation", r.error());
   std::optional<StoredMessage> last;
   if (r->conv.last_seq > 0) {
     // The created (or found) conversation's lastMessage is its id in this answer.
-    Job<StoredMessage> get_last = [id = r->conv.id, seq = r->conv.last_seq](store::Connection& c) {
-      return c.get_message(id, seq);
+    hub::Archive::Job<StoredMessage> get_last = [id = r->conv.id, seq = r->conv.last_seq](const hub::Archive::Stores& c) {
+      return c.messages.get_message(id, seq);
     };
-    auto m = co_await on_reader<StoredMessage>(hub_.storage(), get_last);
+    auto m = co_await archive_read<StoredMessage>(hub_.archive(), get_last);
     if (m) last = std::move(*m);
   }
   json::object out;
@@ -605,8 +605,8 @@ asio::awaitable<Response> RadioisticEndpoint::send_message(Call& call) {
                    "Conversation not found or you are not a participant");
   };
   if (!is_valid_id(id)) co_return not_member();
-  Job<Conversation> find = [id](store::Connection& c) { return c.get_conversation(id); };
-  auto conv = co_await on_reader<Conversation>(hub_.storage(), find);
+  hub::Archive::Job<Conversation> find = [id](const hub::Archive::Stores& c) { return c.conversations.get_conversation(id); };
+  auto conv = co_await archive_read<Conversation>(hub_.archive(), find);
   if (!conv) {
     if (conv.error() == Errc::not_found) co_return not_member();
     co_return server_error(call.req, "Error sending message", conv.error());
@@ -670,14 +670,14 @@ asio::awaitable<Response> RadioisticEndpoint::mark_read(Call& call, const std::s
     StoredMessage message;
     bool participant = false;
   };
-  Job<Found> find = [id, me = call.user.id](store::Connection& c) -> Result<Found> {
-    auto m = c.find_message(id);
+  hub::Archive::Job<Found> find = [id, me = call.user.id](const hub::Archive::Stores& c) -> Result<Found> {
+    auto m = c.messages.find_message(id);
     if (!m) return m.error();
-    auto conv = c.get_conversation(m->conversation);
+    auto conv = c.conversations.get_conversation(m->conversation);
     if (!conv) return conv.error();
     return Found{std::move(*m), has_participant(*conv, me)};
   };
-  auto f = co_await on_reader<Found>(hub_.storage(), find);
+  auto f = co_await archive_read<Found>(hub_.archive(), find);
   if (!f) {
     if (f.error() == Errc::not_found) co_return missing();
     co_return server_error(call.req, "Error marking message as read", f.error());
@@ -703,8 +703,8 @@ asio::awaitable<Response> RadioisticEndpoint::delete_message(Call& call, const s
     return failure(call.req, http::status::not_found, "Message not found or you are not the sender");
   };
   if (!is_valid_id(id)) co_return missing();
-  Job<StoredMessage> find = [id](store::Connection& c) { return c.find_message(id); };
-  auto m = co_await on_reader<StoredMessage>(hub_.storage(), find);
+  hub::Archive::Job<StoredMessage> find = [id](const hub::Archive::Stores& c) { return c.messages.find_message(id); };
+  auto m = co_await archive_read<StoredMessage>(hub_.archive(), find);
   if (!m) {
     if (m.error() == Errc::not_found) co_return missing();
     co_return server_error(call.req, "Error deleting message", m.error());
@@ -728,14 +728,14 @@ asio::awaitable<Response> RadioisticEndpoint::delete_message(Call& call, const s
 
 // GET /api/chat/unread-count: {success, unreadCount} over every conversation of the caller.
 asio::awaitable<Response> RadioisticEndpoint::unread_count(Call& call) {
-  Job<std::int64_t> job = [me = call.user.id](store::Connection& c) -> Result<std::int64_t> {
+  hub::Archive::Job<std::int64_t> job = [me = call.user.id](const hub::Archive::Stores& c) -> Result<std::int64_t> {
     auto listed = conversations_of(c, me, true, false);
     if (!listed) return listed.error();
     std::int64_t total = 0;
     for (const auto& l : *listed) total += l.unread;
     return total;
   };
-  auto r = co_await on_reader<std::int64_t>(hub_.storage(), job);
+  auto r = co_await archive_read<std::int64_t>(hub_.archive(), job);
   if (!r) co_return server_error(call.req, "Error fetching unread count", r.error());
   json::object out;
   out.emplace("success", true);

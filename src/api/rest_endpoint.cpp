@@ -350,19 +350,18 @@ asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& c
   co_return with_cors(std::move(res));
 }
 
+// The caller as the archive's access rule sees them (it applies the rule in token mode to
+// non-admins only).
+hub::Archive::Viewer RestEndpoint::viewer_of(const Call& call) {
+  return call.enforce ? hub::Archive::Viewer(call.user) : std::nullopt;
+}
+
 asio::awaitable<Result<void>> RestEndpoint::check_visible(Call& call, const std::string& id,
                                                           bool missing_ok) {
-  if (!call.restricted()) co_return Result<void>();
-  Job<void> job = [id, user = call.user, missing_ok](store::Connection& c) -> Result<void> {
-    auto conv = c.get_conversation(id);
-    if (!conv) {
-      if (missing_ok && conv.error() == Errc::not_found) return {};
-      return conv.error();
-    }
-    if (!hub::Hub::admits(conv->participants, user)) return Errc::not_found;
-    return {};
+  const Start<void> start = [this, viewer = viewer_of(call), id, missing_ok](Done<void> done) {
+    hub_.archive().check_visible(viewer, id, missing_ok, std::move(done));
   };
-  co_return co_await on_reader<void>(hub_.storage(), job);
+  co_return co_await await_result<void>(start);
 }
 
 asio::awaitable<Response> RestEndpoint::route(Call& call) {
@@ -439,14 +438,16 @@ asio::awaitable<Response> RestEndpoint::route(Call& call) {
 }
 
 asio::awaitable<Response> RestEndpoint::health(Call& call) {
-  auto& storage = hub_.storage();
-  Job<std::int64_t> job1 = [](store::Connection& c) { return c.count_conversations(); };
+  auto& archive = hub_.archive();
+  const Start<std::int64_t> probe = [&archive](Done<std::int64_t> done) {
+    archive.count_conversations(std::move(done));
+  };
   // /health never waits on the database: a count that takes longer than this (a hung
   // server, readers stuck behind it) reports it down, and the outage spool makes that
   // "degraded" (issue 14: health timed out at 30 s while PostgreSQL was SIGSTOPped).
   constexpr std::chrono::milliseconds kHealthProbeLimit{1000};
-  auto count = co_await on_reader_within<std::int64_t>(storage, job1, kHealthProbeLimit);
-  const bool up = count.has_value() && storage.database_up();
+  auto count = co_await await_within<std::int64_t>(probe, kHealthProbeLimit);
+  const bool up = count.has_value() && archive.database_up();
   // The outage spool keeps sends durable while the database is down: degraded, not down.
   const auto spool = hub_.spool_state();
   const bool spooling = spool && spool->healthy;
@@ -459,8 +460,8 @@ asio::awaitable<Response> RestEndpoint::health(Call& call) {
     so.emplace("queued", spool->queued);
     o.emplace("spool", std::move(so));
   }
-  o.emplace("storage", storage.database().kind());
-  o.emplace("persistent_storage", storage.database().persistent());
+  o.emplace("storage", archive.database_kind());
+  o.emplace("persistent_storage", archive.persistent());
   o.emplace("database", up ? "up" : "down");
   o.emplace("active_conversations", hub_.active_rooms());
   o.emplace("saved_conversations", count ? *count : 0);
@@ -477,7 +478,7 @@ asio::awaitable<Response> RestEndpoint::health(Call& call) {
 }
 
 Response RestEndpoint::metrics(Call& call) {
-  const auto st = hub_.storage().stats();
+  const auto st = hub_.archive().storage_stats();
   const auto hs = hub_.stats();
   std::string out;
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
@@ -520,7 +521,7 @@ Response RestEndpoint::metrics(Call& call) {
   metric("parley_store_write_errors_total", "counter", "Failed writes.", st.write_errors);
   metric("parley_store_reads_total", "counter", "Read jobs run.", st.reads);
   metric("parley_database_up", "gauge", "1 when the database answers.",
-         hub_.storage().database_up() ? 1 : 0);
+         hub_.archive().database_up() ? 1 : 0);
   Response res{http::status::ok, call.req.version()};
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.body() = std::move(out);
@@ -540,18 +541,16 @@ asio::awaitable<Response> RestEndpoint::list_conversations(Call& call) {
     if (!is_valid_id(user)) co_return bad_request(call.req, "invalid user id");
     q.user = user;
   }
-  if (call.restricted()) q.user = call.user.id;  // users see only their conversations
-  Job<store::ConversationPage> job2 = [q](store::Connection& c) { return c.list_conversations(q); };
-  auto page = co_await on_reader<store::ConversationPage>(hub_.storage(), job2);
+  // A restricted caller sees only their own conversations, and of those only the ones the
+  // access rule still lets them see (Archive::list).
+  const Start<store::ConversationPage> start = [this, viewer = viewer_of(call),
+                                                q](Done<store::ConversationPage> done) {
+    hub_.archive().list(viewer, q, std::move(done));
+  };
+  auto page = co_await await_result<store::ConversationPage>(start);
   if (!page) co_return error_from(call.req, page.error(), "conversations");
   json::array arr;
-  for (const auto& s : page->conversations) {
-    // The one access rule of every other read: a membership from before an admin
-    // restricted the participants does not show the conversation (its newest message
-    // and unread count leaked through here).
-    if (call.enforce && !hub::Hub::admits(s.conversation.participants, call.user)) continue;
-    arr.emplace_back(summary_to_json(s));
-  }
+  for (const auto& s : page->conversations) arr.emplace_back(summary_to_json(s));
   json::object o;
   o.emplace("conversations", std::move(arr));
   if (page->next_cursor.empty()) {
@@ -613,8 +612,10 @@ asio::awaitable<Response> RestEndpoint::create_conversation(Call& call,
   nc.settings = settings.value_or("{}");
   nc.meta = meta.value_or("{}");
   nc.created_at = now_ms();
-  Job<Conversation> job3 = [nc](store::Connection& c) { return c.create_conversation(nc); };
-  auto r = co_await on_writer<Conversation>(hub_.storage(), job3);
+  const Start<Conversation> start = [this, nc](Done<Conversation> done) {
+    hub_.archive().create(nc, std::move(done));
+  };
+  auto r = co_await await_result<Conversation>(start);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   co_return json_response(call.req, http::status::created, conversation_to_json(*r));
 }
@@ -622,30 +623,22 @@ asio::awaitable<Response> RestEndpoint::create_conversation(Call& call,
 asio::awaitable<Response> RestEndpoint::get_conversation(Call& call, const std::string& id) {
   auto limit = call.int_param("limit");
   if (limit && *limit < 0) co_return bad_request(call.req, "limit must be a non-negative integer");
-  if (auto v = co_await check_visible(call, id); !v) {
-    co_return error_from(call.req, v.error(), "conversation");
-  }
-  // Without `limit`, every message: streamed, as the json export is (the same document).
+  // The access rule is the archive's: the page (or the stream's head) answers not_found for a
+  // conversation the caller may not see. Without `limit`, every message: streamed, as the json export is (the same document).
   // Built in memory, four concurrent GETs of a 92.5 MB conversation peaked at 1.4 GB and
   // left 756 MB held (issue 14).
   if (!limit) co_return co_await stream_conversation(call, id, ExportFormat::json, false);
-  struct Full {
-    Conversation conv;
-    std::vector<StoredMessage> messages;
-  };
-  // The latest `limit`, clamped like every history page.
+  // The latest `limit`, clamped like every history page, from the one pager.
   const auto n = std::clamp<std::size_t>(static_cast<std::size_t>(*limit), 0,
                                          hub_.options().limits.max_history_limit);
-  Job<Full> job4 = [id, n](store::Connection& c) -> Result<Full> {
-    auto conv = c.get_conversation(id);
-    if (!conv) return conv.error();
-    auto msgs = c.read_before(id, std::numeric_limits<Seq>::max(), n);
-    if (!msgs) return msgs.error();
-    return Full{std::move(*conv), std::move(*msgs)};
+  const Start<hub::Archive::Page> start = [this, viewer = viewer_of(call), id,
+                                           n](Done<hub::Archive::Page> done) {
+    hub_.archive().page(viewer, id, hub::Archive::PageQuery{std::nullopt, std::nullopt, n},
+                        std::move(done));
   };
-  auto r = co_await on_reader<Full>(hub_.storage(), job4);
+  auto r = co_await await_result<hub::Archive::Page>(start);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
-  auto o = conversation_to_json(r->conv);
+  auto o = conversation_to_json(r->conversation);
   json::array arr;
   arr.reserve(r->messages.size());
   for (const auto& m : r->messages) arr.emplace_back(message_json(m));
@@ -688,12 +681,12 @@ asio::awaitable<Response> RestEndpoint::put_conversation(Call& call, const std::
       whole.messages.push_back(std::move(m));
     }
   }
-  Job<Conversation> job5 = [whole = std::move(whole)](store::Connection& c) {
-    return c.replace_conversation(whole);
+  // The live room follows (Archive::replace).
+  const Start<Conversation> start = [this, whole = std::move(whole)](Done<Conversation> done) {
+    hub_.archive().replace(whole, std::move(done));
   };
-  auto r = co_await on_writer<Conversation>(hub_.storage(), job5);
+  auto r = co_await await_result<Conversation>(start);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
-  hub_.invalidate(id);
   co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
 }
 
@@ -719,21 +712,22 @@ asio::awaitable<Response> RestEndpoint::patch_conversation(Call& call, const std
   if (call.restricted() && patch.participants) {
     co_return forbidden(call.req, "changing participants needs an admin");
   }
-  Job<Conversation> job6 = [id, patch](store::Connection& c) {
-    return c.update_conversation(id, patch, now_ms());
+  // The live room reloads its participants (Archive::update).
+  const Start<Conversation> start = [this, id, patch](Done<Conversation> done) {
+    hub_.archive().update(id, patch, std::move(done));
   };
-  auto r = co_await on_writer<Conversation>(hub_.storage(), job6);
+  auto r = co_await await_result<Conversation>(start);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
-  hub_.invalidate(id);  // the live room reloads its participants
   co_return json_response(call.req, http::status::ok, conversation_to_json(*r));
 }
 
 asio::awaitable<Response> RestEndpoint::delete_conversation(Call& call, const std::string& id) {
   if (call.restricted()) co_return forbidden(call.req, "deleting a conversation needs an admin");
-  Job<void> job7 = [id](store::Connection& c) { return c.delete_conversation(id); };
-  auto r = co_await on_writer<void>(hub_.storage(), job7);
+  const Start<void> start = [this, id](Done<void> done) {
+    hub_.archive().remove(id, std::move(done));
+  };
+  auto r = co_await await_result<void>(start);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
-  hub_.invalidate(id);
   Response res{http::status::no_content, call.req.version()};
   res.keep_alive(call.req.keep_alive());
   co_return res;
@@ -746,41 +740,20 @@ asio::awaitable<Response> RestEndpoint::list_messages(Call& call, const std::str
   if ((before && *before < 0) || (after && *after < 0) || (limit && *limit < 0)) {
     co_return bad_request(call.req, "before, after and limit must be non-negative integers");
   }
-  if (auto v = co_await check_visible(call, id); !v) {
-    co_return error_from(call.req, v.error(), "conversation");
-  }
   // limit=0 is "the default page", as on /ws and Socket.IO (protocol::history_limit).
   const std::size_t n = protocol::history_limit(
       limit ? std::optional<std::size_t>(static_cast<std::size_t>(*limit)) : std::nullopt,
       hub_.options().limits);
-  struct Page {
-    std::vector<StoredMessage> messages;
-    bool has_more = false;
-    Seq last_seq = 0;
+  hub::Archive::PageQuery query{after ? std::optional<Seq>(*after) : std::nullopt,
+                                before ? std::optional<Seq>(*before) : std::nullopt, n};
+  const Start<hub::Archive::Page> start = [this, viewer = viewer_of(call), id,
+                                           query](Done<hub::Archive::Page> done) {
+    hub_.archive().page(viewer, id, query, std::move(done));
   };
-  Job<Page> job8 = [id, before, after, n](store::Connection& c) -> Result<Page> {
-    auto conv = c.get_conversation(id);
-    if (!conv) return conv.error();
-    Page p;
-    p.last_seq = conv->last_seq;
-    auto msgs = after ? c.read_after(id, *after, n + 1)
-                      : c.read_before(id, before.value_or(std::numeric_limits<Seq>::max()), n + 1);
-    if (!msgs) return msgs.error();
-    p.messages = std::move(*msgs);
-    if (p.messages.size() > n) {
-      p.has_more = true;
-      if (after) {
-        p.messages.pop_back();
-      } else {
-        p.messages.erase(p.messages.begin());
-      }
-    }
-    return p;
-  };
-  auto r = co_await on_reader<Page>(hub_.storage(), job8);
+  auto r = co_await await_result<hub::Archive::Page>(start);
   if (!r) co_return error_from(call.req, r.error(), "conversation");
   co_return json_response(call.req, http::status::ok,
-                          history_json(id, r->messages, r->has_more, r->last_seq));
+                          history_json(id, r->messages, r->has_more, r->conversation.last_seq));
 }
 
 // A command refused by protocol::check: 413 for sizes, 400 for the rest.
@@ -922,8 +895,11 @@ asio::awaitable<Response> RestEndpoint::stream_conversation(Call& call, const st
     ~Release() { n.fetch_sub(1, std::memory_order_relaxed); }
   } release{streams_};
 
-  Job<Conversation> head_job = [id](store::Connection& c) { return c.get_conversation(id); };
-  auto conv = co_await on_reader<Conversation>(hub_.storage(), head_job);
+  const auto viewer = viewer_of(call);
+  const Start<Conversation> head_start = [this, viewer, id](Done<Conversation> done) {
+    hub_.archive().conversation(viewer, id, std::move(done));
+  };
+  auto conv = co_await await_result<Conversation>(head_start);
   if (!conv) co_return error_from(call.req, conv.error(), "conversation");
 
   http::response<http::empty_body> head{http::status::ok, call.req.version()};
@@ -956,10 +932,14 @@ asio::awaitable<Response> RestEndpoint::stream_conversation(Call& call, const st
   bool first = true;
   const Seq last = conv->last_seq;  // what the head announced; later messages wait for next time
   for (bool done = false; !done;) {
-    Job<std::vector<StoredMessage>> page_job = [id, after](store::Connection& c) {
-      return c.read_after(id, after, kPage);
+    // The one pager; access was settled by the head (a page re-checks it: a conversation
+    // restricted mid-export stops the export there).
+    const Start<hub::Archive::Page> page_start = [this, viewer, id,
+                                                  after](Done<hub::Archive::Page> cb) {
+      hub_.archive().page(viewer, id, hub::Archive::PageQuery{after, std::nullopt, kPage},
+                          std::move(cb));
     };
-    auto page = co_await on_reader<std::vector<StoredMessage>>(hub_.storage(), page_job);
+    auto page = co_await await_result<hub::Archive::Page>(page_start);
     if (!page) {
       // The status is sent: end without the last chunk, so the client sees it incomplete.
       spdlog::warn("export of {}: stopped after seq {}: {}", id, after, page.error().message());
@@ -967,8 +947,8 @@ asio::awaitable<Response> RestEndpoint::stream_conversation(Call& call, const st
       stream.socket().close(ignored);
       co_return Response{};
     }
-    done = page->size() < kPage;
-    for (const auto& m : *page) {
+    done = !page->has_more;
+    for (const auto& m : page->messages) {
       if (m.seq > last) {
         done = true;
         break;
@@ -977,7 +957,7 @@ asio::awaitable<Response> RestEndpoint::stream_conversation(Call& call, const st
       first = false;
       after = m.seq;
     }
-    page->clear();
+    page->messages.clear();
     if (done) export_tail(buf, format);
     if (buf.empty()) continue;
     stream.expires_after(std::chrono::seconds(60));
@@ -1007,36 +987,13 @@ asio::awaitable<Response> RestEndpoint::search(Call& call) {
       co_return error_from(call.req, v.error(), "conversation");
     }
   }
-  Job<std::vector<store::SearchHit>> job13 =
-      [q, restricted = call.restricted() && !q.conversation,
-       user = call.user](store::Connection& c) -> Result<std::vector<store::SearchHit>> {
-    auto hits = c.search(q);
-    if (!hits || !restricted) return hits;
-    // Only hits in conversations the caller may see (one lookup per conversation).
-    std::unordered_map<ConversationId, bool> visible;
-    std::vector<store::SearchHit> kept;
-    for (auto& h : *hits) {
-      auto [it, fresh] = visible.try_emplace(h.message.conversation, false);
-      if (fresh) {
-        auto conv = c.get_conversation(h.message.conversation);
-        it->second = conv && hub::Hub::admits(conv->participants, user);
-      }
-      if (it->second) kept.push_back(std::move(h));
-    }
-    return kept;
-  };
-  // Read-your-writes: the writer first indexes whatever is committed but not yet indexed
-  // (store.hpp, Connection::index_pending), so the reader's search finds it caught up and
-  // never competes with the writer for the write lock. A failure here is not final: the
-  // search itself catches up too, and reports the error if it still cannot.
-  const Job<bool> catch_up = [](store::Connection& c) -> Result<bool> {
-    for (;;) {
-      auto more = c.index_pending(4096);
-      if (!more || !*more) return more;
-    }
-  };
-  (void)co_await on_writer<bool>(hub_.storage(), catch_up);
-  auto hits = co_await on_reader<std::vector<store::SearchHit>>(hub_.storage(), job13);
+  // A search in one conversation was checked above; across conversations the archive keeps
+  // only hits the caller may see, after catching the index up (read-your-writes).
+  const Start<std::vector<store::SearchHit>> start =
+      [this, viewer = viewer_of(call), q](Done<std::vector<store::SearchHit>> done) {
+        hub_.archive().search(viewer, q, std::move(done));
+      };
+  auto hits = co_await await_result<std::vector<store::SearchHit>>(start);
   if (!hits) co_return error_from(call.req, hits.error(), "search");
   json::array arr;
   for (const auto& h : *hits) {
@@ -1072,8 +1029,10 @@ asio::awaitable<Response> RestEndpoint::put_user(Call& call, const std::string& 
     co_return bad_request(call.req, "name, avatar or role is too long");
   }
   User u{id, name.value_or(""), avatar.value_or(""), role.value_or(""), std::nullopt};
-  Job<void> job = [u](store::Connection& c) { return c.upsert_user(u); };
-  if (auto r = co_await on_writer<void>(hub_.storage(), job); !r) {
+  const Start<void> start = [this, u](Done<void> done) {
+    hub_.archive().save_user(u, std::move(done));
+  };
+  if (auto r = co_await await_result<void>(start); !r) {
     co_return error_from(call.req, r.error(), "user");
   }
   co_return co_await get_user(call, id);
@@ -1081,47 +1040,20 @@ asio::awaitable<Response> RestEndpoint::put_user(Call& call, const std::string& 
 
 asio::awaitable<Response> RestEndpoint::get_user(Call& call, const std::string& id) {
   if (!is_valid_id(id)) co_return bad_request(call.req, "invalid user id");
-  // Through the writer: ordered after the user's own auth (stored fire-and-forget), so a
-  // client that authenticated and then asks finds itself.
-  Job<User> job14 = [id](store::Connection& c) { return c.get_user(id); };
-  auto u = co_await on_writer<User>(hub_.storage(), job14);
+  // Ordered after the user's own auth (Archive::user), so a client that authenticated and
+  // then asks finds itself.
+  const Start<User> start = [this, id](Done<User> done) { hub_.archive().user(id, std::move(done)); };
+  auto u = co_await await_result<User>(start);
   if (!u) co_return error_from(call.req, u.error(), "user");
   // Token mode: whether someone is online, and when they were last seen, is told to
   // themselves, admins and users who share a conversation with them; anyone else gets
   // the profile with both null.
   bool presence = !call.restricted() || id == call.user.id;
   if (!presence) {
-    Job<bool> shared = [me = call.user, them = id](store::Connection& c) -> Result<bool> {
-      // Their conversations the caller may see, then the caller's (500 a page, up to
-      // 20,000 each): one in both?
-      store::ListQuery q;
-      q.limit = 500;
-      q.user = them;
-      std::unordered_set<ConversationId> theirs;
-      for (int page = 0; page < 40; ++page) {
-        auto p = c.list_conversations(q);
-        if (!p) return Result<bool>(boost::system::in_place_error, p.error());
-        for (const auto& s : p->conversations) {
-          if (hub::Hub::admits(s.conversation.participants, me)) theirs.insert(s.conversation.id);
-        }
-        if (p->next_cursor.empty()) break;
-        q.cursor = p->next_cursor;
-      }
-      if (theirs.empty()) return false;
-      q.user = me.id;
-      q.cursor.clear();
-      for (int page = 0; page < 40; ++page) {
-        auto p = c.list_conversations(q);
-        if (!p) return Result<bool>(boost::system::in_place_error, p.error());
-        for (const auto& s : p->conversations) {
-          if (theirs.contains(s.conversation.id)) return true;
-        }
-        if (p->next_cursor.empty()) break;
-        q.cursor = p->next_cursor;
-      }
-      return false;
+    const Start<bool> shared = [this, me = call.user, them = id](Done<bool> done) {
+      hub_.archive().share_conversation(me, them, std::move(done));
     };
-    auto r = co_await on_reader<bool>(hub_.storage(), shared);
+    auto r = co_await await_result<bool>(shared);
     if (!r) co_return error_from(call.req, r.error(), "user");
     presence = *r;
   }

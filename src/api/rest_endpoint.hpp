@@ -62,6 +62,7 @@ class RestEndpoint final : public net::Endpoint {
   // `missing_ok`: a conversation that does not exist yet passes.
   boost::asio::awaitable<Result<void>> check_visible(Call& call, const std::string& id,
                                                      bool missing_ok = false);
+  static hub::Archive::Viewer viewer_of(const Call& call);
   boost::asio::awaitable<net::Response> health(Call& call);
   net::Response metrics(Call& call);
   boost::asio::awaitable<net::Response> list_conversations(Call& call);

@@ -207,9 +207,9 @@ TemplateOutcome change_templates(std::vector<Template>& set, http::verb method,
 }
 
 // One conversation's stored messages, oldest first, without deleted ones.
-Result<std::vector<StoredMessage>> read_all(store::Connection& c, const std::string& room) {
+Result<std::vector<StoredMessage>> read_all(const hub::Archive::Stores& c, const std::string& room) {
   std::vector<StoredMessage> out;
-  auto ok = c.for_each_message(room, 0, [&](const StoredMessage& m) {
+  auto ok = c.messages.for_each_message(room, 0, [&](const StoredMessage& m) {
     if (!m.deleted) out.push_back(m);
     return true;
   });
@@ -277,13 +277,13 @@ asio::awaitable<Response> WebWozEndpoint::new_room(Call& call) {
       std::lock_guard lock(rooms_mu_);
       if (!reserved_rooms_.insert(id).second) continue;
     }
-    Job<bool> job = [id](store::Connection& c) -> Result<bool> {
-      auto conv = c.get_conversation(id);
+    hub::Archive::Job<bool> job = [id](const hub::Archive::Stores& c) -> Result<bool> {
+      auto conv = c.conversations.get_conversation(id);
       if (conv) return true;
       if (conv.error() == Errc::not_found) return false;
       return Result<bool>(boost::system::in_place_error, conv.error());
     };
-    auto taken = co_await on_reader<bool>(hub_.storage(), job);
+    auto taken = co_await archive_read<bool>(hub_.archive(), job);
     if (!taken || *taken) {
       std::lock_guard lock(rooms_mu_);
       reserved_rooms_.erase(id);
@@ -311,8 +311,8 @@ asio::awaitable<Response> WebWozEndpoint::health(net::HttpContext& ctx, Call& ca
     if (!ec && v.is_object()) o = std::move(v.get_object());
   }
   const bool up = status == http::status::ok;
-  auto& storage = hub_.storage();
-  const std::string_view kind = storage.database().kind();
+  auto& archive = hub_.archive();
+  const std::string_view kind = archive.database_kind();
   if (const auto* db = o.if_contains("database"); db && db->is_string()) {
     json::value status_text = *db;  // copied first: the insertion may move o's storage
     o["database_status"] = std::move(status_text);
@@ -339,7 +339,7 @@ asio::awaitable<Response> WebWozEndpoint::health(net::HttpContext& ctx, Call& ca
   o["conversations_dir_exists"] = kind != "sqlite" || data_dir_exists;
   if (!o.contains("active_conversations")) o["active_conversations"] = hub_.active_rooms();
   if (!o.contains("saved_conversations")) o["saved_conversations"] = 0;
-  o["persistent_storage"] = storage.database().persistent() && up;
+  o["persistent_storage"] = archive.persistent() && up;
   json::object db;
   db.emplace("available", up);
   db.emplace("using_postgres", kind == "postgresql");
@@ -351,12 +351,12 @@ asio::awaitable<Response> WebWozEndpoint::health(net::HttpContext& ctx, Call& ca
 asio::awaitable<Response> WebWozEndpoint::list_conversations(Call& call, bool stats) {
   // The app lists its conversation files: rooms with at least one message, newest
   // last_updated first (Parley's list order).
-  Job<json::array> job = [](store::Connection& c) -> Result<json::array> {
+  hub::Archive::Job<json::array> job = [](const hub::Archive::Stores& c) -> Result<json::array> {
     json::array out;
     store::ListQuery q;
     q.limit = 500;
     for (;;) {
-      auto page = c.list_conversations(q);
+      auto page = c.listings.list_conversations(q);
       if (!page) return page.error();
       for (const auto& summary : page->conversations) {
         const Conversation& conv = summary.conversation;
@@ -373,7 +373,7 @@ asio::awaitable<Response> WebWozEndpoint::list_conversations(Call& call, bool st
     }
     return out;
   };
-  auto list = co_await on_reader<json::array>(hub_.storage(), job);
+  auto list = co_await archive_read<json::array>(hub_.archive(), job);
   if (!list) co_return storage_error(call.req, list.error());
   json::object o;
   if (!stats) {
@@ -395,15 +395,15 @@ asio::awaitable<Response> WebWozEndpoint::list_conversations(Call& call, bool st
   o.emplace("data_directory", options_.data_dir);
   // The app's conversations/ folder of JSON files: Parley keeps them in its database.
   o.emplace("conversations_directory", options_.data_dir);
-  o.emplace("storage_available", hub_.storage().database_up());
+  o.emplace("storage_available", hub_.archive().database_up());
   co_return app_json(call.req, http::status::ok, o);
 }
 
 asio::awaitable<Response> WebWozEndpoint::get_conversation(Call& call, const std::string& room,
                                                            bool as_export) {
   if (!is_valid_id(room)) co_return app_error(call.req, http::status::not_found, "Conversation not found");
-  Job<std::vector<StoredMessage>> job = [room](store::Connection& c) { return read_all(c, room); };
-  auto messages = co_await on_reader<std::vector<StoredMessage>>(hub_.storage(), job);
+  hub::Archive::Job<std::vector<StoredMessage>> job = [room](const hub::Archive::Stores& c) { return read_all(c, room); };
+  auto messages = co_await archive_read<std::vector<StoredMessage>>(hub_.archive(), job);
   if (!messages && messages.error() != Errc::not_found) {
     co_return storage_error(call.req, messages.error());
   }
@@ -430,19 +430,19 @@ asio::awaitable<Response> WebWozEndpoint::get_conversation(Call& call, const std
 
 asio::awaitable<Response> WebWozEndpoint::delete_conversation(Call& call, const std::string& room) {
   if (!is_valid_id(room)) co_return app_error(call.req, http::status::not_found, "Conversation not found");
-  Job<bool> job = [room](store::Connection& c) -> Result<bool> {
-    auto conv = c.get_conversation(room);
+  hub::Archive::Job<bool> job = [room](const hub::Archive::Stores& c) -> Result<bool> {
+    auto conv = c.conversations.get_conversation(room);
     if (!conv) {
       if (conv.error() == Errc::not_found) return false;
       return Result<bool>(boost::system::in_place_error, conv.error());
     }
     if (conv->message_count <= 0) return false;  // the app has no file for it
-    if (auto ok = c.delete_conversation(room); !ok) {
+    if (auto ok = c.conversations.delete_conversation(room); !ok) {
       return Result<bool>(boost::system::in_place_error, ok.error());
     }
     return true;
   };
-  auto deleted = co_await on_writer<bool>(hub_.storage(), job);
+  auto deleted = co_await archive_write<bool>(hub_.archive(), job);
   if (!deleted) co_return storage_error(call.req, deleted.error());
   if (!*deleted) co_return app_error(call.req, http::status::not_found, "Conversation not found");
   hub_.invalidate(room);
@@ -460,8 +460,8 @@ asio::awaitable<Response> WebWozEndpoint::templates(Call& call) {
   const auto method = call.req.method();
   if (call.segments.size() == 2 &&
       (method == http::verb::get || method == http::verb::head)) {
-    Job<std::vector<Template>> job = [](store::Connection& c) { return c.list_templates(); };
-    auto set = co_await on_reader<std::vector<Template>>(hub_.storage(), job);
+    hub::Archive::Job<std::vector<Template>> job = [](const hub::Archive::Stores& c) { return c.templates.list_templates(); };
+    auto set = co_await archive_read<std::vector<Template>>(hub_.archive(), job);
     if (!set) co_return storage_error(call.req, set.error());
     co_return app_json(call.req, http::status::ok, webwoz::templates_object(*set));
   }
@@ -470,17 +470,17 @@ asio::awaitable<Response> WebWozEndpoint::templates(Call& call) {
   const json::object body = body_object(call.req);
   const std::vector<std::string> segments = call.segments;
   const auto broadcast = options_.broadcast_templates;
-  Job<TemplateOutcome> job = [method, segments, body, broadcast](store::Connection& c)
+  hub::Archive::Job<TemplateOutcome> job = [method, segments, body, broadcast](const hub::Archive::Stores& c)
       -> Result<TemplateOutcome> {
-    auto set = c.list_templates();
+    auto set = c.templates.list_templates();
     if (!set) return set.error();
     TemplateOutcome result = change_templates(*set, method, segments, body);
     if (!result.changed) return result;
-    if (auto ok = c.replace_templates(*set); !ok) return ok.error();
+    if (auto ok = c.templates.replace_templates(*set); !ok) return ok.error();
     if (broadcast) broadcast(json::serialize(webwoz::templates_object(*set)));
     return result;
   };
-  auto result = co_await on_writer<TemplateOutcome>(hub_.storage(), job);
+  auto result = co_await archive_write<TemplateOutcome>(hub_.archive(), job);
   if (!result) co_return storage_error(call.req, result.error());
   co_return app_json(call.req, result->status, result->body);
 }

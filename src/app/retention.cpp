@@ -47,12 +47,13 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
       spdlog::debug("retention: the previous pass is still running; skipping this one");
       return;
     }
-    hub_.storage().read([self = shared_from_this()](store::Connection& c) {
+    hub::Archive::Job<std::vector<Target>> list = [self = shared_from_this()](
+                                                      const hub::Archive::Stores& c) {
       std::vector<Target> targets;
       store::ListQuery q;
       q.limit = 500;
       for (;;) {
-        auto page = c.list_conversations(q);
+        auto page = c.listings.list_conversations(q);
         if (!page) {
           spdlog::warn("retention: cannot list conversations: {}", page.error().message());
           break;
@@ -72,8 +73,12 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
         if (page->next_cursor.empty() || page->conversations.empty()) break;
         q.cursor = page->next_cursor;
       }
-      self->prune_all(std::move(targets));
-    });
+      return Result<std::vector<Target>>(std::move(targets));
+    };
+    hub_.archive().read<std::vector<Target>>(
+        std::move(list), [self = shared_from_this()](Result<std::vector<Target>> targets) {
+          self->prune_all(targets ? std::move(*targets) : std::vector<Target>{});
+        });
   }
 
   void prune_all(std::vector<Target> targets) {
@@ -83,35 +88,20 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
     }
     left = targets.size();
     for (auto& t : targets) {
-      hub_.storage().write(
-          [self = shared_from_this(), target = std::move(t)](store::Connection& c) {
-            self->prune_one(c, target);
-            if (--self->left == 0) self->running = false;
-          });
+      std::optional<TimeMs> older_than;
+      if (t.policy.max_age) older_than = now_ms() - *t.policy.max_age;
+      // Archive::prune tells the live room (here and, with a bus, on every server) where
+      // its history now starts.
+      hub_.archive().prune(t.id, t.policy.keep_last, older_than,
+                           [self = shared_from_this(), id = t.id](Result<std::int64_t> removed) {
+                             if (!removed && removed.error() != Errc::not_found) {
+                               spdlog::warn("retention: {}: {}", id, removed.error().message());
+                             } else if (removed && *removed > 0) {
+                               spdlog::info("retention: {}: removed {} message(s)", id, *removed);
+                             }
+                             if (--self->left == 0) self->running = false;
+                           });
     }
-  }
-
-  void prune_one(store::Connection& c, const Target& t) {
-    std::optional<TimeMs> older_than;
-    if (t.policy.max_age) older_than = now_ms() - *t.policy.max_age;
-    auto removed = c.prune(t.id, t.policy.keep_last, older_than, false);
-    if (!removed) {
-      if (removed.error() != Errc::not_found) {
-        spdlog::warn("retention: {}: {}", t.id, removed.error().message());
-      }
-      return;
-    }
-    // The oldest message kept, for the live room's cache (also when another server did
-    // the removing: every server applies the same policy).
-    auto first = c.read_after(t.id, 0, 1);
-    auto conv = c.get_conversation(t.id);
-    if (!first || !conv) return;
-    const Seq first_kept = first->empty() ? conv->last_seq + 1 : first->front().seq;
-    if (*removed > 0) {
-      spdlog::info("retention: {}: removed {} message(s); history now starts at seq {}", t.id,
-                   *removed, first_kept);
-    }
-    hub_.pruned(t.id, first_kept);
   }
 };
 

@@ -51,6 +51,7 @@ Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options option
     : executor_(std::move(executor)),
       storage_(storage),
       options_(options),
+      archive_(*this, storage, options.enforce_access),
       appender_(appender),
       sweeper_(std::make_shared<Sweeper>(executor_)) {
   // A spooled message is stored at last: fan it out with its final seq (unless another
@@ -590,35 +591,23 @@ bool Hub::reconcile(const Room& room, Reply& page, std::optional<Seq> since, std
 
 void Hub::read_page(const ConversationId& id, std::optional<Seq> after, std::optional<Seq> before,
                     std::size_t limit, std::function<void(Reply)> done) {
-  storage_.read([id, after, before, limit, done = std::move(done)](store::Connection& c) {
-    auto conv = c.get_conversation(id);
-    if (!conv) {
-      done(error_reply(conv.error(), "history failed"));
-      return;
-    }
-    Reply r = simple(ReplyType::history);
-    r.conversation = id;
-    r.last_seq = conv->last_seq;
-    Result<std::vector<StoredMessage>> msgs =
-        after ? c.read_after(id, *after, limit + 1)
-              : c.read_before(id, before.value_or(std::numeric_limits<Seq>::max()), limit + 1);
-    if (!msgs) {
-      done(error_reply(msgs.error(), "history failed"));
-      return;
-    }
-    auto& v = *msgs;
-    if (v.size() > limit) {
-      r.has_more = true;
-      if (after) {
-        v.pop_back();
-      } else {
-        v.erase(v.begin());
-      }
-    }
-    r.messages.reserve(v.size());
-    for (auto& m : v) r.messages.push_back(std::make_shared<const StoredMessage>(std::move(m)));
-    done(std::move(r));
-  });
+  // The archive's pager: the one every endpoint's history page comes from.
+  archive_.read_page(id, Archive::PageQuery{after, before, limit},
+                     [id, done = std::move(done)](Result<Archive::Page> p) {
+                       if (!p) {
+                         done(error_reply(p.error(), "history failed"));
+                         return;
+                       }
+                       Reply r = simple(ReplyType::history);
+                       r.conversation = id;
+                       r.last_seq = p->conversation.last_seq;
+                       r.has_more = p->has_more;
+                       r.messages.reserve(p->messages.size());
+                       for (auto& m : p->messages) {
+                         r.messages.push_back(std::make_shared<const StoredMessage>(std::move(m)));
+                       }
+                       done(std::move(r));
+                     });
 }
 
 // --- Commit path ---------------------------------------------------------------------------

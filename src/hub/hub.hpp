@@ -20,6 +20,7 @@
 
 #include "bus/broker.hpp"
 #include "core/error.hpp"
+#include "hub/archive.hpp"
 #include "hub/presence.hpp"
 #include "hub/sent_index.hpp"
 #include "hub/session.hpp"
@@ -138,7 +139,9 @@ class Hub {
 
   std::size_t active_rooms() const;
   Stats stats() const noexcept;
-  store::Storage& storage() noexcept { return storage_; }
+  // Stored conversations for the endpoints that do not join (REST, the apps' HTTP routes,
+  // retention): the one access rule and the one pager. Endpoints reach storage only here.
+  Archive& archive() noexcept { return archive_; }
   const Options& options() const noexcept { return options_; }
 
   // Stops the idle-room sweeper. Idempotent.
@@ -187,8 +190,9 @@ class Hub {
   void publish(const protocol::Event& e) const;
 
   boost::asio::any_io_executor executor_;
-  store::Storage& storage_;
+  store::Storage& storage_;  // the hub's own writes; rooms load and fill gaps through it
   Options options_;
+  Archive archive_;
   store::Appender* appender_ = nullptr;  // the outage spool, if any
   bus::Broker* broker_ = nullptr;
   std::string origin_;  // this server's id on the bus (its own events come back: skipped)

@@ -36,7 +36,7 @@ void Room::start_load() {
   state_ = State::loading;
   const auto generation = generation_;
   const auto capacity = hub_.options().cache_messages;
-  hub_.storage().write([self = shared_from_this(), capacity, generation](store::Connection& c) {
+  hub_.storage_.write([self = shared_from_this(), capacity, generation](store::Connection& c) {
     Seq last = 0;
     std::vector<StoredMessage> messages;
     std::vector<UserId> participants;
@@ -238,7 +238,7 @@ void Room::fill_gap() {
   if (filling_ || state_ != State::ready) return;
   filling_ = true;
   const Seq after = last_seq_;
-  hub_.storage().read([self = shared_from_this(), after](store::Connection& c) {
+  hub_.storage_.read([self = shared_from_this(), after](store::Connection& c) {
     auto r = c.read_after(self->id_, after, 1000);
     const bool ok = r.has_value();
     std::vector<StoredMessage> messages;

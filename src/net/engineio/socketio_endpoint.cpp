@@ -367,8 +367,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
   // with template changes, and emitted from there: a change committed before this read is
   // in it (and its own broadcast went out before), one committed after is broadcast after.
   void send_wizard_extras(const ConversationId& room) {
-    hub().storage().write([self = self(), room](store::Connection& c) {
-      auto set = c.list_templates();
+    hub().archive().templates([self = self(), room](Result<std::vector<Template>> set) {
       if (!set) {
         spdlog::warn("socket.io session {}: cannot read templates: {}", self->id(),
                      set.error().message());
@@ -396,21 +395,33 @@ class ChatSocket final : public hub::Client, public SioSocket {
       return;
     }
     if (req.message_id) req.message_ids.push_back(*req.message_id);
-    hub().storage().read([self = self(), req = std::move(req), ack_id](store::Connection& c) {
-      Seq found = 0;
-      bool failed = false;
+    struct Found {
+      Seq seq = 0;
+      bool failed = false;  // a lookup failed for another reason than a missing message
       std::vector<MessageId> ids;
-      for (const auto& id : req.message_ids) {
-        auto m = c.find_message(id);
+    };
+    hub::Archive::Job<Found> job = [conversation = req.command.conversation,
+                                    wanted = req.message_ids](const hub::Archive::Stores& c) {
+      Found out;
+      for (const auto& id : wanted) {
+        auto m = c.messages.find_message(id);
         if (!m) {
-          failed = failed || m.error() != Errc::not_found;
+          out.failed = out.failed || m.error() != Errc::not_found;
           continue;
         }
-        if (m->conversation != req.command.conversation) continue;
-        found = std::max(found, m->seq);
-        ids.push_back(id);
+        if (m->conversation != conversation) continue;
+        out.seq = std::max(out.seq, m->seq);
+        out.ids.push_back(id);
       }
-      asio::post(self->strand_, [self, req, ack_id, found, failed, ids = std::move(ids)]() mutable {
+      return Result<Found>(std::move(out));
+    };
+    hub().archive().read<Found>(std::move(job), [self = self(), req = std::move(req),
+                                                 ack_id](Result<Found> r) mutable {
+      const Seq found = r ? r->seq : 0;
+      const bool failed = !r || r->failed;
+      std::vector<MessageId> ids = r ? std::move(r->ids) : std::vector<MessageId>{};
+      asio::post(self->strand_, [self, req = std::move(req), ack_id, found, failed,
+                                 ids = std::move(ids)]() mutable {
         if (found == 0) {
           self->reply(req, ack_id,
                       failed ? Reply::make_error(Errc::unavailable, "storage unavailable")
@@ -474,9 +485,8 @@ class ChatApp final : public SioApp {
       if (identity->user.name.empty() || identity->user.avatar.empty()) {
         // A token without a name (radio-istic signs only { id }): the user's stored name and
         // avatar, as the app's server reads its user from the database (lines 41-56).
-        hub_.storage().read([socket, id = identity->user.id,
-                             done = std::move(done)](store::Connection& c) mutable {
-          auto known = c.get_user(id);
+        hub_.archive().user(identity->user.id, [socket, done = std::move(done)](
+                                                   Result<User> known) mutable {
           User user = known ? std::move(*known) : User{};
           const auto strand = socket->strand();
           asio::post(strand, [socket, user = std::move(user), done = std::move(done)]() mutable {
