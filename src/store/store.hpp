@@ -69,6 +69,16 @@ struct WholeConversation {
   std::vector<NewMessage> messages;
 };
 
+// A change to a conversation that a cache of its history cannot follow from appends alone
+// (ConversationStore::changes_after): `number` is that change's place in the database's
+// change order.
+struct ConversationChange {
+  ConversationId conversation;
+  std::int64_t number = 0;
+
+  friend bool operator==(const ConversationChange&, const ConversationChange&) = default;
+};
+
 // One user's standing in a conversation, for copying a store: membership (joined_at unset
 // when the user is not a member) and read state (0: never read).
 struct MemberState {
@@ -184,6 +194,18 @@ class ConversationStore {
   // Upserts a whole conversation in one transaction (see WholeConversation).
   [[nodiscard]] virtual Result<Conversation> replace_conversation(
       const WholeConversation& whole) = 0;
+
+  // The change log: replace_conversation, delete_conversation and a prune that removed
+  // messages each number their change inside their own transaction. Numbers rise in commit
+  // order across every connection and process on the database, so a server that remembers
+  // the highest number it has seen and asks for the ones after it misses none, whoever made
+  // them (`parley import`, `parley cleanup`, another server).
+  // The highest number so far; 0 when nothing was ever changed.
+  [[nodiscard]] virtual Result<std::int64_t> last_change() = 0;
+  // The conversations changed after change `after`, lowest number first, at most `limit`. A
+  // conversation changed several times is listed once, with its latest number.
+  [[nodiscard]] virtual Result<std::vector<ConversationChange>> changes_after(
+      std::int64_t after, std::size_t limit) = 0;
 };
 
 // A user's standing in a conversation: membership and how far they have read.

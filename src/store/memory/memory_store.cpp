@@ -23,6 +23,17 @@ Data* find(MemoryState& state, const ConversationId& id) {
   return it == state.conversations.end() ? nullptr : &it->second;
 }
 
+// Requires: state.mu held.
+void note_change(MemoryState& state, const ConversationId& id) {
+  const std::int64_t number = ++state.last_change;
+  auto [it, fresh] = state.change_of.try_emplace(id, number);
+  if (!fresh) {
+    state.changes.erase(it->second);
+    it->second = number;
+  }
+  state.changes.emplace(number, id);
+}
+
 StoredMessage* message_at(Data& data, Seq seq) {
   if (seq <= data.pruned || seq > data.pruned + static_cast<Seq>(data.messages.size())) {
     return nullptr;
@@ -363,6 +374,7 @@ Result<void> MemoryConnection::delete_conversation(const ConversationId& id) {
   if (it == state_->conversations.end()) return err(Errc::not_found);
   for (const StoredMessage& msg : it->second.messages) state_->message_ids.erase(msg.id);
   state_->conversations.erase(it);
+  note_change(*state_, id);
   return {};
 }
 
@@ -430,7 +442,24 @@ Result<Conversation> MemoryConnection::replace_conversation(const WholeConversat
   data.messages = std::move(messages);
   data.pruned = 0;
   data.client_ids = std::move(client_ids);
+  note_change(*state_, whole.id);
   return conv;
+}
+
+Result<std::int64_t> MemoryConnection::last_change() {
+  std::lock_guard lock(state_->mu);
+  return state_->last_change;
+}
+
+Result<std::vector<ConversationChange>> MemoryConnection::changes_after(std::int64_t after,
+                                                                        std::size_t limit) {
+  std::lock_guard lock(state_->mu);
+  std::vector<ConversationChange> out;
+  for (auto it = state_->changes.upper_bound(after);
+       it != state_->changes.end() && out.size() < limit; ++it) {
+    out.push_back({it->second, it->first});
+  }
+  return out;
 }
 
 Result<std::int64_t> MemoryConnection::count_conversations() {
@@ -651,6 +680,7 @@ Result<std::int64_t> MemoryConnection::prune(const ConversationId& conversation,
   data->pruned = cut;
   std::erase_if(data->client_ids, [cut](const auto& kv) { return kv.second <= cut; });
   data->conversation.message_count -= remove;
+  note_change(*state_, conversation);
   return remove;
 }
 

@@ -39,6 +39,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -458,6 +459,9 @@ enum class PgConnection::Stmt : int {
   kPrune,
   kListUsers,
   kMemberStates,
+  kNoteChange,
+  kLastChange,
+  kChangesAfter,
   kCount,
 };
 
@@ -634,7 +638,12 @@ constexpr const char* kStatements[] = {
     "gone AS (DELETE FROM messages m USING cut WHERE NOT $4::boolean AND m.conversation = $1 "
     "AND m.seq <= cut.seq RETURNING 1), "
     "up AS (UPDATE conversations SET message_count = GREATEST(0, message_count - "
-    "(SELECT count(*) FROM gone)) WHERE id = $1 AND NOT $4::boolean) "
+    "(SELECT count(*) FROM gone)) WHERE id = $1 AND NOT $4::boolean), "
+    // A prune that removed messages is a change (kNoteChange, after the row lock of c).
+    "clock AS (UPDATE change_clock SET number = number + 1 WHERE EXISTS (SELECT 1 FROM gone) "
+    "RETURNING number), "
+    "noted AS (INSERT INTO conversation_changes (conversation, number) SELECT $1, number "
+    "FROM clock ON CONFLICT (conversation) DO UPDATE SET number = EXCLUDED.number) "
     "SELECT (SELECT count(*) FROM c), (SELECT n FROM doomed)",
     // kListUsers: keyset pages, id > $1, at most $2 (COLLATE "C": the order SQLite uses)
     "SELECT id, name, avatar, role, last_seen FROM users WHERE id COLLATE \"C\" > $1 "
@@ -645,6 +654,16 @@ constexpr const char* kStatements[] = {
     "LEFT JOIN members m ON m.conversation = $1 AND m.user_id = u.user_id "
     "LEFT JOIN read_state r ON r.conversation = $1 AND r.user_id = u.user_id "
     "ORDER BY u.user_id COLLATE \"C\"",
+    // kNoteChange: numbers a change of $1 (migrations/004_changes.sql: the clock's row lock
+    // is held to the commit, so numbers rise in commit order)
+    "WITH clock AS (UPDATE change_clock SET number = number + 1 RETURNING number) "
+    "INSERT INTO conversation_changes (conversation, number) SELECT $1, number FROM clock "
+    "ON CONFLICT (conversation) DO UPDATE SET number = EXCLUDED.number",
+    // kLastChange
+    "SELECT number FROM change_clock",
+    // kChangesAfter: $1 after, $2 limit
+    "SELECT conversation, number FROM conversation_changes WHERE number > $1::bigint "
+    "ORDER BY number LIMIT $2::bigint",
 };
 
 std::string statement_name(int index) { return "parley_" + std::to_string(index); }
@@ -1751,6 +1770,7 @@ Result<void> PgConnection::delete_conversation(const ConversationId& id) {
     if (auto old = load_conversation(id, true); !old) return old.error();
     if (auto r = exec(Stmt::kDeleteMessagesOf, params); !r) return r.error();
     if (auto r = exec(Stmt::kDeleteConversation, params); !r) return r.error();
+    if (auto r = exec(Stmt::kNoteChange, params); !r) return r.error();
     return tx.commit();
   });
 }
@@ -1834,8 +1854,36 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
       return ok.error();
     }
     if (auto r = exec(Stmt::kClampReadState, clamp); !r) return r.error();
+    if (auto r = exec(Stmt::kNoteChange, key); !r) return r.error();
     if (auto ok = tx.commit(); !ok) return ok.error();
     return conversation_at(res->get(), 0, 0);
+  });
+}
+
+Result<std::int64_t> PgConnection::last_change() {
+  return with_reconnect(true, [&]() -> Result<std::int64_t> {
+    auto res = exec(Stmt::kLastChange, Params{});
+    if (!res) return res.error();
+    if (PQntuples(res->get()) == 0) return err(Errc::internal);
+    return i64_at(res->get(), 0, 0);
+  });
+}
+
+Result<std::vector<ConversationChange>> PgConnection::changes_after(std::int64_t after,
+                                                                    std::size_t limit) {
+  Params params;
+  params.i64(after).i64(static_cast<std::int64_t>(
+      std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
+  return with_reconnect(true, [&]() -> Result<std::vector<ConversationChange>> {
+    auto res = exec(Stmt::kChangesAfter, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    std::vector<ConversationChange> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i) {
+      out.push_back({std::string(text_at(r, i, 0)), i64_at(r, i, 1)});
+    }
+    return out;
   });
 }
 

@@ -174,6 +174,16 @@ constexpr char kCountUpTo[] = "SELECT count(*) FROM messages WHERE conversation 
 constexpr char kDeleteUpTo[] = "DELETE FROM messages WHERE conversation = ?1 AND seq <= ?2";
 constexpr char kDropMessageCount[] =
     "UPDATE conversations SET message_count = max(0, message_count - ?2) WHERE id = ?1";
+// The change log (migrations/005_changes.sql). `WHERE true` settles SQLite's parsing of an
+// upsert after a SELECT.
+constexpr char kNoteChange[] =
+    "INSERT INTO conversation_changes (conversation, number)"
+    " SELECT ?1, coalesce(max(number), 0) + 1 FROM conversation_changes WHERE true"
+    " ON CONFLICT (conversation) DO UPDATE SET number = excluded.number";
+constexpr char kLastChange[] = "SELECT coalesce(max(number), 0) FROM conversation_changes";
+constexpr char kChangesAfter[] =
+    "SELECT conversation, number FROM conversation_changes WHERE number > ?1"
+    " ORDER BY number LIMIT ?2";
 constexpr char kClampReadState[] =
     "UPDATE read_state SET seq = ?2 WHERE conversation = ?1 AND seq > ?2";
 
@@ -1116,12 +1126,47 @@ Result<Conversation> SqliteConnection::update_conversation(const ConversationId&
 Result<void> SqliteConnection::delete_conversation(const ConversationId& id) {
   // One statement: foreign keys cascade to messages (and through the triggers, their search
   // index), read_state and members.
-  auto stmt = prepare(kDeleteConversation);
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  {
+    auto stmt = prepare(kDeleteConversation);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, id);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  if (sqlite3_changes(db_) == 0) return err(Errc::not_found);
+  if (auto ok = note_change(id); !ok) return ok.error();
+  return tx.commit();
+}
+
+Result<void> SqliteConnection::note_change(const ConversationId& id) {
+  auto stmt = prepare(kNoteChange);
   if (!stmt) return stmt.error();
   stmt->bind(1, id);
-  if (auto ok = stmt->run(); !ok) return ok.error();
-  if (sqlite3_changes(db_) == 0) return err(Errc::not_found);
-  return {};
+  return stmt->run();
+}
+
+Result<std::int64_t> SqliteConnection::last_change() {
+  auto stmt = prepare(kLastChange);
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return *row ? stmt->int64(0) : 0;
+}
+
+Result<std::vector<ConversationChange>> SqliteConnection::changes_after(std::int64_t after,
+                                                                        std::size_t limit) {
+  auto stmt = prepare(kChangesAfter);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, after).bind(
+      2, static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<int>::max())));
+  std::vector<ConversationChange> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return out;
+    out.push_back({stmt->text(0), stmt->int64(1)});
+  }
 }
 
 Result<Conversation> SqliteConnection::replace_conversation(const WholeConversation& whole) {
@@ -1213,6 +1258,7 @@ Result<Conversation> SqliteConnection::replace_conversation(const WholeConversat
   if (auto ok = sync_participants(conv.id, old_participants, conv.participants, now); !ok) {
     return ok.error();
   }
+  if (auto ok = note_change(conv.id); !ok) return ok.error();
   if (auto ok = tx.commit(); !ok) return ok.error();
   return conv;
 }
@@ -1556,6 +1602,7 @@ Result<std::int64_t> SqliteConnection::prune(const ConversationId& conversation,
     stmt->bind(1, conversation).bind(2, count);
     if (auto ok = stmt->run(); !ok) return ok.error();
   }
+  if (auto ok = note_change(conversation); !ok) return ok.error();
   if (auto ok = tx.commit(); !ok) return ok.error();
   return count;
 }

@@ -201,6 +201,59 @@ test('live messages are never destroyed: reported in the dry run, left alone, ke
   await c.close();
 });
 
+// The report of issue 15: a server running, a client in the room, `parley import --replace`
+// of that conversation from another process. The server follows the store's change log
+// (CHANGES_POLL_MS): the room reloads, a join gets the imported history, the next send the
+// next seq, and every member gets it.
+test('a running server sees an import at once: a re-join gets the imported history, the next send the next seq', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  const exported = join(dir, 'export');
+  writeRadioIstic(exported);
+  let r = parley(['import', exported, '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const conversation = oid(0xc1).$oid;
+  const server = await startServer({ dataDir: data, env: { CHANGES_POLL_MS: '100' } });
+  t.after(() => server.stop());
+  const amira = await login(WebSocket, server, oid(1).$oid, { name: 'Amira Ben Salah' });
+  const bilel = await login(WebSocket, server, oid(2).$oid, { name: 'Bilel Trabelsi' });
+  assert.equal((await joinRoom(amira, conversation, { limit: 50 })).messages.length, 12);
+  await joinRoom(bilel, conversation, { limit: 50 });
+  for (const content of ['live one', 'live two']) {
+    const ack = await amira.request({ op: 'send', conversation, content, client_id: content });
+    assert.equal(ack.type, 'ack', JSON.stringify(ack));
+  }
+  assert.equal((await joinRoom(amira, conversation, { limit: 50 })).messages.length, 14);
+
+  // While the server runs: the source wins.
+  r = parley(['import', exported, '--replace', '--data-dir', data]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /conflict: .*replaced \(--replace\)/);
+  assert.match(r.stdout, /verified 1 conversation\(s\): 1 match the source/);
+
+  // The client joins again until the room has reloaded (a few polls at most).
+  const want = Array.from({ length: 12 }, (_, i) => `message ${i}`);
+  let got;
+  for (let i = 0; i < 50; i++) {
+    got = (await joinRoom(amira, conversation, { limit: 50 })).messages;
+    if (got.length === 12) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.deepEqual(got.map((m) => m.content), want, 'the re-join shows the imported history');
+  assert.deepEqual(got.map((m) => m.seq), Array.from({ length: 12 }, (_, i) => i + 1));
+  assert.match(server.logs(), new RegExp(`room ${conversation}: changed in the store`));
+  const from = bilel.events.length;
+  const ack = await amira.request({ op: 'send', conversation, content: 'after the import', client_id: 'after' });
+  assert.equal(ack.type, 'ack', JSON.stringify(ack));
+  assert.equal(ack.seq, 13, JSON.stringify(ack));
+  const seen = await bilel.next((m) => m.type === 'message' && m.message.content === 'after the import', { from });
+  assert.equal(seen.message.seq, 13);
+  const fresh = await login(WebSocket, server, oid(3).$oid);
+  const history = await joinRoom(fresh, conversation, { limit: 50 });
+  assert.deepEqual(history.messages.map((m) => m.content), [...want, 'after the import']);
+  await Promise.all([amira.close(), bilel.close(), fresh.close()]);
+});
+
 test('IMPORT_ON_START imports once before serving; a second start does not import again', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'data');
