@@ -1074,6 +1074,59 @@ TEST_P(ConversationStoreConformance, ReplaceConversationCreatesWhenAbsent) {
   EXPECT_TRUE(ok(c().read_after("imported", 0, 10)).empty());
 }
 
+// An import's conversation in one call: seqs from first_seq (a pruned export), edited and
+// deleted states, read seqs. Stored as prune, edit_message, delete_message and mark_read
+// would have left it.
+TEST_P(ConversationStoreConformance, ReplaceConversationCarriesSeqsStatesAndReadSeqs) {
+  create("imp", 1000);
+  fill("imp", 2);
+  EXPECT_EQ(ok(c().mark_read("imp", "u1", 2)), 2);
+  WholeConversation whole;
+  whole.id = "imp";
+  whole.first_seq = 5;
+  for (int i = 1; i <= 4; ++i) {
+    NewMessage msg = message("imp", "alice", "text " + std::to_string(i));
+    msg.meta = R"({"k":1})";
+    msg.created_at = 7000 + i;
+    whole.messages.push_back(msg);
+  }
+  whole.states = {{1, 9000, false}, {2, 9500, true}, {3, std::nullopt, true}};
+  whole.read_seqs = {{"u1", 6}, {"u2", 100}, {"u3", 0}};
+  const Conversation conv = ok(c().replace_conversation(whole));
+  EXPECT_EQ(conv.last_seq, 8);
+  EXPECT_EQ(conv.message_count, 4);
+  const auto messages = ok(c().read_after("imp", 0, 10));
+  EXPECT_EQ(seqs(messages), range(5, 8));
+  EXPECT_EQ(messages[0].content, "text 1");
+  EXPECT_EQ(messages[0].edited_at, std::nullopt);
+  EXPECT_FALSE(messages[0].deleted);
+  EXPECT_EQ(messages[1].content, "text 2");
+  EXPECT_EQ(messages[1].edited_at, 9000);
+  EXPECT_FALSE(messages[1].deleted);
+  EXPECT_TRUE(messages[2].deleted);
+  EXPECT_EQ(messages[2].content, "");
+  EXPECT_EQ(messages[2].meta, "{}");
+  EXPECT_EQ(messages[2].edited_at, 9500);
+  EXPECT_TRUE(messages[3].deleted);
+  EXPECT_EQ(messages[3].edited_at, 7004);       // no time given: its created_at
+  EXPECT_EQ(ok(c().read_seq("imp", "u1")), 6);  // clamped to 2 by the replace, raised to 6
+  EXPECT_EQ(ok(c().read_seq("imp", "u2")), 8);  // never past last_seq
+  EXPECT_EQ(ok(c().read_seq("imp", "u3")), 0);
+  SearchQuery search;
+  search.text = "text";
+  ok(c().index_pending(1000));
+  EXPECT_EQ(ok(c().search(search)).size(), 2u);  // deleted messages are not found
+  EXPECT_EQ(append_one(message("imp", "bob", "next")).message.seq, 9);
+
+  // Bad states and seqs are refused, and change nothing.
+  whole.first_seq = 0;
+  EXPECT_EQ(error_of(c().replace_conversation(whole)), Errc::invalid_argument);
+  whole.first_seq = 1;
+  whole.states = {{4, std::nullopt, true}};
+  EXPECT_EQ(error_of(c().replace_conversation(whole)), Errc::invalid_argument);
+  EXPECT_EQ(ok(c().get_conversation("imp")).last_seq, 9);
+}
+
 TEST_P(ConversationStoreConformance, FailedReplaceChangesNothing) {
   create("keep", 1000);
   fill("keep", 2);
