@@ -290,6 +290,26 @@ TEST_P(MessageStoreConformance, DuplicateOnlyBatchChangesNothing) {
   EXPECT_EQ(ok(c().get_conversation("room")), before);
 }
 
+// The outage spool's replay of a message whose earlier attempt committed without its answer
+// (a frozen database: the deadline dropped the connection mid-commit): the same id and the
+// same client_id. The client_id wins over the taken id (issue 14: PostgreSQL answered
+// conflict, on its UNIQUE (id), and the spool retried that record forever).
+TEST_P(MessageStoreConformance, ReappendOfAStoredMessageWithItsIdAndClientIdIsADuplicate) {
+  NewMessage msg = message("room", "alice", "hello", "cid");
+  msg.id = "m-in-doubt";
+  const Appended first = append_one(msg);
+  append_one(message("room", "bob", "between"));
+  const Conversation before = ok(c().get_conversation("room"));
+  const auto out = append({message("room", "bob", "fresh"), msg});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[0].duplicate);
+  EXPECT_EQ(out[0].message.seq, 3);
+  EXPECT_TRUE(out[1].duplicate);
+  EXPECT_EQ(out[1].message, first.message);
+  EXPECT_EQ(ok(c().get_conversation("room")).message_count, before.message_count + 1);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 10))), range(1, 3));
+}
+
 TEST_P(MessageStoreConformance, FailedBatchStoresNothing) {
   fill("room", 2);
   const Conversation before = ok(c().get_conversation("room"));

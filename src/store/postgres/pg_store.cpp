@@ -1094,10 +1094,21 @@ boost::system::error_code PgConnection::fail(const pg_result* res, const char* w
   const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
   // Deadlocks, serialization failures, and a duplicate client_id committed by another writer
   // after our look-up pass if the transaction is planned and run again.
-  const bool client_id_taken = sqlstate == "23505" && constraint != nullptr &&
-                               std::string_view(constraint) == "messages_by_client_id";
-  if (client_id_taken) lookup_batches_ = kLookupBatches;
-  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken;
+  const std::string_view taken =
+      sqlstate == "23505" && constraint != nullptr ? std::string_view(constraint) : "";
+  const bool client_id_taken = taken == "messages_by_client_id";
+  // A taken message id is, in practice, the same message stored by an earlier attempt whose
+  // answer was lost (ids are chosen before the first attempt: a millisecond time and 80
+  // random bits): a commit in doubt when a frozen server missed the deadline, replayed by the
+  // outage spool with the same id and client_id. UNIQUE (id) is checked before
+  // messages_by_client_id, so it is the one that fires; planned again with the look-up, the
+  // client_id answers it as a duplicate, as the other backends do. (Issue 14: answered
+  // `conflict`, the spool retried that record for as long as the server ran and every send
+  // after it stayed pending.) A message without a client_id stays a conflict, after
+  // kMaxAppendAttempts.
+  const bool id_taken = taken == "messages_id_key";
+  if (client_id_taken || id_taken) lookup_batches_ = kLookupBatches;
+  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken || id_taken;
   const Errc code = errc_for_sqlstate(sqlstate);
   // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
   const auto level =
