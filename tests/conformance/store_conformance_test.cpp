@@ -791,6 +791,57 @@ TEST_P(ListingsConformance, RemovedParticipantLeavesTheInbox) {
   EXPECT_EQ(ids(ok(c().list_conversations(query))), (std::vector<ConversationId>{"private"}));
 }
 
+// Restricting a conversation (a non-empty participants list) removes every other member,
+// whoever joined while it was open; opening it again makes nobody leave. (Issue 14: a user
+// who had joined while it was open kept it in her inbox, with its newest message and an
+// unread count, after an admin restricted it to two others.)
+TEST_P(ListingsConformance, RestrictingParticipantsRemovesEveryOtherMember) {
+  create("room", 1000);
+  ok(c().add_member("room", "u1", 1100));
+  ok(c().add_member("room", "u3", 1200));
+  fill("room", 2);
+  const auto inbox = [&](const UserId& user) {
+    ListQuery query;
+    query.user = user;
+    return ids(ok(c().list_conversations(query)));
+  };
+  const auto members = [&] {
+    std::vector<UserId> out;
+    for (const MemberState& m : ok(c().member_states("room"))) {
+      if (m.joined_at) out.push_back(m.user);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::vector<ConversationId> listed{"room"};
+  const std::vector<ConversationId> none;
+  ASSERT_EQ(inbox("u3"), listed);
+
+  ConversationPatch patch;
+  patch.participants = std::vector<UserId>{"u1", "u2"};
+  ok(c().update_conversation("room", patch, 2000));
+  EXPECT_EQ(inbox("u3"), none);
+  EXPECT_EQ(inbox("u1"), listed);
+  EXPECT_EQ(inbox("u2"), listed);
+  EXPECT_EQ(members(), (std::vector<UserId>{"u1", "u2"}));
+
+  // Opened again: nobody leaves, nobody comes back.
+  patch.participants = std::vector<UserId>{};
+  ok(c().update_conversation("room", patch, 3000));
+  EXPECT_EQ(members(), (std::vector<UserId>{"u1", "u2"}));
+  EXPECT_EQ(inbox("u3"), none);
+
+  // A whole replacement (REST PUT) restricts the same way.
+  ok(c().add_member("room", "u4", 3100));
+  WholeConversation whole;
+  whole.id = "room";
+  whole.participants = {"u2"};
+  ok(c().replace_conversation(whole));
+  EXPECT_EQ(members(), (std::vector<UserId>{"u2"}));
+  EXPECT_EQ(inbox("u4"), none);
+  EXPECT_EQ(inbox("u1"), none);
+}
+
 // --- read state --------------------------------------------------------------------------
 
 TEST_P(ReadStateStoreConformance, MarkReadNeverLowersAndClampsToLastSeq) {

@@ -159,7 +159,6 @@ class SqliteConnection final : public Connection {
   [[nodiscard]] Result<Seq> last_seq_of(const ConversationId& id);
   [[nodiscard]] Result<void> insert_conversation(const Conversation& conversation);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
-                                               const std::vector<UserId>& old_participants,
                                                const std::vector<UserId>& participants, TimeMs at);
   [[nodiscard]] Result<StoredMessage> change_message(const ConversationId& conversation, Seq seq,
                                                      const std::optional<UserId>& by,
