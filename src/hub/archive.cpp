@@ -91,8 +91,8 @@ void Archive::page(Viewer viewer, ConversationId id, PageQuery query, Done<Page>
 void Archive::list(Viewer viewer, store::ListQuery query, Done<store::ConversationPage> done) {
   const bool filter = restricted(viewer);
   if (filter) query.user = viewer->id;  // users see only their conversations
-  storage_.read([this, viewer = std::move(viewer), query = std::move(query), filter,
-                 done = std::move(done)](store::Connection& c) {
+  auto read = [this, viewer = std::move(viewer), query, filter,
+               done = std::move(done)](store::Connection& c) {
     auto page = c.list_conversations(query);
     if (page && filter) {
       // The one access rule of every other read: a membership from before an admin
@@ -103,6 +103,17 @@ void Archive::list(Viewer viewer, store::ListQuery query, Done<store::Conversati
       });
     }
     done(std::move(page));
+  };
+  if (!query.user) {
+    storage_.read(std::move(read));
+    return;
+  }
+  // An inbox lists by membership, and a join's membership is written after the appends
+  // queued around it (Storage::add_member), so a client that joined, sent and got its ack
+  // could list its inbox without the conversation. An empty job on the writer first: it
+  // runs after every membership queued before it, then the read goes to a reader.
+  storage_.write([this, read = std::move(read)](store::Connection&) mutable {
+    storage_.read(std::move(read));
   });
 }
 

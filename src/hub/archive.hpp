@@ -66,7 +66,8 @@ class Archive {
   void page(Viewer viewer, ConversationId id, PageQuery query, Done<Page> done);
   // The conversation list; a restricted viewer gets only their own conversations (the inbox,
   // with `unread`), and of those only the ones the rule still lets them see (a membership
-  // from before an admin restricted the participants does not count).
+  // from before an admin restricted the participants does not count). A listing by user sees
+  // every membership queued before the call (a join answered before it).
   void list(Viewer viewer, store::ListQuery query, Done<store::ConversationPage> done);
   // Full-text search; a restricted viewer gets only hits in conversations they may see. Sees
   // every message committed before the call (the writer catches the index up first).

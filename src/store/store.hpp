@@ -206,6 +206,10 @@ class ConversationStore {
   [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id,
                                                                  TimeMs now) = 0;
   [[nodiscard]] virtual Result<Conversation> get_conversation(const ConversationId& id) = 0;
+  // Participants are members (the inbox lists a conversation to its members): setting them
+  // (here or by replace_conversation) makes the listed users members, and a non-empty list,
+  // which admits only them, removes every other member, whoever joined while it was open. An
+  // empty list (open to all) removes nobody.
   [[nodiscard]] virtual Result<Conversation> update_conversation(const ConversationId& id,
                                                                  const ConversationPatch& patch,
                                                                  TimeMs now) = 0;

@@ -290,6 +290,26 @@ TEST_P(MessageStoreConformance, DuplicateOnlyBatchChangesNothing) {
   EXPECT_EQ(ok(c().get_conversation("room")), before);
 }
 
+// The outage spool's replay of a message whose earlier attempt committed without its answer
+// (a frozen database: the deadline dropped the connection mid-commit): the same id and the
+// same client_id. The client_id wins over the taken id (issue 14: PostgreSQL answered
+// conflict, on its UNIQUE (id), and the spool retried that record forever).
+TEST_P(MessageStoreConformance, ReappendOfAStoredMessageWithItsIdAndClientIdIsADuplicate) {
+  NewMessage msg = message("room", "alice", "hello", "cid");
+  msg.id = "m-in-doubt";
+  const Appended first = append_one(msg);
+  append_one(message("room", "bob", "between"));
+  const Conversation before = ok(c().get_conversation("room"));
+  const auto out = append({message("room", "bob", "fresh"), msg});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[0].duplicate);
+  EXPECT_EQ(out[0].message.seq, 3);
+  EXPECT_TRUE(out[1].duplicate);
+  EXPECT_EQ(out[1].message, first.message);
+  EXPECT_EQ(ok(c().get_conversation("room")).message_count, before.message_count + 1);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 10))), range(1, 3));
+}
+
 TEST_P(MessageStoreConformance, FailedBatchStoresNothing) {
   fill("room", 2);
   const Conversation before = ok(c().get_conversation("room"));
@@ -769,6 +789,57 @@ TEST_P(ListingsConformance, RemovedParticipantLeavesTheInbox) {
   EXPECT_TRUE(ok(c().list_conversations(query)).conversations.empty());
   query.user = "u1";
   EXPECT_EQ(ids(ok(c().list_conversations(query))), (std::vector<ConversationId>{"private"}));
+}
+
+// Restricting a conversation (a non-empty participants list) removes every other member,
+// whoever joined while it was open; opening it again makes nobody leave. (Issue 14: a user
+// who had joined while it was open kept it in her inbox, with its newest message and an
+// unread count, after an admin restricted it to two others.)
+TEST_P(ListingsConformance, RestrictingParticipantsRemovesEveryOtherMember) {
+  create("room", 1000);
+  ok(c().add_member("room", "u1", 1100));
+  ok(c().add_member("room", "u3", 1200));
+  fill("room", 2);
+  const auto inbox = [&](const UserId& user) {
+    ListQuery query;
+    query.user = user;
+    return ids(ok(c().list_conversations(query)));
+  };
+  const auto members = [&] {
+    std::vector<UserId> out;
+    for (const MemberState& m : ok(c().member_states("room"))) {
+      if (m.joined_at) out.push_back(m.user);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::vector<ConversationId> listed{"room"};
+  const std::vector<ConversationId> none;
+  ASSERT_EQ(inbox("u3"), listed);
+
+  ConversationPatch patch;
+  patch.participants = std::vector<UserId>{"u1", "u2"};
+  ok(c().update_conversation("room", patch, 2000));
+  EXPECT_EQ(inbox("u3"), none);
+  EXPECT_EQ(inbox("u1"), listed);
+  EXPECT_EQ(inbox("u2"), listed);
+  EXPECT_EQ(members(), (std::vector<UserId>{"u1", "u2"}));
+
+  // Opened again: nobody leaves, nobody comes back.
+  patch.participants = std::vector<UserId>{};
+  ok(c().update_conversation("room", patch, 3000));
+  EXPECT_EQ(members(), (std::vector<UserId>{"u1", "u2"}));
+  EXPECT_EQ(inbox("u3"), none);
+
+  // A whole replacement (REST PUT) restricts the same way.
+  ok(c().add_member("room", "u4", 3100));
+  WholeConversation whole;
+  whole.id = "room";
+  whole.participants = {"u2"};
+  ok(c().replace_conversation(whole));
+  EXPECT_EQ(members(), (std::vector<UserId>{"u2"}));
+  EXPECT_EQ(inbox("u4"), none);
+  EXPECT_EQ(inbox("u1"), none);
 }
 
 // --- read state --------------------------------------------------------------------------

@@ -49,12 +49,15 @@ Data make_conversation(const ConversationId& id, TimeMs now) {
   return data;
 }
 
-// Participants are members too: new ones join at `at`, removed ones leave.
+// Participants are members too: listed ones join at `at`. A restricted conversation (a
+// non-empty list) keeps no other member, whoever joined while it was open; opening it (an
+// empty list) makes nobody leave. (store.hpp, ConversationStore)
 void sync_participants(Data& data, const std::vector<UserId>& participants, TimeMs at) {
-  for (const UserId& old : data.conversation.participants) {
-    if (std::find(participants.begin(), participants.end(), old) == participants.end()) {
-      data.members.erase(old);
-    }
+  if (!participants.empty()) {
+    std::erase_if(data.members, [&](const auto& member) {
+      return std::find(participants.begin(), participants.end(), member.first) ==
+             participants.end();
+    });
   }
   for (const UserId& user : participants) data.members.try_emplace(user, at);
   data.conversation.participants = participants;

@@ -455,7 +455,7 @@ enum class PgConnection::Stmt : int {
   kReplaceConversation,
   kClampReadState,
   kAddMembers,
-  kRemoveMembers,
+  kRemoveOtherMembers,
   kAddMember,
   kAddMemberships,
   kCountConversations,
@@ -593,8 +593,8 @@ constexpr const char* kStatements[] = {
     // kAddMembers
     "INSERT INTO members (conversation, user_id, joined_at) "
     "SELECT $1, u, $3::bigint FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING",
-    // kRemoveMembers
-    "DELETE FROM members WHERE conversation = $1 AND user_id = ANY($2::text[])",
+    // kRemoveOtherMembers: every member not among the participants $2
+    "DELETE FROM members WHERE conversation = $1 AND user_id <> ALL($2::text[])",
     // kAddMember: the number of conversations found (0 or 1)
     "WITH c AS (SELECT id FROM conversations WHERE id = $1), "
     "ins AS (INSERT INTO members (conversation, user_id, joined_at) "
@@ -1123,10 +1123,21 @@ boost::system::error_code PgConnection::fail(const pg_result* res, const char* w
   const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
   // Deadlocks, serialization failures, and a duplicate client_id committed by another writer
   // after our look-up pass if the transaction is planned and run again.
-  const bool client_id_taken = sqlstate == "23505" && constraint != nullptr &&
-                               std::string_view(constraint) == "messages_by_client_id";
-  if (client_id_taken) lookup_batches_ = kLookupBatches;
-  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken;
+  const std::string_view taken =
+      sqlstate == "23505" && constraint != nullptr ? std::string_view(constraint) : "";
+  const bool client_id_taken = taken == "messages_by_client_id";
+  // A taken message id is, in practice, the same message stored by an earlier attempt whose
+  // answer was lost (ids are chosen before the first attempt: a millisecond time and 80
+  // random bits): a commit in doubt when a frozen server missed the deadline, replayed by the
+  // outage spool with the same id and client_id. UNIQUE (id) is checked before
+  // messages_by_client_id, so it is the one that fires; planned again with the look-up, the
+  // client_id answers it as a duplicate, as the other backends do. (Issue 14: answered
+  // `conflict`, the spool retried that record for as long as the server ran and every send
+  // after it stayed pending.) A message without a client_id stays a conflict, after
+  // kMaxAppendAttempts.
+  const bool id_taken = taken == "messages_id_key";
+  if (client_id_taken || id_taken) lookup_batches_ = kLookupBatches;
+  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken || id_taken;
   const Errc code = errc_for_sqlstate(sqlstate);
   // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
   const auto level =
@@ -1637,25 +1648,18 @@ Result<Conversation> PgConnection::load_conversation(const ConversationId& id, b
   return conversation_at(res->get(), 0, 0);
 }
 
+// Participants are members too: listed ones join at `at`. A restricted conversation (a
+// non-empty list) keeps no other member, whoever joined while it was open; opening it (an
+// empty list) makes nobody leave. (store.hpp, ConversationStore)
 Result<void> PgConnection::sync_participants(const ConversationId& id,
-                                             const std::vector<UserId>& old_participants,
                                              const std::vector<UserId>& participants, TimeMs at) {
-  std::vector<UserId> removed;
-  for (const UserId& old : old_participants) {
-    if (std::find(participants.begin(), participants.end(), old) == participants.end()) {
-      removed.push_back(old);
-    }
-  }
-  if (!removed.empty()) {
-    Params params;
-    params.text(id).text(id_array(removed));
-    if (auto r = exec(Stmt::kRemoveMembers, params); !r) return r.error();
-  }
-  if (!participants.empty()) {
-    Params params;
-    params.text(id).text(id_array(participants)).i64(at);
-    if (auto r = exec(Stmt::kAddMembers, params); !r) return r.error();
-  }
+  if (participants.empty()) return {};
+  Params others;
+  others.text(id).text(id_array(participants));
+  if (auto r = exec(Stmt::kRemoveOtherMembers, others); !r) return r.error();
+  Params params;
+  params.text(id).text(id_array(participants)).i64(at);
+  if (auto r = exec(Stmt::kAddMembers, params); !r) return r.error();
   return {};
 }
 
@@ -1760,7 +1764,7 @@ Result<Conversation> PgConnection::update_conversation(const ConversationId& id,
     auto res = exec(Stmt::kUpdateConversation, params);
     if (!res) return res.error();
     if (PQntuples(res->get()) == 0) return err(Errc::not_found);
-    if (auto ok = sync_participants(id, old->participants, *participants, at); !ok) {
+    if (auto ok = sync_participants(id, *participants, at); !ok) {
       return ok.error();
     }
     if (auto ok = tx.commit(); !ok) return ok.error();
@@ -1891,7 +1895,7 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
     auto res = exec(Stmt::kReplaceConversation, update);
     if (!res) return res.error();
     if (PQntuples(res->get()) == 0) return err(Errc::internal);
-    if (auto ok = sync_participants(whole.id, old->participants, *participants, now); !ok) {
+    if (auto ok = sync_participants(whole.id, *participants, now); !ok) {
       return ok.error();
     }
     if (auto r = exec(Stmt::kClampReadState, clamp); !r) return r.error();

@@ -220,7 +220,6 @@ class PgConnection final : public Connection {
                                                      const std::optional<UserId>& by,
                                                      const std::string* content, TimeMs at);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
-                                               const std::vector<UserId>& old_participants,
                                                const std::vector<UserId>& participants, TimeMs at);
 
   std::shared_ptr<const PgConnInfo> info_;

@@ -217,6 +217,7 @@ constexpr char kAddMemberIfConversation[] =
     " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?1)"
     " ON CONFLICT (conversation, user_id) DO NOTHING";
 constexpr char kRemoveMember[] = "DELETE FROM members WHERE conversation = ?1 AND user_id = ?2";
+constexpr char kMembersOf[] = "SELECT user_id FROM members WHERE conversation = ?1";
 
 constexpr char kReadSeq[] = "SELECT seq FROM read_state WHERE conversation = ?1 AND user_id = ?2";
 constexpr char kSetReadSeq[] =
@@ -971,17 +972,34 @@ Result<void> SqliteConnection::insert_conversation(const Conversation& conv) {
   return stmt->run();
 }
 
-// Participants are members too: new ones join at `at`, removed ones leave.
+// Participants are members too: listed ones join at `at`. A restricted conversation (a
+// non-empty list) keeps no other member, whoever joined while it was open; opening it (an
+// empty list) makes nobody leave. (store.hpp, ConversationStore)
 Result<void> SqliteConnection::sync_participants(const ConversationId& id,
-                                                 const std::vector<UserId>& old_participants,
                                                  const std::vector<UserId>& participants,
                                                  TimeMs at) {
-  for (const UserId& old : old_participants) {
-    if (std::find(participants.begin(), participants.end(), old) != participants.end()) continue;
-    auto stmt = prepare(kRemoveMember);
-    if (!stmt) return stmt.error();
-    stmt->bind(1, id).bind(2, old);
-    if (auto ok = stmt->run(); !ok) return ok.error();
+  if (!participants.empty()) {
+    std::vector<UserId> others;
+    {
+      auto stmt = prepare(kMembersOf);
+      if (!stmt) return stmt.error();
+      stmt->bind(1, id);
+      for (;;) {
+        auto row = stmt->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        UserId user(stmt->text(0));
+        if (std::find(participants.begin(), participants.end(), user) == participants.end()) {
+          others.push_back(std::move(user));
+        }
+      }
+    }
+    for (const UserId& other : others) {
+      auto stmt = prepare(kRemoveMember);
+      if (!stmt) return stmt.error();
+      stmt->bind(1, id).bind(2, other);
+      if (auto ok = stmt->run(); !ok) return ok.error();
+    }
   }
   for (const UserId& user : participants) {
     auto stmt = prepare(kAddMember);
@@ -1017,7 +1035,7 @@ Result<Conversation> SqliteConnection::create_conversation(const NewConversation
     if (*row) return err(Errc::already_exists);
   }
   if (auto ok = insert_conversation(conv); !ok) return ok.error();
-  if (auto ok = sync_participants(conv.id, {}, conv.participants, conv.created_at); !ok) {
+  if (auto ok = sync_participants(conv.id, conv.participants, conv.created_at); !ok) {
     return ok.error();
   }
   if (auto ok = tx.commit(); !ok) return ok.error();
@@ -1097,7 +1115,7 @@ Result<Conversation> SqliteConnection::update_conversation(const ConversationId&
   if (!conv) return conv.error();
   if (patch.title) conv->title = *patch.title;
   if (participants) {
-    if (auto ok = sync_participants(id, conv->participants, *participants, at); !ok) {
+    if (auto ok = sync_participants(id, *participants, at); !ok) {
       return ok.error();
     }
     conv->participants = std::move(*participants);
@@ -1279,9 +1297,7 @@ Result<Conversation> SqliteConnection::replace_conversation(const WholeConversat
     stmt->bind(1, conv.id).bind(2, user).bind(3, raised);
     if (auto ok = stmt->run(); !ok) return ok.error();
   }
-  const std::vector<UserId> old_participants =
-      existing ? existing->participants : std::vector<UserId>{};
-  if (auto ok = sync_participants(conv.id, old_participants, conv.participants, now); !ok) {
+  if (auto ok = sync_participants(conv.id, conv.participants, now); !ok) {
     return ok.error();
   }
   if (auto ok = note_change(conv.id); !ok) return ok.error();

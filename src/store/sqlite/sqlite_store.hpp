@@ -164,7 +164,6 @@ class SqliteConnection final : public Connection {
   // Numbers a change of `id` in the change log. Requires: inside the changing transaction.
   [[nodiscard]] Result<void> note_change(const ConversationId& id);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
-                                               const std::vector<UserId>& old_participants,
                                                const std::vector<UserId>& participants, TimeMs at);
   [[nodiscard]] Result<StoredMessage> change_message(const ConversationId& conversation, Seq seq,
                                                      const std::optional<UserId>& by,
