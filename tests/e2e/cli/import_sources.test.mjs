@@ -242,7 +242,7 @@ test('a running server sees an import at once: a re-join gets the imported histo
   }
   assert.deepEqual(got.map((m) => m.content), want, 'the re-join shows the imported history');
   assert.deepEqual(got.map((m) => m.seq), Array.from({ length: 12 }, (_, i) => i + 1));
-  assert.match(server.logs(), new RegExp(`room ${conversation}: changed in the store`));
+  await server.waitForLog(new RegExp(`room ${conversation}: changed in the store`));
   const from = bilel.events.length;
   const ack = await amira.request({ op: 'send', conversation, content: 'after the import', client_id: 'after' });
   assert.equal(ack.type, 'ack', JSON.stringify(ack));

@@ -77,6 +77,16 @@ class ParleyServer {
     return this.log;
   }
 
+  // Resolves once the logs match `re`. The server's stderr and a socket's reply arrive on
+  // different pipes, so a line written before a reply can still be read after it here.
+  async waitForLog(re, timeoutMs = 5000) {
+    const until = Date.now() + timeoutMs;
+    while (!re.test(this.log)) {
+      if (Date.now() > until) throw new Error(`no log line matching ${re} in ${timeoutMs} ms:\n${this.log}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  }
+
   async launch(timeoutMs) {
     const args = [
       'serve',
