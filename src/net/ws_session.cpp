@@ -33,15 +33,17 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // strand (the socket's executor); `deliver` and `close` may be called from any thread.
 class WsSession final : public hub::Client, public WsConnection::Handler {
  public:
-  WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot)
+  WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot,
+            std::string address)
       : hub::Client(endpoint.hub_, endpoint.auth_,
                     hub::ClientOptions{endpoint.options_.limits, endpoint.options_.rate_per_s,
-                                       endpoint.options_.rate_burst},
+                                       endpoint.options_.rate_burst, std::move(address)},
                     socket.get_executor()),
         endpoint_(endpoint),
         slot_(std::move(slot)),
         conn_(std::make_shared<WsConnection>(std::move(socket), limits(endpoint.options_),
-                                             endpoint.stats_, fmt::format("ws session {}", id()))) {}
+                                             endpoint.stats_, fmt::format("ws session {}", id()))) {
+  }
 
   // On the strand, once: starts the connection and, with a token from the upgrade request,
   // authentication.
@@ -201,7 +203,7 @@ asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
   auto [ec] = co_await ws.async_accept(ctx.request, kNoThrow);
   if (ec) co_return std::nullopt;
   auto session = std::make_shared<WsSession>(beast::get_lowest_layer(ws).release_socket(), *this,
-                                             ctx.slot);
+                                             ctx.slot, ctx.remote_address);
   session->start(std::move(token));  // on the connection's strand, like every handler after
   co_return std::nullopt;
 }
