@@ -241,20 +241,29 @@ void Archive::remove(ConversationId id, Done<void> done) {
 }
 
 void Archive::prune(ConversationId id, std::optional<std::int64_t> keep_last,
-                    std::optional<TimeMs> older_than, Done<std::int64_t> done) {
+                    std::optional<TimeMs> older_than, Done<Pruned> done) {
   storage_.write([this, id = std::move(id), keep_last, older_than,
                   done = std::move(done)](store::Connection& c) {
     auto removed = c.prune(id, keep_last, older_than, false);
     if (!removed) {
-      done(std::move(removed));
+      done(removed.error());
       return;
     }
     // The oldest message kept, for the live room's cache (also when another server did
     // the removing: every server applies the same policy).
     auto first = c.read_after(id, 0, 1);
+    if (!first) {
+      done(first.error());
+      return;
+    }
     auto conv = c.get_conversation(id);
-    if (first && conv) hub_.pruned(id, first->empty() ? conv->last_seq + 1 : first->front().seq);
-    done(std::move(removed));
+    if (!conv) {
+      done(conv.error());
+      return;
+    }
+    Pruned out{*removed, first->empty() ? conv->last_seq + 1 : first->front().seq};
+    hub_.pruned(id, out.first_kept);
+    done(out);
   });
 }
 

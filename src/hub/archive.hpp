@@ -86,8 +86,12 @@ class Archive {
   void remove(ConversationId id, Done<void> done);
   // Retention: removes the oldest messages (store.hpp, MessageStore::prune); the live room's
   // cache drops them too, here and (with a bus) on every server.
+  struct Pruned {
+    std::int64_t removed = 0;
+    Seq first_kept = 0;  // where the conversation's history now starts
+  };
   void prune(ConversationId id, std::optional<std::int64_t> keep_last,
-             std::optional<TimeMs> older_than, Done<std::int64_t> done);
+             std::optional<TimeMs> older_than, Done<Pruned> done);
 
   // --- Users and templates -----------------------------------------------------------------
   // Through the writer: ordered after the user's own authentication (stored fire and
