@@ -532,8 +532,9 @@ asio::awaitable<Response> RadioisticEndpoint::create_conversation(Call& call) {
   };
   // On the writer: the find and the create of a one-to-one conversation are one step, so two
   // concurrent requests for the same pair get the same conversation.
-  hub::Archive::Job<Made> job = [all, is_group, group_name, me = call.user.id](
-                      const hub::Archive::Stores& c) mutable -> Result<Made> {
+  hub::Hub& hub = hub_;
+  hub::Archive::Job<Made> job = [all, is_group, group_name, me = call.user.id, user = call.user,
+                                 &hub](const hub::Archive::Stores& c) mutable -> Result<Made> {
     Made made;
     std::optional<Conversation> found;
     if (!is_group) {
@@ -552,6 +553,11 @@ asio::awaitable<Response> RadioisticEndpoint::create_conversation(Call& call) {
     if (found) {
       made.conv = std::move(*found);
     } else {
+      // A creation: the same rules as a join of a new id (hub::Hub::Options).
+      if (hub.options().admins_create_only && !hub::Hub::is_admin(user)) {
+        return make_error_code(Errc::permission_denied);
+      }
+      if (hub.take_creation(user, "") > 0) return make_error_code(Errc::rate_limited);
       store::NewConversation nc;
       nc.id = model::new_object_id(now_ms());
       nc.participants = all;
@@ -570,6 +576,14 @@ asio::awaitable<Response> RadioisticEndpoint::create_conversation(Call& call) {
     return made;
   };
   auto r = co_await archive_write<Made>(hub_.archive(), job);
+  if (!r && r.error() == Errc::rate_limited) {
+    co_return failure(call.req, http::status::too_many_requests,
+                      "Too many conversations created; try again later");
+  }
+  if (!r && r.error() == Errc::permission_denied) {
+    co_return failure(call.req, http::status::forbidden,
+                      "Only administrators create conversations");
+  }
   if (!r) co_return server_error(call.req, "Error creating conversation", r.error());
   std::optional<StoredMessage> last;
   if (r->conv.last_seq > 0) {

@@ -34,7 +34,7 @@ class RadioisticEndpoint final : public net::Endpoint {
 
   hub::Hub& hub_;
   RestOptions options_;
-  net::ClientRateLimiter limiter_;
+  ClientRateLimiter limiter_;
 };
 
 }  // namespace parley::api

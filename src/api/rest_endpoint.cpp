@@ -256,8 +256,7 @@ RestEndpoint::RestEndpoint(hub::Hub& hub, net::NetStats& stats, RestOptions opti
     : hub_(hub),
       stats_(stats),
       options_(std::move(options)),
-      limiter_(options_.rate_per_s, options_.rate_burst),
-      creations_(options_.conversations_per_min / 60.0, options_.conversations_per_min) {}
+      limiter_(options_.rate_per_s, options_.rate_burst) {}
 
 asio::awaitable<std::optional<Response>> RestEndpoint::serve(net::HttpContext& ctx) {
   const auto& req = ctx.request;
@@ -594,9 +593,8 @@ asio::awaitable<Response> RestEndpoint::create_conversation(Call& call,
     co_return forbidden(call.req, "choosing a conversation id needs an admin; leave id out");
   }
   // Each creation is a durable write: 10,000 took 7.3 s from one client (issue 14).
-  if (creations_.enabled() && !call.admin) {
-    const long wait = creations_.take(call.enforce ? "user:" + call.user.id : "ip:" + address);
-    if (wait > 0) {
+  if (!call.admin) {
+    if (const long wait = hub_.take_creation(call.user, address); wait > 0) {
       stats_.rest_rate_limited.fetch_add(1, std::memory_order_relaxed);
       auto res = error_response(call.req, http::status::too_many_requests, "rate_limited",
                                 "too many conversations created; retry after " +

@@ -8,10 +8,9 @@
 #include <string>
 
 #include "api/export.hpp"
-
+#include "core/client_rate_limiter.hpp"
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
-#include "net/client_rate_limiter.hpp"
 #include "net/endpoint.hpp"
 #include "net/origin_policy.hpp"
 #include "net/stats.hpp"
@@ -30,11 +29,10 @@ struct RestOptions {
   // address; token bucket of `rate_burst`); 0: unlimited. Over it: 429 rate_limited.
   double rate_per_s = 0;
   double rate_burst = 0;
-  // Conversations one client (the token's user; the peer address in open mode) may create
-  // a minute by POST /api/conversations (a bucket of as many); 0: unlimited. Over it: 429.
-  double conversations_per_min = 0;
-  // Token mode: only administrators (ADMIN_TOKEN, role "admin": the app's back end) create
-  // conversations by POST; users get 403.
+  // POST /api/conversations counts against the hub's creation budget
+  // (hub::Hub::Options::conversations_per_min, shared with joins of new ids). Token mode:
+  // only administrators (ADMIN_TOKEN, role "admin": the app's back end) create conversations
+  // by POST; users get 403 (hub::Hub::Options::admins_create_only, set alike).
   bool admins_create_only = false;
   // Responses streamed from storage a page at a time (exports, a whole conversation)
   // served at once; more get 503 with Retry-After. Each holds one page (256 messages).
@@ -50,8 +48,7 @@ class RestEndpoint final : public net::Endpoint {
   hub::Hub& hub_;
   net::NetStats& stats_;
   RestOptions options_;
-  net::ClientRateLimiter limiter_;
-  net::ClientRateLimiter creations_;  // conversations_per_min
+  ClientRateLimiter limiter_;
   std::atomic<std::size_t> streams_{0};  // streamed responses under way
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 

@@ -192,6 +192,14 @@ int run_server(const Config& config) {
   hub_options.limits = limits;
   hub_options.max_joined_rooms = config.max_joined_rooms;
   hub_options.enforce_access = token_mode;
+  // Creations by joins and sends of new ids, REST and the seed apps' routes: one budget.
+  hub_options.conversations_per_min =
+      config.conversations_per_min.value_or(token_mode ? 60.0 : 0.0);
+  if (config.conversation_creators != "anyone" && config.conversation_creators != "admins") {
+    spdlog::critical("CONVERSATION_CREATORS must be anyone or admins");
+    return 1;
+  }
+  hub_options.admins_create_only = token_mode && config.conversation_creators == "admins";
 
   // The outage spool (docs/storage.md, "Outages"): a database server can go away while we
   // run; sends then go to DATA_DIR/spool, fsynced, and are replayed when it returns. SQLite
@@ -287,14 +295,8 @@ int run_server(const Config& config) {
   rest_options.origins = origins;
   rest_options.rate_per_s = rest_rate;
   rest_options.rate_burst = rest_burst;
-  rest_options.conversations_per_min =
-      config.conversations_per_min.value_or(token_mode ? 60.0 : 0.0);
-  if (config.conversation_creators != "anyone" && config.conversation_creators != "admins") {
-    spdlog::critical("CONVERSATION_CREATORS must be anyone or admins");
-    return 1;
-  }
   rest_options.max_streams = std::max<std::size_t>(1, config.rest_max_streams);
-  rest_options.admins_create_only = token_mode && config.conversation_creators == "admins";
+  rest_options.admins_create_only = hub_options.admins_create_only;
   api::RestEndpoint rest(hub, stats, rest_options);
   api::RadioisticEndpoint radioistic(hub, rest_options);
   WebEndpoint web(!config.webwoz_frontend_dir.empty());

@@ -11,7 +11,10 @@ Client::Client(Hub& hub, const Authenticator& auth, const ClientOptions& options
       auth_(auth),
       options_(options),
       bucket_(options.rate_per_s, options.rate_burst),
-      deadline_(std::move(strand)) {}
+      deadline_(strand) {
+  set_address(options.address);
+  set_strand(std::move(strand));
+}
 
 Result<User> Client::authenticate(AuthRequest request, std::string& why) {
   const bool restated_role = !request.claimed.role.empty();

@@ -27,6 +27,7 @@ struct ClientOptions {
   protocol::Limits limits;  // content, meta and history limits, the same on every endpoint
   double rate_per_s = 0;    // commands a second (token bucket); 0: unlimited
   double rate_burst = 0;
+  std::string address;  // the peer's (Session::address)
 };
 
 class Client : public Session {

@@ -53,7 +53,8 @@ Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options option
       options_(options),
       archive_(*this, storage, options.enforce_access),
       appender_(appender),
-      sweeper_(std::make_shared<Sweeper>(executor_)) {
+      sweeper_(std::make_shared<Sweeper>(executor_)),
+      creations_(options.conversations_per_min / 60.0, options.conversations_per_min) {
   // A spooled message is stored at last: fan it out with its final seq (unless another
   // message under its client id was stored first: nothing new then).
   if (appender_) appender_->set_on_stored([this](const Appended& a) { apply_commit(a, [] {}); });
@@ -243,8 +244,22 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
   }
   switch (cmd.op) {
     case Op::join:
-      join(session, format, std::move(cmd), std::move(reply));
+    case Op::send: {
+      // Both create the conversation they name when it does not exist.
+      const ConversationId id = cmd.conversation;
+      gate_creation(session, id,
+                    [this, session, format, user = session->user(), cmd = std::move(cmd),
+                     reply = std::move(reply)](std::optional<Reply> refused) mutable {
+                      if (refused) {
+                        reply(std::move(*refused));
+                      } else if (cmd.op == Op::join) {
+                        join(session, format, std::move(cmd), std::move(user), std::move(reply));
+                      } else {
+                        handle_in_conversation(std::move(user), std::move(cmd), std::move(reply));
+                      }
+                    });
       return;
+    }
 
     case Op::leave: {
       session->forget_join(cmd.conversation);
@@ -263,7 +278,10 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
     default:
       break;
   }
-  User user = session->user();
+  handle_in_conversation(session->user(), std::move(cmd), std::move(reply));
+}
+
+void Hub::handle_in_conversation(User user, Command cmd, ReplyFn reply) {
   if (!options_.enforce_access || is_admin(user)) {
     apply(std::move(user), std::move(cmd), std::move(reply));
     return;
@@ -285,6 +303,63 @@ void Hub::handle(const SessionPtr& session, protocol::WireFormat format, Command
         apply(std::move(user), std::move(cmd), std::move(reply));
       };
   authorize(user, id, load_room, std::move(then));
+}
+
+long Hub::take_creation(const User& user, const std::string& address) {
+  if (!creations_.enabled() || is_admin(user)) return 0;
+  // Open mode takes the user as stated: only the address stands for the client there.
+  return creations_.take(options_.enforce_access ? "user:" + user.id : "ip:" + address);
+}
+
+void Hub::gate_creation(const SessionPtr& session, const ConversationId& id,
+                        std::function<void(std::optional<Reply>)> then) {
+  const User& user = session->user();
+  // A live room's conversation exists (or is being created by whoever loaded it).
+  if ((!options_.admins_create_only && !creations_.enabled()) || is_admin(user) ||
+      room(id, false)) {
+    then(std::nullopt);
+    return;
+  }
+  // The decision goes back to the session's strand: a command the session sends after this
+  // one either meets no room yet and is gated behind it, or comes after its continuation
+  // (which creates the room) on the strand.
+  auto decided = [strand = session->strand(),
+                  then = std::move(then)](std::optional<Reply> refused) mutable {
+    if (!strand) {
+      then(std::move(refused));
+      return;
+    }
+    asio::post(strand, [then = std::move(then), refused = std::move(refused)]() mutable {
+      then(std::move(refused));
+    });
+  };
+  storage_.write([this, id, user, address = session->address(),
+                  then = std::move(decided)](store::Connection& c) mutable {
+    auto conv = c.get_conversation(id);
+    if (!conv && conv.error() != Errc::not_found) {
+      then(std::nullopt);  // storage trouble: the join or send itself reports it
+      return;
+    }
+    const bool missing = !conv;
+    if (!missing && (!options_.enforce_access || admits(conv->participants, user))) {
+      then(std::nullopt);
+      return;
+    }
+    if (missing && options_.admins_create_only) {
+      // The words of a join refused by a hidden conversation (handle_in_conversation, join).
+      then(Reply::make_error(Errc::permission_denied, "not a participant of this conversation"));
+      return;
+    }
+    if (const long wait = take_creation(user, address); wait > 0) {
+      then(Reply::make_error(Errc::rate_limited, "too many conversations created; retry after " +
+                                                     std::to_string(wait) + " s"));
+      return;
+    }
+    // Created here, in its turn on the writer: the session's next commands naming it, gated
+    // behind this one, find it and are not charged again.
+    if (missing) (void)c.ensure_conversation(id, now_ms());
+    then(std::nullopt);  // a creation, or a join that the room refuses (hidden)
+  });
 }
 
 bool Hub::admits(const std::vector<UserId>& participants, const User& user) {
@@ -462,7 +537,8 @@ struct Hub::Join {
   int rounds = 0;
 };
 
-void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, ReplyFn reply) {
+void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, User user,
+               ReplyFn reply) {
   bool fresh = false;
   if (!session->note_join(cmd.conversation, format, options_.max_joined_rooms, fresh)) {
     reply(Reply::make_error(Errc::invalid_argument, "too many joined conversations"));
@@ -473,7 +549,7 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
   join->format = format;
   join->since = cmd.since;
   join->limit = protocol::history_limit(cmd.limit, options_.limits);
-  join->user = session->user();
+  join->user = std::move(user);
   join->fresh = fresh;
   join->reply = std::move(reply);
   with_room(cmd.conversation, [this, join](Room& r) {

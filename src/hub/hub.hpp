@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "bus/broker.hpp"
+#include "core/client_rate_limiter.hpp"
 #include "core/error.hpp"
 #include "hub/archive.hpp"
 #include "hub/presence.hpp"
@@ -45,6 +46,16 @@ class Hub {
     // Token mode: a conversation whose participants list is non-empty admits only those
     // users (and role "admin") to join, history, send, edit, delete, read and typing.
     bool enforce_access = false;
+    // Conversations one client may create a minute (a bucket of this many, refilled over a
+    // minute): by joining or sending to a new id, by REST, by the seed apps' routes. Per user
+    // where access is enforced (token mode), per peer address in open mode (users name
+    // themselves); admins unmetered. 0: unlimited. Each creation is a durable write: one
+    // client made 10,000 in 7.3 s by joining new ids (issue 14).
+    double conversations_per_min = 0;
+    // Token mode: only admins (and the app's back end, with ADMIN_TOKEN) create
+    // conversations; a user's join or send naming an unknown id is answered as for a
+    // conversation that does not admit them (forbidden), so it tells nothing.
+    bool admins_create_only = false;
   };
   struct Stats {
     std::uint64_t messages = 0;    // messages broadcast
@@ -112,6 +123,11 @@ class Hub {
   // Whether the conversation has a live room here (one that may cache messages).
   bool has_room(const ConversationId& conversation) const;
 
+  // One conversation created by `user` from `address` (Options::conversations_per_min): 0
+  // when allowed (and counted), else the whole seconds until it is (for Retry-After). Admins
+  // (role "admin") are not counted; a caller with ADMIN_TOKEN does not ask.
+  long take_creation(const User& user, const std::string& address);
+
   // Whether `user` may see and use a conversation with these participants (an empty list
   // is an open room; role "admin" is trusted only where enforce_access is set).
   static bool admits(const std::vector<UserId>& participants, const User& user);
@@ -166,7 +182,19 @@ class Hub {
   void read_page(const ConversationId& id, std::optional<Seq> after, std::optional<Seq> before,
                  std::size_t limit, std::function<void(protocol::Reply)> done);
   void join(const SessionPtr& session, protocol::WireFormat format, protocol::Command cmd,
-            ReplyFn reply);
+            User user, ReplyFn reply);
+  // A join or send naming a conversation with no live room here may create it: the creation
+  // rules (Options::admins_create_only, conversations_per_min) are applied first. `then`
+  // gets a refusal (an error Reply) or nullopt to go on, on the session's strand (where the
+  // session's later commands come from, so they stay behind it). The look-up, and the
+  // creation of an admitted new id, run on the storage writer, in order: commands gated
+  // behind it find the conversation and are not charged again. One that exists but does not
+  // admit the user costs a creation too: refused joins of hidden ids and creations of new
+  // ones answer alike. Requires: on the session's strand (reads its user).
+  void gate_creation(const SessionPtr& session, const ConversationId& id,
+                     std::function<void(std::optional<protocol::Reply>)> then);
+  // handle() for send, edit, delete, read, typing and history, once past the gate.
+  void handle_in_conversation(User user, protocol::Command cmd, ReplyFn reply);
   struct Join;
   // Requires: on the room's strand.
   void finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<Join>& join);
@@ -207,6 +235,7 @@ class Hub {
   struct Sweeper;
   std::shared_ptr<Sweeper> sweeper_;
 
+  ClientRateLimiter creations_;  // Options::conversations_per_min
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> deliveries_{0};
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,16 @@ class Session : public std::enable_shared_from_this<Session> {
   const User& user() const noexcept { return user_; }
   void set_user(User user) { user_ = std::move(user); }
   bool is_authenticated() const noexcept { return !user_.id.empty(); }
+  // The peer's address (for per-address limits in open mode, where users name themselves);
+  // empty when unknown. Set by the transport before the session reaches the hub; read-only
+  // after, so any thread may read it.
+  const std::string& address() const noexcept { return address_; }
+  void set_address(std::string address) { address_ = std::move(address); }
+  // The strand the session's calls into the hub come from (Hub::handle continues there when
+  // it must keep a session's commands in order); empty: the hub continues where it is. Set
+  // like the address.
+  const boost::asio::any_io_executor& strand() const noexcept { return strand_; }
+  void set_strand(boost::asio::any_io_executor strand) { strand_ = std::move(strand); }
 
   // Rooms this session joined (or is joining), with the wire format it joined them in.
   // Thread-safe: the hub records a join on the session's strand and forgets a refused one on
@@ -62,6 +73,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static std::atomic<std::uint64_t> next_id_;
   const std::uint64_t id_;
   User user_;
+  std::string address_;
+  boost::asio::any_io_executor strand_;
   std::mutex joined_mu_;
   std::unordered_map<ConversationId, protocol::WireFormat> joined_;
 };

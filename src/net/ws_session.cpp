@@ -33,15 +33,17 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // strand (the socket's executor); `deliver` and `close` may be called from any thread.
 class WsSession final : public hub::Client, public WsConnection::Handler {
  public:
-  WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot)
+  WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot,
+            std::string address)
       : hub::Client(endpoint.hub_, endpoint.auth_,
                     hub::ClientOptions{endpoint.options_.limits, endpoint.options_.rate_per_s,
-                                       endpoint.options_.rate_burst},
+                                       endpoint.options_.rate_burst, std::move(address)},
                     socket.get_executor()),
         endpoint_(endpoint),
         slot_(std::move(slot)),
         conn_(std::make_shared<WsConnection>(std::move(socket), limits(endpoint.options_),
-                                             endpoint.stats_, fmt::format("ws session {}", id()))) {}
+                                             endpoint.stats_, fmt::format("ws session {}", id()))) {
+  }
 
   // On the strand, once: starts the connection and, with a token from the upgrade request,
   // authentication.
@@ -76,9 +78,9 @@ class WsSession final : public hub::Client, public WsConnection::Handler {
   void on_closed(WsConnection& conn) override;
 
   // hub::Client: the token expired, or no auth came in time.
-  void on_expired(std::string_view why) override { refuse(json::value(nullptr), why); }
-  void refuse(const json::value& ref, std::string_view why);
-  void auth(hub::AuthRequest request, const json::value& ref);
+  void on_expired(std::string_view why) override { refuse({}, why); }
+  void refuse(std::string_view ref, std::string_view why);
+  void auth(hub::AuthRequest request, std::string_view ref);
 
   WsEndpoint& endpoint_;
   std::shared_ptr<void> slot_;  // the server's connection count and per-address slot
@@ -93,11 +95,11 @@ void WsSession::start(std::string token) {
   }
   conn_->start(self, self);
   require_auth_within(endpoint_.options_.auth_timeout);
-  if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}, {}}, json::value(nullptr));
+  if (!token.empty()) auth(hub::AuthRequest{std::move(token), {}, {}}, {});
 }
 
 void WsSession::on_message(WsConnection&, std::string_view text, bool) {
-  json::value ref;
+  std::string ref;
   std::string why;
   if (!admit()) {
     endpoint_.stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
@@ -129,7 +131,7 @@ void WsSession::on_message(WsConnection&, std::string_view text, bool) {
 void WsSession::on_oversized(WsConnection&, std::uint64_t size) {
   const std::size_t limit = endpoint_.options_.max_frame_bytes;
   send_text(protocol::native::encode_error(
-      json::value(nullptr), Errc::too_large,
+      {}, Errc::too_large,
       fmt::format("frame of {} bytes is over the limit of {} bytes", size, limit)));
 }
 
@@ -138,13 +140,13 @@ void WsSession::on_closed(WsConnection&) {
   endpoint_.forget(id());
 }
 
-void WsSession::refuse(const json::value& ref, std::string_view why) {
+void WsSession::refuse(std::string_view ref, std::string_view why) {
   // The error goes out first, then the close (1008: policy violation).
   send_text(protocol::native::encode_error(ref, Errc::unauthenticated, why));
   close(ws::close_code::policy_error);
 }
 
-void WsSession::auth(hub::AuthRequest request, const json::value& ref) {
+void WsSession::auth(hub::AuthRequest request, std::string_view ref) {
   std::string why;
   auto user = authenticate(std::move(request), why);
   if (!user) {
@@ -201,7 +203,7 @@ asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
   auto [ec] = co_await ws.async_accept(ctx.request, kNoThrow);
   if (ec) co_return std::nullopt;
   auto session = std::make_shared<WsSession>(beast::get_lowest_layer(ws).release_socket(), *this,
-                                             ctx.slot);
+                                             ctx.slot, ctx.remote_address);
   session->start(std::move(token));  // on the connection's strand, like every handler after
   co_return std::nullopt;
 }

@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_content_bytes = 512;  // reach the too_large paths with small inputs
   limits.max_meta_bytes = 256;
   limits.max_history_limit = 50;
-  json::value ref;
+  std::string ref;
   std::string why;
   // What /ws does: the shape decoded, then the rules every endpoint shares.
   auto decoded = native::decode(text, ref, why);

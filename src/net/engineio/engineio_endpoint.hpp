@@ -14,7 +14,7 @@
 #include <memory>
 #include <variant>
 
-#include "net/client_rate_limiter.hpp"
+#include "core/client_rate_limiter.hpp"
 #include "net/endpoint.hpp"
 #include "net/engineio/engineio_options.hpp"
 #include "net/engineio/engineio_socket.hpp"

@@ -51,9 +51,10 @@ std::string str_field(const json::object& o, std::string_view key) {
 class ChatSocket final : public hub::Client, public SioSocket {
  public:
   ChatSocket(hub::Hub& hub, const hub::Authenticator& auth, const SocketIoOptions& options,
-             const std::shared_ptr<EioSocket>& engine)
+             const std::shared_ptr<EioSocket>& engine, std::string address)
       : hub::Client(hub, auth,
-                    hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst},
+                    hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst,
+                                       std::move(address)},
                     engine->strand()),
         token_at_connect_(options.token_at_connect && auth.requires_token()),
         engine_(engine),
@@ -473,8 +474,9 @@ class ChatApp final : public SioApp {
       done(nullptr, "Invalid namespace");
       return;
     }
-    auto socket = std::make_shared<ChatSocket>(hub_, auth_, options_,
-                                               connection.engine()->shared_from_this());
+    auto socket =
+        std::make_shared<ChatSocket>(hub_, auth_, options_, connection.engine()->shared_from_this(),
+                                     connection.handshake().remote_address);
     socket->parse(auth, connection.handshake());
     // Room batches over its WebSocket wake the socket once per DeliveryScope (a weak
     // reference: a refused CONNECT leaves nothing behind).

@@ -1,6 +1,8 @@
 #include "protocol/native/json_codec.hpp"
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "core/time.hpp"
@@ -26,10 +28,115 @@ bool conversation_field(JsonFields& f, Command& c, std::string&) {
   return f.str("conversation", c.conversation, true);
 }
 
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// A basic_parser handler that builds nothing: it finds where the first top-level member named
+// `key` has its key end in `frame`, and stops the parse there. The parser hands a key that
+// needs no unescaping as a view into the frame (one buffer, parsed at once); a key written
+// with escapes ("r\u0065f") is not in the frame, and then nothing is found.
+class MemberFinder {
+ public:
+  using error_code = boost::system::error_code;
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  MemberFinder(std::string_view frame, std::string_view key) : frame_(frame), key_(key) {}
+  // Offset just past the closing quote of the key, or npos.
+  std::size_t found() const noexcept { return found_; }
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) { return ++depth_, true; }
+  bool on_object_end(std::size_t, error_code&) { return --depth_, true; }
+  bool on_array_begin(error_code&) { return ++depth_, true; }
+  bool on_array_end(std::size_t, error_code&) { return --depth_, true; }
+  bool on_key_part(json::string_view s, std::size_t, error_code&) {
+    parts_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, error_code& ec) {
+    if (depth_ == 1) {
+      const bool whole = parts_.empty();
+      parts_.append(s.data(), s.size());
+      if (parts_ == key_) {
+        const bool in_frame =
+            s.data() >= frame_.data() && s.data() + s.size() < frame_.data() + frame_.size();
+        if (whole && in_frame) {
+          found_ = static_cast<std::size_t>(s.data() - frame_.data()) + s.size() + 1;
+        }
+        ec = json::error::extra_data;  // done: stop the parse here
+        return false;
+      }
+    }
+    parts_.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, error_code&) { return true; }
+  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, error_code&) { return true; }
+  bool on_double(double, json::string_view, error_code&) { return true; }
+  bool on_bool(bool, error_code&) { return true; }
+  bool on_null(error_code&) { return true; }
+  bool on_comment_part(json::string_view, error_code&) { return true; }
+  bool on_comment(json::string_view, error_code&) { return true; }
+
+ private:
+  std::string_view frame_;
+  std::string_view key_;
+  std::string parts_;
+  int depth_ = 0;
+  std::size_t found_ = std::string_view::npos;
+};
+
+// The text of the value of the first top-level member `key` of `frame` (a JSON object that
+// json::parse accepted), as written; empty when it cannot be located (an escaped key).
+std::string member_text(std::string_view frame, std::string_view key) {
+  json::basic_parser<MemberFinder> finder(json::parse_options(), frame, key);
+  boost::system::error_code ec;
+  finder.write_some(false, frame.data(), frame.size(), ec);
+  std::size_t at = finder.handler().found();
+  if (at == std::string_view::npos) return {};
+  while (at < frame.size() && is_json_space(frame[at])) ++at;
+  if (at == frame.size() || frame[at] != ':') return {};
+  ++at;
+  while (at < frame.size() && is_json_space(frame[at])) ++at;
+  // json::parser's write_some stops after one complete value (and the spaces after it).
+  ec.clear();
+  json::parser value;
+  const std::size_t n = value.write_some(frame.data() + at, frame.size() - at, ec);
+  if (ec) return {};
+  std::string_view text = frame.substr(at, n);
+  while (!text.empty() && is_json_space(text.back())) text.remove_suffix(1);
+  return std::string(text);
+}
+
+// A request's ref as the client wrote it (docs/protocol.md: "byte for byte"). Serializing the
+// parsed value gives exactly that for true/false, an integer other than 0 (which may have
+// been -0) and a string when the frame has no escape at all, so only the rest (a number read
+// as a double: 123456789012345678901234567890 came back as 1.2345678901234568E29; an object,
+// an array, escapes) is looked up in the frame, by a second pass that stops at the ref.
+std::string ref_text(std::string_view frame, const json::value& ref) {
+  std::string text = json::serialize(ref);
+  const bool exact = ref.is_bool() || ((ref.is_int64() || ref.is_uint64()) && text != "0") ||
+                     (ref.is_string() && frame.find('\\') == std::string_view::npos);
+  if (exact) return text;
+  std::string raw = member_text(frame, "ref");
+  if (raw.empty()) return text;
+  // The frame's text of the value json::parse kept (the last of repeated keys), or the
+  // serialized value.
+  boost::system::error_code ec;
+  const json::value back = json::parse(raw, ec);
+  return !ec && back == ref ? raw : text;
+}
+
 }  // namespace
 
-Result<Decoded> decode(std::string_view frame, json::value& ref, std::string& why) {
-  ref = nullptr;
+Result<Decoded> decode(std::string_view frame, std::string& ref, std::string& why) {
+  ref.clear();
   boost::system::error_code ec;
   json::value v = json::parse(frame, ec);
   if (ec) {
@@ -45,7 +152,7 @@ Result<Decoded> decode(std::string_view frame, json::value& ref, std::string& wh
     return Errc::invalid_argument;
   }
   const json::object& o = v.get_object();
-  if (const auto* r = o.if_contains("ref"); r && (r->is_string() || r->is_number())) ref = *r;
+  if (const auto* r = o.if_contains("ref"); r && !r->is_null()) ref = ref_text(frame, *r);
   const auto* opv = o.if_contains("op");
   if (!opv || !opv->is_string()) {
     why = "op is required";
@@ -184,40 +291,54 @@ json::object message_to_json(const StoredMessage& m) {
 
 namespace {
 
-json::object with_ref(std::string_view type, const json::value& ref) {
-  json::object o;
-  o.emplace("type", type);
-  if (!ref.is_null()) o.emplace("ref", ref);
-  return o;
+// One reply: {"type": type, "ref": the request's ref as written, then `body`'s members}.
+std::string reply(std::string_view type, std::string_view ref, const json::object& body = {}) {
+  const std::string rest = json::serialize(body);
+  std::string out;
+  out.reserve(16 + type.size() + ref.size() + rest.size());
+  out += R"({"type":")";
+  out += type;  // one of ours: plain ASCII
+  out += '"';
+  if (!ref.empty()) {
+    out += R"(,"ref":)";
+    out += ref;
+  }
+  if (body.empty()) {
+    out += '}';
+  } else {
+    out += ',';
+    out.append(rest, 1);
+  }
+  return out;
 }
 
 }  // namespace
 
-std::string encode_error(const json::value& ref, const boost::system::error_code& ec,
+std::string encode_error(std::string_view ref, const boost::system::error_code& ec,
                          std::string_view message) {
-  auto o = with_ref("error", ref);
+  json::object o;
   o.emplace("code", wire_code(ec));
   o.emplace("message", message);
-  return json::serialize(o);
+  return reply("error", ref, o);
 }
 
-std::string encode_reply(const json::value& ref, const Reply& r) {
+std::string encode_reply(std::string_view ref, const Reply& r) {
   switch (r.type) {
     case ReplyType::ok:
-      return json::serialize(with_ref("ok", ref));
+      return reply("ok", ref);
     case ReplyType::pong:
-      return json::serialize(with_ref("pong", ref));
+      return reply("pong", ref);
     case ReplyType::auth_ok: {
-      auto o = with_ref("ok", ref);
+      json::object o;
       json::object user;
       user.emplace("id", r.user.id);
       user.emplace("name", r.user.name);
       user.emplace("role", r.user.role);
       o.emplace("user", std::move(user));
-      return json::serialize(o);
+      return reply("ok", ref, o);
     }
     case ReplyType::ack: {
-      auto o = with_ref("ack", ref);
+      json::object o;
       o.emplace("id", r.message->id);
       if (r.pending) {
         o.emplace("seq", nullptr);
@@ -227,10 +348,10 @@ std::string encode_reply(const json::value& ref, const Reply& r) {
       o.emplace("created_at", format_rfc3339(r.message->created_at));
       if (r.duplicate) o.emplace("duplicate", true);
       if (r.pending) o.emplace("pending", true);
-      return json::serialize(o);
+      return reply("ack", ref, o);
     }
     case ReplyType::history: {
-      auto o = with_ref("history", ref);
+      json::object o;
       o.emplace("conversation", r.conversation);
       json::array messages;
       messages.reserve(r.messages.size());
@@ -244,7 +365,7 @@ std::string encode_reply(const json::value& ref, const Reply& r) {
         for (const auto& u : r.online) online.emplace_back(u);
         o.emplace("online", std::move(online));
       }
-      return json::serialize(o);
+      return reply("history", ref, o);
     }
     case ReplyType::error:
       return encode_error(ref, r.error, r.error_message);

@@ -19,18 +19,22 @@ using Limits = protocol::Limits;
 
 struct Decoded {
   Command command;
-  boost::json::value ref;  // the request's ref (string or number), null when absent
+  // The request's ref: the JSON text of its value as the client wrote it (any value; a number
+  // keeps every digit, an object its members), for the reply to carry byte for byte. Empty
+  // when absent or null.
+  std::string ref;
 };
 
 // Decodes one frame's shape and types. On failure the error is Errc::invalid_argument, `ref`
 // is filled if the frame carried one, and `why` says what was wrong in words fit for the
 // client. Sizes, kinds and limits are check()ed by the client layer, not here.
-Result<Decoded> decode(std::string_view frame, boost::json::value& ref, std::string& why);
+Result<Decoded> decode(std::string_view frame, std::string& ref, std::string& why);
 
 boost::json::object message_to_json(const StoredMessage& m);
 
-std::string encode_reply(const boost::json::value& ref, const Reply& reply);
-std::string encode_error(const boost::json::value& ref, const boost::system::error_code& ec,
+// `ref`: Decoded::ref (JSON text, written as is), empty for none.
+std::string encode_reply(std::string_view ref, const Reply& reply);
+std::string encode_error(std::string_view ref, const boost::system::error_code& ec,
                          std::string_view message);
 std::string encode_event(const Event& event);
 

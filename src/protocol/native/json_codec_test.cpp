@@ -12,8 +12,8 @@ namespace json = boost::json;
 // A frame as /ws takes it: decoded (shapes, types), then checked by the rules every
 // endpoint shares (hub::Client::submit calls protocol::check).
 Result<Decoded> dec(std::string_view text, std::string* why_out = nullptr,
-                    json::value* ref_out = nullptr) {
-  json::value ref;
+                    std::string* ref_out = nullptr) {
+  std::string ref;
   std::string why;
   auto r = decode(text, ref, why);
   if (r) {
@@ -33,10 +33,42 @@ TEST(NativeCodec, DecodesSendWithEveryField) {
   EXPECT_EQ(r->command.content, "hi **there**");
   EXPECT_EQ(r->command.meta, R"({"a":1})");
   EXPECT_EQ(r->command.client_id, "c1");
-  EXPECT_EQ(r->ref, json::value(7));
+  EXPECT_EQ(r->ref, "7");
   auto s = dec(R"({"op":"ping","ref":"abc"})");
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->ref, json::value("abc"));
+  EXPECT_EQ(s->ref, R"("abc")");
+}
+
+// docs/protocol.md: the reply carries the ref byte for byte (issue 14: a 30-digit number came
+// back as 1.2345678901234568E29 through a double, an object ref was dropped).
+TEST(NativeCodec, RefIsEchoedByteForByte) {
+  const auto echoed = [](std::string_view frame) {
+    auto d = dec(frame);
+    EXPECT_TRUE(d) << frame;
+    Reply pong;
+    pong.type = ReplyType::pong;
+    return d ? encode_reply(d->ref, pong) : std::string();
+  };
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":123456789012345678901234567890})"),
+            R"({"type":"pong","ref":123456789012345678901234567890})");
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":{"id": 7, "tags":["a"] }})"),
+            R"({"type":"pong","ref":{"id": 7, "tags":["a"] }})");
+  EXPECT_EQ(echoed(R"({"ref" : 1.50E+3 , "op":"ping"})"), R"({"type":"pong","ref":1.50E+3})");
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":-0})"), R"({"type":"pong","ref":-0})");
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":"caf\u00e9 \/"})"),
+            R"({"type":"pong","ref":"caf\u00e9 \/"})");
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":[1,{"ref":2}],"x":{"ref":3}})"),
+            R"({"type":"pong","ref":[1,{"ref":2}]})");
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":"plain","ref":true})"), R"({"type":"pong","ref":true})");
+  EXPECT_EQ(echoed(R"({"op":"ping","ref":null})"), R"({"type":"pong"})");
+  // A key written with escapes is not found in the frame: the value is serialized again.
+  EXPECT_EQ(echoed(R"({"op":"ping","r\u0065f":2.50})"), R"({"type":"pong","ref":2.5E0})");
+  // An error reply keeps it too.
+  std::string why;
+  std::string ref;
+  EXPECT_FALSE(dec(R"({"op":"fly","ref":{"a":[1e2]}})", &why, &ref));
+  EXPECT_EQ(encode_error(ref, Errc::invalid_argument, why),
+            R"({"type":"error","ref":{"a":[1e2]},"code":"bad_request","message":"unknown op"})");
 }
 
 TEST(NativeCodec, DecodesJoinAndHistoryCursors) {
@@ -55,13 +87,13 @@ TEST(NativeCodec, DecodesJoinAndHistoryCursors) {
 
 TEST(NativeCodec, RejectsBadFramesWithReasonsAndKeepsRef) {
   std::string why;
-  json::value ref;
+  std::string ref;
   EXPECT_EQ(dec("{not json", &why).error(), Errc::invalid_argument);
   EXPECT_NE(why.find("malformed"), std::string::npos);
   EXPECT_EQ(dec("[1,2]", &why).error(), Errc::invalid_argument);
   EXPECT_EQ(dec(R"({"op":"fly","ref":"x"})", &why, &ref).error(), Errc::invalid_argument);
   EXPECT_EQ(why, "unknown op");
-  EXPECT_EQ(ref, json::value("x"));
+  EXPECT_EQ(ref, R"("x")");
   EXPECT_EQ(dec(R"({"op":"send","conversation":"r"})", &why).error(), Errc::invalid_argument);
   EXPECT_EQ(why, "content is required");
   EXPECT_EQ(dec(R"({"op":"send","conversation":"../x","content":"a"})").error(),
@@ -117,7 +149,7 @@ TEST(NativeCodec, EncodesAckAndMessageEvent) {
   Reply ack;
   ack.type = ReplyType::ack;
   ack.message = m;
-  auto a = json::parse(encode_reply(json::value("r1"), ack)).as_object();
+  auto a = json::parse(encode_reply(R"("r1")", ack)).as_object();
   EXPECT_EQ(a.at("type"), "ack");
   EXPECT_EQ(a.at("ref"), "r1");
   EXPECT_EQ(a.at("seq"), 3);
@@ -136,10 +168,10 @@ TEST(NativeCodec, EncodesAckAndMessageEvent) {
 }
 
 TEST(NativeCodec, EncodesErrorsWithWireCodes) {
-  auto e = json::parse(encode_error(json::value(1), Errc::permission_denied, "no")).as_object();
+  auto e = json::parse(encode_error("1", Errc::permission_denied, "no")).as_object();
   EXPECT_EQ(e.at("code"), "forbidden");
   EXPECT_EQ(e.at("ref"), 1);
-  auto u = json::parse(encode_error(json::value(), Errc::unauthenticated, "auth")).as_object();
+  auto u = json::parse(encode_error("", Errc::unauthenticated, "auth")).as_object();
   EXPECT_EQ(u.at("code"), "unauthorized");
   EXPECT_FALSE(u.contains("ref"));
 }

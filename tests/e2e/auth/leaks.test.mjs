@@ -113,7 +113,9 @@ test('restricting the participants removes the others\' memberships and tells th
 // around it (the join burst fix): without the listing waiting for it, 34-64 of 200 of these
 // (join, send, ack, list) found the conversation missing from the inbox.
 test('a conversation one joined and sent to is in one\'s inbox at once', async () => {
-  const own = await startServer({ env: { AUTH_MODE: 'token', JWT_SECRET: SECRET, RATE_LIMIT_PER_S: '0', REST_RATE_LIMIT_PER_S: '0' } });
+  const own = await startServer({
+    env: { AUTH_MODE: 'token', JWT_SECRET: SECRET, RATE_LIMIT_PER_S: '0', REST_RATE_LIMIT_PER_S: '0', CONVERSATIONS_PER_MIN: '0' },
+  });
   try {
     const c = await login('ivy', {}, own.wsUrl);
     const missing = [];
@@ -155,6 +157,26 @@ test('CONVERSATIONS_PER_MIN bounds what one user creates; admins are not metered
   for (let i = 0; i < 5; ++i) assert.equal((await api(server.url, 'POST', '/api/conversations', {}, bearer(ADMIN))).status, 201);
 });
 
+// Item 6 of issue 14 by its own attack: 10,000 conversations in 7.3 s by joining new ids.
+test('CONVERSATIONS_PER_MIN bounds the conversations one user creates by joining or sending to new ids', async () => {
+  const user = uid('joiner');
+  const c = await login(user);
+  const made = [];
+  for (let i = 0; i < 3; ++i) made.push((await c.request({ op: 'join', conversation: uid('new') })).type);
+  assert.deepEqual(made, ['history', 'history', 'history']);
+  const over = await c.request({ op: 'join', conversation: uid('new') });
+  assert.equal(over.code, 'rate_limited', JSON.stringify(over));
+  assert.match(over.message, /retry after \d+ s/);
+  assert.equal((await c.request({ op: 'send', conversation: uid('new'), content: 'x' })).code, 'rate_limited');
+  // One budget, whatever creates: REST too.
+  assert.equal((await api(server.url, 'POST', '/api/conversations', {}, as(user))).status, 429);
+  // Existing conversations are joined freely.
+  const existing = uid('existing');
+  assert.equal((await api(server.url, 'POST', '/api/conversations', { id: existing }, bearer(ADMIN))).status, 201);
+  assert.equal((await c.request({ op: 'join', conversation: existing })).type, 'history');
+  assert.equal((await c.request({ op: 'send', conversation: existing, content: 'hi' })).type, 'ack');
+});
+
 test('CONVERSATION_CREATORS=admins: only admins create conversations', async () => {
   const only = await startServer({ env: { AUTH_MODE: 'token', JWT_SECRET: SECRET, ADMIN_TOKEN: ADMIN, CONVERSATION_CREATORS: 'admins' } });
   try {
@@ -162,6 +184,20 @@ test('CONVERSATION_CREATORS=admins: only admins create conversations', async () 
     assert.equal(r.status, 403, r.text);
     assert.equal((await api(only.url, 'POST', '/api/conversations', { title: 't' }, bearer(ADMIN))).status, 201);
     assert.equal((await api(only.url, 'POST', '/api/conversations', { title: 't' }, bearer(sign({ sub: 'boss', role: 'admin' })))).status, 201);
+    // Over a socket too: a user's new id is refused as a hidden conversation is.
+    const hidden = uid('hidden');
+    assert.equal((await api(only.url, 'POST', '/api/conversations', { id: hidden, participants: ['boss'] }, bearer(ADMIN))).status, 201);
+    const open = uid('open');
+    assert.equal((await api(only.url, 'POST', '/api/conversations', { id: open }, bearer(ADMIN))).status, 201);
+    const alice = await login('alice', {}, only.wsUrl);
+    const unknown = await alice.request({ op: 'join', conversation: uid('nowhere') });
+    const refused = await alice.request({ op: 'join', conversation: hidden });
+    assert.equal(unknown.code, 'forbidden', JSON.stringify(unknown));
+    assert.deepEqual({ ...unknown, ref: undefined }, { ...refused, ref: undefined });
+    assert.equal((await alice.request({ op: 'send', conversation: uid('nowhere'), content: 'x' })).code, 'forbidden');
+    assert.equal((await alice.request({ op: 'join', conversation: open })).type, 'history');
+    const boss = await login('boss', { role: 'admin' }, only.wsUrl);
+    assert.equal((await boss.request({ op: 'join', conversation: uid('by-boss') })).type, 'history');
   } finally {
     await only.stop();
     fs.rmSync(only.dataDir, { recursive: true, force: true });

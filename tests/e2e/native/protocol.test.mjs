@@ -55,6 +55,22 @@ describe('ping', () => {
     assert.deepEqual(await c.request({ op: 'ping', ref: 42 }), { type: 'pong', ref: 42 });
     assert.deepEqual(await c.request({ op: 'ping', ref: 'p-x' }), { type: 'pong', ref: 'p-x' });
   });
+
+  // docs/protocol.md: "the reply carries the same ref, byte for byte" (issue 14: a 30-digit
+  // number came back as 1.2345678901234568E29, an object ref was dropped).
+  test('ref comes back byte for byte, whatever JSON value it is', T, async () => {
+    const c = await ctx.login('pinger-raw');
+    const reply = (frame) => new Promise((resolve) => {
+      c.ws.once('message', (data) => resolve(data.toString('utf8')));
+      c.ws.send(frame);
+    });
+    assert.equal(await reply('{"op":"ping","ref":123456789012345678901234567890}'),
+      '{"type":"pong","ref":123456789012345678901234567890}');
+    assert.equal(await reply('{"op":"ping","ref":{"id":7, "at":1.50}}'), '{"type":"pong","ref":{"id":7, "at":1.50}}');
+    assert.equal(await reply('{"ref":"caf\\u00e9","op":"ping"}'), '{"type":"pong","ref":"caf\\u00e9"}');
+    assert.equal(await reply('{"op":"fly","ref":[1e2]}'),
+      '{"type":"error","ref":[1e2],"code":"bad_request","message":"unknown op"}');
+  });
 });
 
 describe('join', () => {

@@ -1,8 +1,8 @@
-#include "net/client_rate_limiter.hpp"
+#include "core/client_rate_limiter.hpp"
 
 #include <cmath>
 
-namespace parley::net {
+namespace parley {
 
 ClientRateLimiter::ClientRateLimiter(double rate_per_s, double burst, std::size_t max_clients)
     : rate_(rate_per_s), burst_(burst), max_clients_(max_clients) {}
@@ -35,4 +35,4 @@ std::size_t ClientRateLimiter::clients() const {
   return buckets_.size();
 }
 
-}  // namespace parley::net
+}  // namespace parley

@@ -1,8 +1,8 @@
-#include "net/client_rate_limiter.hpp"
+#include "core/client_rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
-namespace parley::net {
+namespace parley {
 namespace {
 
 using namespace std::chrono_literals;
@@ -48,4 +48,4 @@ TEST(ClientRateLimiter, RefilledClientsAreForgotten) {
 }
 
 }  // namespace
-}  // namespace parley::net
+}  // namespace parley

@@ -1,8 +1,9 @@
-// Token buckets per client for the REST API: one per key (a user id when the caller
-// authenticated, else the peer address), shared by every connection and thread. A bucket
-// that has refilled completely is forgotten, so memory follows the clients active within
-// the last burst/rate seconds; past `max_clients` keys, new clients are let through
-// unmetered rather than refused (a flood of distinct addresses is not this limit's job).
+// Token buckets per client (REST calls, Engine.IO handshakes, conversations created): one per
+// key (a user id when the caller authenticated, else the peer address), shared by every
+// connection and thread. A bucket that has refilled completely is forgotten, so memory
+// follows the clients active within the last burst/rate seconds; past `max_clients` keys, new
+// clients are let through unmetered rather than refused (a flood of distinct addresses is not
+// this limit's job).
 #pragma once
 
 #include <chrono>
@@ -13,7 +14,7 @@
 
 #include "core/token_bucket.hpp"
 
-namespace parley::net {
+namespace parley {
 
 class ClientRateLimiter {
  public:
@@ -39,4 +40,4 @@ class ClientRateLimiter {
   Clock::time_point last_sweep_{};
 };
 
-}  // namespace parley::net
+}  // namespace parley
