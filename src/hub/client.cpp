@@ -11,7 +11,7 @@ Client::Client(Hub& hub, const Authenticator& auth, const ClientOptions& options
       auth_(auth),
       options_(options),
       bucket_(options.rate_per_s, options.rate_burst),
-      deadline_(std::move(strand)) {}
+      executor_(std::move(strand)) {}
 
 Result<User> Client::authenticate(AuthRequest request, std::string& why) {
   const bool restated_role = !request.claimed.role.empty();
@@ -36,8 +36,8 @@ Result<User> Client::authenticate(AuthRequest request, std::string& why) {
     if (identity->expires_at) {
       const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
       arm(std::chrono::steady_clock::now() + left, "token expired");
-    } else {
-      deadline_.cancel();
+    } else if (deadline_) {
+      deadline_->cancel();
     }
   } else if (!first) {  // a repeated auth keeps what it does not restate
     if (user.name.empty()) user.name = this->user().name;
@@ -56,9 +56,10 @@ void Client::require_auth_within(std::chrono::steady_clock::duration timeout) {
 }
 
 void Client::arm(std::chrono::steady_clock::time_point when, const char* why) {
-  deadline_.expires_at(when);
+  if (!deadline_) deadline_ = std::make_unique<boost::asio::steady_timer>(executor_);
+  deadline_->expires_at(when);
   std::weak_ptr<Session> weak = shared_from_this();
-  deadline_.async_wait([weak, why](boost::system::error_code ec) {
+  deadline_->async_wait([weak, why](boost::system::error_code ec) {
     if (ec) return;  // re-armed, or the client ended
     auto self = std::static_pointer_cast<Client>(weak.lock());
     if (!self || self->ended_) return;
@@ -79,7 +80,7 @@ void Client::submit(protocol::WireFormat format, protocol::Command cmd, Hub::Rep
 void Client::end() {
   if (ended_) return;
   ended_ = true;
-  deadline_.cancel();
+  if (deadline_) deadline_->cancel();
   hub_.disconnect(shared_from_this());
 }
 

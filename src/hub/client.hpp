@@ -13,6 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "core/token_bucket.hpp"
@@ -60,6 +61,8 @@ class Client : public Session {
   bool requires_token() const noexcept { return auth_.requires_token(); }
   const protocol::Limits& limits() const noexcept { return options_.limits; }
   Hub& hub() noexcept { return hub_; }
+  // The transport's strand, as given at construction.
+  const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
 
  protected:
   // The token expired or no auth came in time: the transport tells the client
@@ -73,7 +76,10 @@ class Client : public Session {
   const Authenticator& auth_;
   const ClientOptions options_;
   TokenBucket bucket_;
-  boost::asio::steady_timer deadline_;  // token mode: the auth timeout, then the token's expiry
+  boost::asio::any_io_executor executor_;
+  // Token mode: the auth timeout, then the token's expiry. Made when first armed: an
+  // open-mode client never needs it (120 bytes per idle connection).
+  std::unique_ptr<boost::asio::steady_timer> deadline_;
   bool ended_ = false;
 };
 

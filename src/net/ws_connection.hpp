@@ -113,6 +113,7 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   void on_close(std::uint16_t code, std::string_view reason) override;
   void finish();
 
+  boost::asio::steady_timer& timer();
   void arm_keepalive(std::chrono::steady_clock::duration after);
   void on_keepalive();
 
@@ -121,7 +122,9 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   NetStats& stats_;
   const std::string name_;
   ws::FrameReader reader_;
-  boost::asio::steady_timer timer_;  // keep-alive pings, then the close grace period
+  // Keep-alive pings, then the close grace period; made when first armed, so a connection
+  // without keep-alive (Engine.IO has its heartbeat) holds no timer while it is open.
+  std::unique_ptr<boost::asio::steady_timer> timer_;
   std::shared_ptr<Handler> handler_;  // until on_closed
 
   // Shared with delivering threads.

@@ -56,10 +56,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
                     hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst},
                     engine->strand()),
         token_at_connect_(options.token_at_connect && auth.requires_token()),
-        engine_(engine),
-        strand_(engine->strand()) {}
-
-  const Strand& strand() const noexcept { return strand_; }
+        engine_(engine) {}
 
   // hub::Session. Thread-safe. Over a WebSocket the frames go straight into its connection
   // (one write per batch, the room's frame shared, not copied); over polling, to the
@@ -420,7 +417,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
       const Seq found = r ? r->seq : 0;
       const bool failed = !r || r->failed;
       std::vector<MessageId> ids = r ? std::move(r->ids) : std::vector<MessageId>{};
-      asio::post(self->strand_, [self, req = std::move(req), ack_id, found, failed,
+      asio::post(self->executor(), [self, req = std::move(req), ack_id, found, failed,
                                  ids = std::move(ids)]() mutable {
         if (found == 0) {
           self->reply(req, ack_id,
@@ -439,7 +436,6 @@ class ChatSocket final : public hub::Client, public SioSocket {
 
   const bool token_at_connect_;
   std::weak_ptr<EioSocket> engine_;
-  Strand strand_;
   std::string token_;  // from the CONNECT payload or the handshake (?token=, Bearer)
   User claim_;         // who the CONNECT payload says the client is
   bool subscribed_ = false;
@@ -488,7 +484,7 @@ class ChatApp final : public SioApp {
         hub_.archive().user(identity->user.id, [socket, done = std::move(done)](
                                                    Result<User> known) mutable {
           User user = known ? std::move(*known) : User{};
-          const auto strand = socket->strand();
+          const auto strand = socket->executor();
           asio::post(strand, [socket, user = std::move(user), done = std::move(done)]() mutable {
             std::string refused;
             if (!socket->connect(refused, user)) {
