@@ -11,7 +11,9 @@ Client::Client(Hub& hub, const Authenticator& auth, const ClientOptions& options
       auth_(auth),
       options_(options),
       bucket_(options.rate_per_s, options.rate_burst),
-      executor_(std::move(strand)) {}
+      deadline_(auth.requires_token()
+                    ? std::make_unique<boost::asio::steady_timer>(std::move(strand))
+                    : nullptr) {}
 
 Result<User> Client::authenticate(AuthRequest request, std::string& why) {
   const bool restated_role = !request.claimed.role.empty();
@@ -56,7 +58,7 @@ void Client::require_auth_within(std::chrono::steady_clock::duration timeout) {
 }
 
 void Client::arm(std::chrono::steady_clock::time_point when, const char* why) {
-  if (!deadline_) deadline_ = std::make_unique<boost::asio::steady_timer>(executor_);
+  if (!deadline_) return;  // open mode: nothing expires
   deadline_->expires_at(when);
   std::weak_ptr<Session> weak = shared_from_this();
   deadline_->async_wait([weak, why](boost::system::error_code ec) {

@@ -61,8 +61,6 @@ class Client : public Session {
   bool requires_token() const noexcept { return auth_.requires_token(); }
   const protocol::Limits& limits() const noexcept { return options_.limits; }
   Hub& hub() noexcept { return hub_; }
-  // The transport's strand, as given at construction.
-  const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
 
  protected:
   // The token expired or no auth came in time: the transport tells the client
@@ -76,9 +74,9 @@ class Client : public Session {
   const Authenticator& auth_;
   const ClientOptions options_;
   TokenBucket bucket_;
-  boost::asio::any_io_executor executor_;
-  // Token mode: the auth timeout, then the token's expiry. Made when first armed: an
-  // open-mode client never needs it (120 bytes per idle connection).
+  // Token mode only: the auth timeout, then the token's expiry. An open-mode client has
+  // none (it was 120 bytes, and an 88-byte copy of a Socket.IO session's strand, on every
+  // idle connection).
   std::unique_ptr<boost::asio::steady_timer> deadline_;
   bool ended_ = false;
 };

@@ -32,15 +32,31 @@ char* read_scratch() {
 std::int64_t now_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 }  // namespace
 
-WsConnection::WsConnection(tcp::socket socket, WsLimits limits, NetStats& stats, std::string name)
+std::optional<WsStrand> strand_of(tcp::socket& socket) {
+  const auto executor = socket.get_executor();
+  if (const auto* strand = executor.target<WsStrand>()) return *strand;
+  return std::nullopt;
+}
+
+WsSocket adopt_socket(tcp::socket& socket, const WsStrand& strand, boost::system::error_code& ec) {
+  WsSocket out(strand);
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return out;
+  const auto fd = socket.release(ec);
+  if (ec) return out;
+  out.assign(protocol, fd, ec);
+  return out;
+}
+
+WsConnection::WsConnection(WsSocket socket, WsLimits limits, NetStats& stats, std::string name)
     : socket_(std::move(socket)),
       limits_(limits),
       stats_(stats),
       name_(std::move(name)),
       reader_(limits.max_message_bytes, hard_frame_cap(limits.max_message_bytes)) {}
 
-asio::steady_timer& WsConnection::timer() {
-  if (!timer_) timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+WsTimer& WsConnection::timer() {
+  if (!timer_) timer_ = std::make_unique<WsTimer>(socket_.get_executor());
   return *timer_;
 }
 

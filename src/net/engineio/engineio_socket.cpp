@@ -520,11 +520,12 @@ void EioSocket::on_closed(WsConnection& c) {
   }
 }
 
-asio::awaitable<void> EioSocket::run_websocket(asio::ip::tcp::socket socket, Request request,
+asio::awaitable<void> EioSocket::run_websocket(WsSocket socket, Request request,
                                                std::unique_ptr<EioHandler> handler) {
   auto self = shared_from_this();
   // Beast does the opening handshake; the connection then owns the socket, as on /ws.
-  websocket::stream<beast::tcp_stream> ws(beast::tcp_stream(std::move(socket)));
+  using Stream = beast::basic_stream<asio::ip::tcp, Strand>;
+  websocket::stream<Stream> ws(Stream(std::move(socket)));
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(10);
   timeouts.idle_timeout = websocket::stream_base::none();  // Engine.IO has its heartbeat

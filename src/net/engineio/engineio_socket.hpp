@@ -43,13 +43,9 @@
 namespace parley::net::engineio {
 
 namespace eio = protocol::engineio;
-using Strand = boost::asio::strand<boost::asio::any_io_executor>;
-// A timer on a session's strand, typed with it: a timer on an any_io_executor that holds a
-// strand allocates the strand (88 bytes) for the timer and again for every pending wait's
-// work guard; this one keeps the strand inline (see EioSocket's memory note).
-using StrandTimer =
-    boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                      boost::asio::wait_traits<std::chrono::steady_clock>, Strand>;
+// A session's strand, and timers on it, by their types (net/ws_connection.hpp says why).
+using Strand = WsStrand;
+using StrandTimer = WsTimer;
 
 class EioSocket;
 class SessionTable;
@@ -133,7 +129,7 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket>,
   // is set, else the upgrade of this polling session (a session that cannot be upgraded
   // any more gets the WebSocket closed at once, as engine.io does). `socket` is already on
   // strand().
-  boost::asio::awaitable<void> run_websocket(boost::asio::ip::tcp::socket socket, Request request,
+  boost::asio::awaitable<void> run_websocket(WsSocket socket, Request request,
                                              std::unique_ptr<EioHandler> handler);
 
  private:
