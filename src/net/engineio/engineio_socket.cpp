@@ -92,7 +92,7 @@ SessionTable::Refusal SessionTable::insert(const std::shared_ptr<EioSocket>& soc
 
 std::shared_ptr<EioSocket> SessionTable::find(std::string_view sid) const {
   std::lock_guard lock(mu_);
-  auto it = sessions_.find(std::string(sid));
+  auto it = sessions_.find(sid);
   return it == sessions_.end() ? nullptr : it->second.socket;
 }
 

@@ -219,7 +219,10 @@ class SessionTable {
     std::string address;
   };
   mutable std::mutex mu_;  // guards sessions_, per_address_, peak_
-  std::unordered_map<std::string, Entry> sessions_;
+  // Keyed by a view of the session's own sid (alive while the entry holds the session), not
+  // a second copy of it: 20 characters are past std::string's inline capacity, so a copy
+  // cost a 32-byte allocation per session.
+  std::unordered_map<std::string_view, Entry> sessions_;
   std::unordered_map<std::string, std::size_t> per_address_;
   // The most sessions open since memory was last given back (see erase()).
   std::size_t peak_ = 0;
