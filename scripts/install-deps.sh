@@ -29,6 +29,8 @@ packages=(
 test_packages=(
   # servers the tests start as throwaway instances (never the system services)
   postgresql redis-server
+  # the sqlite3 shell: e2e tests build seed apps' SQLite files and read stores with it
+  sqlite3
   # browser tests
   chromium
   # test only: WebWOz's own Flask back end, which tests/e2e/webwoz runs with

@@ -59,6 +59,7 @@ Config config_from_env() {
   optional_number("RETENTION_KEEP_LAST", c.retention_keep_last);
   if (const char* v = env("RETENTION_MAX_AGE")) c.retention_max_age = v;
   if (const char* v = env("RETENTION_INTERVAL")) c.retention_interval = v;
+  number("CHANGES_POLL_MS", c.changes_poll_ms);
   if (const char* v = env("AUTH_MODE")) c.auth_mode = v;
   if (const char* v = env("JWT_SECRET")) c.jwt_secret = v;
   if (const char* v = env("JWT_PUBLIC_KEY")) c.jwt_public_key = v;

@@ -31,6 +31,10 @@ struct Config {
   std::optional<std::int64_t> retention_keep_last;  // RETENTION_KEEP_LAST
   std::string retention_max_age;          // RETENTION_MAX_AGE: 30d, 12h or seconds
   std::string retention_interval = "1h";  // RETENTION_INTERVAL: how often; 0 = never
+  // How often the server reads the store's change log, so that live rooms follow what
+  // another process (parley import, parley cleanup, another server) replaced, deleted or
+  // pruned (docs/cli.md); 0 = never.
+  std::size_t changes_poll_ms = 1000;  // CHANGES_POLL_MS
 
   // Security (docs/security.md). Unset optionals take the mode's default in resolve().
   std::string auth_mode = "open";              // AUTH_MODE: open | token

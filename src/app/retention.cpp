@@ -93,11 +93,14 @@ struct Retention::State : std::enable_shared_from_this<Retention::State> {
       // Archive::prune tells the live room (here and, with a bus, on every server) where
       // its history now starts.
       hub_.archive().prune(t.id, t.policy.keep_last, older_than,
-                           [self = shared_from_this(), id = t.id](Result<std::int64_t> removed) {
-                             if (!removed && removed.error() != Errc::not_found) {
-                               spdlog::warn("retention: {}: {}", id, removed.error().message());
-                             } else if (removed && *removed > 0) {
-                               spdlog::info("retention: {}: removed {} message(s)", id, *removed);
+                           [self = shared_from_this(), id = t.id](Result<hub::Archive::Pruned> r) {
+                             if (!r && r.error() != Errc::not_found) {
+                               spdlog::warn("retention: {}: {}", id, r.error().message());
+                             } else if (r && r->removed > 0) {
+                               spdlog::info(
+                                   "retention: {}: removed {} message(s); history now starts "
+                                   "at seq {}",
+                                   id, r->removed, r->first_kept);
                              }
                              if (--self->left == 0) self->running = false;
                            });

@@ -20,6 +20,7 @@
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "hub/authenticator.hpp"
+#include "hub/change_follower.hpp"
 #include "hub/hub.hpp"
 #include "api/radioistic_routes.hpp"
 #include "hub/jwt_authenticator.hpp"
@@ -210,6 +211,15 @@ int run_server(const Config& config) {
   hub::Hub hub(ioc.get_executor(), **storage, hub_options, spool.get());
   if (spool) spool->start();  // replays what an earlier run left, through the hub
 
+  // What other processes change in the store (parley import, parley cleanup, other servers):
+  // live rooms reload the conversations replaced, deleted or pruned behind their back.
+  hub::ChangeFollower changes(ioc.get_executor(), hub,
+                              std::chrono::milliseconds(config.changes_poll_ms));
+  if (config.changes_poll_ms > 0) {
+    changes.start();
+    spdlog::info("store changes by other processes followed every {} ms", config.changes_poll_ms);
+  }
+
   Retention retention(ioc.get_executor(), hub, retention_options);
   if (retention_options.interval.count() > 0) {
     retention.start();
@@ -348,6 +358,7 @@ int run_server(const Config& config) {
     ws.close_all();
     socketio.close_all();
     hub.stop();
+    changes.stop();
     retention.stop();
     // Give sessions a moment to flush their close frames, then commit what is queued and
     // stop the loop.

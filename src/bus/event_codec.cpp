@@ -19,6 +19,8 @@ const char* type_name(EventType t) {
     case EventType::read: return "read";
     case EventType::typing: return "typing";
     case EventType::presence: return "presence";
+    case EventType::left:  // to one session: never published
+      return "left";
   }
   return "";
 }

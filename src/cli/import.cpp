@@ -108,55 +108,25 @@ Result<void> store_conversation(store::Connection& c, ParsedConversation& parsed
       return existing.error();
     }
   }
-  // Seqs that start above 1 (a pruned conversation's export) are kept: placeholders take the
-  // first seqs and are pruned right after.
-  const auto real = static_cast<std::int64_t>(w.messages.size());
-  const std::size_t gap = parsed.first_seq > 1 ? static_cast<std::size_t>(parsed.first_seq - 1) : 0;
-  if (gap > 0) {
-    std::vector<NewMessage> placeholders(gap);
-    for (std::size_t i = 0; i < gap; ++i) {
-      NewMessage& p = placeholders[i];
-      p.conversation = w.id;
-      p.sender = {"parley-import", "", "system"};
-      p.kind = "system";
-      p.created_at = w.messages.empty() ? w.created_at : w.messages.front().created_at;
-      p.id = "import-gap-" + w.id + "-" + std::to_string(i + 1);
-    }
-    w.messages.insert(w.messages.begin(), std::make_move_iterator(placeholders.begin()),
-                      std::make_move_iterator(placeholders.end()));
-    for (auto& mark : parsed.marks) mark.index += gap;
+  // Users first: upserts, idempotent, and not part of the conversation (a failure below
+  // leaves them, which changes nothing a client sees).
+  for (const User& u : parsed.users) {
+    if (auto r = c.upsert_user(u); !r) return r.error();
   }
+  // Then everything of the conversation in one transaction (replace_conversation): messages
+  // at their seqs (a pruned conversation's export keeps its first seq), their edited and
+  // deleted states, read seqs. It is stored whole or not at all.
+  w.first_seq = parsed.first_seq;
+  w.states.clear();
+  for (const auto& mark : parsed.marks)
+    w.states.push_back({mark.index, mark.edited_at, mark.deleted});
+  w.read_seqs.clear();
+  // Reads are source positions; the stored seq adds the kept offset of a pruned export.
+  for (const auto& [user, index] : parsed.reads)
+    w.read_seqs.emplace_back(user, parsed.first_seq - 1 + index);
   auto stored = c.replace_conversation(w);
-  // Leave `parsed` as the source gave it (the verification digests it).
-  auto restore = [&] {
-    if (gap == 0) return;
-    w.messages.erase(w.messages.begin(), w.messages.begin() + static_cast<std::ptrdiff_t>(gap));
-    for (auto& mark : parsed.marks) mark.index -= gap;
-  };
-  if (!stored) {
-    restore();
-    return stored.error();
-  }
-  // Edited and deleted states, which a whole conversation cannot carry. A failure here leaves
-  // the messages stored but not yet marked; the digest then differs and importing again
-  // rewrites the conversation.
-  for (const auto& mark : parsed.marks) {
-    const Seq seq = static_cast<Seq>(mark.index) + 1;
-    const NewMessage& m = w.messages[mark.index];
-    if (mark.deleted) {
-      auto r = c.delete_message(w.id, seq, std::nullopt, mark.edited_at.value_or(m.created_at));
-      if (!r) return restore(), r.error();
-    } else if (mark.edited_at) {
-      auto r = c.edit_message(w.id, seq, m.content, std::nullopt, *mark.edited_at);
-      if (!r) return restore(), r.error();
-    }
-  }
-  if (gap > 0) {
-    auto pruned = c.prune(w.id, real, std::nullopt, false);
-    if (!pruned) return restore(), pruned.error();
-  }
-  restore();
-  return store_people(c, parsed);
+  if (!stored) return stored.error();
+  return {};
 }
 
 Result<void> store_people(store::Connection& c, const ParsedConversation& parsed) {

@@ -77,7 +77,9 @@ Result<Digest> stored_digest(store::Connection& c, const ConversationId& id);
 // failed (the server does not start).
 bool import_on_start(const std::string& source, const StorageOptions& storage);
 
-// Stores one parsed conversation: replace, then the edit/delete marks, users and read seqs.
+// Stores one parsed conversation: its users (upserts), then the conversation with its
+// messages, edited and deleted states and read seqs in one transaction
+// (replace_conversation): a failure leaves the stored conversation as it was.
 [[nodiscard]] Result<void> store_conversation(store::Connection& c,
                                               importers::ParsedConversation& parsed);
 // Users and read seqs only (idempotent: upserts, and read seqs only rise).

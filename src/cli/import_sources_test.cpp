@@ -547,6 +547,109 @@ TEST(ImportSqlite, Seed001GeneralChatWithUsers) {
   EXPECT_EQ(import_source(s.c.get(), Format::sqlite, file, {}).unchanged, 1u);
 }
 
+// --- Each conversation commits whole or not at all -----------------------------------------
+
+// What the store holds of one conversation: the row, every message, every reader.
+struct Snapshot {
+  Conversation conversation;
+  std::vector<StoredMessage> messages;
+  std::vector<store::MemberState> members;
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+Snapshot snapshot(store::Connection& c, const ConversationId& id) {
+  Snapshot s;
+  auto conv = c.get_conversation(id);
+  EXPECT_TRUE(conv);
+  if (conv) s.conversation = *conv;
+  s.messages = messages(c, id);
+  auto members = c.member_states(id);
+  EXPECT_TRUE(members);
+  if (members) s.members = *members;
+  return s;
+}
+
+// A failure injected into the store (a SQLite trigger that aborts the statement, as a full
+// disk or a refused row would) at each step of writing a conversation: its messages, the
+// soft delete of one of them, its read state. Each time the conversation is left exactly as
+// the previous import stored it, and the import reports it and goes on. Before, the import
+// wrote the messages in one transaction and the deletes and read seqs in others: a failure
+// after the first left the deleted message's text readable and the read state lost.
+TEST(ImportWhole, AStoreFailureAtAnyStepLeavesTheConversationAsItWas) {
+  TempDir t;
+  const auto v1 = t.path / "v1";
+  Dump::radio_istic().write_bson(v1);
+  // The app changed since: a message edited in place, one more message read by both.
+  Dump changed = Dump::radio_istic();
+  changed.messages.clear();
+  changed.message("65f0000000000000000000a1", kDirect, kAmira, "Salut Bilel (edited)", kT0 + 1000,
+                  {kAmira, kBilel});
+  changed.message("65f0000000000000000000b1", kGroup, kChams, "Réunion à 18h", kT0 + 1500,
+                  {kChams, kAmira, kBilel});
+  changed.message("65f0000000000000000000a2", kDirect, kBilel, "Salut! Ça va?", kT0 + 2000,
+                  {kBilel, kAmira});
+  changed.message("65f0000000000000000000b2", kGroup, kAmira, "affiche.png", kT0 + 2500,
+                  {kAmira, kChams}, "image", "/uploads/affiche.png");
+  changed.message("65f0000000000000000000a3", kDirect, kAmira, "oops", kT0 + 3000, {kAmira}, "text",
+                  nullptr, true);
+  changed.message("65f0000000000000000000b3", kGroup, kBilel, "Présent", kT0 + 3500, {kBilel});
+  changed.message("65f0000000000000000000a4", kDirect, kBilel, "À demain", kT0 + 4000,
+                  {kBilel, kAmira});
+  const auto v2 = t.path / "v2";
+  changed.write_bson(v2);
+
+  const auto db_path = t.path / "parley.db";
+  store::StoreConfig config;
+  config.sqlite_path = db_path.string();
+  auto db = store::open_database(config);
+  ASSERT_TRUE(db) << db.error().message();
+  auto conn = (*db)->connect();
+  ASSERT_TRUE(conn);
+  store::Connection& c = **conn;
+  ASSERT_EQ(import_source(&c, Format::mongodump, v1, {}).conversations_written, 2u);
+  const Snapshot before = snapshot(c, kDirect);
+  ASSERT_EQ(before.messages.size(), 3u);
+  ASSERT_TRUE(before.messages[2].deleted);
+
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &raw), SQLITE_OK);
+  const std::vector<std::pair<std::string, std::string>> faults = {
+      {"a message of the conversation",
+       "CREATE TRIGGER fault BEFORE INSERT ON messages WHEN NEW.id = '65f0000000000000000000a4' "
+       "BEGIN SELECT RAISE(ABORT, 'injected fault'); END"},
+      {"the soft delete (stored with the message)",
+       "CREATE TRIGGER fault BEFORE INSERT ON messages WHEN NEW.deleted = 1 "
+       "BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+       "CREATE TRIGGER fault_update BEFORE UPDATE OF deleted ON messages WHEN NEW.deleted = 1 "
+       "BEGIN SELECT RAISE(ABORT, 'injected fault'); END"},
+      {"the read state",
+       "CREATE TRIGGER fault BEFORE INSERT ON read_state "
+       "BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+       "CREATE TRIGGER fault_update BEFORE UPDATE ON read_state "
+       "BEGIN SELECT RAISE(ABORT, 'injected fault'); END"},
+  };
+  for (const auto& [step, sql] : faults) {
+    SCOPED_TRACE(step);
+    exec(raw, sql.c_str());
+    auto r = import_source(&c, Format::mongodump, v2, {});
+    EXPECT_GE(r.store_failures, 1u) << issues(r);
+    EXPECT_TRUE(has_issue(r, std::string("conversation ") + kDirect + " not stored")) << issues(r);
+    EXPECT_EQ(snapshot(c, kDirect), before);
+    exec(raw, "DROP TRIGGER IF EXISTS fault; DROP TRIGGER IF EXISTS fault_update");
+  }
+  sqlite3_close(raw);
+
+  // Without the fault the same import stores it whole, and verifies it.
+  auto r = import_source(&c, Format::mongodump, v2, {});
+  EXPECT_EQ(r.store_failures, 0u) << issues(r);
+  EXPECT_TRUE(r.mismatches.empty());
+  const auto dm = messages(c, kDirect);
+  ASSERT_EQ(dm.size(), 4u);
+  EXPECT_EQ(dm[0].content, "Salut Bilel (edited)");
+  EXPECT_TRUE(dm[2].deleted);
+  EXPECT_EQ(dm[2].content, "");
+  EXPECT_EQ(*c.read_seq(kDirect, kBilel), 4);
+}
+
 TEST(ImportDetect, SaysWhatItCannotRead) {
   TempDir t;
   std::ofstream(t.path / "notes.txt") << "hello";

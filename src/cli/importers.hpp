@@ -57,7 +57,7 @@ struct Issue {
 };
 std::string to_string(const Issue& issue);
 
-// A message state a WholeConversation cannot carry: applied after the messages are stored.
+// A state a message had in the source (WholeConversation::MessageState when stored).
 struct MessageMark {
   std::size_t index = 0;  // into whole.messages
   std::optional<TimeMs> edited_at;
@@ -70,7 +70,7 @@ struct ParsedConversation {
   // keeps the stored title, settings, meta and participants.
   bool header_known = true;
   // The seq of the first message: above 1 for the jsonl export of a pruned conversation,
-  // whose seqs the import keeps (the first are held by placeholders, then pruned).
+  // whose seqs the import keeps (WholeConversation::first_seq).
   Seq first_seq = 1;
   std::vector<MessageMark> marks;
   // Users the source knows by name or avatar (radio-istic's users): upserted with the

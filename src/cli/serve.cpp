@@ -34,6 +34,11 @@ void add_serve(CLI::App& app, Registry& registry) {
       ->add_option("--retention-interval", config->retention_interval,
                    "How often retention runs; 0 = never (env RETENTION_INTERVAL)")
       ->capture_default_str();
+  serve
+      ->add_option("--changes-poll-ms", config->changes_poll_ms,
+                   "How often live rooms check for conversations another process replaced, "
+                   "deleted or pruned (parley import, cleanup); 0 = never (env CHANGES_POLL_MS)")
+      ->capture_default_str();
   auto run = [config, &registry] {
     if (!set_log_level(config->log_level)) {
       spdlog::error("unknown log level {}", config->log_level);

@@ -91,8 +91,8 @@ void Archive::page(Viewer viewer, ConversationId id, PageQuery query, Done<Page>
 void Archive::list(Viewer viewer, store::ListQuery query, Done<store::ConversationPage> done) {
   const bool filter = restricted(viewer);
   if (filter) query.user = viewer->id;  // users see only their conversations
-  storage_.read([this, viewer = std::move(viewer), query = std::move(query), filter,
-                 done = std::move(done)](store::Connection& c) {
+  auto read = [this, viewer = std::move(viewer), query, filter,
+               done = std::move(done)](store::Connection& c) {
     auto page = c.list_conversations(query);
     if (page && filter) {
       // The one access rule of every other read: a membership from before an admin
@@ -103,6 +103,17 @@ void Archive::list(Viewer viewer, store::ListQuery query, Done<store::Conversati
       });
     }
     done(std::move(page));
+  };
+  if (!query.user) {
+    storage_.read(std::move(read));
+    return;
+  }
+  // An inbox lists by membership, and a join's membership is written after the appends
+  // queued around it (Storage::add_member), so a client that joined, sent and got its ack
+  // could list its inbox without the conversation. An empty job on the writer first: it
+  // runs after every membership queued before it, then the read goes to a reader.
+  storage_.write([this, read = std::move(read)](store::Connection&) mutable {
+    storage_.read(std::move(read));
   });
 }
 
@@ -230,20 +241,29 @@ void Archive::remove(ConversationId id, Done<void> done) {
 }
 
 void Archive::prune(ConversationId id, std::optional<std::int64_t> keep_last,
-                    std::optional<TimeMs> older_than, Done<std::int64_t> done) {
+                    std::optional<TimeMs> older_than, Done<Pruned> done) {
   storage_.write([this, id = std::move(id), keep_last, older_than,
                   done = std::move(done)](store::Connection& c) {
     auto removed = c.prune(id, keep_last, older_than, false);
     if (!removed) {
-      done(std::move(removed));
+      done(removed.error());
       return;
     }
     // The oldest message kept, for the live room's cache (also when another server did
     // the removing: every server applies the same policy).
     auto first = c.read_after(id, 0, 1);
+    if (!first) {
+      done(first.error());
+      return;
+    }
     auto conv = c.get_conversation(id);
-    if (first && conv) hub_.pruned(id, first->empty() ? conv->last_seq + 1 : first->front().seq);
-    done(std::move(removed));
+    if (!conv) {
+      done(conv.error());
+      return;
+    }
+    Pruned out{*removed, first->empty() ? conv->last_seq + 1 : first->front().seq};
+    hub_.pruned(id, out.first_kept);
+    done(out);
   });
 }
 

@@ -66,7 +66,8 @@ class Archive {
   void page(Viewer viewer, ConversationId id, PageQuery query, Done<Page> done);
   // The conversation list; a restricted viewer gets only their own conversations (the inbox,
   // with `unread`), and of those only the ones the rule still lets them see (a membership
-  // from before an admin restricted the participants does not count).
+  // from before an admin restricted the participants does not count). A listing by user sees
+  // every membership queued before the call (a join answered before it).
   void list(Viewer viewer, store::ListQuery query, Done<store::ConversationPage> done);
   // Full-text search; a restricted viewer gets only hits in conversations they may see. Sees
   // every message committed before the call (the writer catches the index up first).
@@ -85,8 +86,12 @@ class Archive {
   void remove(ConversationId id, Done<void> done);
   // Retention: removes the oldest messages (store.hpp, MessageStore::prune); the live room's
   // cache drops them too, here and (with a bus) on every server.
+  struct Pruned {
+    std::int64_t removed = 0;
+    Seq first_kept = 0;  // where the conversation's history now starts
+  };
   void prune(ConversationId id, std::optional<std::int64_t> keep_last,
-             std::optional<TimeMs> older_than, Done<std::int64_t> done);
+             std::optional<TimeMs> older_than, Done<Pruned> done);
 
   // --- Users and templates -----------------------------------------------------------------
   // Through the writer: ordered after the user's own authentication (stored fire and

@@ -871,6 +871,8 @@ void Hub::deliver_remote(protocol::Event e) {
       case EventType::presence:
         r->on_remote_presence(e.user, e.online, e.last_seen);
         return;
+      case EventType::left:  // to one session, never published
+        return;
     }
   });
 }

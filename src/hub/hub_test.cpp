@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bus/memory_broker.hpp"
+#include "hub/change_follower.hpp"
 #include "store/memory/memory_store.hpp"
 
 namespace parley::hub {
@@ -228,6 +229,64 @@ TEST_F(HubTest, PrunedMessagesLeaveTheLiveRoomsCache) {
   history = join(carol, "room", 0);
   ASSERT_EQ(history.messages.size(), 3u);
   EXPECT_EQ(history.messages[0]->seq, 5);
+}
+
+// `parley import --replace` from another process, on the same database, while the room is
+// live: the change follower reloads the room, so joins get the imported history and sends
+// go on from its last seq (before it, the room kept serving its cache of the old history).
+TEST_F(HubTest, AConversationReplacedByAnotherProcessIsReloadedInTheLiveRoom) {
+  std::atomic<std::size_t> changed{0};
+  ChangeFollower follower(ioc_.get_executor(), *hub_, std::chrono::milliseconds(10));
+  follower.on_poll([&](std::size_t n) { changed += n; });
+  follower.start();
+  auto alice = connect("alice");
+  ASSERT_EQ(join(alice, "lobby").type, ReplyType::history);
+  for (int i = 1; i <= 5; ++i)
+    ASSERT_EQ(send(alice, "lobby", "live " + std::to_string(i)).type, ReplyType::ack);
+
+  // The other process: its own connection, no hub.
+  auto other = db_->connect();
+  ASSERT_TRUE(other);
+  store::WholeConversation whole;
+  whole.id = "lobby";
+  whole.title = "Imported";
+  for (int i = 1; i <= 3; ++i) {
+    NewMessage m;
+    m.conversation = "lobby";
+    m.sender = {"old-app", "", "user"};
+    m.content = "imported " + std::to_string(i);
+    m.id = "imported-" + std::to_string(i);
+    whole.messages.push_back(m);
+  }
+  ASSERT_TRUE((*other)->replace_conversation(whole));
+  for (int i = 0; i < 500 && changed == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(changed.load(), 1u);
+
+  auto bob = connect("bob");
+  auto history = join(bob, "lobby");
+  ASSERT_EQ(history.type, ReplyType::history);
+  ASSERT_EQ(history.messages.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(history.messages[i]->seq, i + 1);
+    EXPECT_EQ(history.messages[i]->content, "imported " + std::to_string(i + 1));
+  }
+  // alice, still a member, joins again and sees it too; the next send takes seq 4 and both
+  // get it.
+  history = join(alice, "lobby");
+  ASSERT_EQ(history.messages.size(), 3u);
+  EXPECT_EQ(history.messages[2]->id, "imported-3");
+  auto ack = send(alice, "lobby", "after the import");
+  ASSERT_EQ(ack.type, ReplyType::ack);
+  EXPECT_EQ(ack.message->seq, 4);
+  bob->wait_type("message", 1);
+  ASSERT_EQ(bob->frames_of("message").size(), 1u);
+  EXPECT_EQ(bob->frames_of("message")[0].at("message").at("seq").as_int64(), 4);
+  auto carol = connect("carol");
+  history = join(carol, "lobby");
+  ASSERT_EQ(history.messages.size(), 4u);
+  EXPECT_EQ(history.messages[3]->content, "after the import");
+  follower.stop();
 }
 
 TEST_F(HubTest, RepeatedClientIdIsAckedWithTheOriginalAndNotBroadcastAgain) {

@@ -73,12 +73,23 @@ void Room::on_loaded(bool ok, std::vector<StoredMessage> messages, Seq last_seq,
   participants_known_ = true;
   if (hub_.options().enforce_access) {
     // The participants may have changed (PATCH/PUT invalidated the room): members who are
-    // no longer admitted stop receiving its events.
-    std::vector<SessionPtr> evicted;
+    // no longer admitted leave the room, and each is told why after the last event it was
+    // still owed (a join would now answer forbidden; their membership is gone from
+    // storage too, so their inbox no longer lists it).
+    std::vector<Member> evicted;
     for (const auto& m : members_) {
-      if (!Hub::admits(participants_, m.user)) evicted.push_back(m.session);
+      if (!Hub::admits(participants_, m.user)) evicted.push_back(m);
     }
-    for (const auto& s : evicted) remove_member(s, false);
+    for (const auto& m : evicted) {
+      remove_member(m.session, false);
+      m.session->forget_join(id_);
+      Event e;
+      e.type = EventType::left;
+      e.conversation = id_;
+      e.reason = protocol::kLeftNotAParticipant;
+      auto text = protocol::encode_event(m.format, e);
+      if (!text.empty()) m.session->deliver(std::make_shared<const std::string>(std::move(text)));
+    }
   }
   const auto capacity = hub_.options().cache_messages;
   cache_.clear();

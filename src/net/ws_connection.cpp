@@ -99,10 +99,14 @@ void WsConnection::push_locked(ws::Opcode op, const hub::Frame& frame, char pref
   const std::size_t size = frame->size() + (prefix ? 1 : 0);
   const bool data = op == ws::Opcode::text || op == ws::Opcode::binary;
   // Slow means the socket is not taking what was written: frames pile up behind a write
-  // still in flight. A burst queued while nothing is in flight (a replayed spool, a large
-  // batch) is written at once and is not slow. Bytes are bounded either way.
+  // that has been in flight for send_stall. A burst queued while nothing is in flight, or
+  // behind a write just started, is written as soon as that write completes and is not
+  // slow: a replayed outage spool reaches a room's members as batches of 256 posted back to
+  // back, faster than any write completes (issue 14: 3,436 replayed messages closed every
+  // member of the room, each of them reading promptly). Bytes are bounded either way.
   if (data &&
-      ((in_flight_frames_ > 0 && inbox_.size() + in_flight_frames_ >= limits_.send_queue_frames) ||
+      ((in_flight_frames_ > 0 && inbox_.size() + in_flight_frames_ >= limits_.send_queue_frames &&
+        std::chrono::steady_clock::now() - write_started_ >= limits_.send_stall) ||
        inbox_bytes_ + in_flight_bytes_ + size > limits_.send_queue_bytes)) {
     // Slow consumer: drop what is queued and close, rather than grow without bound or stall
     // the room (centrifuge DisconnectSlow, redis client-output-buffer-limit).
@@ -155,6 +159,7 @@ void WsConnection::flush() {
     std::lock_guard lock(mu_);
     batch_.swap(inbox_);
     in_flight_frames_ = batch_.size();
+    write_started_ = std::chrono::steady_clock::now();
     in_flight_bytes_ = inbox_bytes_;
     inbox_bytes_ = 0;
     send_close = closing_ && !close_sent_;

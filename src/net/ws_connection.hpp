@@ -57,8 +57,12 @@ WsSocket adopt_socket(boost::asio::ip::tcp::socket& socket, const WsStrand& stra
 
 struct WsLimits {
   std::size_t max_message_bytes = 1024 * 1024;  // larger: on_oversized, discarded
-  std::size_t send_queue_frames = 1024;         // queued behind a write in flight: slow
+  std::size_t send_queue_frames = 1024;         // queued behind a stalled write: slow
   std::size_t send_queue_bytes = 4 * 1024 * 1024;
+  // A write in flight for this long is stalled (the socket is not taking it); frames queued
+  // behind a younger write are a burst (a replayed spool), not a slow client. Bytes are
+  // bounded whatever the write's age.
+  std::chrono::steady_clock::duration send_stall = std::chrono::seconds(1);
   // A ping after half of it quiet; closed after all of it. Zero: no keep-alive (Engine.IO
   // has its own heartbeat).
   std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(120);
@@ -154,6 +158,7 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   std::size_t inbox_bytes_ = 0;
   std::size_t in_flight_frames_ = 0;  // in the write being sent (counted against the limits)
   std::size_t in_flight_bytes_ = 0;
+  std::chrono::steady_clock::time_point write_started_;  // of the write in flight
   bool flush_pending_ = false;  // a flush is posted or a write is in flight
   bool closing_ = false;        // nothing more is accepted; the close frame follows the queue
   bool slow_ = false;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/model.hpp"
@@ -84,7 +85,11 @@ struct Reply {
   }
 };
 
-enum class EventType : std::uint8_t { message, edited, deleted, read, typing, presence };
+// `left` goes to one session only: it was taken out of the room (never between servers).
+enum class EventType : std::uint8_t { message, edited, deleted, read, typing, presence, left };
+
+// The reason of a `left` event whose conversation's participants no longer admit the user.
+inline constexpr std::string_view kLeftNotAParticipant = "not_a_participant";
 
 // Something a room's members see. Immutable once fanned out.
 struct Event {
@@ -98,6 +103,7 @@ struct Event {
   std::optional<std::string> typing_text;  // typing: Command::typing_text
   bool online = false;              // presence
   std::optional<TimeMs> last_seen;  // presence offline
+  std::string reason;               // left: why (kLeftNotAParticipant)
 };
 
 }  // namespace parley::protocol

@@ -45,6 +45,10 @@ class UnavailableConnection final : public Connection {
   }
   Result<void> delete_conversation(const ConversationId&) override { return down(); }
   Result<Conversation> replace_conversation(const WholeConversation&) override { return down(); }
+  Result<std::int64_t> last_change() override { return down(); }
+  Result<std::vector<ConversationChange>> changes_after(std::int64_t, std::size_t) override {
+    return down();
+  }
   Result<std::int64_t> count_conversations() override { return down(); }
   Result<void> add_member(const ConversationId&, const UserId&, TimeMs) override { return down(); }
   Result<void> add_members(std::span<const Membership>) override { return down(); }

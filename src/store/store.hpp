@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -57,7 +58,8 @@ struct ConversationPatch {
 };
 
 // A whole conversation saved at once (PUT, imports): its messages replace what was stored,
-// numbered 1..n in the given order.
+// numbered first_seq.. in the given order. Everything it carries commits in one transaction,
+// so a conversation is stored whole or not at all.
 struct WholeConversation {
   ConversationId id;
   std::string title;
@@ -67,6 +69,34 @@ struct WholeConversation {
   TimeMs created_at = 0;  // 0: keep the stored one, or now
   TimeMs updated_at = 0;  // 0: now
   std::vector<NewMessage> messages;
+
+  // The seq of the first message (>= 1). Above 1 for a pruned conversation's export, whose
+  // seqs an import keeps: nothing is stored below it, last_seq is first_seq + n - 1 and
+  // message_count n, as after a prune.
+  Seq first_seq = 1;
+  // States the messages had where they come from, by index into `messages` (an import):
+  // edited (stored as given, with edited_at), or soft-deleted as delete_message leaves a
+  // message (content and meta emptied, deleted set, edited_at the deletion time, else the
+  // message's created_at).
+  struct MessageState {
+    std::size_t index = 0;
+    std::optional<TimeMs> edited_at;
+    bool deleted = false;
+  };
+  std::vector<MessageState> states;
+  // Read seqs raised as mark_read raises them (never lowered, never past last_seq), after
+  // the stored ones were clamped to the new last_seq.
+  std::vector<std::pair<UserId, Seq>> read_seqs;
+};
+
+// A change to a conversation that a cache of its history cannot follow from appends alone
+// (ConversationStore::changes_after): `number` is that change's place in the database's
+// change order.
+struct ConversationChange {
+  ConversationId conversation;
+  std::int64_t number = 0;
+
+  friend bool operator==(const ConversationChange&, const ConversationChange&) = default;
 };
 
 // One user's standing in a conversation, for copying a store: membership (joined_at unset
@@ -176,14 +206,33 @@ class ConversationStore {
   [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id,
                                                                  TimeMs now) = 0;
   [[nodiscard]] virtual Result<Conversation> get_conversation(const ConversationId& id) = 0;
+  // Participants are members (the inbox lists a conversation to its members): setting them
+  // (here or by replace_conversation) makes the listed users members, and a non-empty list,
+  // which admits only them, removes every other member, whoever joined while it was open. An
+  // empty list (open to all) removes nobody.
   [[nodiscard]] virtual Result<Conversation> update_conversation(const ConversationId& id,
                                                                  const ConversationPatch& patch,
                                                                  TimeMs now) = 0;
   // Removes the conversation with its messages, read state and members. not_found if absent.
   [[nodiscard]] virtual Result<void> delete_conversation(const ConversationId& id) = 0;
-  // Upserts a whole conversation in one transaction (see WholeConversation).
+  // Upserts a whole conversation in one transaction (see WholeConversation): nothing of it
+  // is stored unless all of it is. invalid_argument for a bad id, meta, first_seq < 1 or a
+  // state's index past the messages; conflict for a message id or client id used twice (or
+  // a message id another conversation holds).
   [[nodiscard]] virtual Result<Conversation> replace_conversation(
       const WholeConversation& whole) = 0;
+
+  // The change log: replace_conversation, delete_conversation and a prune that removed
+  // messages each number their change inside their own transaction. Numbers rise in commit
+  // order across every connection and process on the database, so a server that remembers
+  // the highest number it has seen and asks for the ones after it misses none, whoever made
+  // them (`parley import`, `parley cleanup`, another server).
+  // The highest number so far; 0 when nothing was ever changed.
+  [[nodiscard]] virtual Result<std::int64_t> last_change() = 0;
+  // The conversations changed after change `after`, lowest number first, at most `limit`. A
+  // conversation changed several times is listed once, with its latest number.
+  [[nodiscard]] virtual Result<std::vector<ConversationChange>> changes_after(
+      std::int64_t after, std::size_t limit) = 0;
 };
 
 // A user's standing in a conversation: membership and how far they have read.

@@ -290,6 +290,26 @@ TEST_P(MessageStoreConformance, DuplicateOnlyBatchChangesNothing) {
   EXPECT_EQ(ok(c().get_conversation("room")), before);
 }
 
+// The outage spool's replay of a message whose earlier attempt committed without its answer
+// (a frozen database: the deadline dropped the connection mid-commit): the same id and the
+// same client_id. The client_id wins over the taken id (issue 14: PostgreSQL answered
+// conflict, on its UNIQUE (id), and the spool retried that record forever).
+TEST_P(MessageStoreConformance, ReappendOfAStoredMessageWithItsIdAndClientIdIsADuplicate) {
+  NewMessage msg = message("room", "alice", "hello", "cid");
+  msg.id = "m-in-doubt";
+  const Appended first = append_one(msg);
+  append_one(message("room", "bob", "between"));
+  const Conversation before = ok(c().get_conversation("room"));
+  const auto out = append({message("room", "bob", "fresh"), msg});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[0].duplicate);
+  EXPECT_EQ(out[0].message.seq, 3);
+  EXPECT_TRUE(out[1].duplicate);
+  EXPECT_EQ(out[1].message, first.message);
+  EXPECT_EQ(ok(c().get_conversation("room")).message_count, before.message_count + 1);
+  EXPECT_EQ(seqs(ok(c().read_after("room", 0, 10))), range(1, 3));
+}
+
 TEST_P(MessageStoreConformance, FailedBatchStoresNothing) {
   fill("room", 2);
   const Conversation before = ok(c().get_conversation("room"));
@@ -771,6 +791,57 @@ TEST_P(ListingsConformance, RemovedParticipantLeavesTheInbox) {
   EXPECT_EQ(ids(ok(c().list_conversations(query))), (std::vector<ConversationId>{"private"}));
 }
 
+// Restricting a conversation (a non-empty participants list) removes every other member,
+// whoever joined while it was open; opening it again makes nobody leave. (Issue 14: a user
+// who had joined while it was open kept it in her inbox, with its newest message and an
+// unread count, after an admin restricted it to two others.)
+TEST_P(ListingsConformance, RestrictingParticipantsRemovesEveryOtherMember) {
+  create("room", 1000);
+  ok(c().add_member("room", "u1", 1100));
+  ok(c().add_member("room", "u3", 1200));
+  fill("room", 2);
+  const auto inbox = [&](const UserId& user) {
+    ListQuery query;
+    query.user = user;
+    return ids(ok(c().list_conversations(query)));
+  };
+  const auto members = [&] {
+    std::vector<UserId> out;
+    for (const MemberState& m : ok(c().member_states("room"))) {
+      if (m.joined_at) out.push_back(m.user);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::vector<ConversationId> listed{"room"};
+  const std::vector<ConversationId> none;
+  ASSERT_EQ(inbox("u3"), listed);
+
+  ConversationPatch patch;
+  patch.participants = std::vector<UserId>{"u1", "u2"};
+  ok(c().update_conversation("room", patch, 2000));
+  EXPECT_EQ(inbox("u3"), none);
+  EXPECT_EQ(inbox("u1"), listed);
+  EXPECT_EQ(inbox("u2"), listed);
+  EXPECT_EQ(members(), (std::vector<UserId>{"u1", "u2"}));
+
+  // Opened again: nobody leaves, nobody comes back.
+  patch.participants = std::vector<UserId>{};
+  ok(c().update_conversation("room", patch, 3000));
+  EXPECT_EQ(members(), (std::vector<UserId>{"u1", "u2"}));
+  EXPECT_EQ(inbox("u3"), none);
+
+  // A whole replacement (REST PUT) restricts the same way.
+  ok(c().add_member("room", "u4", 3100));
+  WholeConversation whole;
+  whole.id = "room";
+  whole.participants = {"u2"};
+  ok(c().replace_conversation(whole));
+  EXPECT_EQ(members(), (std::vector<UserId>{"u2"}));
+  EXPECT_EQ(inbox("u4"), none);
+  EXPECT_EQ(inbox("u1"), none);
+}
+
 // --- read state --------------------------------------------------------------------------
 
 TEST_P(ReadStateStoreConformance, MarkReadNeverLowersAndClampsToLastSeq) {
@@ -1074,6 +1145,59 @@ TEST_P(ConversationStoreConformance, ReplaceConversationCreatesWhenAbsent) {
   EXPECT_TRUE(ok(c().read_after("imported", 0, 10)).empty());
 }
 
+// An import's conversation in one call: seqs from first_seq (a pruned export), edited and
+// deleted states, read seqs. Stored as prune, edit_message, delete_message and mark_read
+// would have left it.
+TEST_P(ConversationStoreConformance, ReplaceConversationCarriesSeqsStatesAndReadSeqs) {
+  create("imp", 1000);
+  fill("imp", 2);
+  EXPECT_EQ(ok(c().mark_read("imp", "u1", 2)), 2);
+  WholeConversation whole;
+  whole.id = "imp";
+  whole.first_seq = 5;
+  for (int i = 1; i <= 4; ++i) {
+    NewMessage msg = message("imp", "alice", "text " + std::to_string(i));
+    msg.meta = R"({"k":1})";
+    msg.created_at = 7000 + i;
+    whole.messages.push_back(msg);
+  }
+  whole.states = {{1, 9000, false}, {2, 9500, true}, {3, std::nullopt, true}};
+  whole.read_seqs = {{"u1", 6}, {"u2", 100}, {"u3", 0}};
+  const Conversation conv = ok(c().replace_conversation(whole));
+  EXPECT_EQ(conv.last_seq, 8);
+  EXPECT_EQ(conv.message_count, 4);
+  const auto messages = ok(c().read_after("imp", 0, 10));
+  EXPECT_EQ(seqs(messages), range(5, 8));
+  EXPECT_EQ(messages[0].content, "text 1");
+  EXPECT_EQ(messages[0].edited_at, std::nullopt);
+  EXPECT_FALSE(messages[0].deleted);
+  EXPECT_EQ(messages[1].content, "text 2");
+  EXPECT_EQ(messages[1].edited_at, 9000);
+  EXPECT_FALSE(messages[1].deleted);
+  EXPECT_TRUE(messages[2].deleted);
+  EXPECT_EQ(messages[2].content, "");
+  EXPECT_EQ(messages[2].meta, "{}");
+  EXPECT_EQ(messages[2].edited_at, 9500);
+  EXPECT_TRUE(messages[3].deleted);
+  EXPECT_EQ(messages[3].edited_at, 7004);       // no time given: its created_at
+  EXPECT_EQ(ok(c().read_seq("imp", "u1")), 6);  // clamped to 2 by the replace, raised to 6
+  EXPECT_EQ(ok(c().read_seq("imp", "u2")), 8);  // never past last_seq
+  EXPECT_EQ(ok(c().read_seq("imp", "u3")), 0);
+  SearchQuery search;
+  search.text = "text";
+  ok(c().index_pending(1000));
+  EXPECT_EQ(ok(c().search(search)).size(), 2u);  // deleted messages are not found
+  EXPECT_EQ(append_one(message("imp", "bob", "next")).message.seq, 9);
+
+  // Bad states and seqs are refused, and change nothing.
+  whole.first_seq = 0;
+  EXPECT_EQ(error_of(c().replace_conversation(whole)), Errc::invalid_argument);
+  whole.first_seq = 1;
+  whole.states = {{4, std::nullopt, true}};
+  EXPECT_EQ(error_of(c().replace_conversation(whole)), Errc::invalid_argument);
+  EXPECT_EQ(ok(c().get_conversation("imp")).last_seq, 9);
+}
+
 TEST_P(ConversationStoreConformance, FailedReplaceChangesNothing) {
   create("keep", 1000);
   fill("keep", 2);
@@ -1095,6 +1219,104 @@ TEST_P(ConversationStoreConformance, FailedReplaceChangesNothing) {
 
   EXPECT_EQ(ok(c().get_conversation("keep")), before);
   EXPECT_EQ(seqs(ok(c().read_after("keep", 0, 10))), range(1, 2));
+}
+
+// --- the change log ----------------------------------------------------------------------
+
+// The conversations of changes_after, in the order given.
+std::vector<ConversationId> changed(const std::vector<ConversationChange>& changes) {
+  std::vector<ConversationId> out;
+  for (const auto& change : changes) out.push_back(change.conversation);
+  return out;
+}
+
+TEST_P(ConversationStoreConformance, ReplaceDeleteAndPruneAreNumberedInTheChangeLog) {
+  EXPECT_EQ(ok(c().last_change()), 0);
+  // Appends, creations, edits and updates are not changes: a cache follows them itself.
+  fill("a", 3);
+  create("b", 1000);
+  ok(c().edit_message("a", 1, "edited", std::nullopt, 5000));
+  ConversationPatch patch;
+  patch.title = "B";
+  ok(c().update_conversation("b", patch, 5000));
+  EXPECT_EQ(ok(c().last_change()), 0);
+  EXPECT_TRUE(ok(c().changes_after(0, 10)).empty());
+
+  WholeConversation whole;
+  whole.id = "b";
+  whole.messages = {message("b", "alice", "x")};
+  ok(c().replace_conversation(whole));
+  const std::int64_t first = ok(c().last_change());
+  EXPECT_GT(first, 0);
+  EXPECT_EQ(ok(c().changes_after(0, 10)), (std::vector<ConversationChange>{{"b", first}}));
+  EXPECT_TRUE(ok(c().changes_after(first, 10)).empty());
+
+  // A failed replace, a dry run and a prune that removes nothing change nothing.
+  whole.messages = {message("b", "alice", "x", "same"), message("b", "alice", "y", "same")};
+  EXPECT_EQ(error_of(c().replace_conversation(whole)), Errc::conflict);
+  EXPECT_EQ(ok(c().prune("a", 1, std::nullopt, true)), 2);
+  EXPECT_EQ(ok(c().prune("a", 5, std::nullopt, false)), 0);
+  EXPECT_EQ(ok(c().last_change()), first);
+
+  EXPECT_EQ(ok(c().prune("a", 1, std::nullopt, false)), 2);
+  const std::int64_t pruned = ok(c().last_change());
+  EXPECT_GT(pruned, first);
+  ok(c().delete_conversation("b"));
+  const std::int64_t deleted = ok(c().last_change());
+  EXPECT_GT(deleted, pruned);
+  // b is listed once, with its latest number, after a.
+  EXPECT_EQ(ok(c().changes_after(0, 10)),
+            (std::vector<ConversationChange>{{"a", pruned}, {"b", deleted}}));
+  EXPECT_EQ(changed(ok(c().changes_after(0, 1))), std::vector<ConversationId>{"a"});
+  EXPECT_EQ(changed(ok(c().changes_after(pruned, 10))), std::vector<ConversationId>{"b"});
+  // A missing conversation's delete is no change.
+  EXPECT_EQ(error_of(c().delete_conversation("b")), Errc::not_found);
+  EXPECT_EQ(ok(c().last_change()), deleted);
+}
+
+// What a server's poller relies on: whatever it has seen, no change numbered at or below it
+// commits later, however many connections change conversations at once.
+TEST_P(DatabaseConformance, ChangeNumbersRiseInCommitOrderAcrossConnections) {
+  constexpr int kWriters = 3;
+  constexpr int kRounds = 30;
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  std::atomic<int> running{kWriters};
+  for (int t = 0; t < kWriters; ++t) {
+    writers.emplace_back([&, t] {
+      auto conn = db_->connect();
+      for (int r = 0; conn && r < kRounds; ++r) {
+        WholeConversation whole;
+        whole.id = "c" + std::to_string(t) + "-" + std::to_string(r % 4);
+        whole.messages = {message(whole.id, "alice", "round " + std::to_string(r))};
+        if (!(*conn)->replace_conversation(whole)) ++failures;
+      }
+      if (!conn) ++failures;
+      --running;
+    });
+  }
+  // The poller: what it saw last of each conversation.
+  auto poller = ok(db_->connect());
+  std::map<ConversationId, std::int64_t> seen;
+  std::int64_t after = 0;
+  auto poll = [&] {
+    for (const auto& change : ok(poller->changes_after(after, 1000))) {
+      EXPECT_GT(change.number, after);
+      after = change.number;
+      seen[change.conversation] = change.number;
+    }
+  };
+  while (running > 0) poll();
+  for (auto& w : writers) w.join();
+  poll();
+  EXPECT_EQ(failures.load(), 0);
+  std::map<ConversationId, std::int64_t> final_numbers;
+  for (const auto& change : ok(c().changes_after(0, 1000))) {
+    final_numbers[change.conversation] = change.number;
+  }
+  EXPECT_EQ(final_numbers.size(), static_cast<std::size_t>(kWriters * 4));
+  EXPECT_EQ(seen, final_numbers);
+  EXPECT_EQ(ok(c().last_change()), after);
 }
 
 // --- content ------------------------------------------------------------------------------

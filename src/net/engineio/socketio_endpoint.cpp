@@ -106,9 +106,13 @@ class ChatSocket final : public hub::Client, public SioSocket {
     auto user = hub::Client::authenticate(hub::AuthRequest{token_, claim(), known}, why);
     if (!user) return false;
     claim_.reset();  // only an unauthenticated socket's later events read it
-    // Authenticated at once, as radio-istic's clients are (auth.token): the socket follows
-    // every user's status and gets the online list on connect (websocket-server.js:80-86).
-    subscribe_status();
+    // Authenticated at once. A token at connect is how radio-istic's clients come
+    // (auth.token): such a socket follows every user's status and gets the online list on
+    // connect (websocket-server.js:80-86). An open-mode claim ({userId, name}) identifies
+    // without following it until the socket asks (`authenticate`): that stream costs every
+    // subscriber a whole online list per connect, O(N^2) in the sockets (300 claim-only idle
+    // sockets queued 4 MB each and were closed as slow; 19,000 would need 16 GB).
+    if (!token_.empty()) subscribe_status();
     return true;
   }
 
@@ -140,6 +144,8 @@ class ChatSocket final : public hub::Client, public SioSocket {
       return;
     }
     if (decoded->event == "get-online-users") {  // websocket-server.js:316-319
+      // Asking for the list is asking to keep it current (a claim-only socket starts here).
+      if (is_authenticated()) subscribe_status();
       emit_text(protocol::socketio::radioistic::encode_online_users(hub().presence().online_list()));
       if (ack_id) reply(*decoded, ack_id, Reply{});
       return;

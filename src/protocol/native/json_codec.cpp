@@ -286,6 +286,11 @@ std::string encode_event(const Event& e) {
       o.emplace("status", e.online ? "online" : "offline");
       if (e.last_seen) o.emplace("last_seen", format_rfc3339(*e.last_seen));
       break;
+    case EventType::left:
+      o.emplace("type", "left");
+      o.emplace("conversation", e.conversation);
+      o.emplace("reason", e.reason);
+      break;
   }
   return json::serialize(o);
 }

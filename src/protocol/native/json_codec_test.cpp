@@ -144,6 +144,14 @@ TEST(NativeCodec, EncodesErrorsWithWireCodes) {
   EXPECT_FALSE(u.contains("ref"));
 }
 
+TEST(NativeCodec, EncodesLeftWithItsReason) {
+  Event e;
+  e.type = EventType::left;
+  e.conversation = "c1";
+  e.reason = protocol::kLeftNotAParticipant;
+  EXPECT_EQ(encode_event(e), R"({"type":"left","conversation":"c1","reason":"not_a_participant"})");
+}
+
 TEST(NativeCodec, StoredMetaWithAnInfiniteNumberIsSentAsAnEmptyObject) {
   // Stored by a version without the decoder's check: the event must still be JSON.
   auto m = std::make_shared<StoredMessage>();

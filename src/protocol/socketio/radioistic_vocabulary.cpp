@@ -378,6 +378,14 @@ std::string encode_event(const Event& e) {
       }
       return detail::event_packet("user-status-change", std::move(o));
     }
+    case EventType::left: {
+      // The app's own words for a conversation one is not part of (its join refusal), with
+      // the conversation named (Parley's addition): the client stops showing it live.
+      json::object o;
+      o.emplace("message", "You are not part of this conversation");
+      o.emplace("conversationId", e.conversation);
+      return detail::event_packet("error", std::move(o));
+    }
   }
   return {};
 }

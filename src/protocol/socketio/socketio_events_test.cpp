@@ -221,6 +221,19 @@ TEST(SocketIoEvents, MessagingRoomEvents) {
             R"(2["message-deleted",{"conversationId":"c1","seq":3}])");
 }
 
+// A session taken out of a room (its conversation restricted to others, issue 14): the app's
+// own refusal, with the conversation named. WebWOz has no such event.
+TEST(SocketIoEvents, LeftIsTheAppsRefusalWithItsConversation) {
+  Event e;
+  e.type = EventType::left;
+  e.conversation = "c1";
+  e.reason = protocol::kLeftNotAParticipant;
+  EXPECT_EQ(
+      socketio::encode_event(WireFormat::sio_messaging, e),
+      R"(2["error",{"message":"You are not part of this conversation","conversationId":"c1"}])");
+  EXPECT_TRUE(socketio::encode_event(WireFormat::sio_woz, e).empty());
+}
+
 TEST(SocketIoEvents, WebWozEventsAreTheAppsShapes) {
   Event e;
   e.type = EventType::message;

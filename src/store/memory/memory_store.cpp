@@ -23,6 +23,17 @@ Data* find(MemoryState& state, const ConversationId& id) {
   return it == state.conversations.end() ? nullptr : &it->second;
 }
 
+// Requires: state.mu held.
+void note_change(MemoryState& state, const ConversationId& id) {
+  const std::int64_t number = ++state.last_change;
+  auto [it, fresh] = state.change_of.try_emplace(id, number);
+  if (!fresh) {
+    state.changes.erase(it->second);
+    it->second = number;
+  }
+  state.changes.emplace(number, id);
+}
+
 StoredMessage* message_at(Data& data, Seq seq) {
   if (seq <= data.pruned || seq > data.pruned + static_cast<Seq>(data.messages.size())) {
     return nullptr;
@@ -38,12 +49,15 @@ Data make_conversation(const ConversationId& id, TimeMs now) {
   return data;
 }
 
-// Participants are members too: new ones join at `at`, removed ones leave.
+// Participants are members too: listed ones join at `at`. A restricted conversation (a
+// non-empty list) keeps no other member, whoever joined while it was open; opening it (an
+// empty list) makes nobody leave. (store.hpp, ConversationStore)
 void sync_participants(Data& data, const std::vector<UserId>& participants, TimeMs at) {
-  for (const UserId& old : data.conversation.participants) {
-    if (std::find(participants.begin(), participants.end(), old) == participants.end()) {
-      data.members.erase(old);
-    }
+  if (!participants.empty()) {
+    std::erase_if(data.members, [&](const auto& member) {
+      return std::find(participants.begin(), participants.end(), member.first) ==
+             participants.end();
+    });
   }
   for (const UserId& user : participants) data.members.try_emplace(user, at);
   data.conversation.participants = participants;
@@ -363,11 +377,15 @@ Result<void> MemoryConnection::delete_conversation(const ConversationId& id) {
   if (it == state_->conversations.end()) return err(Errc::not_found);
   for (const StoredMessage& msg : it->second.messages) state_->message_ids.erase(msg.id);
   state_->conversations.erase(it);
+  note_change(*state_, id);
   return {};
 }
 
 Result<Conversation> MemoryConnection::replace_conversation(const WholeConversation& whole) {
-  if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
+  if (!is_valid_id(whole.id) || whole.first_seq < 1) return err(Errc::invalid_argument);
+  for (const auto& state : whole.states) {
+    if (state.index >= whole.messages.size()) return err(Errc::invalid_argument);
+  }
   auto fields = detail::normalize_fields(whole.participants, whole.settings, whole.meta);
   if (!fields) return fields.error();
   auto& [participants, settings, meta] = *fields;
@@ -384,7 +402,7 @@ Result<Conversation> MemoryConnection::replace_conversation(const WholeConversat
     StoredMessage stored;
     stored.id = msg.id.empty() ? new_message_id() : std::move(msg.id);
     stored.conversation = whole.id;
-    stored.seq = static_cast<Seq>(messages.size()) + 1;
+    stored.seq = whole.first_seq + static_cast<Seq>(messages.size());
     stored.sender = std::move(msg.sender);
     stored.kind = std::move(msg.kind);
     stored.content = std::move(msg.content);
@@ -398,6 +416,17 @@ Result<Conversation> MemoryConnection::replace_conversation(const WholeConversat
       return err(Errc::conflict);
     }
     messages.push_back(std::move(stored));
+  }
+  for (const auto& state : whole.states) {
+    StoredMessage& m = messages[state.index];
+    if (state.deleted) {
+      m.content.clear();
+      m.meta = "{}";
+      m.deleted = true;
+      m.edited_at = state.edited_at.value_or(m.created_at);
+    } else if (state.edited_at) {
+      m.edited_at = *state.edited_at;
+    }
   }
 
   std::lock_guard lock(state_->mu);
@@ -423,14 +452,37 @@ Result<Conversation> MemoryConnection::replace_conversation(const WholeConversat
   conv.settings = std::move(*settings);
   conv.meta = std::move(*meta);
   sync_participants(data, *participants, now);
-  conv.last_seq = static_cast<Seq>(messages.size());
+  conv.last_seq = whole.first_seq - 1 + static_cast<Seq>(messages.size());
   conv.message_count = static_cast<std::int64_t>(messages.size());
   for (auto& [user, seq] : data.read) seq = std::min(seq, conv.last_seq);
+  for (const auto& [user, seq] : whole.read_seqs) {
+    const Seq read = std::min(seq, conv.last_seq);
+    if (read <= 0) continue;
+    Seq& stored = data.read[user];
+    stored = std::max(stored, read);
+  }
   state_->message_ids.insert(ids.begin(), ids.end());
   data.messages = std::move(messages);
-  data.pruned = 0;
+  data.pruned = whole.first_seq - 1;
   data.client_ids = std::move(client_ids);
+  note_change(*state_, whole.id);
   return conv;
+}
+
+Result<std::int64_t> MemoryConnection::last_change() {
+  std::lock_guard lock(state_->mu);
+  return state_->last_change;
+}
+
+Result<std::vector<ConversationChange>> MemoryConnection::changes_after(std::int64_t after,
+                                                                        std::size_t limit) {
+  std::lock_guard lock(state_->mu);
+  std::vector<ConversationChange> out;
+  for (auto it = state_->changes.upper_bound(after);
+       it != state_->changes.end() && out.size() < limit; ++it) {
+    out.push_back({it->second, it->first});
+  }
+  return out;
 }
 
 Result<std::int64_t> MemoryConnection::count_conversations() {
@@ -651,6 +703,7 @@ Result<std::int64_t> MemoryConnection::prune(const ConversationId& conversation,
   data->pruned = cut;
   std::erase_if(data->client_ids, [cut](const auto& kv) { return kv.second <= cut; });
   data->conversation.message_count -= remove;
+  note_change(*state_, conversation);
   return remove;
 }
 

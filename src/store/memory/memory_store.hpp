@@ -34,6 +34,11 @@ struct MemoryState {
   std::map<ConversationId, ConversationData> conversations;
   std::unordered_set<MessageId> message_ids;  // ids are unique across conversations
   std::map<UserId, User> users;
+  // The change log (ConversationStore::changes_after): each conversation's latest change
+  // number, and the numbers in order.
+  std::int64_t last_change = 0;
+  std::map<ConversationId, std::int64_t> change_of;
+  std::map<std::int64_t, ConversationId> changes;
   // The app's defaults, as a new SQLite or PostgreSQL store has them (their migrations).
   std::vector<Template> templates{
       {"General", "greeting", "Hello! How can I help you today?"},
@@ -89,6 +94,9 @@ class MemoryConnection final : public Connection {
                                                          TimeMs now) override;
   [[nodiscard]] Result<void> delete_conversation(const ConversationId& id) override;
   [[nodiscard]] Result<Conversation> replace_conversation(const WholeConversation& whole) override;
+  [[nodiscard]] Result<std::int64_t> last_change() override;
+  [[nodiscard]] Result<std::vector<ConversationChange>> changes_after(std::int64_t after,
+                                                                      std::size_t limit) override;
   [[nodiscard]] Result<std::int64_t> count_conversations() override;
   [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
                                         TimeMs at) override;

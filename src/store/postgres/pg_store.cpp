@@ -39,6 +39,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -297,6 +298,15 @@ class ArrayLiteral {
       out_.append("NULL");
     }
   }
+  void add(const std::optional<std::int64_t>& value) {
+    if (value) {
+      add(*value);
+    } else {
+      separate();
+      out_.append("NULL");
+    }
+  }
+  void add(bool value) { add(std::string_view(value ? "t" : "f")); }
   std::string finish() && {
     out_.push_back('}');
     return std::move(out_);
@@ -445,7 +455,7 @@ enum class PgConnection::Stmt : int {
   kReplaceConversation,
   kClampReadState,
   kAddMembers,
-  kRemoveMembers,
+  kRemoveOtherMembers,
   kAddMember,
   kAddMemberships,
   kCountConversations,
@@ -458,6 +468,9 @@ enum class PgConnection::Stmt : int {
   kPrune,
   kListUsers,
   kMemberStates,
+  kNoteChange,
+  kLastChange,
+  kChangesAfter,
   kCount,
 };
 
@@ -505,11 +518,12 @@ constexpr const char* kStatements[] = {
     "ON CONFLICT (conversation, user_id) DO UPDATE SET seq = EXCLUDED.seq "
     "WHERE read_state.seq < EXCLUDED.seq) "
     "SELECT id, last_seq FROM r",
-    // kInsertMessages: messages with their seqs given (replace_conversation)
+    // kInsertMessages: messages with their seqs and states given (replace_conversation)
     "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind, "
-    "content, meta, created_at, client_id, search) SELECT * FROM unnest($1::text[], "
-    "$2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
-    "$9::json[], $10::bigint[], $11::text[], $12::tsvector[])",
+    "content, meta, created_at, client_id, search, edited_at, deleted) SELECT * FROM unnest("
+    "$1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[], $9::json[], $10::bigint[], $11::text[], $12::tsvector[], $13::bigint[], "
+    "$14::boolean[])",
     // kMessageSeqs
     "SELECT id, seq FROM messages WHERE id = ANY($1::text[])",
     // kReadAfter
@@ -572,15 +586,15 @@ constexpr const char* kStatements[] = {
     "UPDATE conversations SET title = $2, settings = $3::json, meta = $4::json, "
     "participants = $5::json, "
     "created_at = CASE WHEN $6::bigint <> 0 THEN $6::bigint ELSE created_at END, "
-    "updated_at = $7::bigint, last_seq = $8::bigint, message_count = $8::bigint WHERE id = $1 "
+    "updated_at = $7::bigint, last_seq = $8::bigint, message_count = $9::bigint WHERE id = $1 "
     "RETURNING " PARLEY_CONV_COLS(""),
     // kClampReadState
     "UPDATE read_state SET seq = $2::bigint WHERE conversation = $1 AND seq > $2::bigint",
     // kAddMembers
     "INSERT INTO members (conversation, user_id, joined_at) "
     "SELECT $1, u, $3::bigint FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING",
-    // kRemoveMembers
-    "DELETE FROM members WHERE conversation = $1 AND user_id = ANY($2::text[])",
+    // kRemoveOtherMembers: every member not among the participants $2
+    "DELETE FROM members WHERE conversation = $1 AND user_id <> ALL($2::text[])",
     // kAddMember: the number of conversations found (0 or 1)
     "WITH c AS (SELECT id FROM conversations WHERE id = $1), "
     "ins AS (INSERT INTO members (conversation, user_id, joined_at) "
@@ -634,7 +648,12 @@ constexpr const char* kStatements[] = {
     "gone AS (DELETE FROM messages m USING cut WHERE NOT $4::boolean AND m.conversation = $1 "
     "AND m.seq <= cut.seq RETURNING 1), "
     "up AS (UPDATE conversations SET message_count = GREATEST(0, message_count - "
-    "(SELECT count(*) FROM gone)) WHERE id = $1 AND NOT $4::boolean) "
+    "(SELECT count(*) FROM gone)) WHERE id = $1 AND NOT $4::boolean), "
+    // A prune that removed messages is a change (kNoteChange, after the row lock of c).
+    "clock AS (UPDATE change_clock SET number = number + 1 WHERE EXISTS (SELECT 1 FROM gone) "
+    "RETURNING number), "
+    "noted AS (INSERT INTO conversation_changes (conversation, number) SELECT $1, number "
+    "FROM clock ON CONFLICT (conversation) DO UPDATE SET number = EXCLUDED.number) "
     "SELECT (SELECT count(*) FROM c), (SELECT n FROM doomed)",
     // kListUsers: keyset pages, id > $1, at most $2 (COLLATE "C": the order SQLite uses)
     "SELECT id, name, avatar, role, last_seen FROM users WHERE id COLLATE \"C\" > $1 "
@@ -645,6 +664,16 @@ constexpr const char* kStatements[] = {
     "LEFT JOIN members m ON m.conversation = $1 AND m.user_id = u.user_id "
     "LEFT JOIN read_state r ON r.conversation = $1 AND r.user_id = u.user_id "
     "ORDER BY u.user_id COLLATE \"C\"",
+    // kNoteChange: numbers a change of $1 (migrations/004_changes.sql: the clock's row lock
+    // is held to the commit, so numbers rise in commit order)
+    "WITH clock AS (UPDATE change_clock SET number = number + 1 RETURNING number) "
+    "INSERT INTO conversation_changes (conversation, number) SELECT $1, number FROM clock "
+    "ON CONFLICT (conversation) DO UPDATE SET number = EXCLUDED.number",
+    // kLastChange
+    "SELECT number FROM change_clock",
+    // kChangesAfter: $1 after, $2 limit
+    "SELECT conversation, number FROM conversation_changes WHERE number > $1::bigint "
+    "ORDER BY number LIMIT $2::bigint",
 };
 
 std::string statement_name(int index) { return "parley_" + std::to_string(index); }
@@ -1094,10 +1123,21 @@ boost::system::error_code PgConnection::fail(const pg_result* res, const char* w
   const char* constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
   // Deadlocks, serialization failures, and a duplicate client_id committed by another writer
   // after our look-up pass if the transaction is planned and run again.
-  const bool client_id_taken = sqlstate == "23505" && constraint != nullptr &&
-                               std::string_view(constraint) == "messages_by_client_id";
-  if (client_id_taken) lookup_batches_ = kLookupBatches;
-  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken;
+  const std::string_view taken =
+      sqlstate == "23505" && constraint != nullptr ? std::string_view(constraint) : "";
+  const bool client_id_taken = taken == "messages_by_client_id";
+  // A taken message id is, in practice, the same message stored by an earlier attempt whose
+  // answer was lost (ids are chosen before the first attempt: a millisecond time and 80
+  // random bits): a commit in doubt when a frozen server missed the deadline, replayed by the
+  // outage spool with the same id and client_id. UNIQUE (id) is checked before
+  // messages_by_client_id, so it is the one that fires; planned again with the look-up, the
+  // client_id answers it as a duplicate, as the other backends do. (Issue 14: answered
+  // `conflict`, the spool retried that record for as long as the server ran and every send
+  // after it stayed pending.) A message without a client_id stays a conflict, after
+  // kMaxAppendAttempts.
+  const bool id_taken = taken == "messages_id_key";
+  if (client_id_taken || id_taken) lookup_batches_ = kLookupBatches;
+  retryable_ = sqlstate == "40001" || sqlstate == "40P01" || client_id_taken || id_taken;
   const Errc code = errc_for_sqlstate(sqlstate);
   // Expected outcomes (a taken id, bad input) are the caller's to report; the rest is ours.
   const auto level =
@@ -1608,25 +1648,18 @@ Result<Conversation> PgConnection::load_conversation(const ConversationId& id, b
   return conversation_at(res->get(), 0, 0);
 }
 
+// Participants are members too: listed ones join at `at`. A restricted conversation (a
+// non-empty list) keeps no other member, whoever joined while it was open; opening it (an
+// empty list) makes nobody leave. (store.hpp, ConversationStore)
 Result<void> PgConnection::sync_participants(const ConversationId& id,
-                                             const std::vector<UserId>& old_participants,
                                              const std::vector<UserId>& participants, TimeMs at) {
-  std::vector<UserId> removed;
-  for (const UserId& old : old_participants) {
-    if (std::find(participants.begin(), participants.end(), old) == participants.end()) {
-      removed.push_back(old);
-    }
-  }
-  if (!removed.empty()) {
-    Params params;
-    params.text(id).text(id_array(removed));
-    if (auto r = exec(Stmt::kRemoveMembers, params); !r) return r.error();
-  }
-  if (!participants.empty()) {
-    Params params;
-    params.text(id).text(id_array(participants)).i64(at);
-    if (auto r = exec(Stmt::kAddMembers, params); !r) return r.error();
-  }
+  if (participants.empty()) return {};
+  Params others;
+  others.text(id).text(id_array(participants));
+  if (auto r = exec(Stmt::kRemoveOtherMembers, others); !r) return r.error();
+  Params params;
+  params.text(id).text(id_array(participants)).i64(at);
+  if (auto r = exec(Stmt::kAddMembers, params); !r) return r.error();
   return {};
 }
 
@@ -1731,7 +1764,7 @@ Result<Conversation> PgConnection::update_conversation(const ConversationId& id,
     auto res = exec(Stmt::kUpdateConversation, params);
     if (!res) return res.error();
     if (PQntuples(res->get()) == 0) return err(Errc::not_found);
-    if (auto ok = sync_participants(id, old->participants, *participants, at); !ok) {
+    if (auto ok = sync_participants(id, *participants, at); !ok) {
       return ok.error();
     }
     if (auto ok = tx.commit(); !ok) return ok.error();
@@ -1751,31 +1784,49 @@ Result<void> PgConnection::delete_conversation(const ConversationId& id) {
     if (auto old = load_conversation(id, true); !old) return old.error();
     if (auto r = exec(Stmt::kDeleteMessagesOf, params); !r) return r.error();
     if (auto r = exec(Stmt::kDeleteConversation, params); !r) return r.error();
+    if (auto r = exec(Stmt::kNoteChange, params); !r) return r.error();
     return tx.commit();
   });
 }
 
 Result<Conversation> PgConnection::replace_conversation(const WholeConversation& whole) {
-  if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
+  if (!is_valid_id(whole.id) || whole.first_seq < 1) return err(Errc::invalid_argument);
+  // The states the messages had in their source, by index: stored with them.
+  std::vector<const WholeConversation::MessageState*> states(whole.messages.size(), nullptr);
+  for (const auto& state : whole.states) {
+    if (state.index >= whole.messages.size()) return err(Errc::invalid_argument);
+    states[state.index] = &state;
+  }
   auto fields = detail::normalize_fields(whole.participants, whole.settings, whole.meta);
   if (!fields) return fields.error();
   auto& [participants, settings, meta] = *fields;
   const TimeMs now = now_ms();
 
   ArrayLiteral a_conv, a_seq, a_id, a_sender, a_name, a_role, a_kind, a_content, a_meta, a_created,
-      a_client;
+      a_client, a_edited, a_deleted;
   SearchVectorArray a_search;
   std::set<std::pair<UserId, std::string>> client_ids;
   std::unordered_set<MessageId> ids;
-  Seq seq = 0;
-  for (const NewMessage& given : whole.messages) {
-    NewMessage msg = given;
+  Seq seq = whole.first_seq - 1;
+  for (std::size_t i = 0; i < whole.messages.size(); ++i) {
+    NewMessage msg = whole.messages[i];
     msg.conversation = whole.id;
     if (auto ok = detail::normalize_new_message(msg); !ok) return ok.error();
     if (msg.id.empty()) msg.id = new_message_id();
     if (!ids.insert(msg.id).second) return err(Errc::conflict);
     if (msg.client_id && !client_ids.emplace(msg.sender.id, *msg.client_id).second) {
       return err(Errc::conflict);
+    }
+    const TimeMs created_at = msg.created_at != 0 ? msg.created_at : now;
+    // A soft-deleted message is stored as delete_message leaves one.
+    const bool deleted = states[i] != nullptr && states[i]->deleted;
+    std::optional<std::int64_t> edited_at;
+    if (states[i] != nullptr) {
+      edited_at = deleted ? states[i]->edited_at.value_or(created_at) : states[i]->edited_at;
+    }
+    if (deleted) {
+      msg.content.clear();
+      msg.meta = "{}";
     }
     a_conv.add(std::string_view(whole.id));
     a_seq.add(++seq);
@@ -1786,10 +1837,14 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
     a_kind.add(std::string_view(msg.kind));
     a_content.add_content(msg.content);
     a_meta.add(std::string_view(msg.meta));
-    a_created.add(msg.created_at != 0 ? msg.created_at : now);
+    a_created.add(created_at);
     a_client.add(msg.client_id);
     a_search.add(msg.content);
+    a_edited.add(edited_at);
+    a_deleted.add(deleted);
   }
+  const Seq last_seq = seq;
+  const auto count = static_cast<std::int64_t>(whole.messages.size());
   Params insert;
   insert.text(std::move(a_conv).finish())
       .text(std::move(a_seq).finish())
@@ -1802,7 +1857,9 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
       .text(std::move(a_meta).finish())
       .text(std::move(a_created).finish())
       .text(std::move(a_client).finish())
-      .binary(std::move(a_search).finish());
+      .binary(std::move(a_search).finish())
+      .text(std::move(a_edited).finish())
+      .text(std::move(a_deleted).finish());
   Params key, ensure, update, clamp;
   key.text(whole.id);
   ensure.text(whole.id).i64(whole.created_at != 0 ? whole.created_at : now);
@@ -1813,8 +1870,16 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
       .text(participants_json(*participants))
       .i64(whole.created_at)
       .i64(whole.updated_at != 0 ? whole.updated_at : now)
-      .i64(seq);
-  clamp.text(whole.id).i64(seq);
+      .i64(last_seq)
+      .i64(count);
+  clamp.text(whole.id).i64(last_seq);
+  // Read seqs raised as mark_read raises them (kMarkRead clamps to the new last_seq).
+  std::vector<Params> reads;
+  for (const auto& [user, read] : whole.read_seqs) {
+    if (std::min(read, last_seq) <= 0) continue;
+    reads.emplace_back();
+    reads.back().text(whole.id).text(user).i64(read);
+  }
 
   return with_reconnect(true, [&]() -> Result<Conversation> {
     Transaction tx(*this);
@@ -1823,19 +1888,50 @@ Result<Conversation> PgConnection::replace_conversation(const WholeConversation&
     auto old = load_conversation(whole.id, true);
     if (!old) return old.error();
     if (auto r = exec(Stmt::kDeleteMessagesOf, key); !r) return r.error();
-    if (seq > 0) {
+    if (count > 0) {
       // A message id taken by another conversation fails here with conflict.
       if (auto r = exec(Stmt::kInsertMessages, insert); !r) return r.error();
     }
     auto res = exec(Stmt::kReplaceConversation, update);
     if (!res) return res.error();
     if (PQntuples(res->get()) == 0) return err(Errc::internal);
-    if (auto ok = sync_participants(whole.id, old->participants, *participants, now); !ok) {
+    if (auto ok = sync_participants(whole.id, *participants, now); !ok) {
       return ok.error();
     }
     if (auto r = exec(Stmt::kClampReadState, clamp); !r) return r.error();
+    for (const Params& read : reads) {
+      if (auto r = exec(Stmt::kMarkRead, read); !r) return r.error();
+    }
+    if (auto r = exec(Stmt::kNoteChange, key); !r) return r.error();
     if (auto ok = tx.commit(); !ok) return ok.error();
     return conversation_at(res->get(), 0, 0);
+  });
+}
+
+Result<std::int64_t> PgConnection::last_change() {
+  return with_reconnect(true, [&]() -> Result<std::int64_t> {
+    auto res = exec(Stmt::kLastChange, Params{});
+    if (!res) return res.error();
+    if (PQntuples(res->get()) == 0) return err(Errc::internal);
+    return i64_at(res->get(), 0, 0);
+  });
+}
+
+Result<std::vector<ConversationChange>> PgConnection::changes_after(std::int64_t after,
+                                                                    std::size_t limit) {
+  Params params;
+  params.i64(after).i64(static_cast<std::int64_t>(
+      std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
+  return with_reconnect(true, [&]() -> Result<std::vector<ConversationChange>> {
+    auto res = exec(Stmt::kChangesAfter, params);
+    if (!res) return res.error();
+    const PGresult* r = res->get();
+    std::vector<ConversationChange> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i) {
+      out.push_back({std::string(text_at(r, i, 0)), i64_at(r, i, 1)});
+    }
+    return out;
   });
 }
 

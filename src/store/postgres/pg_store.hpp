@@ -131,6 +131,9 @@ class PgConnection final : public Connection {
                                                          TimeMs now) override;
   [[nodiscard]] Result<void> delete_conversation(const ConversationId& id) override;
   [[nodiscard]] Result<Conversation> replace_conversation(const WholeConversation& whole) override;
+  [[nodiscard]] Result<std::int64_t> last_change() override;
+  [[nodiscard]] Result<std::vector<ConversationChange>> changes_after(std::int64_t after,
+                                                                      std::size_t limit) override;
   [[nodiscard]] Result<std::int64_t> count_conversations() override;
   [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
                                         TimeMs at) override;
@@ -217,7 +220,6 @@ class PgConnection final : public Connection {
                                                      const std::optional<UserId>& by,
                                                      const std::string* content, TimeMs at);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
-                                               const std::vector<UserId>& old_participants,
                                                const std::vector<UserId>& participants, TimeMs at);
 
   std::shared_ptr<const PgConnInfo> info_;

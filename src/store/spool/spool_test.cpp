@@ -73,6 +73,11 @@ class FlakyConnection final : public Connection {
   Result<Conversation> replace_conversation(const WholeConversation& w) override {
     return in_->replace_conversation(w);
   }
+  Result<std::int64_t> last_change() override { return in_->last_change(); }
+  Result<std::vector<ConversationChange>> changes_after(std::int64_t after,
+                                                        std::size_t limit) override {
+    return in_->changes_after(after, limit);
+  }
   Result<std::int64_t> count_conversations() override { return in_->count_conversations(); }
   Result<void> add_member(const ConversationId& c, const UserId& u, TimeMs at) override {
     return in_->add_member(c, u, at);

@@ -122,8 +122,8 @@ constexpr char kSelectByClientId[] =
     " WHERE m.conversation = ?1 AND m.sender_id = ?2 AND m.client_id = ?3";
 constexpr char kInsertMessage[] =
     "INSERT INTO messages (conversation, seq, id, sender_id, sender_name, sender_role, kind,"
-    " content, meta, created_at, client_id)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    " content, meta, created_at, client_id, edited_at, deleted)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 // The hot path: a repeated (conversation, sender, client_id) inserts nothing (changes() is 0)
 // instead of failing, so the common case needs no lookup before the insert.
 constexpr char kAppendMessage[] =
@@ -164,7 +164,7 @@ constexpr char kDeleteConversation[] = "DELETE FROM conversations WHERE id = ?1"
 constexpr char kCountConversations[] = "SELECT count(*) FROM conversations";
 constexpr char kReplaceConversation[] =
     "UPDATE conversations SET title = ?2, created_at = ?3, updated_at = ?4, message_count = ?5,"
-    " last_seq = ?5, participants = ?6, settings = ?7, meta = ?8 WHERE id = ?1";
+    " last_seq = ?9, participants = ?6, settings = ?7, meta = ?8 WHERE id = ?1";
 constexpr char kDeleteMessages[] = "DELETE FROM messages WHERE conversation = ?1";
 // Retention: the oldest run created before a time ends right before the first message at or
 // after it; a prune removes every message up to a seq.
@@ -174,6 +174,16 @@ constexpr char kCountUpTo[] = "SELECT count(*) FROM messages WHERE conversation 
 constexpr char kDeleteUpTo[] = "DELETE FROM messages WHERE conversation = ?1 AND seq <= ?2";
 constexpr char kDropMessageCount[] =
     "UPDATE conversations SET message_count = max(0, message_count - ?2) WHERE id = ?1";
+// The change log (migrations/005_changes.sql). `WHERE true` settles SQLite's parsing of an
+// upsert after a SELECT.
+constexpr char kNoteChange[] =
+    "INSERT INTO conversation_changes (conversation, number)"
+    " SELECT ?1, coalesce(max(number), 0) + 1 FROM conversation_changes WHERE true"
+    " ON CONFLICT (conversation) DO UPDATE SET number = excluded.number";
+constexpr char kLastChange[] = "SELECT coalesce(max(number), 0) FROM conversation_changes";
+constexpr char kChangesAfter[] =
+    "SELECT conversation, number FROM conversation_changes WHERE number > ?1"
+    " ORDER BY number LIMIT ?2";
 constexpr char kClampReadState[] =
     "UPDATE read_state SET seq = ?2 WHERE conversation = ?1 AND seq > ?2";
 
@@ -207,6 +217,7 @@ constexpr char kAddMemberIfConversation[] =
     " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?1)"
     " ON CONFLICT (conversation, user_id) DO NOTHING";
 constexpr char kRemoveMember[] = "DELETE FROM members WHERE conversation = ?1 AND user_id = ?2";
+constexpr char kMembersOf[] = "SELECT user_id FROM members WHERE conversation = ?1";
 
 constexpr char kReadSeq[] = "SELECT seq FROM read_state WHERE conversation = ?1 AND user_id = ?2";
 constexpr char kSetReadSeq[] =
@@ -961,17 +972,34 @@ Result<void> SqliteConnection::insert_conversation(const Conversation& conv) {
   return stmt->run();
 }
 
-// Participants are members too: new ones join at `at`, removed ones leave.
+// Participants are members too: listed ones join at `at`. A restricted conversation (a
+// non-empty list) keeps no other member, whoever joined while it was open; opening it (an
+// empty list) makes nobody leave. (store.hpp, ConversationStore)
 Result<void> SqliteConnection::sync_participants(const ConversationId& id,
-                                                 const std::vector<UserId>& old_participants,
                                                  const std::vector<UserId>& participants,
                                                  TimeMs at) {
-  for (const UserId& old : old_participants) {
-    if (std::find(participants.begin(), participants.end(), old) != participants.end()) continue;
-    auto stmt = prepare(kRemoveMember);
-    if (!stmt) return stmt.error();
-    stmt->bind(1, id).bind(2, old);
-    if (auto ok = stmt->run(); !ok) return ok.error();
+  if (!participants.empty()) {
+    std::vector<UserId> others;
+    {
+      auto stmt = prepare(kMembersOf);
+      if (!stmt) return stmt.error();
+      stmt->bind(1, id);
+      for (;;) {
+        auto row = stmt->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        UserId user(stmt->text(0));
+        if (std::find(participants.begin(), participants.end(), user) == participants.end()) {
+          others.push_back(std::move(user));
+        }
+      }
+    }
+    for (const UserId& other : others) {
+      auto stmt = prepare(kRemoveMember);
+      if (!stmt) return stmt.error();
+      stmt->bind(1, id).bind(2, other);
+      if (auto ok = stmt->run(); !ok) return ok.error();
+    }
   }
   for (const UserId& user : participants) {
     auto stmt = prepare(kAddMember);
@@ -1007,7 +1035,7 @@ Result<Conversation> SqliteConnection::create_conversation(const NewConversation
     if (*row) return err(Errc::already_exists);
   }
   if (auto ok = insert_conversation(conv); !ok) return ok.error();
-  if (auto ok = sync_participants(conv.id, {}, conv.participants, conv.created_at); !ok) {
+  if (auto ok = sync_participants(conv.id, conv.participants, conv.created_at); !ok) {
     return ok.error();
   }
   if (auto ok = tx.commit(); !ok) return ok.error();
@@ -1087,7 +1115,7 @@ Result<Conversation> SqliteConnection::update_conversation(const ConversationId&
   if (!conv) return conv.error();
   if (patch.title) conv->title = *patch.title;
   if (participants) {
-    if (auto ok = sync_participants(id, conv->participants, *participants, at); !ok) {
+    if (auto ok = sync_participants(id, *participants, at); !ok) {
       return ok.error();
     }
     conv->participants = std::move(*participants);
@@ -1116,16 +1144,57 @@ Result<Conversation> SqliteConnection::update_conversation(const ConversationId&
 Result<void> SqliteConnection::delete_conversation(const ConversationId& id) {
   // One statement: foreign keys cascade to messages (and through the triggers, their search
   // index), read_state and members.
-  auto stmt = prepare(kDeleteConversation);
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  {
+    auto stmt = prepare(kDeleteConversation);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, id);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  if (sqlite3_changes(db_) == 0) return err(Errc::not_found);
+  if (auto ok = note_change(id); !ok) return ok.error();
+  return tx.commit();
+}
+
+Result<void> SqliteConnection::note_change(const ConversationId& id) {
+  auto stmt = prepare(kNoteChange);
   if (!stmt) return stmt.error();
   stmt->bind(1, id);
-  if (auto ok = stmt->run(); !ok) return ok.error();
-  if (sqlite3_changes(db_) == 0) return err(Errc::not_found);
-  return {};
+  return stmt->run();
+}
+
+Result<std::int64_t> SqliteConnection::last_change() {
+  auto stmt = prepare(kLastChange);
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return *row ? stmt->int64(0) : 0;
+}
+
+Result<std::vector<ConversationChange>> SqliteConnection::changes_after(std::int64_t after,
+                                                                        std::size_t limit) {
+  auto stmt = prepare(kChangesAfter);
+  if (!stmt) return stmt.error();
+  stmt->bind(1, after).bind(
+      2, static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<int>::max())));
+  std::vector<ConversationChange> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return out;
+    out.push_back({stmt->text(0), stmt->int64(1)});
+  }
 }
 
 Result<Conversation> SqliteConnection::replace_conversation(const WholeConversation& whole) {
-  if (!is_valid_id(whole.id)) return err(Errc::invalid_argument);
+  if (!is_valid_id(whole.id) || whole.first_seq < 1) return err(Errc::invalid_argument);
+  // The states the messages had in their source, by index: stored with them.
+  std::vector<const WholeConversation::MessageState*> states(whole.messages.size(), nullptr);
+  for (const auto& state : whole.states) {
+    if (state.index >= whole.messages.size()) return err(Errc::invalid_argument);
+    states[state.index] = &state;
+  }
   auto fields = detail::normalize_fields(whole.participants, whole.settings, whole.meta);
   if (!fields) return fields.error();
   auto& [participants, settings, meta] = *fields;
@@ -1151,7 +1220,7 @@ Result<Conversation> SqliteConnection::replace_conversation(const WholeConversat
                                           : now;
   conv.updated_at = whole.updated_at != 0 ? whole.updated_at : now;
   conv.message_count = static_cast<std::int64_t>(whole.messages.size());
-  conv.last_seq = conv.message_count;
+  conv.last_seq = whole.first_seq - 1 + conv.message_count;
   conv.is_active = existing ? existing->is_active : true;
   conv.participants = std::move(*participants);
   conv.settings = std::move(*settings);
@@ -1174,19 +1243,29 @@ Result<Conversation> SqliteConnection::replace_conversation(const WholeConversat
         .bind(5, conv.last_seq)
         .bind(6, participants_text)
         .bind(7, conv.settings)
-        .bind(8, conv.meta);
+        .bind(8, conv.meta)
+        .bind(9, conv.last_seq);
     if (auto ok = stmt->run(); !ok) return ok.error();
   } else if (auto ok = insert_conversation(conv); !ok) {
     return ok.error();
   }
 
-  Seq seq = 0;
+  static const std::string kEmpty;
+  static const std::string kEmptyObject = "{}";
+  Seq seq = whole.first_seq - 1;
   for (std::size_t i = 0; i < whole.messages.size(); ++i) {
     const NewMessage& msg = whole.messages[i];
     const MessageId id = msg.id.empty() ? new_message_id() : msg.id;
     const std::string kind = msg.kind.empty() ? "text" : msg.kind;
     std::optional<std::string> client_id;
     if (msg.client_id && !msg.client_id->empty()) client_id = msg.client_id;
+    const TimeMs created_at = msg.created_at != 0 ? msg.created_at : now;
+    // A soft-deleted message is stored as delete_message leaves one.
+    const bool deleted = states[i] != nullptr && states[i]->deleted;
+    std::optional<std::int64_t> edited_at;
+    if (states[i] != nullptr) {
+      edited_at = deleted ? states[i]->edited_at.value_or(created_at) : states[i]->edited_at;
+    }
     auto stmt = prepare(kInsertMessage);
     if (!stmt) return stmt.error();
     stmt->bind(1, conv.id)
@@ -1196,10 +1275,12 @@ Result<Conversation> SqliteConnection::replace_conversation(const WholeConversat
         .bind(5, msg.sender.name)
         .bind(6, msg.sender.role)
         .bind(7, kind)
-        .bind(8, msg.content)
-        .bind(9, message_meta[i])
-        .bind(10, msg.created_at != 0 ? msg.created_at : now)
-        .bind(11, client_id);
+        .bind(8, deleted ? kEmpty : msg.content)
+        .bind(9, deleted ? kEmptyObject : message_meta[i])
+        .bind(10, created_at)
+        .bind(11, client_id)
+        .bind(12, edited_at)
+        .bind(13, deleted);
     if (auto ok = stmt->run(); !ok) return ok.error();
   }
   {
@@ -1208,11 +1289,18 @@ Result<Conversation> SqliteConnection::replace_conversation(const WholeConversat
     stmt->bind(1, conv.id).bind(2, conv.last_seq);
     if (auto ok = stmt->run(); !ok) return ok.error();
   }
-  const std::vector<UserId> old_participants =
-      existing ? existing->participants : std::vector<UserId>{};
-  if (auto ok = sync_participants(conv.id, old_participants, conv.participants, now); !ok) {
+  for (const auto& [user, read] : whole.read_seqs) {
+    const Seq raised = std::min(read, conv.last_seq);
+    if (raised <= 0) continue;
+    auto stmt = prepare(kSetReadSeq);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, conv.id).bind(2, user).bind(3, raised);
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  if (auto ok = sync_participants(conv.id, conv.participants, now); !ok) {
     return ok.error();
   }
+  if (auto ok = note_change(conv.id); !ok) return ok.error();
   if (auto ok = tx.commit(); !ok) return ok.error();
   return conv;
 }
@@ -1556,6 +1644,7 @@ Result<std::int64_t> SqliteConnection::prune(const ConversationId& conversation,
     stmt->bind(1, conversation).bind(2, count);
     if (auto ok = stmt->run(); !ok) return ok.error();
   }
+  if (auto ok = note_change(conversation); !ok) return ok.error();
   if (auto ok = tx.commit(); !ok) return ok.error();
   return count;
 }

@@ -107,6 +107,9 @@ class SqliteConnection final : public Connection {
                                                          TimeMs now) override;
   [[nodiscard]] Result<void> delete_conversation(const ConversationId& id) override;
   [[nodiscard]] Result<Conversation> replace_conversation(const WholeConversation& whole) override;
+  [[nodiscard]] Result<std::int64_t> last_change() override;
+  [[nodiscard]] Result<std::vector<ConversationChange>> changes_after(std::int64_t after,
+                                                                      std::size_t limit) override;
   [[nodiscard]] Result<std::int64_t> count_conversations() override;
   [[nodiscard]] Result<void> add_member(const ConversationId& conversation, const UserId& user,
                                         TimeMs at) override;
@@ -158,8 +161,9 @@ class SqliteConnection final : public Connection {
   // The conversation's last seq; not_found when it does not exist.
   [[nodiscard]] Result<Seq> last_seq_of(const ConversationId& id);
   [[nodiscard]] Result<void> insert_conversation(const Conversation& conversation);
+  // Numbers a change of `id` in the change log. Requires: inside the changing transaction.
+  [[nodiscard]] Result<void> note_change(const ConversationId& id);
   [[nodiscard]] Result<void> sync_participants(const ConversationId& id,
-                                               const std::vector<UserId>& old_participants,
                                                const std::vector<UserId>& participants, TimeMs at);
   [[nodiscard]] Result<StoredMessage> change_message(const ConversationId& conversation, Seq seq,
                                                      const std::optional<UserId>& by,

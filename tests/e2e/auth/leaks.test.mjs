@@ -76,6 +76,61 @@ test('a conversation restricted after a user joined leaves her inbox', async () 
   assert.ok((await api(server.url, 'GET', '/api/conversations', undefined, as('bob'))).json.conversations.some((c) => c.id === conv), 'bob still sees it');
 });
 
+test('restricting the participants removes the others\' memberships and tells their live sessions', async () => {
+  const conv = uid('restricted-live');
+  const alice = await login('alice');
+  const bob = await login('bob');
+  for (const c of [alice, bob]) assert.equal((await c.request({ op: 'join', conversation: conv })).type, 'history');
+  assert.equal((await alice.request({ op: 'send', conversation: conv, content: 'before' })).type, 'ack');
+  const byAdmin = async (user) => (await api(server.url, 'GET', `/api/conversations?user=${user}&limit=500`, undefined, bearer(ADMIN))).json.conversations;
+  assert.ok((await byAdmin('alice')).some((c) => c.id === conv), 'alice is a member while it is open');
+
+  const from = alice.events.length;
+  const patched = await api(server.url, 'PATCH', `/api/conversations/${conv}`, { participants: ['bob', 'carol'] }, bearer(ADMIN));
+  assert.equal(patched.status, 200, patched.text);
+  // Her live session leaves the room and is told why.
+  const left = await alice.next((e) => e.type === 'left' && e.conversation === conv, { from, timeoutMs: 5000, desc: 'a left event' });
+  assert.equal(left.reason, 'not_a_participant');
+  assert.ok(alice.isOpen, 'the connection stays open');
+  // Bob, still a participant, stays in the room; alice gets nothing more of it.
+  assert.equal((await bob.request({ op: 'send', conversation: conv, content: 'after' })).type, 'ack');
+  await bob.next((e) => e.type === 'message' && e.message.content === 'after', { desc: "bob's own message" });
+  await sleep(200);
+  assert.ok(!alice.events.slice(from).some((e) => e.type === 'message'), 'no message after she left');
+  assert.equal((await alice.request({ op: 'join', conversation: conv })).code, 'forbidden');
+
+  // Her membership is gone, not only hidden: an admin listing her conversations does not
+  // show it, and opening the conversation again does not bring it back into her inbox.
+  assert.ok(!(await byAdmin('alice')).some((c) => c.id === conv), 'alice is no longer a member');
+  assert.ok((await byAdmin('bob')).some((c) => c.id === conv), 'bob still is');
+  const reopened = await api(server.url, 'PATCH', `/api/conversations/${conv}`, { participants: [] }, bearer(ADMIN));
+  assert.equal(reopened.status, 200, reopened.text);
+  const inbox = (await api(server.url, 'GET', '/api/conversations?limit=500', undefined, as('alice'))).json.conversations;
+  assert.equal(inbox.find((c) => c.id === conv), undefined, 'not in her inbox, no unread');
+});
+
+// The inbox lists by membership, and a join's membership is written after the appends queued
+// around it (the join burst fix): without the listing waiting for it, 34-64 of 200 of these
+// (join, send, ack, list) found the conversation missing from the inbox.
+test('a conversation one joined and sent to is in one\'s inbox at once', async () => {
+  const own = await startServer({ env: { AUTH_MODE: 'token', JWT_SECRET: SECRET, RATE_LIMIT_PER_S: '0', REST_RATE_LIMIT_PER_S: '0' } });
+  try {
+    const c = await login('ivy', {}, own.wsUrl);
+    const missing = [];
+    for (let i = 0; i < 200; i++) {
+      const conv = uid('joined');
+      assert.equal((await c.request({ op: 'join', conversation: conv })).type, 'history');
+      assert.equal((await c.request({ op: 'send', conversation: conv, content: 'x' })).type, 'ack');
+      const inbox = await api(own.url, 'GET', '/api/conversations?limit=1', undefined, as('ivy'));
+      if (inbox.json.conversations[0]?.id !== conv) missing.push(conv);
+    }
+    assert.deepEqual(missing, []);
+  } finally {
+    await own.stop();
+    fs.rmSync(own.dataDir, { recursive: true, force: true });
+  }
+});
+
 test('creating a conversation under a hidden id answers as under a missing one', async () => {
   const secret = uid('secret');
   assert.equal((await api(server.url, 'POST', '/api/conversations', { id: secret, participants: ['alice'] }, bearer(ADMIN))).status, 201);

@@ -176,6 +176,23 @@ describe('namespaces and handshake auth', () => {
     assert.equal(m.senderName, 'Handshake');
   });
 
+  it('a CONNECT claim identifies without the status stream until the socket asks for it', async () => {
+    // The stream sends every subscriber the whole online list per connect: thousands of
+    // claim-only sockets must not pay for it (bench sio-idle).
+    const quiet = await ctx.sio({ auth: { userId: uid('quiet'), name: 'Quiet' } });
+    const erin = uid('erin');
+    const e = await ctx.sio({ name: 'erin' });
+    await call(e.socket, 'authenticate', { userId: erin, name: 'Erin' });
+    assert.equal(await quiet.rec.arrives('user-status-change', (x) => x.userId === erin, 300), false,
+      'no status events before the socket asks');
+    quiet.socket.emit('get-online-users');
+    await quiet.rec.next('online-users', (list) => list.some((u) => u.id === erin));
+    const frank = uid('frank');
+    const f = await ctx.sio({ name: 'frank' });
+    await call(f.socket, 'authenticate', { userId: frank, name: 'Frank' });
+    await quiet.rec.next('user-status-change', (x) => x.userId === frank && x.status === 'online');
+  });
+
   it('refuses a CONNECT whose auth is invalid', async () => {
     const socket = io(ctx.server.url, {
       forceNew: true, reconnection: false, transports: ['websocket'], auth: { userId: 'bad id with spaces' },

@@ -1,0 +1,110 @@
+#include "net/ws_connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace parley::net {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class Quiet final : public WsConnection::Handler {
+ public:
+  void on_message(WsConnection&, std::string_view, bool) override {}
+  void on_oversized(WsConnection&, std::uint64_t) override {}
+  void on_closed(WsConnection&) override {}
+};
+
+// A WsConnection on the server end of a loopback TCP pair; the test holds the client end.
+// Nothing runs the io_context but the test, so it decides when a write starts and completes.
+class WsConnectionTest : public ::testing::Test {
+ protected:
+  void open(WsLimits limits, std::size_t small_buffers = 0) {
+    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    client_.open(tcp::v4());
+    if (small_buffers) {
+      client_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(small_buffers)));
+    }
+    client_.connect(acceptor.local_endpoint());
+    WsSocket server(asio::make_strand(ioc_));
+    acceptor.accept(server);
+    if (small_buffers) {
+      server.set_option(asio::socket_base::send_buffer_size(static_cast<int>(small_buffers)));
+    }
+    limits.idle_timeout = {};  // no keep-alive timer
+    conn_ = std::make_shared<WsConnection>(std::move(server), limits, stats_, "test");
+    conn_->start(std::make_shared<Quiet>());
+  }
+  static hub::Frame frame(std::string text) {
+    return std::make_shared<const std::string>(std::move(text));
+  }
+  // Runs the server's io_context while the client end reads; returns the bytes that arrived
+  // within 5 s (stops at `n`).
+  std::size_t read_client(std::size_t n) {
+    std::thread runner([this] { ioc_.run_for(std::chrono::seconds(10)); });
+    std::size_t got = 0;
+    std::vector<char> buf(64 * 1024);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (got < n && std::chrono::steady_clock::now() < deadline) {
+      if (client_.available() == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      got += client_.read_some(asio::buffer(buf));
+    }
+    ioc_.stop();
+    runner.join();
+    return got;
+  }
+
+  NetStats stats_;  // outlives the handlers the io_context still holds
+  asio::io_context ioc_;
+  tcp::socket client_{ioc_};
+  std::shared_ptr<WsConnection> conn_;
+};
+
+// Issue 14: a replayed outage spool reaches a room's members as batches posted back to back,
+// faster than a write completes; 3,436 of them closed every member as slow, each reading
+// promptly. Frames behind a write that has just started are a burst, not a slow client.
+TEST_F(WsConnectionTest, ABurstBehindAWriteJustStartedIsNotSlow) {
+  WsLimits limits;  // 1024 frames, stalled after 1 s
+  open(limits);
+  conn_->push(ws::Opcode::text, frame("first"));
+  ASSERT_EQ(ioc_.poll_one(), 1u);  // the flush: the write of "first" is in flight
+  std::vector<hub::Frame> burst;
+  for (int i = 0; i < 3000; ++i) burst.push_back(frame("m" + std::to_string(100000 + i)));
+  for (std::size_t at = 0; at < burst.size(); at += 256) {
+    const std::size_t n = std::min<std::size_t>(256, burst.size() - at);
+    conn_->push_batch(std::span<const hub::Frame>(burst.data() + at, n));
+  }
+  EXPECT_FALSE(conn_->closed_as_slow());
+  // Every frame reaches the client: 2 header bytes + "first", then 3000 x (2 + 7).
+  EXPECT_EQ(read_client(7 + 3000 * 9), 7u + 3000 * 9);
+  EXPECT_EQ(stats_.slow_closed.load(), 0u);
+}
+
+// The rule still closes a client whose socket is not taking what was written: a write that
+// stays in flight past send_stall with send_queue_frames behind it.
+TEST_F(WsConnectionTest, FramesBehindAStalledWriteCloseTheConnectionAsSlow) {
+  WsLimits limits;
+  limits.send_stall = std::chrono::milliseconds(50);
+  open(limits, 4096);  // small kernel buffers, and the client reads nothing
+  conn_->push(ws::Opcode::text, frame(std::string(1024 * 1024, 'x')));
+  ASSERT_EQ(ioc_.poll_one(), 1u);  // the 1 MiB write starts and cannot complete
+  ioc_.poll();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ioc_.poll();
+  std::vector<hub::Frame> behind(1100, frame("late"));
+  conn_->push_batch(behind);
+  EXPECT_TRUE(conn_->closed_as_slow());
+  EXPECT_EQ(stats_.slow_closed.load(), 1u);
+}
+
+}  // namespace
+}  // namespace parley::net
