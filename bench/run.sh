@@ -289,11 +289,7 @@ run_scenarios() {
   selected sio && scenario sio-chat-rate-2000 sio-rate "${RATE2000[@]}" "${SIO[@]}"
   selected sio-polling && scenario sio-polling-chat-10x10 sio-polling "${CHAT10[@]}" "${SIO[@]}" --transport polling
   selected sio-fanout && scenario sio-fanout sio-fanout fanout --members "$FANOUT_MEMBERS" "${D[@]}" "${SIO[@]}"
-  # --anonymous: the idle sockets CONNECT without naming a user. An authenticated Socket.IO
-  # socket follows user status, and each user's connect sends every such socket the whole
-  # online list (radio-istic's online-users): 1,000 of them connecting cut 58 as slow
-  # consumers and left 672 MB of queued lists (bench/README.md, "Idle Socket.IO connections").
-  selected sio-idle && scenario sio-idle sio-idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)" "${SIO[@]}" --anonymous
+  selected sio-idle && scenario sio-idle sio-idle idle --stages "$IDLE_STAGES" --ping-seconds "$([[ $SMOKE == 1 ]] && echo 1 || echo 5)" "${SIO[@]}"
   if [[ $PEERS == 1 ]] && selected peer && [[ $PREFIX != before-* ]]; then
     SERVER_KIND=peer-sqlite
     scenario peer-sqlite-chat-10x10 peer-sqlite "${CHAT10[@]}" "${SIO[@]}"
