@@ -226,13 +226,15 @@ void Conn::on_engineio(std::string_view text, bool polling_record) {
     case eio::PacketType::open: {
       // {"sid", "upgrades", "pingInterval", ...}: polling needs the sid (read by
       // poll_handshake); both then connect to namespace "/" with the auth payload.
-      boost::json::object auth;
-      auth["userId"] = user_;
-      auth["name"] = user_;
       protocol::socketio::Packet connect;
       connect.type = protocol::socketio::PacketType::connect;
-      connect.has_data = true;
-      connect.data = std::move(auth);
+      if (!mode_.anonymous) {
+        boost::json::object auth;
+        auth["userId"] = user_;
+        auth["name"] = user_;
+        connect.has_data = true;
+        connect.data = std::move(auth);
+      }
       send(protocol::socketio::encode(connect));
       return;
     }

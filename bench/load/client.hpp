@@ -60,6 +60,10 @@ enum class Transport { websocket, polling };
 struct Mode {
   Protocol protocol = Protocol::native;
   Transport transport = Transport::websocket;  // socketio only
+  // socketio only: the CONNECT names no user, so the socket is admitted unauthenticated and
+  // does not follow user status (every authenticated Socket.IO socket gets `online-users`,
+  // the whole list, on each user's connect: see the idle scenario in bench/README.md).
+  bool anonymous = false;
 };
 // "native", "socketio-websocket", "socketio-polling": for labels and RESULT lines.
 std::string mode_name(const Mode& mode);

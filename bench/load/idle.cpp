@@ -115,7 +115,8 @@ std::string self_exe() {
 }
 
 std::optional<Worker> spawn(const std::string& exe, const Common& common, std::size_t count,
-                            const std::string& source, const std::string& prefix, bool join) {
+                            const std::string& source, const std::string& prefix, bool join,
+                            bool anonymous) {
   int in_pipe[2], out_pipe[2];
   if (pipe(in_pipe) != 0) return std::nullopt;
   if (pipe(out_pipe) != 0) {
@@ -131,6 +132,7 @@ std::optional<Worker> spawn(const std::string& exe, const Common& common, std::s
                                    "--prefix", prefix,
                                    "--hold",   "900"};
   if (join) args.push_back("--join");
+  if (anonymous) args.push_back("--anonymous");
   if (common.mode.protocol == Protocol::socketio) {
     args.insert(args.end(), {"--protocol", "socketio", "--transport",
                              common.mode.transport == Transport::polling ? "polling" : "websocket"});
@@ -308,7 +310,7 @@ int run_idle(const Common& common, const IdleOptions& opt) {
     for (std::size_t k = 0; k < nworkers; ++k) {
       const std::size_t count = need / nworkers + (k < need % nworkers ? 1 : 0);
       const std::string source = "127.0.0." + std::to_string(source_index++);
-      auto w = spawn(exe, common, count, source, prefix, opt.join);
+      auto w = spawn(exe, common, count, source, prefix, opt.join, opt.anonymous);
       if (!w) {
         problem = "could not start a worker process";
         ok = false;
@@ -415,6 +417,7 @@ int run_idle(const Common& common, const IdleOptions& opt) {
   boost::json::object o;
   o["scenario"] = common.label.empty() ? "idle" : common.label;
   o["join"] = opt.join;
+  o["anonymous"] = opt.anonymous;
   o["stages"] = stage_results;
   o["workers"] = workers.size();
   o["ok"] = ok;

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   idle_cmd->add_option("--ping-rate", idle.ping_rate)->capture_default_str();
   idle_cmd->add_option("--ping-seconds", idle.ping_seconds)->capture_default_str();
   idle_cmd->add_flag("--join", idle.join, "Idle connections also join one of 100 rooms");
+  idle_cmd->add_flag("--anonymous", idle.anonymous,
+                     "Socket.IO: idle connections CONNECT without a user (no user-status traffic)");
   idle_cmd->callback([&] { code = run_idle(common, idle); });
 
   std::size_t worker_count = 0;
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--prefix", worker_prefix);
   worker_cmd->add_option("--hold", worker_hold);
   worker_cmd->add_flag("--join", worker_join);
+  worker_cmd->add_flag("--anonymous", common.mode.anonymous);
   worker_cmd->callback([&] {
     code = run_idle_worker(common, worker_count, worker_source, worker_hold, worker_prefix,
                            worker_join);

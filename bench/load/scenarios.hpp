@@ -47,6 +47,8 @@ struct IdleOptions {
   double ping_rate = 200;         // pings per second over all probes
   double ping_seconds = 5;
   bool join = false;  // idle connections also join one of 100 rooms
+  // Socket.IO: the idle connections CONNECT without naming a user (the probes still do).
+  bool anonymous = false;
 };
 int run_idle(const Common& common, const IdleOptions& options);
 // The child process of `idle`: opens `count` connections from `source`, prints READY, holds

@@ -11,7 +11,8 @@ Client::Client(Hub& hub, const Authenticator& auth, const ClientOptions& options
       auth_(auth),
       options_(options),
       bucket_(options.rate_per_s, options.rate_burst),
-      deadline_(strand) {
+      deadline_(auth.requires_token() ? std::make_unique<boost::asio::steady_timer>(strand)
+                                      : nullptr) {
   set_address(options.address);
   set_strand(std::move(strand));
 }
@@ -39,8 +40,8 @@ Result<User> Client::authenticate(AuthRequest request, std::string& why) {
     if (identity->expires_at) {
       const auto left = std::chrono::milliseconds(*identity->expires_at - now_ms());
       arm(std::chrono::steady_clock::now() + left, "token expired");
-    } else {
-      deadline_.cancel();
+    } else if (deadline_) {
+      deadline_->cancel();
     }
   } else if (!first) {  // a repeated auth keeps what it does not restate
     if (user.name.empty()) user.name = this->user().name;
@@ -59,9 +60,10 @@ void Client::require_auth_within(std::chrono::steady_clock::duration timeout) {
 }
 
 void Client::arm(std::chrono::steady_clock::time_point when, const char* why) {
-  deadline_.expires_at(when);
+  if (!deadline_) return;  // open mode: nothing expires
+  deadline_->expires_at(when);
   std::weak_ptr<Session> weak = shared_from_this();
-  deadline_.async_wait([weak, why](boost::system::error_code ec) {
+  deadline_->async_wait([weak, why](boost::system::error_code ec) {
     if (ec) return;  // re-armed, or the client ended
     auto self = std::static_pointer_cast<Client>(weak.lock());
     if (!self || self->ended_) return;
@@ -82,7 +84,7 @@ void Client::submit(protocol::WireFormat format, protocol::Command cmd, Hub::Rep
 void Client::end() {
   if (ended_) return;
   ended_ = true;
-  deadline_.cancel();
+  if (deadline_) deadline_->cancel();
   hub_.disconnect(shared_from_this());
 }
 

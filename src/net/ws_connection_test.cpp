@@ -32,7 +32,7 @@ class WsConnectionTest : public ::testing::Test {
       client_.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(small_buffers)));
     }
     client_.connect(acceptor.local_endpoint());
-    tcp::socket server(ioc_);
+    WsSocket server(asio::make_strand(ioc_));
     acceptor.accept(server);
     if (small_buffers) {
       server.set_option(asio::socket_base::send_buffer_size(static_cast<int>(small_buffers)));

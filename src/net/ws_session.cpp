@@ -33,7 +33,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // strand (the socket's executor); `deliver` and `close` may be called from any thread.
 class WsSession final : public hub::Client, public WsConnection::Handler {
  public:
-  WsSession(tcp::socket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot,
+  WsSession(WsSocket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot,
             std::string address)
       : hub::Client(endpoint.hub_, endpoint.auth_,
                     hub::ClientOptions{endpoint.options_.limits, endpoint.options_.rate_per_s,
@@ -202,8 +202,21 @@ asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
       [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
   auto [ec] = co_await ws.async_accept(ctx.request, kNoThrow);
   if (ec) co_return std::nullopt;
-  auto session = std::make_shared<WsSession>(beast::get_lowest_layer(ws).release_socket(), *this,
-                                             ctx.slot, ctx.remote_address);
+  // The connection keeps the HTTP connection's strand, by its type (see WsStrand).
+  auto raw = beast::get_lowest_layer(ws).release_socket();
+  auto strand = strand_of(raw);
+  if (!strand) {
+    spdlog::error("ws: the connection is not on a strand of the server's io_context");
+    co_return std::nullopt;
+  }
+  boost::system::error_code aec;
+  auto socket = adopt_socket(raw, *strand, aec);
+  if (aec) {
+    spdlog::warn("ws: cannot take the connection: {}", aec.message());
+    co_return std::nullopt;
+  }
+  auto session = std::make_shared<WsSession>(std::move(socket), *this, ctx.slot,
+                                             ctx.remote_address);
   session->start(std::move(token));  // on the connection's strand, like every handler after
   co_return std::nullopt;
 }

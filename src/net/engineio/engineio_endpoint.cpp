@@ -57,7 +57,7 @@ bool parse_query(std::string_view target, Query& q) {
 
 }  // namespace
 
-EngineIoEndpoint::EngineIoEndpoint(asio::any_io_executor executor, HandlerFactory factory,
+EngineIoEndpoint::EngineIoEndpoint(asio::io_context::executor_type executor, HandlerFactory factory,
                                    EngineIoOptions options, NetStats* stats)
     : executor_(std::move(executor)),
       factory_(std::move(factory)),
@@ -206,13 +206,7 @@ asio::awaitable<std::optional<Response>> EngineIoEndpoint::serve_websocket(HttpC
   // Move the connection onto the session's strand, so the WebSocket, its timers and the
   // session state share one strand (the HTTP connection's strand then has nothing left).
   boost::system::error_code ec;
-  auto& old = ctx.stream.socket();
-  const auto protocol = old.local_endpoint(ec).protocol();
-  asio::ip::tcp::socket socket(s->strand());
-  if (!ec) {
-    const auto fd = old.release(ec);
-    if (!ec) socket.assign(protocol, fd, ec);
-  }
+  WsSocket socket = adopt_socket(ctx.stream.socket(), s->strand(), ec);
   if (ec) {
     spdlog::warn("engine.io: cannot take the connection: {}", ec.message());
     if (sid.empty()) s->post_close("internal error");

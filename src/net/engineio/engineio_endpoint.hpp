@@ -10,7 +10,7 @@
 // close_all() and sessions() are thread-safe.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <variant>
 
@@ -25,7 +25,7 @@ namespace parley::net::engineio {
 class EngineIoEndpoint final : public Endpoint {
  public:
   // `stats` may be null; when set it must outlive every session.
-  EngineIoEndpoint(boost::asio::any_io_executor executor, HandlerFactory factory,
+  EngineIoEndpoint(boost::asio::io_context::executor_type executor, HandlerFactory factory,
                    EngineIoOptions options, NetStats* stats = nullptr);
   ~EngineIoEndpoint() override;
 
@@ -48,7 +48,7 @@ class EngineIoEndpoint final : public Endpoint {
                                                                   const std::string& address);
   void add_cors(const Request& req, Response& res) const;
 
-  boost::asio::any_io_executor executor_;
+  boost::asio::io_context::executor_type executor_;
   HandlerFactory factory_;
   std::shared_ptr<const EngineIoOptions> options_;
   NetStats* stats_;

@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <memory>
 
 #include "core/log.hpp"
 #include "core/time.hpp"
@@ -57,10 +58,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
                                        std::move(address)},
                     engine->strand()),
         token_at_connect_(options.token_at_connect && auth.requires_token()),
-        engine_(engine),
-        strand_(engine->strand()) {}
-
-  const Strand& strand() const noexcept { return strand_; }
+        engine_(engine) {}
 
   // hub::Session. Thread-safe. Over a WebSocket the frames go straight into its connection
   // (one write per batch, the room's frame shared, not copied); over polling, to the
@@ -83,11 +81,16 @@ class ChatSocket final : public hub::Client, public SioSocket {
     if (auth.is_object()) {
       const auto& o = auth.get_object();
       token_ = str_field(o, "token");
-      claim_.id = id_field(o, "userId");
-      if (claim_.id.empty()) claim_.id = id_field(o, "user");
-      claim_.name = str_field(o, "name");
-      claim_.avatar = str_field(o, "avatar");
-      claim_.role = str_field(o, "role");
+      User claim;
+      claim.id = id_field(o, "userId");
+      if (claim.id.empty()) claim.id = id_field(o, "user");
+      claim.name = str_field(o, "name");
+      claim.avatar = str_field(o, "avatar");
+      claim.role = str_field(o, "role");
+      if (!claim.id.empty() || !claim.name.empty() || !claim.avatar.empty() ||
+          !claim.role.empty()) {
+        claim_ = std::make_unique<User>(std::move(claim));
+      }
     }
     if (token_.empty()) token_ = info.token;
   }
@@ -96,13 +99,14 @@ class ChatSocket final : public hub::Client, public SioSocket {
   // Authenticates when the CONNECT names anyone; false with `why` when that fails (the
   // CONNECT is refused). `known`: the stored user, for a token without name or avatar.
   bool connect(std::string& why, const User& known = {}) {
-    if (claim_.id.empty() && token_.empty()) {
+    if (claim().id.empty() && token_.empty()) {
       if (!token_at_connect_) return true;  // may authenticate later
       why = "a token is required";
       return false;
     }
-    auto user = hub::Client::authenticate(hub::AuthRequest{token_, claim_, known}, why);
+    auto user = hub::Client::authenticate(hub::AuthRequest{token_, claim(), known}, why);
     if (!user) return false;
+    claim_.reset();  // only an unauthenticated socket's later events read it
     // Authenticated at once. A token at connect is how radio-istic's clients come
     // (auth.token): such a socket follows every user's status and gets the online list on
     // connect (websocket-server.js:80-86). An open-mode claim ({userId, name}) identifies
@@ -185,8 +189,12 @@ class ChatSocket final : public hub::Client, public SioSocket {
   bool authenticate(User claimed, const std::string& token, boost::system::error_code& ec,
                     std::string& why) {
     auto user = hub::Client::authenticate(hub::AuthRequest{token, std::move(claimed), {}}, why);
-    if (!user) ec = user.error();
-    return static_cast<bool>(user);
+    if (!user) {
+      ec = user.error();
+      return false;
+    }
+    claim_.reset();
+    return true;
   }
 
   // hub::Client: the token expired. The client gets `error` {code: unauthorized} and the
@@ -209,7 +217,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
   // *_message event, under the handshake's user id if it gave one, else the role itself.
   bool ensure_role(const ChatRequest& req, AckId ack_id) {
     if (!is_authenticated()) {
-      User claimed = claim_;
+      User claimed = claim();
       if (req.claimed_user) claimed.id = *req.claimed_user;
       if (claimed.id.empty()) claimed.id = req.role;
       if (!req.command.identity.name.empty()) claimed.name = req.command.identity.name;
@@ -263,8 +271,8 @@ class ChatSocket final : public hub::Client, public SioSocket {
         if (req.format == WireFormat::sio_woz) {
           if (!ensure_role(req, ack_id)) return;
         } else {
-          if (!is_authenticated() && (req.claimed_user || !claim_.id.empty())) {
-            User claimed = claim_;
+          if (!is_authenticated() && (req.claimed_user || !claim().id.empty())) {
+            User claimed = claim();
             if (req.claimed_user) claimed.id = *req.claimed_user;
             boost::system::error_code ec;
             std::string why;
@@ -427,7 +435,9 @@ class ChatSocket final : public hub::Client, public SioSocket {
       const Seq found = r ? r->seq : 0;
       const bool failed = !r || r->failed;
       std::vector<MessageId> ids = r ? std::move(r->ids) : std::vector<MessageId>{};
-      asio::post(self->strand_, [self, req = std::move(req), ack_id, found, failed,
+      auto engine = self->engine_.lock();
+      if (!engine) return;  // the session is gone: no one to answer
+      asio::post(engine->strand(), [self, req = std::move(req), ack_id, found, failed,
                                  ids = std::move(ids)]() mutable {
         if (found == 0) {
           self->reply(req, ack_id,
@@ -446,9 +456,15 @@ class ChatSocket final : public hub::Client, public SioSocket {
 
   const bool token_at_connect_;
   std::weak_ptr<EioSocket> engine_;
-  Strand strand_;
+  // Who the CONNECT payload says the client is; null when it says nothing, and released once
+  // the socket is authenticated (nothing reads it then): 144 bytes on every idle socket.
+  const User& claim() const noexcept {
+    static const User kNobody;
+    return claim_ ? *claim_ : kNobody;
+  }
+
   std::string token_;  // from the CONNECT payload or the handshake (?token=, Bearer)
-  User claim_;         // who the CONNECT payload says the client is
+  std::unique_ptr<User> claim_;
   bool subscribed_ = false;
   std::atomic<bool> disconnected_{false};
 };
@@ -493,10 +509,10 @@ class ChatApp final : public SioApp {
       if (identity->user.name.empty() || identity->user.avatar.empty()) {
         // A token without a name (radio-istic signs only { id }): the user's stored name and
         // avatar, as the app's server reads its user from the database (lines 41-56).
-        hub_.archive().user(identity->user.id, [socket, done = std::move(done)](
-                                                   Result<User> known) mutable {
+        hub_.archive().user(identity->user.id, [socket, strand = connection.engine()->strand(),
+                                                 done = std::move(done)](
+                                                    Result<User> known) mutable {
           User user = known ? std::move(*known) : User{};
-          const auto strand = socket->strand();
           asio::post(strand, [socket, user = std::move(user), done = std::move(done)]() mutable {
             std::string refused;
             if (!socket->connect(refused, user)) {
@@ -525,7 +541,7 @@ class ChatApp final : public SioApp {
 
 }  // namespace
 
-SocketIoEndpoint::SocketIoEndpoint(asio::any_io_executor executor, hub::Hub& hub,
+SocketIoEndpoint::SocketIoEndpoint(asio::io_context::executor_type executor, hub::Hub& hub,
                                    const hub::Authenticator& auth, NetStats& stats,
                                    SocketIoOptions options)
     : engine_(std::move(executor),

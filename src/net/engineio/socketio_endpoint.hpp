@@ -11,7 +11,7 @@
 // authenticator and stats must outlive the endpoint and its sessions.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "hub/authenticator.hpp"
 #include "hub/hub.hpp"
@@ -38,7 +38,7 @@ struct SocketIoOptions {
 
 class SocketIoEndpoint final : public Endpoint {
  public:
-  SocketIoEndpoint(boost::asio::any_io_executor executor, hub::Hub& hub,
+  SocketIoEndpoint(boost::asio::io_context::executor_type executor, hub::Hub& hub,
                    const hub::Authenticator& auth, NetStats& stats, SocketIoOptions options);
 
   boost::asio::awaitable<std::optional<Response>> serve(HttpContext& ctx) override {

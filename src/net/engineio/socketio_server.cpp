@@ -1,6 +1,5 @@
 #include "net/engineio/socketio_server.hpp"
 
-#include <boost/asio/bind_executor.hpp>
 #include <boost/json/object.hpp>
 
 #include "core/log.hpp"
@@ -20,18 +19,17 @@ void SioConnection::on_open(EioSocket& socket) {
   engine_ = &socket;
   // A client that joins no namespace in time is closed (Socket.IO's connectTimeout). The
   // timer dies with this handler, which outlives the session's open state.
-  connect_timer_.emplace(socket.strand(), connect_timeout_);
-  connect_timer_->async_wait(asio::bind_executor(
-      socket.strand(), [this, weak = socket.weak_from_this()](boost::system::error_code ec) {
-        if (ec) return;
-        auto s = weak.lock();
-        if (!s || !s->is_open()) return;
-        if (namespaces_.empty()) s->close("connect timeout");
-      }));
+  connect_timer_ = std::make_unique<StrandTimer>(socket.strand(), connect_timeout_);
+  connect_timer_->async_wait([this, weak = socket.weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    auto s = weak.lock();
+    if (!s || !s->is_open()) return;
+    if (namespaces_.empty()) s->close("connect timeout");
+  });
 }
 
 void SioConnection::on_close(EioSocket& /*socket*/, std::string_view reason) {
-  if (connect_timer_) connect_timer_->cancel();
+  connect_timer_.reset();  // its wait completes with operation_aborted
   auto namespaces = std::move(namespaces_);
   namespaces_.clear();
   for (auto& [nsp, s] : namespaces) s->on_disconnect(reason);
@@ -52,8 +50,7 @@ void SioConnection::on_message(EioSocket& /*socket*/, std::string data, bool bin
     if (!pending_binary_) return fail("unexpected binary attachment");
     pending_binary_->attachments.push_back(std::move(data));
     if (pending_binary_->is_complete()) {
-      sio::Packet p = std::move(*pending_binary_);
-      pending_binary_.reset();
+      sio::Packet p = std::move(*std::exchange(pending_binary_, nullptr));
       dispatch(std::move(p));
     }
     return;
@@ -63,7 +60,7 @@ void SioConnection::on_message(EioSocket& /*socket*/, std::string data, bool bin
   auto packet = sio::decode(data, why);
   if (!packet) return fail(why);
   if (packet->is_binary() && !packet->is_complete()) {
-    pending_binary_ = std::move(*packet);
+    pending_binary_ = std::make_unique<sio::Packet>(std::move(*packet));
     return;
   }
   dispatch(std::move(*packet));
@@ -120,6 +117,7 @@ void SioConnection::connected(const std::string& nsp, std::shared_ptr<SioSocket>
   json::object reply;
   reply.emplace("sid", random_id());
   engine_->send_message(std::make_shared<const std::string>(sio::encode_connect(nsp, reply)));
+  connect_timer_.reset();  // connected: the timeout no longer applies
   auto& slot = namespaces_[nsp];
   if (slot) slot->on_disconnect("client namespace reconnect");
   slot = socket;

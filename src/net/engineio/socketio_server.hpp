@@ -99,9 +99,11 @@ class SioConnection final : public EioHandler {
   HandshakeInfo info_;
   std::chrono::milliseconds connect_timeout_;
   EioSocket* engine_ = nullptr;
-  std::optional<boost::asio::steady_timer> connect_timer_;
+  // Until the first namespace is joined (Socket.IO clears its connectTimeout then too); an
+  // idle connection keeps neither the timer nor its pending wait (about 600 bytes).
+  std::unique_ptr<StrandTimer> connect_timer_;
   std::map<std::string, std::shared_ptr<SioSocket>, std::less<>> namespaces_;
-  std::optional<sio::Packet> pending_binary_;  // waiting for its attachments
+  std::unique_ptr<sio::Packet> pending_binary_;  // waiting for its attachments
 };
 
 // Engine.IO handlers running Socket.IO with `app`.
