@@ -745,9 +745,7 @@ class TwoHubsTest : public ::testing::Test {
       ASSERT_TRUE(st);
       s.storage = std::move(*st);
       s.broker = std::make_unique<bus::MemoryBroker>(bus_);
-      Hub::Options options;
-      options.cache_messages = 8;
-      s.hub = std::make_unique<Hub>(ioc_.get_executor(), *s.storage, options);
+      s.hub = std::make_unique<Hub>(ioc_.get_executor(), *s.storage, hub_options());
       s.hub->attach_bus(*s.broker);
     }
     thread_ = std::thread([this] { ioc_.run(); });
@@ -761,6 +759,12 @@ class TwoHubsTest : public ::testing::Test {
     work_.reset();
     ioc_.stop();
     thread_.join();
+  }
+
+  virtual Hub::Options hub_options() {
+    Hub::Options options;
+    options.cache_messages = 8;
+    return options;
   }
 
   std::shared_ptr<RecordingSession> connect(int server, const std::string& user) {
@@ -870,6 +874,46 @@ TEST_F(TwoHubsTest, ALostSubscriptionCatchesUpWhenItIsBack) {
   EXPECT_EQ(send(alice, "room"), 4);
   bob->wait_type("message", 4);
   EXPECT_EQ(seqs(bob), (std::vector<Seq>{1, 2, 3, 4}));
+}
+
+// Issue 14, item 8 with several servers: each server has only its own sessions in its live
+// rooms, so restricting the participants on one server must reach the rooms of the others.
+// Before, the PATCH evicted only the members connected to the server that received it:
+// alice, on the other server, stayed in the room and kept getting its messages.
+class TwoHubsAccessTest : public TwoHubsTest {
+ protected:
+  Hub::Options hub_options() override {
+    auto options = TwoHubsTest::hub_options();
+    options.enforce_access = true;
+    return options;
+  }
+};
+
+TEST_F(TwoHubsAccessTest, RestrictingParticipantsOnOneServerEvictsMembersOnEveryServer) {
+  auto bob = connect(0, "bob");
+  auto alice = connect(1, "alice");
+  join(bob, "room");
+  join(alice, "room");
+  EXPECT_EQ(send(bob, "room"), 1);
+  alice->wait_type("message", 1);
+
+  std::promise<Result<Conversation>> patched;
+  store::ConversationPatch patch;
+  patch.participants = std::vector<UserId>{"bob"};
+  servers_[0].hub->archive().update("room", patch, [&](Result<Conversation> r) {
+    patched.set_value(std::move(r));
+  });
+  ASSERT_TRUE(patched.get_future().get());
+
+  alice->wait_type("left", 1);
+  auto left = alice->frames_of("left");
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].at("reason").as_string(), "not_a_participant");
+  EXPECT_EQ(send(bob, "room"), 2);
+  bob->wait_type("message", 2);
+  // Server 1 gets seq 2 by the bus too; give it the time a delivery takes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(seqs(alice), (std::vector<Seq>{1}));
 }
 
 }  // namespace
