@@ -31,12 +31,15 @@ void Room::when_ready(std::function<void()> fn) {
 // Loading runs on the storage writer, after every append queued before it: a commit is
 // either visible to the load or reaches on_commit() afterwards (often both: deduplicated
 // by seq in on_loaded). The conversation is created here if it is new ("created on first
-// join").
+// join"), in one transaction with the other rooms loading at the same time
+// (Storage::open_conversation: issue 14, a join storm over new rooms held an unrelated
+// send's ack back by one fsynced creation per room).
 void Room::start_load() {
   state_ = State::loading;
   const auto generation = generation_;
   const auto capacity = hub_.options().cache_messages;
-  hub_.storage_.write([self = shared_from_this(), capacity, generation](store::Connection& c) {
+  hub_.storage_.open_conversation(id_, [self = shared_from_this(), capacity,
+                                        generation](store::Connection& c) {
     Seq last = 0;
     std::vector<StoredMessage> messages;
     std::vector<UserId> participants;

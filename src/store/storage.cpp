@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "core/process.hpp"
+#include "core/time.hpp"
 
 namespace parley::store {
 namespace {
@@ -34,6 +35,9 @@ class UnavailableConnection final : public Connection {
     return down();
   }
   Result<Conversation> create_conversation(const NewConversation&) override { return down(); }
+  Result<void> ensure_conversations(std::span<const ConversationId>, TimeMs) override {
+    return down();
+  }
   Result<Conversation> ensure_conversation(const ConversationId&, TimeMs) override {
     return down();
   }
@@ -116,7 +120,7 @@ void Storage::append(NewMessage msg, Callback<Appended> done) {
   {
     std::lock_guard lock(write_mu_);
     if (!stopping_) {
-      write_queue_.push_back(WriteItem{std::move(p), {}, {}});
+      write_queue_.push_back(WriteItem{std::move(p), {}, {}, {}});
       write_cv_.notify_one();
       return;
     }
@@ -128,7 +132,7 @@ void Storage::write(Job job) {
   {
     std::lock_guard lock(write_mu_);
     if (!stopping_) {
-      write_queue_.push_back(WriteItem{nullptr, std::move(job), {}});
+      write_queue_.push_back(WriteItem{nullptr, std::move(job), {}, {}});
       write_cv_.notify_one();
       return;
     }
@@ -140,8 +144,24 @@ void Storage::add_member(ConversationId conversation, UserId user, TimeMs at) {
   std::lock_guard lock(write_mu_);
   if (stopping_) return;  // nobody waits on a membership
   write_queue_.push_back(
-      WriteItem{nullptr, {}, Membership{std::move(conversation), std::move(user), at}});
+      WriteItem{nullptr, {}, Membership{std::move(conversation), std::move(user), at}, {}});
   write_cv_.notify_one();
+}
+
+void Storage::open_conversation(ConversationId conversation, Job then) {
+  {
+    std::lock_guard lock(write_mu_);
+    if (!stopping_) {
+      write_queue_.push_back(
+          WriteItem{nullptr,
+                    {},
+                    {},
+                    std::make_unique<Opening>(Opening{std::move(conversation), std::move(then)})});
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  run_unavailable(then);
 }
 
 void Storage::read(Job job) {
@@ -191,7 +211,7 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
     {
       std::unique_lock lock(write_mu_);
       const auto ready = [&] { return stopping_ || !write_queue_.empty(); };
-      if (members_.empty()) {  // else: memberships left by write_members go next
+      if (members_.empty() && opens_.empty()) {  // else: what write_members/opens left goes next
         if (index_behind_ && !write_cv_.wait_for(lock, options_.index_idle, ready)) {
           // Idle for index_idle: catch the search index up (index_some stops at new work).
           lock.unlock();
@@ -200,7 +220,7 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
         }
         write_cv_.wait(lock, ready);
       }
-      if (write_queue_.empty() && stopping_ && members_.empty()) break;
+      if (write_queue_.empty() && stopping_ && members_.empty() && opens_.empty()) break;
       taken.swap(write_queue_);
     }
     // Memberships wait (in members_) until the appends around them are committed: a join
@@ -217,9 +237,13 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
       } else if (taken.front().job) {
         Job job = std::move(taken.front().job);
         taken.pop_front();
-        write_members(*conn, true);  // a job sees the joins queued before it
+        write_opens(*conn, true);  // a job sees the creations and joins queued before it
+        write_members(*conn, true);
         job(*conn);
         index_behind_ = true;  // a job may insert messages (replace_conversation)
+      } else if (taken.front().open) {
+        opens_.push_back(std::move(*taken.front().open));
+        taken.pop_front();
       } else {
         members_.push_back(std::move(taken.front().member));
         taken.pop_front();
@@ -230,7 +254,9 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
       std::lock_guard lock(write_mu_);
       stopping = stopping_;
     }
-    write_members(*conn, stopping);
+    // Openings first: a membership is recorded only in a conversation that exists.
+    write_opens(*conn, stopping);
+    if (opens_.empty()) write_members(*conn, stopping);
     if (index_behind_ && unindexed_ > options_.index_backlog) index_some(*conn, false);
   }
 }
@@ -263,6 +289,42 @@ void Storage::index_some(Connection& conn, bool idle) {
     std::lock_guard lock(write_mu_);
     if (stopping_ || !write_queue_.empty()) return;  // the next open catches up the rest
   }
+}
+
+bool Storage::work_queued() {
+  std::lock_guard lock(write_mu_);
+  return !write_queue_.empty();
+}
+
+void Storage::write_opens(Connection& conn, bool all) {
+  std::size_t done = 0;
+  while (done < opens_.size()) {
+    if (done == opened_) {
+      // The next chunk's conversations, in one transaction (a room of a conversation that
+      // exists is loaded the same way: its row is left as it is).
+      const std::size_t n =
+          std::min(std::max<std::size_t>(1, options_.max_opens), opens_.size() - done);
+      std::vector<ConversationId> ids;
+      ids.reserve(n);
+      for (std::size_t i = done; i < done + n; ++i) ids.push_back(opens_[i].conversation);
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      if (auto ok = conn.ensure_conversations(ids, now_ms()); !ok) {
+        // Each `then` tries its own conversation again (ensure_conversation), so one bad
+        // id fails its own room only and a dead database is reported to every one.
+        write_errors_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("storage: {} conversations not created together: {}", ids.size(),
+                     ok.error().message());
+      }
+      opened_ = done + n;
+    }
+    Job then = std::move(opens_[done].then);
+    ++done;
+    then(conn);
+    if (!all && done < opens_.size() && work_queued()) break;  // appends first
+  }
+  opens_.erase(opens_.begin(), opens_.begin() + static_cast<std::ptrdiff_t>(done));
+  opened_ -= done;
 }
 
 void Storage::write_members(Connection& conn, bool all) {

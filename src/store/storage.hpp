@@ -38,6 +38,9 @@ class Storage {
     // Memberships written in one transaction at most: 1024 rows cost SQLite about as much
     // as one group commit of the chat benchmark (bench/README.md, join storm).
     std::size_t max_members = 1024;
+    // Conversations created in one transaction at most by open_conversation; the loads that
+    // follow them run one by one, back down whenever appends are queued.
+    std::size_t max_opens = 256;
   };
   struct Stats {
     std::uint64_t appended = 0;  // messages committed
@@ -70,6 +73,16 @@ class Storage {
   // them, so a join burst costs a few commits and never holds an append back by more than
   // one of them. In order with jobs: a job sees every membership queued before it.
   void add_member(ConversationId conversation, UserId user, TimeMs at);
+  // Runs `then` on the writer once `conversation` exists (a room's load: a conversation is
+  // created on its first join). The conversations of the opens queued together are created
+  // in one transaction (Connection::ensure_conversations) after the appends queued before
+  // them, and each `then` runs after that commit, before any job queued after it: a burst
+  // of first joins costs one commit, not one fsynced job per room, and an append waits for
+  // at most one such commit or one `then` (issue 14). An append queued after an open may be
+  // committed before its `then` runs (an append creates its conversation itself): `then`
+  // sees it, as it sees every append queued before. If the creation failed, `then` runs
+  // all the same: its own calls meet the error.
+  void open_conversation(ConversationId conversation, Job then);
 
   // Commits what is queued, runs queued jobs, then joins every thread. Later calls fail
   // with Errc::unavailable: an append's callback gets it, a write or read job runs at once,
@@ -86,10 +99,15 @@ class Storage {
     NewMessage msg;
     Callback<Appended> done;
   };
-  struct WriteItem {  // an append, a job or (neither set) a membership
+  struct Opening {
+    ConversationId conversation;
+    Job then;
+  };
+  struct WriteItem {  // an append, a job, an opening or (none set) a membership
     std::unique_ptr<PendingAppend> append;
     Job job;
     Membership member;
+    std::unique_ptr<Opening> open;
   };
 
   Storage(std::shared_ptr<Database> db, Options options);
@@ -101,6 +119,11 @@ class Storage {
   // Writes the memberships gathered in members_ (writer only), in chunks of
   // Options::max_members; with `all` false it stops early when appends are queued.
   void write_members(Connection& conn, bool all);
+  // Creates the conversations of the openings gathered in opens_ and runs their `then`s
+  // (writer only), as write_members does its memberships.
+  void write_opens(Connection& conn, bool all);
+  // Whether anything waits in write_queue_ (writer only: to back down to it).
+  bool work_queued();
 
   std::shared_ptr<Database> db_;
   Options options_;
@@ -121,6 +144,10 @@ class Storage {
   std::size_t unindexed_ = 0;
   // Writer thread only: memberships taken from the queue, not yet written.
   std::vector<Membership> members_;
+  // Writer thread only: openings taken from the queue whose `then` has not run; the first
+  // `opened_` of them have had their conversations created.
+  std::vector<Opening> opens_;
+  std::size_t opened_ = 0;
 
   std::atomic<bool> up_{true};
   std::atomic<std::uint64_t> appended_{0}, batches_{0}, write_errors_{0}, reads_{0};

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <latch>
+#include <optional>
 
 #include "store/memory/memory_store.hpp"
 
@@ -180,6 +182,63 @@ TEST(Storage, AppendsQueuedBehindAJoinBurstAreCommittedFirst) {
   });
   release.set_value();
   EXPECT_EQ(members_at_ack.get_future().get(), 1u);  // alice's read state only
+}
+
+// Room loads (issue 14): a join storm over new rooms queues one opening per room.
+TEST(Storage, OpeningsQueuedTogetherAreCreatedTogetherAfterTheAppendsQueuedWithThem) {
+  auto storage = open_memory();
+  // Hold the writer in a job, so that the openings and the append are taken in one drain.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::promise<void> entered;
+  storage->write([released, &entered](Connection&) {
+    entered.set_value();
+    released.wait();
+  });
+  entered.get_future().get();
+  constexpr int kRooms = 300;
+  std::vector<std::int64_t> seen(kRooms, -1);  // conversations each `then` saw; writer only
+  std::vector<bool> exists(kRooms, false);
+  for (int i = 0; i < kRooms; ++i) {
+    const std::string id = "r" + std::to_string(i);
+    storage->open_conversation(id, [&, i, id](Connection& c) {
+      exists[static_cast<std::size_t>(i)] = c.get_conversation(id).has_value();
+      auto n = c.count_conversations();
+      seen[static_cast<std::size_t>(i)] = n ? *n : -1;
+    });
+  }
+  std::promise<std::int64_t> conversations_at_ack;
+  storage->append(msg("canary", "hello"), [&](Result<Appended> r) {
+    ASSERT_TRUE(r);
+    // On the writer thread: the append was committed before any opening's creation.
+    auto conn = storage->database().connect();
+    auto n = (*conn)->count_conversations();
+    conversations_at_ack.set_value(n ? *n : -1);
+  });
+  // A job queued after the openings runs after every `then`.
+  std::promise<bool> after;
+  storage->write(
+      [&](Connection&) { after.set_value(std::count(seen.begin(), seen.end(), -1) == 0); });
+  release.set_value();
+  EXPECT_EQ(conversations_at_ack.get_future().get(), 1);  // the canary's own
+  EXPECT_TRUE(after.get_future().get());
+  for (int i = 0; i < kRooms; ++i) {
+    EXPECT_TRUE(exists[static_cast<std::size_t>(i)]) << i;
+    // The first chunk (Options::max_opens, 256) was created before its first `then` ran.
+    EXPECT_GE(seen[static_cast<std::size_t>(i)], i < 256 ? 257 : kRooms + 1) << i;
+  }
+}
+
+TEST(Storage, AnOpeningAfterStopRunsOverAnUnavailableConnection) {
+  auto storage = open_memory();
+  storage->stop();
+  std::optional<boost::system::error_code> got;
+  storage->open_conversation("room", [&](Connection& c) {
+    auto r = c.ensure_conversation("room", 1);
+    got = r ? boost::system::error_code() : r.error();
+  });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, Errc::unavailable);
 }
 
 }  // namespace

@@ -205,6 +205,12 @@ class ConversationStore {
   // The conversation, created empty (at `now`) if it does not exist.
   [[nodiscard]] virtual Result<Conversation> ensure_conversation(const ConversationId& id,
                                                                  TimeMs now) = 0;
+  // ensure_conversation for each of `ids`, in one transaction (nothing is created unless all
+  // are): the empty ones at `now`, the rest left as they are. invalid_argument for a bad id.
+  // Storage's writer gathers the first joins of new rooms into one call, so a join burst
+  // over new rooms costs one commit, not one per room (issue 14).
+  [[nodiscard]] virtual Result<void> ensure_conversations(std::span<const ConversationId> ids,
+                                                          TimeMs now) = 0;
   [[nodiscard]] virtual Result<Conversation> get_conversation(const ConversationId& id) = 0;
   // Participants are members (the inbox lists a conversation to its members): setting them
   // (here or by replace_conversation) makes the listed users members, and a non-empty list,

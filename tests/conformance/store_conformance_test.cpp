@@ -533,6 +533,29 @@ TEST_P(ConversationStoreConformance, EnsureConversation) {
   EXPECT_EQ(ok(c().count_conversations()), 1);
 }
 
+TEST_P(ConversationStoreConformance, EnsureConversationsCreatesTheMissingOnesAndKeepsTheRest) {
+  const Conversation lobby = ok(c().ensure_conversation("lobby", 1000));
+  append_one(message("lobby", "u1", "hello"));
+  const std::vector<ConversationId> ids{"a", "lobby", "b", "a"};
+  ok(c().ensure_conversations(ids, 7000));
+  for (const char* id : {"a", "b"}) {
+    const Conversation made = ok(c().get_conversation(id));
+    EXPECT_EQ(made.created_at, 7000) << id;
+    EXPECT_EQ(made.updated_at, 7000) << id;
+    EXPECT_EQ(made.last_seq, 0) << id;
+  }
+  const Conversation kept = ok(c().get_conversation("lobby"));
+  EXPECT_EQ(kept.created_at, lobby.created_at);
+  EXPECT_EQ(kept.last_seq, 1);
+  EXPECT_EQ(ok(c().count_conversations()), 3);
+  ok(c().ensure_conversations({}, 1));
+  // One bad id: none of the others is created.
+  const std::vector<ConversationId> bad{"c", "bad id", "d"};
+  EXPECT_EQ(error_of(c().ensure_conversations(bad, 1)), Errc::invalid_argument);
+  EXPECT_EQ(error_of(c().get_conversation("c")), Errc::not_found);
+  EXPECT_EQ(ok(c().count_conversations()), 3);
+}
+
 TEST_P(ConversationStoreConformance, GetMissingConversationIsNotFound) {
   EXPECT_EQ(error_of(c().get_conversation("nope")), Errc::not_found);
 }

@@ -303,6 +303,19 @@ Result<Conversation> MemoryConnection::ensure_conversation(const ConversationId&
       .first->second.conversation;
 }
 
+Result<void> MemoryConnection::ensure_conversations(std::span<const ConversationId> ids,
+                                                    TimeMs now) {
+  for (const ConversationId& id : ids) {
+    if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  }
+  std::lock_guard lock(state_->mu);
+  for (const ConversationId& id : ids) {
+    if (find(*state_, id) == nullptr)
+      state_->conversations.emplace(id, make_conversation(id, or_now(now)));
+  }
+  return {};
+}
+
 Result<Conversation> MemoryConnection::get_conversation(const ConversationId& id) {
   std::lock_guard lock(state_->mu);
   const Data* data = find(*state_, id);

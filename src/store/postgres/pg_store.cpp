@@ -445,6 +445,7 @@ enum class PgConnection::Stmt : int {
   kInsertConversation,
   kEnsureConversation,
   kEnsureConversationRow,
+  kEnsureConversations,
   kGetConversation,
   kLockConversation,
   kListConversations,
@@ -562,6 +563,9 @@ constexpr const char* kStatements[] = {
     // kEnsureConversationRow
     "INSERT INTO conversations (id, created_at, updated_at) VALUES ($1, $2::bigint, $2::bigint) "
     "ON CONFLICT (id) DO NOTHING",
+    // kEnsureConversations: $1 the ids, $2 the time of the new ones
+    "INSERT INTO conversations (id, created_at, updated_at) SELECT id, $2::bigint, $2::bigint "
+    "FROM unnest($1::text[]) AS i(id) ON CONFLICT (id) DO NOTHING",
     // kGetConversation
     "SELECT " PARLEY_CONV_COLS("") " FROM conversations WHERE id = $1",
     // kLockConversation
@@ -795,6 +799,7 @@ bool PgConnection::on_commit_path(Stmt stmt) noexcept {
     case S::kDeleteMessage:
     case S::kEnsureConversation:
     case S::kEnsureConversationRow:
+    case S::kEnsureConversations:
     case S::kAddMember:
     case S::kAddMemberships:
     case S::kMarkRead:
@@ -1695,6 +1700,24 @@ Result<Conversation> PgConnection::ensure_conversation(const ConversationId& id,
     if (!res) return res.error();
     if (PQntuples(res->get()) > 0) return conversation_at(res->get(), 0, 0);
     return load_conversation(id, false);  // another writer created it just now
+  });
+}
+
+Result<void> PgConnection::ensure_conversations(std::span<const ConversationId> ids, TimeMs now) {
+  if (ids.empty()) return {};
+  ArrayLiteral array;
+  for (const ConversationId& id : ids) {
+    if (!is_valid_id(id)) return err(Errc::invalid_argument);
+    array.add(std::string_view(id));
+  }
+  Params params;
+  params.text(std::move(array).finish()).i64(or_now(now));
+  // One statement, so one transaction; run again after a drop, as the rows it adds are the
+  // same either way.
+  return with_reconnect(true, [&]() -> Result<void> {
+    auto res = exec(Stmt::kEnsureConversations, params);
+    if (!res) return res.error();
+    return {};
   });
 }
 

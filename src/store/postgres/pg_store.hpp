@@ -122,6 +122,8 @@ class PgConnection final : public Connection {
 
   [[nodiscard]] Result<Conversation> create_conversation(
       const NewConversation& conversation) override;
+  [[nodiscard]] Result<void> ensure_conversations(std::span<const ConversationId> ids,
+                                                  TimeMs now) override;
   [[nodiscard]] Result<Conversation> ensure_conversation(const ConversationId& id,
                                                          TimeMs now) override;
   [[nodiscard]] Result<Conversation> get_conversation(const ConversationId& id) override;

@@ -54,6 +54,9 @@ class FlakyConnection final : public Connection {
   Result<Conversation> create_conversation(const NewConversation& c) override {
     return in_->create_conversation(c);
   }
+  Result<void> ensure_conversations(std::span<const ConversationId> ids, TimeMs now) override {
+    return in_->ensure_conversations(ids, now);
+  }
   Result<Conversation> ensure_conversation(const ConversationId& id, TimeMs now) override {
     return in_->ensure_conversation(id, now);
   }

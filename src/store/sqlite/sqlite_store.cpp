@@ -1055,6 +1055,23 @@ Result<Conversation> SqliteConnection::ensure_conversation(const ConversationId&
   return load_conversation(id);
 }
 
+Result<void> SqliteConnection::ensure_conversations(std::span<const ConversationId> ids,
+                                                    TimeMs now) {
+  if (ids.empty()) return {};
+  for (const ConversationId& id : ids) {
+    if (!is_valid_id(id)) return err(Errc::invalid_argument);
+  }
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  for (const ConversationId& id : ids) {
+    auto stmt = prepare(kInsertEmptyConversation);
+    if (!stmt) return stmt.error();
+    stmt->bind(1, id).bind(2, or_now(now));
+    if (auto ok = stmt->run(); !ok) return ok.error();
+  }
+  return tx.commit();
+}
+
 Result<Conversation> SqliteConnection::get_conversation(const ConversationId& id) {
   return load_conversation(id);
 }

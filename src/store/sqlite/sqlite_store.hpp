@@ -98,6 +98,8 @@ class SqliteConnection final : public Connection {
 
   [[nodiscard]] Result<Conversation> create_conversation(
       const NewConversation& conversation) override;
+  [[nodiscard]] Result<void> ensure_conversations(std::span<const ConversationId> ids,
+                                                  TimeMs now) override;
   [[nodiscard]] Result<Conversation> ensure_conversation(const ConversationId& id,
                                                          TimeMs now) override;
   [[nodiscard]] Result<Conversation> get_conversation(const ConversationId& id) override;
