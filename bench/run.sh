@@ -221,7 +221,10 @@ if [[ $SMOKE == 1 ]]; then
   IDLE_STAGES=300
   FANOUT_MEMBERS=200
   PAIR_ROOMS=50
-  STORM=(--clients 100 --rooms 20)
+  # The canary's ack p99 during the storm fails the smoke above 1 s: 117-223 ms on 2 shared
+  # cores at load 6 (bench/README.md, join storm); each join its own fsynced write, as before
+  # issue 14, held it for seconds (8.4 s at 300 x 20).
+  STORM=(--clients 100 --rooms 20 --max-canary-p99 1000)
   MICRO_ARGS=(--benchmark_min_time=0.01 --benchmark_filter='BM_DecodeSend|BM_FanoutCounting/10$|BM_BareSqlite/100$|BM_StorageAppendGroup/100$')
 else
   D=(--duration 15 --warmup 3)
@@ -429,7 +432,9 @@ if r:
     l = r.get("canary_ack_latency", {})
     add("join-storm", "joins (clients x rooms)", "{} ({} x {})".format(num(r.get("joins")), r.get("clients"), r.get("rooms_per_client")))
     add("join-storm", "joins/s", num(r.get("joins_per_s")))
-    add("join-storm", "canary ack p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")), "p99 <= 50", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= 50) if not smoke else None)
+    bound = r.get("max_canary_p99_ms") if smoke else 50
+    add("join-storm", "canary ack p50/p99/max ms", "{}/{}/{}".format(l.get("p50_ms"), l.get("p99_ms"), l.get("max_ms")),
+        f"p99 <= {bound:g}" if bound else "", (l.get("count", 0) > 0 and l.get("p99_ms", 1e9) <= bound) if bound else None)
     add("join-storm", "server CPU us/join", num(r.get("server_cpu_us_per_join"), "{:.1f}"))
     add("join-storm", "errors", str(r.get("errors")), "0", r.get("errors") == 0)
 for idle in ("idle", "sio-idle"):

@@ -4,7 +4,8 @@
 // sends one message every `canary_interval` and times each ack. The figure is the canary's
 // ack latency during the storm (issue 14: with each membership its own fsynced job, a storm
 // of 2,000 x 50 joins held an unrelated ack for 30.1 s); the server CPU per join says what a
-// join costs. Verifies that every join got its history reply and every canary send its ack.
+// join costs. Verifies that every join got its history reply and every canary send its ack,
+// and with --max-canary-p99 that the canary's ack p99 during the storm is within it.
 
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -113,7 +114,9 @@ class JoinStorm final : public Handler {
     }
     const std::uint64_t errors = join_errors_.load() + canary_errors_.load() + lost_.load() +
                                  (all_joined ? 0 : 1) + (acked ? 0 : 1);
-    const bool ok = errors == 0 && during.count() > 0;
+    const double p99_ms = static_cast<double>(during.percentile(99)) / 1e6;
+    const bool slow = opt_.max_canary_p99 > 0 && p99_ms > opt_.max_canary_p99;
+    const bool ok = errors == 0 && during.count() > 0 && !slow;
     boost::json::object o;
     o["scenario"] = common_.label.empty() ? "join-storm" : common_.label;
     o["clients"] = opt_.clients;
@@ -126,6 +129,7 @@ class JoinStorm final : public Handler {
     o["canary_ack_latency"] = latency_json(during);
     o["canary_ack_latency_all"] = latency_json(all_acks);
     o["errors"] = errors;
+    if (opt_.max_canary_p99 > 0) o["max_canary_p99_ms"] = opt_.max_canary_p99;
     o["server_cpu_s"] = server_cpu;
     if (server_cpu >= 0 && joined_.load() > 0) {
       o["server_cpu_us_per_join"] =
@@ -136,6 +140,10 @@ class JoinStorm final : public Handler {
               << joined_.load() << " joined in " << storm_s << " s (" << o["joins_per_s"]
               << " joins/s)\n  canary ack during the storm " << latency_text(during)
               << "\n  server CPU " << server_cpu << " s; errors " << errors << "\n";
+    if (slow) {
+      std::cerr << "join-storm: the canary's ack p99 during the storm, " << p99_ms
+                << " ms, is above --max-canary-p99 " << opt_.max_canary_p99 << " ms\n";
+    }
     print_result(o);
     return ok ? 0 : 1;
   }

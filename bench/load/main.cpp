@@ -130,6 +130,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   storm_cmd->add_option("--timeout", storm.timeout, "Seconds for every join to be answered")
       ->capture_default_str();
+  storm_cmd
+      ->add_option("--max-canary-p99", storm.max_canary_p99,
+                   "Fail (exit 1) when the canary's ack p99 during the storm is above this "
+                   "many ms (0: not judged)")
+      ->capture_default_str();
   storm_cmd->callback([&] { code = run_join_storm(common, storm); });
 
   HistoryOptions hist;

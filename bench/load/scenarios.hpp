@@ -68,6 +68,7 @@ struct JoinStormOptions {
   std::size_t rooms = 50;
   double canary_interval = 0.02;  // seconds between the canary's sends
   double timeout = 120;           // seconds for every join to be answered
+  double max_canary_p99 = 0;      // ms; when above 0, a canary ack p99 above it fails the run
 };
 int run_join_storm(const Common& common, const JoinStormOptions& options);
 
