@@ -31,7 +31,10 @@ run_suite() {  # name, then the command
   echo
   echo "==> $name: $*"
   local start=$SECONDS
-  if "$@"; then
+  # Each suite's output is also kept in build/test-logs/<name>.log, so the summary at the end
+  # can repeat why a suite failed (CI shows only the tail of a long run).
+  mkdir -p "$logs"
+  if "$@" 2>&1 | tee "$logs/$name.log"; then
     passed+=("$name")
     echo "<== $name: passed ($((SECONDS - start)) s)"
   else
@@ -39,6 +42,8 @@ run_suite() {  # name, then the command
     echo "<== $name: FAILED ($((SECONDS - start)) s)"
   fi
 }
+logs="$root/build/test-logs"
+rm -rf "$logs"
 
 skip() {
   skipped+=("$1")
@@ -123,6 +128,15 @@ elif [[ ! -x build/parley-bench ]]; then
 else
   run_suite bench-smoke bash bench/run.sh --smoke --build-dir "$root/build" --no-build
 fi
+
+for name in "${failed[@]}"; do
+  [[ -f "$logs/$name.log" ]] || continue
+  echo
+  echo "--- why $name failed: its failures and last lines ($logs/$name.log)"
+  grep -E -m 12 '^not ok|FAILED|ERROR|[Ee]rror:|AddressSanitizer|runtime error|deadly signal' \
+    "$logs/$name.log" | cut -c1-300
+  tail -n 15 "$logs/$name.log" | cut -c1-300
+done
 
 echo
 echo "Suites passed: ${passed[*]:-none}"

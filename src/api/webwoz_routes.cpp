@@ -445,7 +445,7 @@ asio::awaitable<Response> WebWozEndpoint::delete_conversation(Call& call, const 
   auto deleted = co_await archive_write<bool>(hub_.archive(), job);
   if (!deleted) co_return storage_error(call.req, deleted.error());
   if (!*deleted) co_return app_error(call.req, http::status::not_found, "Conversation not found");
-  hub_.invalidate(room);
+  hub_.changed(room);  // here and on the other servers
   {
     std::lock_guard lock(rooms_mu_);
     reserved_rooms_.erase(room);

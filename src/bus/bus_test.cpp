@@ -53,6 +53,22 @@ TEST(BusEvent, PresenceAndGarbage) {
   EXPECT_FALSE(decode_bus_event(R"({"type":"message"})"));
 }
 
+TEST(BusEvent, AChangedConversationRoundTrips) {
+  auto back = decode_bus_event(encode_bus_change("srv", "room"));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->changed);
+  EXPECT_EQ(back->origin, "srv");
+  EXPECT_EQ(back->event.conversation, "room");
+  EXPECT_FALSE(decode_bus_event(R"({"origin":"srv","type":"changed"})"));
+  // An event is not a change.
+  protocol::Event e;
+  e.type = protocol::EventType::typing;
+  e.conversation = "room";
+  auto typing = decode_bus_event(encode_bus_event("srv", e));
+  ASSERT_TRUE(typing);
+  EXPECT_FALSE(typing->changed);
+}
+
 TEST(RedisUrl, Parses) {
   auto a = redis::parse_redis_url("redis://:secret@example.com:6380/2");
   ASSERT_TRUE(a);

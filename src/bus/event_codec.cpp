@@ -49,7 +49,17 @@ bool flag(const json::object& o, std::string_view key) {
   return it != o.end() && it->value().is_bool() && it->value().as_bool();
 }
 
+constexpr std::string_view kChanged = "changed";
+
 }  // namespace
+
+std::string encode_bus_change(std::string_view origin, std::string_view conversation) {
+  json::object o;
+  o.emplace("origin", origin);
+  o.emplace("type", kChanged);
+  o.emplace("conversation", conversation);
+  return json::serialize(o);
+}
 
 std::string encode_bus_event(std::string_view origin, const Event& e) {
   json::object o;
@@ -93,6 +103,14 @@ std::optional<BusEvent> decode_bus_event(std::string_view payload) {
   auto v = json::parse(payload, ec);
   if (ec || !v.is_object()) return std::nullopt;
   const auto& o = v.as_object();
+  if (str(o, "type") == kChanged) {
+    BusEvent b;
+    b.origin = str(o, "origin");
+    b.changed = true;
+    b.event.conversation = str(o, "conversation");
+    if (b.event.conversation.empty()) return std::nullopt;
+    return b;
+  }
   auto type = type_of(str(o, "type"));
   if (!type) return std::nullopt;
   BusEvent b;

@@ -219,7 +219,7 @@ void Archive::update(ConversationId id, store::ConversationPatch patch, Done<Con
   storage_.write([this, id = std::move(id), patch = std::move(patch),
                   done = std::move(done)](store::Connection& c) {
     auto r = c.update_conversation(id, patch, now_ms());
-    if (r) hub_.invalidate(id);  // the live room reloads its participants
+    if (r) hub_.changed(id);  // live rooms, here and on other servers, reload participants
     done(std::move(r));
   });
 }
@@ -227,7 +227,7 @@ void Archive::update(ConversationId id, store::ConversationPatch patch, Done<Con
 void Archive::replace(store::WholeConversation whole, Done<Conversation> done) {
   storage_.write([this, whole = std::move(whole), done = std::move(done)](store::Connection& c) {
     auto r = c.replace_conversation(whole);
-    if (r) hub_.invalidate(whole.id);
+    if (r) hub_.changed(whole.id);
     done(std::move(r));
   });
 }
@@ -235,7 +235,7 @@ void Archive::replace(store::WholeConversation whole, Done<Conversation> done) {
 void Archive::remove(ConversationId id, Done<void> done) {
   storage_.write([this, id = std::move(id), done = std::move(done)](store::Connection& c) {
     auto r = c.delete_conversation(id);
-    if (r) hub_.invalidate(id);
+    if (r) hub_.changed(id);
     done(std::move(r));
   });
 }

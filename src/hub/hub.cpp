@@ -883,6 +883,11 @@ void Hub::invalidate(const ConversationId& conversation) {
   }
 }
 
+void Hub::changed(const ConversationId& conversation) {
+  invalidate(conversation);
+  if (broker_) broker_->publish(bus::encode_bus_change(origin_, conversation));
+}
+
 bool Hub::has_room(const ConversationId& conversation) const {
   std::lock_guard lock(rooms_mu_);
   return rooms_.contains(conversation);
@@ -905,6 +910,10 @@ void Hub::attach_bus(bus::Broker& broker) {
   handlers.on_message = [this](std::string_view payload) {
     auto be = bus::decode_bus_event(payload);
     if (!be || be->origin == origin_) return;
+    if (be->changed) {
+      invalidate(be->event.conversation);
+      return;
+    }
     deliver_remote(std::move(be->event));
   };
   handlers.on_resubscribed = [this] { catch_up(); };

@@ -113,9 +113,16 @@ class Hub {
   // `message_ids`: the messages the reader named (radio-istic), carried to the read event.
   void mark_read(User user, ConversationId conversation, Seq seq,
                  std::function<void(Result<Seq>)> done, std::vector<MessageId> message_ids = {});
-  // A conversation was replaced or deleted behind the hub's back (REST PUT/DELETE): drops
-  // the room's cache so the next join reads storage.
+  // A conversation was changed behind the live room's back (by another process: the change
+  // log, ChangeFollower): drops the room's cache so the next join reads storage; where
+  // access is enforced the room reloads its participants at once and members no longer
+  // admitted leave it. Any thread.
   void invalidate(const ConversationId& conversation);
+  // This server changed a conversation in the store (REST PATCH, PUT, DELETE; Archive):
+  // invalidate() here and, with a bus, on every other server, so a participants PATCH
+  // evicts the members it no longer admits wherever they are connected (each server only
+  // has its own sessions in its rooms). Any thread; call after the change committed.
+  void changed(const ConversationId& conversation);
   // Retention removed the messages of `conversation` before seq `first_kept` (the oldest
   // message still stored; last_seq + 1 when none is left): the live room's cache drops
   // them, so joins are not served removed history. Any thread.

@@ -1232,7 +1232,8 @@ std::vector<ConversationId> changed(const std::vector<ConversationChange>& chang
 
 TEST_P(ConversationStoreConformance, ReplaceDeleteAndPruneAreNumberedInTheChangeLog) {
   EXPECT_EQ(ok(c().last_change()), 0);
-  // Appends, creations, edits and updates are not changes: a cache follows them itself.
+  // Appends, creations, edits and updates of other fields than the participants are not
+  // changes: a cache follows them itself.
   fill("a", 3);
   create("b", 1000);
   ok(c().edit_message("a", 1, "edited", std::nullopt, 5000));
@@ -1272,6 +1273,26 @@ TEST_P(ConversationStoreConformance, ReplaceDeleteAndPruneAreNumberedInTheChange
   // A missing conversation's delete is no change.
   EXPECT_EQ(error_of(c().delete_conversation("b")), Errc::not_found);
   EXPECT_EQ(ok(c().last_change()), deleted);
+}
+
+// Issue 14, item 8: restricting the participants evicts members from live rooms, and each
+// server has only its own members; another server (or a PATCH whose bus event was lost
+// while Redis was away) learns of it from the change log.
+TEST_P(ConversationStoreConformance, AParticipantsUpdateIsNumberedInTheChangeLog) {
+  create("p", 1000);
+  ConversationPatch title;
+  title.title = "P";
+  ok(c().update_conversation("p", title, 2000));
+  EXPECT_EQ(ok(c().last_change()), 0);
+  ConversationPatch restrict;
+  restrict.participants = std::vector<UserId>{"alice"};
+  ok(c().update_conversation("p", restrict, 3000));
+  const std::int64_t restricted = ok(c().last_change());
+  EXPECT_GT(restricted, 0);
+  EXPECT_EQ(ok(c().changes_after(0, 10)), (std::vector<ConversationChange>{{"p", restricted}}));
+  // A missing conversation's update is no change.
+  EXPECT_EQ(error_of(c().update_conversation("nope", restrict, 3000)), Errc::not_found);
+  EXPECT_EQ(ok(c().last_change()), restricted);
 }
 
 // What a server's poller relies on: whatever it has seen, no change numbered at or below it

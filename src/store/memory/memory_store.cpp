@@ -363,7 +363,10 @@ Result<Conversation> MemoryConnection::update_conversation(const ConversationId&
   if (data == nullptr) return err(Errc::not_found);
   Conversation& conv = data->conversation;
   if (patch.title) conv.title = *patch.title;
-  if (participants) sync_participants(*data, *participants, at);
+  if (participants) {
+    sync_participants(*data, *participants, at);
+    note_change(*state_, id);  // other processes' rooms reload who they admit
+  }
   if (settings) conv.settings = std::move(*settings);
   if (meta) conv.meta = std::move(*meta);
   if (patch.is_active) conv.is_active = *patch.is_active;

@@ -1767,6 +1767,10 @@ Result<Conversation> PgConnection::update_conversation(const ConversationId& id,
     if (auto ok = sync_participants(id, *participants, at); !ok) {
       return ok.error();
     }
+    // A change: other servers' live rooms reload who they admit (ChangeFollower).
+    Params key;
+    key.text(id);
+    if (auto r = exec(Stmt::kNoteChange, key); !r) return r.error();
     if (auto ok = tx.commit(); !ok) return ok.error();
     return conversation_at(res->get(), 0, 0);
   });

@@ -1118,6 +1118,8 @@ Result<Conversation> SqliteConnection::update_conversation(const ConversationId&
     if (auto ok = sync_participants(id, *participants, at); !ok) {
       return ok.error();
     }
+    // A change: other processes' live rooms reload who they admit (ChangeFollower).
+    if (auto ok = note_change(id); !ok) return ok.error();
     conv->participants = std::move(*participants);
   }
   if (settings) conv->settings = std::move(*settings);

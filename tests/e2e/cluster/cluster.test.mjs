@@ -10,6 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +20,7 @@ import WebSocket from 'ws';
 import { uid, join, login as chatLogin } from '../lib/chat.mjs';
 import { api } from '../lib/http.mjs';
 import { freePort, repoRoot, sleep, startServer } from '../lib/server.mjs';
+import { WsClient } from '../lib/wsclient.mjs';
 
 const login = (server, user) => chatLogin(WebSocket, server, user);
 
@@ -30,6 +32,10 @@ let pgUrl;
 let redis;
 let redisPort;
 const servers = [];
+// Two more on the same database and Redis in token mode, where participants are enforced.
+const tokenServers = [];
+const SECRET = 'e2e-cluster-secret-0123456789-abcdefghij';
+const ADMIN = 'e2e-cluster-admin-token-0123456789';
 
 async function startRedis() {
   redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -64,10 +70,15 @@ before(async () => {
   const env = { DATABASE_URL: pgUrl, REDIS_URL: `redis://127.0.0.1:${redisPort}` };
   servers.push(await startServer({ env }));
   servers.push(await startServer({ env }));
+  // CHANGES_POLL_MS=0: no change-log polling, so what reaches the other server is what the
+  // bus carries.
+  const tokenEnv = { ...env, AUTH_MODE: 'token', JWT_SECRET: SECRET, ADMIN_TOKEN: ADMIN, CHANGES_POLL_MS: '0' };
+  tokenServers.push(await startServer({ env: tokenEnv }));
+  tokenServers.push(await startServer({ env: tokenEnv }));
 });
 
 after(async () => {
-  for (const s of servers) {
+  for (const s of [...servers, ...tokenServers]) {
     await s.stop();
     fs.rmSync(s.dataDir, { recursive: true, force: true });
   }
@@ -175,6 +186,58 @@ describe('several servers with Redis', { skip: !haveDeps && 'needs postgresql an
     } finally {
       a.ws.terminate();
       b.ws.terminate();
+    }
+  });
+});
+
+function sign(claims) {
+  const head = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+  const body = Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 3600, ...claims })).toString('base64url');
+  const input = `${head}.${body}`;
+  return `${input}.${crypto.createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+}
+
+async function tokenLogin(server, user) {
+  const c = await WsClient.connect(WebSocket, server.wsUrl, { name: user });
+  const ok = await c.request({ op: 'auth', token: sign({ sub: user }) });
+  assert.equal(ok.type, 'ok', JSON.stringify(ok));
+  return c;
+}
+
+// Issue 14, item 8 with several servers: each server has only its own sessions in its live
+// rooms. Before, a participants PATCH evicted only the members connected to the server that
+// received it; alice, connected to the other one, stayed in the room and kept getting its
+// messages (no 'left' here: this test timed out waiting for it).
+describe('several servers in token mode', { skip: !haveDeps && 'needs postgresql and redis-server' }, () => {
+  test('restricting the participants on one server evicts members connected to another', { timeout: 60000 }, async () => {
+    const [s1, s2] = tokenServers;
+    const conversation = uid('restricted');
+    const bob = await tokenLogin(s1, `bob-${process.pid}`);
+    const alice = await tokenLogin(s2, `alice-${process.pid}`);
+    try {
+      await join(bob, conversation);
+      await join(alice, conversation);
+      let r = await bob.request({ op: 'send', conversation, content: 'open' });
+      assert.equal(r.type, 'ack', JSON.stringify(r));
+      await alice.next((e) => e.type === 'message' && e.message.content === 'open', { timeoutMs: 5000, desc: 'the first message on s2' });
+
+      const from = alice.events.length;
+      const patched = await api(s1.url, 'PATCH', `/api/conversations/${conversation}`, { participants: [bob.name] },
+        { headers: { authorization: `Bearer ${ADMIN}` } });
+      assert.equal(patched.status, 200, patched.text);
+      const left = await alice.next((e) => e.type === 'left' && e.conversation === conversation,
+        { from, timeoutMs: 5000, desc: "a 'left' event on s2" });
+      assert.equal(left.reason, 'not_a_participant');
+
+      r = await bob.request({ op: 'send', conversation, content: 'restricted' });
+      assert.equal(r.type, 'ack', JSON.stringify(r));
+      await bob.next((e) => e.type === 'message' && e.message.content === 'restricted', { desc: "bob's own message" });
+      await sleep(300);  // the bus delivers to s2 in about a millisecond on loopback
+      assert.ok(!alice.events.slice(from).some((e) => e.type === 'message'), 'no message after she left');
+      assert.equal((await alice.request({ op: 'join', conversation })).code, 'forbidden');
+    } finally {
+      bob.ws.terminate();
+      alice.ws.terminate();
     }
   });
 });
