@@ -547,6 +547,92 @@ TEST(ImportSqlite, Seed001GeneralChatWithUsers) {
   EXPECT_EQ(import_source(s.c.get(), Format::sqlite, file, {}).unchanged, 1u);
 }
 
+// WebWOz's SQLite tables (backend/database.py's models): the templates go into the template
+// store, where the wizard front end reads them, in the table's order, each (category, key)
+// once as the app's dict holds it; importing again changes nothing; a template a wizard
+// edited in Parley is a conflict, left alone unless --replace.
+TEST(ImportSqlite, WebwozTemplatesGoIntoTheTemplateStore) {
+  TempDir t;
+  const auto file = t.path / "webwoz.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  exec(db,
+       "CREATE TABLE conversations (id INTEGER PRIMARY KEY, room_id VARCHAR(50) NOT NULL UNIQUE,"
+       " created_at DATETIME, last_updated DATETIME, message_count INTEGER, is_active BOOLEAN,"
+       " extra_data TEXT);"
+       "CREATE TABLE messages (id INTEGER PRIMARY KEY, room_id VARCHAR(50) NOT NULL,"
+       " sender VARCHAR(20) NOT NULL, text TEXT NOT NULL, timestamp DATETIME,"
+       " message_order INTEGER NOT NULL);"
+       "CREATE TABLE templates (id INTEGER PRIMARY KEY, category VARCHAR(100) NOT NULL,"
+       " key VARCHAR(200) NOT NULL, value TEXT NOT NULL, created_at DATETIME,"
+       " updated_at DATETIME);"
+       "INSERT INTO conversations (room_id, message_count) VALUES ('a1b2c3d4', 1);"
+       "INSERT INTO messages (room_id, sender, text, timestamp, message_order) VALUES"
+       " ('a1b2c3d4', 'participant', 'Hi', '2025-08-07 12:00:30', 1);"
+       // Rows stored out of id order; id 5 repeats id 2's key (the app's dict keeps the later
+       // value at the first place); id 6 has an empty key.
+       "INSERT INTO templates (id, category, key, value) VALUES"
+       " (3, 'Pinned', 'wait', 'One moment please'),"
+       " (1, 'Phase 1', 'greeting', 'Welcome to the study'),"
+       " (2, 'Phase 1', 'ask', 'What happened?'),"
+       " (4, 'Phase 2', 'bye', 'Thanks!'),"
+       " (5, 'Phase 1', 'ask', 'What happened exactly?'),"
+       " (6, 'Phase 2', '', 'nameless');");
+  const std::vector<Template> want{
+      {"Phase 1", "greeting", "Welcome to the study"},
+      {"Phase 1", "ask", "What happened exactly?"},
+      {"Pinned", "wait", "One moment please"},
+      {"Phase 2", "bye", "Thanks!"}};
+  Store s;
+  // A dry run says how many would come, and writes nothing.
+  ImportOptions dry;
+  dry.dry_run = true;
+  auto d = import_source(s.c.get(), Format::sqlite, file, dry);
+  EXPECT_EQ(d.templates_in_source, 4u);
+  EXPECT_EQ(d.templates_planned, 4u);
+  EXPECT_EQ(d.template_defaults_dropped, 4u);  // the store's untouched defaults
+  EXPECT_EQ(*s.c->list_templates(), store::default_templates());
+
+  auto r = import_source(s.c.get(), Format::sqlite, file, {});
+  EXPECT_TRUE(has_issue(r, "templates id 6")) << issues(r);
+  EXPECT_TRUE(has_issue(r, "key 'ask' again")) << issues(r);
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(r.templates_written, 4u);
+  EXPECT_EQ(r.templates_verified, 4u);
+  EXPECT_TRUE(r.mismatches.empty());
+  EXPECT_FALSE(s.c->get_conversation("parley:webwoz-templates"));
+
+  // Idempotent.
+  auto again = import_source(s.c.get(), Format::sqlite, file, {});
+  EXPECT_EQ(again.templates_unchanged, 4u);
+  EXPECT_EQ(again.templates_written, 0u);
+  EXPECT_EQ(*s.c->list_templates(), want);
+
+  // A wizard edits one in Parley and adds one; the app's table gains one in Phase 1.
+  auto edited = want;
+  edited[0].value = "Welcome! (edited in Parley)";
+  edited.push_back({"Parley", "new", "added in Parley"});
+  ASSERT_TRUE(s.c->replace_templates(edited));
+  exec(db, "INSERT INTO templates (id, category, key, value) VALUES (7, 'Phase 1', 'when', 'When?')");
+  sqlite3_close(db);
+  auto kept = import_source(s.c.get(), Format::sqlite, file, {});
+  EXPECT_EQ(kept.template_conflicts_left, 1u);
+  EXPECT_EQ(kept.templates_written, 1u);
+  auto with_new = edited;
+  with_new.insert(with_new.begin() + 2, Template{"Phase 1", "when", "When?"});
+  EXPECT_EQ(*s.c->list_templates(), with_new);
+  EXPECT_TRUE(kept.mismatches.empty());
+  EXPECT_EQ(kept.templates_verified, 4u);  // all but the one left alone
+  // --replace: the source's value.
+  ImportOptions replace;
+  replace.on_conflict = OnConflict::replace;
+  auto replaced = import_source(s.c.get(), Format::sqlite, file, replace);
+  EXPECT_EQ(replaced.template_conflicts_left, 0u);
+  with_new[0] = want[0];
+  EXPECT_EQ(*s.c->list_templates(), with_new);
+  EXPECT_EQ(replaced.templates_verified, 5u);
+}
+
 // --- Each conversation commits whole or not at all -----------------------------------------
 
 // What the store holds of one conversation: the row, every message, every reader.
@@ -756,12 +842,20 @@ TEST(ImportPostgres, WebwozTablesWithTemplates) {
   EXPECT_EQ(m[0].id, importers::derived_message_id("webwoz", "a1b2c3d4", 0));
   const auto conv = *s.c->get_conversation("a1b2c3d4");
   EXPECT_EQ(json::parse(conv.meta).at("extra_data").at("study"), "pilot");
-  const auto tpl = s.c->get_conversation("parley:webwoz-templates");
-  ASSERT_TRUE(tpl);
-  EXPECT_EQ(json::parse(tpl->settings).at("webwoz_templates").at("Greetings").at("bye"), "Goodbye");
-  EXPECT_EQ(tpl->participants, std::vector<UserId>{"parley:system"});
+  // The templates are in the template store, in the table's order, no longer in a reserved
+  // conversation.
+  const std::vector<Template> want{
+      {"Greetings", "hello", "Hello!"},
+      {"Greetings", "bye", "Goodbye"},
+      {"Booking", "confirm", "Your table is booked"}};
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(s.c->get_conversation("parley:webwoz-templates").error(), Errc::not_found);
+  EXPECT_EQ(r.templates_verified, 3u);
   EXPECT_TRUE(r.mismatches.empty());
-  EXPECT_EQ(import_source(s.c.get(), Format::postgres, *url, {}).unchanged, 2u);
+  const auto again = import_source(s.c.get(), Format::postgres, *url, {});
+  EXPECT_EQ(again.unchanged, 1u);
+  EXPECT_EQ(again.templates_unchanged, 3u);
+  EXPECT_EQ(again.templates_written, 0u);
 }
 
 TEST(ImportPostgres, Seed003And004TablesFromTheSeedsDdl) {

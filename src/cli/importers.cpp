@@ -1184,7 +1184,8 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
   }
 }
 
-void parse(Format format, const fs::path& path, const Visitor& visit, ParseReport& report) {
+void parse(Format format, const fs::path& path, const Visitor& visit, ParseReport& report,
+           const TemplateVisitor& templates) {
   switch (format) {
     case Format::webwoz:
       return parse_webwoz_dir(path, visit, report);
@@ -1196,7 +1197,7 @@ void parse(Format format, const fs::path& path, const Visitor& visit, ParseRepor
       return parse_sqlite_tables(path, visit, report);
     case Format::sqlite:
     case Format::postgres:
-      return parse_sql(format, path.string(), visit, report);
+      return parse_sql(format, path.string(), visit, report, templates);
     case Format::mongodump:
     case Format::mongoexport:
       return parse_mongo(format, path, visit, report);

@@ -93,9 +93,12 @@ struct ParseReport {
 
 // Called per conversation, in source order; returns false to stop reading.
 using Visitor = std::function<bool(ParsedConversation&&)>;
+// Called once with WebWOz's templates (its `templates` table), in the app's order, each
+// (category, key) once, after the conversations; not called when the source has none.
+using TemplateVisitor = std::function<void(std::vector<Template>&&)>;
 
 void parse(Format format, const std::filesystem::path& path, const Visitor& visit,
-           ParseReport& report);
+           ParseReport& report, const TemplateVisitor& templates = {});
 
 void parse_webwoz_dir(const std::filesystem::path& dir, const Visitor& visit, ParseReport& report);
 void parse_conversations_json(const std::filesystem::path& file, const Visitor& visit,
@@ -104,7 +107,8 @@ void parse_jsonl(const std::filesystem::path& file, const Visitor& visit, ParseR
 void parse_sqlite_tables(const std::filesystem::path& file, const Visitor& visit,
                          ParseReport& report);
 // `source` is a SQLite file path or a PostgreSQL URL (import_sql.cpp).
-void parse_sql(Format format, const std::string& source, const Visitor& visit, ParseReport& report);
+void parse_sql(Format format, const std::string& source, const Visitor& visit, ParseReport& report,
+               const TemplateVisitor& templates = {});
 // A mongodump directory or .bson file, or a mongoexport directory or .json file
 // (import_mongo.cpp).
 void parse_mongo(Format format, const std::filesystem::path& source, const Visitor& visit,

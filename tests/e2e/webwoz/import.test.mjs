@@ -4,7 +4,8 @@
 // backend/database.py, with Debian's python3-sqlalchemy) and in PostgreSQL (the same models'
 // DDL, when PARLEY_TEST_PG_URL names a server). After each import the app's own clients
 // (lib.mjs: the participant and wizard front ends) join each room and get its history in
-// order, one new_message per stored message, as the app sends it.
+// order, one new_message per stored message, as the app sends it; from the tables, the wizard
+// also gets the app's templates (its `templates` table) in its `templates` event.
 // Parley only (WEBWOZ_TARGET=flask runs the app itself, which has no import).
 
 import assert from 'node:assert/strict';
@@ -99,6 +100,15 @@ const ROOMS = {
   e5f6a7b8: [['participant', 'Anyone there?', '2025-08-08T09:00:00+00:00']],
 };
 
+// The app's templates table, rows in id order: [category, key, value]. The wizard front end
+// shows each category as a phase (Pinned apart) and each key as a template's id.
+const TEMPLATES = [
+  ['Phase 1', 'greeting', 'Welcome to the study!'],
+  ['Phase 1', 'ask', 'What happened, **exactly**?'],
+  ['Pinned', 'wait', 'One moment please 🙂'],
+  ['Phase 2', 'bye', 'Thanks, goodbye!'],
+];
+
 // Runs Debian's python with the app's backend/database.py (its SQLAlchemy models).
 function withModels(t, script, env = {}) {
   const source = fromSnapshot('backend/database.py');
@@ -118,8 +128,9 @@ const FILL = `
 import json, os
 from datetime import datetime
 rooms = json.loads(os.environ['ROOMS'])
-def rows(Conversation, Message):
-    out = []
+templates = json.loads(os.environ['TEMPLATES'])
+def rows(Conversation, Message, Template):
+    out = [Template(category=c, key=k, value=v) for c, k, v in templates]
     for room, msgs in rooms.items():
         out.append(Conversation(room_id=room, created_at=datetime.fromisoformat(msgs[0][2]),
                                 last_updated=datetime.fromisoformat(msgs[-1][2]),
@@ -132,6 +143,18 @@ def rows(Conversation, Message):
     return out
 `;
 
+// The `templates` event a wizard gets on joining `room`, as ordered entries (the front end
+// lists phases and templates in the dict's order).
+async function templatesOf(url, room) {
+  const wizard = await wizardClient(url, room);
+  try {
+    const dict = await wizard.rec.next('templates');
+    return Object.entries(dict).map(([category, items]) => [category, Object.entries(items)]);
+  } finally {
+    wizard.close();
+  }
+}
+
 async function expectRooms(t, data) {
   const server = await startTarget({ dataDir: data });
   t.after(() => server.stop());
@@ -139,6 +162,14 @@ async function expectRooms(t, data) {
     const want = msgs.map(([sender, text, at]) => [sender, text, Date.parse(at)]);
     assert.deepEqual(await historyOf(server.url, room, want.length), want, `room ${room}`);
   }
+  // The app's templates, not Parley's defaults, in the table's order.
+  const want = [];
+  for (const [category, key, value] of TEMPLATES) {
+    let entry = want.find(([c]) => c === category);
+    if (!entry) want.push((entry = [category, []]));
+    entry[1].push([key, value]);
+  }
+  assert.deepEqual(await templatesOf(server.url, Object.keys(ROOMS)[0]), want);
 }
 
 test("WebWOz's SQLite tables, made by the app's own models: imported, then the app's clients get each room's history in order", { skip: skipAll }, async (t) => {
@@ -147,13 +178,13 @@ test("WebWOz's SQLite tables, made by the app's own models: imported, then the a
   const made = withModels(t, `${FILL}
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
-from database import Base, Conversation, Message
+from database import Base, Conversation, Message, Template
 engine = create_engine('sqlite:///${db}')
 Base.metadata.create_all(engine)
 with Session(engine) as s:
-    s.add_all(rows(Conversation, Message))
+    s.add_all(rows(Conversation, Message, Template))
     s.commit()
-`, { ROOMS: JSON.stringify(ROOMS) });
+`, { ROOMS: JSON.stringify(ROOMS), TEMPLATES: JSON.stringify(TEMPLATES) });
   if (made.skipped) {
     console.error(`\n*** SKIPPED: ${made.skipped} ***\n`);
     t.skip(made.skipped);
@@ -186,14 +217,14 @@ test("WebWOz's PostgreSQL tables (the models' DDL): imported, then the app's cli
 from sqlalchemy import literal_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable, CreateIndex
-from database import Base, Conversation, Message
+from database import Base, Conversation, Message, Template
 d = postgresql.dialect()
 out = open(os.environ['OUT'], 'w')  # (importing the module prints to stdout)
 for table in Base.metadata.sorted_tables:
     out.write(str(CreateTable(table).compile(dialect=d)).strip() + ';\\n')
     for index in table.indexes:
         out.write(str(CreateIndex(index).compile(dialect=d)).strip() + ';\\n')
-for row in rows(Conversation, Message):
+for row in rows(Conversation, Message, Template):
     table = row.__table__
     values = {c.name: getattr(row, c.key) for c in table.columns if getattr(row, c.key) is not None}
     # SQLAlchemy 1.4 renders no datetime literal: the ISO text, which PostgreSQL casts.
@@ -201,7 +232,7 @@ for row in rows(Conversation, Message):
               for k, v in values.items()}
     out.write(str(table.insert().values(**values).compile(dialect=d, compile_kwargs={'literal_binds': True})) + ';\\n')
 out.close()
-`, { ROOMS: JSON.stringify(ROOMS), OUT: sql });
+`, { ROOMS: JSON.stringify(ROOMS), TEMPLATES: JSON.stringify(TEMPLATES), OUT: sql });
   if (made.skipped) {
     console.error(`\n*** SKIPPED: ${made.skipped} ***\n`);
     t.skip(made.skipped);
