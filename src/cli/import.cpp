@@ -270,7 +270,7 @@ TemplatePlan plan_templates(const std::vector<Template>& stored,
   }
   p.next = stored;
   for (const Template& t : source) {
-    const std::string name = "template " + t.category + "/" + t.key;
+    const std::string name = "template " + t.category + (t.key.empty() ? "" : "/" + t.key);
     auto it = find(p.next, t);
     if (it != p.next.end()) {
       if (it->value == t.value) {
@@ -298,13 +298,18 @@ TemplatePlan plan_templates(const std::vector<Template>& stored,
       }
       continue;
     }
-    const bool top_level = std::ranges::any_of(
-        p.next, [&](const Template& s) { return s.category == t.category && s.key.empty(); });
-    if (top_level) {  // a set may not hold both (TemplateStore::replace_templates)
+    // A set may not hold a top-level template (templates.json's older {name: value}, key
+    // empty) and a category of the same name (TemplateStore::replace_templates).
+    const bool clash = std::ranges::any_of(p.next, [&](const Template& s) {
+      return s.category == t.category && (t.key.empty() || s.key.empty());
+    });
+    if (clash) {
       ++p.conflicts_left;
       p.not_imported.emplace(t.category, t.key);
-      p.conflict_lines.push_back(name + ": the store holds a top-level template named '" +
-                                 t.category + "': left alone");
+      p.conflict_lines.push_back(
+          name + (t.key.empty() ? ": the store holds a category named '"
+                                : ": the store holds a top-level template named '") +
+          t.category + "': left alone");
       continue;
     }
     // After the category's last template, as the app's POST /api/templates/item adds one.

@@ -633,6 +633,119 @@ TEST(ImportSqlite, WebwozTemplatesGoIntoTheTemplateStore) {
   EXPECT_EQ(replaced.templates_verified, 5u);
 }
 
+// WebWOz's file deployment: DATA_DIR holds conversations/*.json and templates.json
+// (backend/app.py). Pointed at DATA_DIR or at DATA_DIR/conversations, the import brings the
+// templates into the template store in the file's order (categories and keys as json.load
+// keeps them; a repeated key keeps its first place and the last value), through the same
+// planning as the SQL tables: dry run, idempotence, verification.
+struct WebwozDataDir {
+  TempDir t;
+  fs::path data = t.path / "data";
+  fs::path rooms = data / "conversations";
+  explicit WebwozDataDir(const std::string& templates_json) {
+    fs::create_directories(rooms);
+    std::ofstream(rooms / "a1b2c3d4.json")
+        << R"({"room_id": "a1b2c3d4", "created_at": "2025-08-07T12:00:00+00:00",
+               "last_updated": "2025-08-07T12:00:30+00:00", "message_count": 1,
+               "messages": [{"sender": "participant", "text": "Hi",
+                             "timestamp": "2025-08-07T12:00:30+00:00", "room": "a1b2c3d4"}]})";
+    std::ofstream(data / "templates.json") << templates_json;
+  }
+};
+
+TEST(ImportWebwozFiles, TemplatesJsonGoesIntoTheTemplateStoreInTheFilesOrder) {
+  WebwozDataDir d(R"({
+  "Phase 2": {"zeta": "Last one first", "alpha": "Then this"},
+  "Pinned": {"wait": "One moment please 🙂"},
+  "Phase 1": {"greeting": "Welcome", "ask": "What happened?", "greeting": "Welcome!"}
+})");
+  const std::vector<Template> want{{"Phase 2", "zeta", "Last one first"},
+                                   {"Phase 2", "alpha", "Then this"},
+                                   {"Pinned", "wait", "One moment please 🙂"},
+                                   {"Phase 1", "greeting", "Welcome!"},
+                                   {"Phase 1", "ask", "What happened?"}};
+  std::string why;
+  auto found = importers::detect(d.data.string(), why);
+  ASSERT_TRUE(found) << why;
+  EXPECT_EQ(found->format, Format::webwoz);
+  EXPECT_NE(found->description.find("1 WebWOz room file(s)"), std::string::npos)
+      << found->description;
+  EXPECT_NE(found->description.find("templates.json"), std::string::npos) << found->description;
+
+  Store s;
+  ImportOptions dry;
+  dry.dry_run = true;
+  auto planned = import_source(s.c.get(), Format::webwoz, d.data, dry);
+  EXPECT_EQ(planned.templates_in_source, 5u) << issues(planned);
+  EXPECT_EQ(planned.templates_planned, 5u);
+  EXPECT_EQ(*s.c->list_templates(), store::default_templates());
+
+  // DATA_DIR: the rooms from its conversations/, the templates from its templates.json.
+  auto r = import_source(s.c.get(), Format::webwoz, d.data, {});
+  EXPECT_TRUE(r.report.issues.empty()) << issues(r);
+  EXPECT_EQ(r.conversations_written, 1u);
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(r.templates_written, 5u);
+  EXPECT_EQ(r.templates_verified, 5u);
+  EXPECT_TRUE(r.mismatches.empty());
+
+  // DATA_DIR/conversations (with a trailing slash): the parent's templates.json; nothing new.
+  auto again = import_source(s.c.get(), Format::webwoz, d.rooms.string() + "/", {});
+  EXPECT_TRUE(again.report.issues.empty()) << issues(again);
+  EXPECT_EQ(again.unchanged, 1u);
+  EXPECT_EQ(again.templates_in_source, 5u);
+  EXPECT_EQ(again.templates_unchanged, 5u);
+  EXPECT_EQ(again.templates_written, 0u);
+  EXPECT_EQ(*s.c->list_templates(), want);
+
+  // A wizard edits one in Parley: a conflict, left alone as for the tables.
+  auto edited = want;
+  edited[2].value = "Wait (edited in Parley)";
+  ASSERT_TRUE(s.c->replace_templates(edited));
+  auto kept = import_source(s.c.get(), Format::webwoz, d.rooms, {});
+  EXPECT_EQ(kept.template_conflicts_left, 1u);
+  EXPECT_EQ(*s.c->list_templates(), edited);
+}
+
+// The app's older flat style, {"key": "value"}, is category "General" (its _normalise).
+TEST(ImportWebwozFiles, FlatTemplatesJsonIsCategoryGeneral) {
+  WebwozDataDir d(R"({"hello": "Hello there", "bye": "Goodbye", "greeting": "Hi!"})");
+  Store s;
+  auto r = import_source(s.c.get(), Format::webwoz, d.rooms, {});
+  EXPECT_TRUE(r.report.issues.empty()) << issues(r);
+  const std::vector<Template> want{{"General", "hello", "Hello there"},
+                                   {"General", "bye", "Goodbye"},
+                                   {"General", "greeting", "Hi!"}};
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(r.templates_unchanged, 0u);
+  EXPECT_EQ(r.template_defaults_dropped, 3u);  // the defaults the file does not have
+  EXPECT_EQ(r.templates_verified, 3u);
+  EXPECT_EQ(import_source(s.c.get(), Format::webwoz, d.rooms, {}).templates_unchanged, 3u);
+}
+
+// A templates.json the app could not load is reported with where and why, and the rooms are
+// imported all the same; the stored templates stay as they were.
+TEST(ImportWebwozFiles, MalformedTemplatesJsonIsReportedAndTheRoomsStillCome) {
+  for (const auto& [text, where] : std::vector<std::pair<std::string, std::string>>{
+           {"{\n  \"General\": {\"hi\": \"Hello\"},\n  \"Phase 1\": {\"ask\": 5}\n}",
+            "templates.json:3: skipped: templates not imported: template \"Phase 1/ask\""},
+           {"{\n  \"General\": {\n    \"hi\": \"Hello\",\n", "templates.json:4: skipped: templates not "
+                                                             "imported: not valid JSON"},
+           {"[\"hi\"]", "templates.json:1: skipped: templates not imported: templates must be a JSON "
+                        "object"}}) {
+    WebwozDataDir d(text);
+    Store s;
+    auto r = import_source(s.c.get(), Format::webwoz, d.data, {});
+    EXPECT_TRUE(has_issue(r, where)) << issues(r);
+    EXPECT_EQ(r.report.skipped(), 1u) << issues(r);
+    EXPECT_FALSE(r.aborted);
+    EXPECT_EQ(r.conversations_written, 1u);
+    EXPECT_EQ(messages(*s.c, "a1b2c3d4").size(), 1u);
+    EXPECT_EQ(r.templates_in_source, 0u);
+    EXPECT_EQ(*s.c->list_templates(), store::default_templates());
+  }
+}
+
 // --- Each conversation commits whole or not at all -----------------------------------------
 
 // What the store holds of one conversation: the row, every message, every reader.

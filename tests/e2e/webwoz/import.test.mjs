@@ -4,8 +4,9 @@
 // backend/database.py, with Debian's python3-sqlalchemy) and in PostgreSQL (the same models'
 // DDL, when PARLEY_TEST_PG_URL names a server). After each import the app's own clients
 // (lib.mjs: the participant and wizard front ends) join each room and get its history in
-// order, one new_message per stored message, as the app sends it; from the tables, the wizard
-// also gets the app's templates (its `templates` table) in its `templates` event.
+// order, one new_message per stored message, as the app sends it; the wizard also gets the
+// app's templates (its templates.json beside the room files, its `templates` table) in its
+// `templates` event.
 // Parley only (WEBWOZ_TARGET=flask runs the app itself, which has no import).
 
 import assert from 'node:assert/strict';
@@ -26,10 +27,15 @@ function tempDir(t) {
   return dir;
 }
 
-function importInto(source, data) {
+// `again`: the source was imported already, so nothing is written (nor verified).
+function importInto(source, data, { again = false } = {}) {
   const r = spawnSync(parleyBin(), ['import', source, '--data-dir', data], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /verified (\d+) conversation\(s\): \1 match the source/);
+  if (again) {
+    assert.match(r.stdout, /imported 0 conversation\(s\), 0 message\(s\)/);
+  } else {
+    assert.match(r.stdout, /verified (\d+) conversation\(s\): \1 match the source/);
+  }
   return r.stdout;
 }
 
@@ -62,7 +68,7 @@ async function historyOf(url, room, count) {
   }
 }
 
-test("WebWOz's real room files: imported, then the app's clients get each room's history in order", { skip: skipAll }, async (t) => {
+test("WebWOz's real data directory (room files, templates.json): imported, then the app's clients get each room's history and the templates in order", { skip: skipAll }, async (t) => {
   const list = fs.existsSync(WOZCHAT_GIT_DIR)
     ? spawnSync('git', ['--git-dir', WOZCHAT_GIT_DIR, 'ls-tree', '--name-only', 'HEAD', 'backend/data/conversations/'], { encoding: 'utf8' })
     : null;
@@ -71,14 +77,25 @@ test("WebWOz's real room files: imported, then the app's clients get each room's
     t.skip('WebWOz snapshot absent');
     return;
   }
+  // The app's DATA_DIR: conversations/ and templates.json beside it (backend/app.py).
   const dir = tempDir(t);
   const rooms = path.join(dir, 'conversations');
   fs.mkdirSync(rooms);
   const files = list.stdout.trim().split('\n').filter((p) => p.endsWith('.json'));
   assert.ok(files.length > 0);
   for (const p of files) fs.writeFileSync(path.join(rooms, path.basename(p)), fromSnapshot(p));
+  const templatesJson = fromSnapshot('backend/data/templates.json');
+  assert.ok(templatesJson, 'backend/data/templates.json in the snapshot');
+  fs.writeFileSync(path.join(dir, 'templates.json'), templatesJson);
   const data = path.join(dir, 'data');
-  assert.match(importInto(rooms, data), /WebWOz room file\(s\) \(seed 000\)/);
+  const out = importInto(rooms, data);
+  assert.match(out, /WebWOz room file\(s\) \(seed 000\), with the app's templates in /);
+  // The file as json.load reads it: its categories and keys in their order.
+  const want = Object.entries(JSON.parse(templatesJson)).map(([category, items]) => [category, Object.entries(items)]);
+  const count = want.reduce((n, [, items]) => n + items.length, 0);
+  assert.match(out, new RegExp(`verified templates: ${count} held with the source's value`));
+  // Named by DATA_DIR this time: the same rooms and templates, nothing to write.
+  assert.match(importInto(dir, data, { again: true }), new RegExp(`templates: imported 0 of the source's ${count} into the template store; ${count} unchanged`));
   const server = await startTarget({ dataDir: data });
   t.after(() => server.stop());
   for (const file of fs.readdirSync(rooms)) {
@@ -86,6 +103,7 @@ test("WebWOz's real room files: imported, then the app's clients get each room's
     const want = room.messages.map((m) => [m.sender, m.text, Date.parse(m.timestamp)]);
     assert.deepEqual(await historyOf(server.url, room.room_id, want.length), want, `room ${room.room_id}`);
   }
+  assert.deepEqual(await templatesOf(server.url, JSON.parse(fs.readFileSync(path.join(rooms, fs.readdirSync(rooms)[0]), 'utf8')).room_id), want);
 });
 
 // Two rooms as the app's DatabaseManager stores them: message_order decides the order (rows
