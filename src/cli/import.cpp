@@ -237,6 +237,148 @@ void merge_into(ParsedConversation& parsed, std::vector<StoredMessage>& extras) 
   parsed.first_seq = 1;  // a merge renumbers: a pruned export's seqs are not kept
 }
 
+// What the import makes of the stored template set, given the source's (import.hpp).
+struct TemplatePlan {
+  std::vector<Template> next;  // the set to store
+  std::size_t planned = 0, unchanged = 0, conflicts_left = 0, kept = 0;
+  std::size_t dropped = 0;  // defaults the source does not have
+  std::vector<std::string> conflict_lines;
+  std::set<std::pair<std::string, std::string>> not_imported;  // (category, key) left or kept
+};
+
+TemplatePlan plan_templates(const std::vector<Template>& stored,
+                            const std::vector<Template>& source, OnConflict on_conflict) {
+  TemplatePlan p;
+  const auto find = [](auto& set, const Template& t) {
+    return std::ranges::find_if(
+        set, [&](const Template& s) { return s.category == t.category && s.key == t.key; });
+  };
+  if (stored == store::default_templates()) {
+    // Nothing a wizard made in Parley: the source's set is the wizard's, as the app shows it
+    // (the app put the same defaults in its table when it was empty).
+    p.next = source;
+    for (const Template& t : source) {
+      const auto it = find(stored, t);
+      if (it != stored.end() && it->value == t.value) {
+        ++p.unchanged;
+      } else {
+        ++p.planned;
+      }
+    }
+    for (const Template& t : stored) p.dropped += find(source, t) == source.end() ? 1 : 0;
+    return p;
+  }
+  p.next = stored;
+  for (const Template& t : source) {
+    const std::string name = "template " + t.category + (t.key.empty() ? "" : "/" + t.key);
+    auto it = find(p.next, t);
+    if (it != p.next.end()) {
+      if (it->value == t.value) {
+        ++p.unchanged;
+        continue;
+      }
+      const std::string line = name + ": the store's value differs from the source's";
+      switch (on_conflict) {
+        case OnConflict::keep:
+          ++p.conflicts_left;
+          p.not_imported.emplace(t.category, t.key);
+          p.conflict_lines.push_back(line + ": left alone (--replace to import it)");
+          break;
+        case OnConflict::replace:
+          it->value = t.value;
+          ++p.planned;
+          p.conflict_lines.push_back(line + ": replaced (--replace)");
+          break;
+        case OnConflict::merge:
+          // Parley's is the later edit: it was made after the app handed over.
+          ++p.kept;
+          p.not_imported.emplace(t.category, t.key);
+          p.conflict_lines.push_back(line + ": the store's kept (--merge)");
+          break;
+      }
+      continue;
+    }
+    // A set may not hold a top-level template (templates.json's older {name: value}, key
+    // empty) and a category of the same name (TemplateStore::replace_templates).
+    const bool clash = std::ranges::any_of(p.next, [&](const Template& s) {
+      return s.category == t.category && (t.key.empty() || s.key.empty());
+    });
+    if (clash) {
+      ++p.conflicts_left;
+      p.not_imported.emplace(t.category, t.key);
+      p.conflict_lines.push_back(
+          name + (t.key.empty() ? ": the store holds a category named '"
+                                : ": the store holds a top-level template named '") +
+          t.category + "': left alone");
+      continue;
+    }
+    // After the category's last template, as the app's POST /api/templates/item adds one.
+    auto last = std::ranges::find_if(p.next.rbegin(), p.next.rend(), [&](const Template& s) {
+                  return s.category == t.category;
+                }).base();
+    p.next.insert(last == p.next.begin() ? p.next.end() : last, t);
+    ++p.planned;
+  }
+  return p;
+}
+
+// Writes WebWOz's templates (import.hpp says how they meet the stored ones) and reads them
+// back. `c` null: a dry run without a store.
+void import_templates(store::Connection* c, const std::vector<Template>& source,
+                      const ImportOptions& options, ImportSummary& s) {
+  s.templates_in_source = source.size();
+  if (c == nullptr) {
+    s.templates_planned = source.size();
+    return;
+  }
+  const auto fail = [&](const std::string& what, const std::error_code& ec) {
+    s.report.issues.push_back({"templates", 0, {}, "templates " + what + ": " + ec.message(), true});
+    ++s.store_failures;
+  };
+  // A wizard's edit between the read and the write makes replace_templates_if say false:
+  // read and plan again. Edits come a few a minute at most, so 5 rounds are plenty.
+  for (int round = 0; round < 5; ++round) {
+    auto stored = c->list_templates();
+    if (!stored) return fail("not read from the store", stored.error());
+    TemplatePlan p = plan_templates(*stored, source, options.on_conflict);
+    s.templates_planned = p.planned;
+    s.templates_unchanged = p.unchanged;
+    s.template_conflicts_left = p.conflicts_left;
+    s.templates_kept = p.kept;
+    s.template_defaults_dropped = p.dropped;
+    if (options.dry_run) {
+      s.conflict_lines.insert(s.conflict_lines.end(), p.conflict_lines.begin(),
+                              p.conflict_lines.end());
+      return;
+    }
+    if (p.next != *stored) {
+      auto done = c->replace_templates_if(*stored, p.next);
+      if (!done) return fail("not stored", done.error());
+      if (!*done) continue;
+      s.templates_written = p.planned;
+    }
+    s.conflict_lines.insert(s.conflict_lines.end(), p.conflict_lines.begin(),
+                            p.conflict_lines.end());
+    if (!options.verify) return;
+    auto got = c->list_templates();
+    if (!got) return fail("not read back", got.error());
+    s.templates_checked = true;
+    std::size_t expected = 0;
+    for (const Template& t : source) {
+      if (p.not_imported.contains({t.category, t.key})) continue;
+      ++expected;
+      if (std::ranges::count(*got, t) == 1) ++s.templates_verified;
+    }
+    if (s.templates_verified != expected) {
+      s.mismatches.push_back("templates: " + std::to_string(expected) +
+                             " from the source, " + std::to_string(s.templates_verified) +
+                             " read back with the source's value");
+    }
+    return;
+  }
+  fail("not stored", make_error_code(Errc::conflict));
+}
+
 }  // namespace
 
 ImportSummary import_source(store::Connection* c, importers::Format format,
@@ -252,6 +394,7 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
     s.report = {};  // the second pass reports again
   }
   const bool write = c != nullptr && !options.dry_run;
+  std::optional<std::vector<Template>> templates;
   importers::parse(
       format, path,
       [&](ParsedConversation&& parsed) {
@@ -331,8 +474,13 @@ ImportSummary import_source(store::Connection* c, importers::Format format,
         }
         return true;
       },
-      s.report);
+      s.report, [&](std::vector<Template>&& set) { templates = std::move(set); });
   if (s.report.fatal) s.aborted = true;
+  // After the conversations, when the whole source was read (not after a stop or a failure
+  // --strict counts).
+  if (templates && !templates->empty() && !s.aborted && !s.stopped) {
+    import_templates(c, *templates, options, s);
+  }
   return s;
 }
 
@@ -382,14 +530,29 @@ int report_and_status(const ImportSummary& s, bool dry_run, bool strict) {
         s.conversations_written, s.messages_written, skipped, warnings, s.unchanged,
         s.conflicts_left);
     if (s.verified > 0) {
+      const auto template_mismatches = static_cast<std::size_t>(std::ranges::count_if(
+          s.mismatches, [](const std::string& m) { return m.starts_with("templates: "); }));
       std::printf(
           "verified %zu conversation(s): %zu match the source (count and sha256 over "
           "seq, sender, text)\n",
-          s.verified, s.verified - s.mismatches.size());
+          s.verified, s.verified + template_mismatches - s.mismatches.size());
+    }
+  }
+  if (s.templates_in_source > 0) {
+    std::printf(
+        "templates: %s %zu of the source's %zu into the template store; %zu unchanged, %zu "
+        "conflict(s) left alone, %zu kept the store's value (--merge); %zu of the store's "
+        "untouched defaults the source lacks %s\n",
+        dry_run ? "would import" : "imported", dry_run ? s.templates_planned : s.templates_written,
+        s.templates_in_source, s.templates_unchanged, s.template_conflicts_left,
+        s.templates_kept, s.template_defaults_dropped, dry_run ? "would go" : "gone");
+    if (s.templates_checked) {
+      std::printf("verified templates: %zu held with the source's value\n",
+                  s.templates_verified);
     }
   }
   if (!s.mismatches.empty()) return 4;
-  if (s.conflicts_left > 0) return 5;
+  if (s.conflicts_left > 0 || s.template_conflicts_left > 0) return 5;
   return skipped > 0 ? 3 : 0;
 }
 

@@ -12,6 +12,18 @@
 //
 // Verification: after writing, each conversation is read back; its message count and a
 // SHA-256 over (seq, sender id, text) in order must equal the source's, else exit 4.
+//
+// WebWOz's templates (its `templates` table, or the templates.json beside its room files) go
+// into the template store (store::TemplateStore), where the wizard front end reads them. A
+// store that holds just the app's four defaults (no wizard touched it) takes the source's
+// set as it is; otherwise each source template the store lacks is added after its
+// category's last one, one it holds with the same value is unchanged, and one it holds with
+// another value (edited in Parley) is a conflict like a conversation's: left alone, or the
+// source's value with --replace, the store's with --merge. Templates only the store has
+// stay. The set is written with replace_templates_if, so a wizard's edit
+// in a running server between the import's read and write is not lost (the import reads
+// again). Verification: every source template not left in conflict is read back with the
+// source's value.
 #pragma once
 
 #include <cstddef>
@@ -53,6 +65,17 @@ struct ImportSummary {
   std::vector<std::string> conflict_lines;  // "ID: N stored message(s) not in the source"
   std::size_t verified = 0;
   std::vector<std::string> mismatches;  // "ID: source N sha, parley M sha"
+  // WebWOz's templates (its `templates` table or templates.json), written into the template
+  // store.
+  std::size_t templates_in_source = 0;
+  std::size_t templates_planned = 0;  // to add, or to change (--replace, or over the defaults)
+  std::size_t templates_written = 0;
+  std::size_t templates_unchanged = 0;     // already stored with the source's value
+  std::size_t template_conflicts_left = 0;  // the store's value differs: left alone
+  std::size_t templates_kept = 0;           // the store's value differs: kept by --merge
+  std::size_t template_defaults_dropped = 0;  // the untouched defaults the source lacks
+  std::size_t templates_verified = 0;       // read back with the source's value
+  bool templates_checked = false;           // read back after writing
   bool aborted = false;                 // strict mode found a problem, or the source was unreadable
   bool stopped = false;        // Ctrl-C: the conversations before stopped_before are stored
   std::string stopped_before;  // "ID (FILE:LINE)": the first conversation not stored

@@ -62,16 +62,18 @@ std::optional<Detected> detect(const std::string& source, std::string& why) {
     if (ok) return with(Format::mongodump, "a mongodump of " + what);
     what = detail::describe_mongo(Format::mongoexport, path, ok);
     if (ok) return with(Format::mongoexport, "a mongoexport of " + what);
+    const detail::WebwozLayout webwoz = detail::webwoz_layout(path);
     std::size_t rooms = 0;
-    for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
-      const auto name = it->path().filename().string();
-      if (name.ends_with(".json") && !name.starts_with(".")) ++rooms;
+    for (fs::directory_iterator it(webwoz.rooms, ec), end; !ec && it != end; it.increment(ec)) {
+      if (detail::webwoz_room_name(it->path().filename().string())) ++rooms;
     }
-    if (rooms > 0) {
-      return with(Format::webwoz,
-                  "a directory of " + std::to_string(rooms) + " WebWOz room file(s) (seed 000)");
+    if (rooms > 0 || webwoz.templates) {
+      what = "a directory of " + std::to_string(rooms) + " WebWOz room file(s) (seed 000)";
+      if (webwoz.rooms != path) what += " in " + webwoz.rooms.string();
+      if (webwoz.templates) what += ", with the app's templates in " + webwoz.templates->string();
+      return with(Format::webwoz, std::move(what));
     }
-    why = "a directory with no messages.bson, messages.json or room .json files";
+    why = "a directory with no messages.bson, messages.json, room .json files or templates.json";
     return std::nullopt;
   }
   if (!fs::is_regular_file(path, ec)) {

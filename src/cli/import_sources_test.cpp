@@ -547,6 +547,205 @@ TEST(ImportSqlite, Seed001GeneralChatWithUsers) {
   EXPECT_EQ(import_source(s.c.get(), Format::sqlite, file, {}).unchanged, 1u);
 }
 
+// WebWOz's SQLite tables (backend/database.py's models): the templates go into the template
+// store, where the wizard front end reads them, in the table's order, each (category, key)
+// once as the app's dict holds it; importing again changes nothing; a template a wizard
+// edited in Parley is a conflict, left alone unless --replace.
+TEST(ImportSqlite, WebwozTemplatesGoIntoTheTemplateStore) {
+  TempDir t;
+  const auto file = t.path / "webwoz.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  exec(db,
+       "CREATE TABLE conversations (id INTEGER PRIMARY KEY, room_id VARCHAR(50) NOT NULL UNIQUE,"
+       " created_at DATETIME, last_updated DATETIME, message_count INTEGER, is_active BOOLEAN,"
+       " extra_data TEXT);"
+       "CREATE TABLE messages (id INTEGER PRIMARY KEY, room_id VARCHAR(50) NOT NULL,"
+       " sender VARCHAR(20) NOT NULL, text TEXT NOT NULL, timestamp DATETIME,"
+       " message_order INTEGER NOT NULL);"
+       "CREATE TABLE templates (id INTEGER PRIMARY KEY, category VARCHAR(100) NOT NULL,"
+       " key VARCHAR(200) NOT NULL, value TEXT NOT NULL, created_at DATETIME,"
+       " updated_at DATETIME);"
+       "INSERT INTO conversations (room_id, message_count) VALUES ('a1b2c3d4', 1);"
+       "INSERT INTO messages (room_id, sender, text, timestamp, message_order) VALUES"
+       " ('a1b2c3d4', 'participant', 'Hi', '2025-08-07 12:00:30', 1);"
+       // Rows stored out of id order; id 5 repeats id 2's key (the app's dict keeps the later
+       // value at the first place); id 6 has an empty key.
+       "INSERT INTO templates (id, category, key, value) VALUES"
+       " (3, 'Pinned', 'wait', 'One moment please'),"
+       " (1, 'Phase 1', 'greeting', 'Welcome to the study'),"
+       " (2, 'Phase 1', 'ask', 'What happened?'),"
+       " (4, 'Phase 2', 'bye', 'Thanks!'),"
+       " (5, 'Phase 1', 'ask', 'What happened exactly?'),"
+       " (6, 'Phase 2', '', 'nameless');");
+  const std::vector<Template> want{
+      {"Phase 1", "greeting", "Welcome to the study"},
+      {"Phase 1", "ask", "What happened exactly?"},
+      {"Pinned", "wait", "One moment please"},
+      {"Phase 2", "bye", "Thanks!"}};
+  Store s;
+  // A dry run says how many would come, and writes nothing.
+  ImportOptions dry;
+  dry.dry_run = true;
+  auto d = import_source(s.c.get(), Format::sqlite, file, dry);
+  EXPECT_EQ(d.templates_in_source, 4u);
+  EXPECT_EQ(d.templates_planned, 4u);
+  EXPECT_EQ(d.template_defaults_dropped, 4u);  // the store's untouched defaults
+  EXPECT_EQ(*s.c->list_templates(), store::default_templates());
+
+  auto r = import_source(s.c.get(), Format::sqlite, file, {});
+  EXPECT_TRUE(has_issue(r, "templates id 6")) << issues(r);
+  EXPECT_TRUE(has_issue(r, "key 'ask' again")) << issues(r);
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(r.templates_written, 4u);
+  EXPECT_EQ(r.templates_verified, 4u);
+  EXPECT_TRUE(r.mismatches.empty());
+  EXPECT_FALSE(s.c->get_conversation("parley:webwoz-templates"));
+
+  // Idempotent.
+  auto again = import_source(s.c.get(), Format::sqlite, file, {});
+  EXPECT_EQ(again.templates_unchanged, 4u);
+  EXPECT_EQ(again.templates_written, 0u);
+  EXPECT_EQ(*s.c->list_templates(), want);
+
+  // A wizard edits one in Parley and adds one; the app's table gains one in Phase 1.
+  auto edited = want;
+  edited[0].value = "Welcome! (edited in Parley)";
+  edited.push_back({"Parley", "new", "added in Parley"});
+  ASSERT_TRUE(s.c->replace_templates(edited));
+  exec(db, "INSERT INTO templates (id, category, key, value) VALUES (7, 'Phase 1', 'when', 'When?')");
+  sqlite3_close(db);
+  auto kept = import_source(s.c.get(), Format::sqlite, file, {});
+  EXPECT_EQ(kept.template_conflicts_left, 1u);
+  EXPECT_EQ(kept.templates_written, 1u);
+  auto with_new = edited;
+  with_new.insert(with_new.begin() + 2, Template{"Phase 1", "when", "When?"});
+  EXPECT_EQ(*s.c->list_templates(), with_new);
+  EXPECT_TRUE(kept.mismatches.empty());
+  EXPECT_EQ(kept.templates_verified, 4u);  // all but the one left alone
+  // --replace: the source's value.
+  ImportOptions replace;
+  replace.on_conflict = OnConflict::replace;
+  auto replaced = import_source(s.c.get(), Format::sqlite, file, replace);
+  EXPECT_EQ(replaced.template_conflicts_left, 0u);
+  with_new[0] = want[0];
+  EXPECT_EQ(*s.c->list_templates(), with_new);
+  EXPECT_EQ(replaced.templates_verified, 5u);
+}
+
+// WebWOz's file deployment: DATA_DIR holds conversations/*.json and templates.json
+// (backend/app.py). Pointed at DATA_DIR or at DATA_DIR/conversations, the import brings the
+// templates into the template store in the file's order (categories and keys as json.load
+// keeps them; a repeated key keeps its first place and the last value), through the same
+// planning as the SQL tables: dry run, idempotence, verification.
+struct WebwozDataDir {
+  TempDir t;
+  fs::path data = t.path / "data";
+  fs::path rooms = data / "conversations";
+  explicit WebwozDataDir(const std::string& templates_json) {
+    fs::create_directories(rooms);
+    std::ofstream(rooms / "a1b2c3d4.json")
+        << R"({"room_id": "a1b2c3d4", "created_at": "2025-08-07T12:00:00+00:00",
+               "last_updated": "2025-08-07T12:00:30+00:00", "message_count": 1,
+               "messages": [{"sender": "participant", "text": "Hi",
+                             "timestamp": "2025-08-07T12:00:30+00:00", "room": "a1b2c3d4"}]})";
+    std::ofstream(data / "templates.json") << templates_json;
+  }
+};
+
+TEST(ImportWebwozFiles, TemplatesJsonGoesIntoTheTemplateStoreInTheFilesOrder) {
+  WebwozDataDir d(R"({
+  "Phase 2": {"zeta": "Last one first", "alpha": "Then this"},
+  "Pinned": {"wait": "One moment please 🙂"},
+  "Phase 1": {"greeting": "Welcome", "ask": "What happened?", "greeting": "Welcome!"}
+})");
+  const std::vector<Template> want{{"Phase 2", "zeta", "Last one first"},
+                                   {"Phase 2", "alpha", "Then this"},
+                                   {"Pinned", "wait", "One moment please 🙂"},
+                                   {"Phase 1", "greeting", "Welcome!"},
+                                   {"Phase 1", "ask", "What happened?"}};
+  std::string why;
+  auto found = importers::detect(d.data.string(), why);
+  ASSERT_TRUE(found) << why;
+  EXPECT_EQ(found->format, Format::webwoz);
+  EXPECT_NE(found->description.find("1 WebWOz room file(s)"), std::string::npos)
+      << found->description;
+  EXPECT_NE(found->description.find("templates.json"), std::string::npos) << found->description;
+
+  Store s;
+  ImportOptions dry;
+  dry.dry_run = true;
+  auto planned = import_source(s.c.get(), Format::webwoz, d.data, dry);
+  EXPECT_EQ(planned.templates_in_source, 5u) << issues(planned);
+  EXPECT_EQ(planned.templates_planned, 5u);
+  EXPECT_EQ(*s.c->list_templates(), store::default_templates());
+
+  // DATA_DIR: the rooms from its conversations/, the templates from its templates.json.
+  auto r = import_source(s.c.get(), Format::webwoz, d.data, {});
+  EXPECT_TRUE(r.report.issues.empty()) << issues(r);
+  EXPECT_EQ(r.conversations_written, 1u);
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(r.templates_written, 5u);
+  EXPECT_EQ(r.templates_verified, 5u);
+  EXPECT_TRUE(r.mismatches.empty());
+
+  // DATA_DIR/conversations (with a trailing slash): the parent's templates.json; nothing new.
+  auto again = import_source(s.c.get(), Format::webwoz, d.rooms.string() + "/", {});
+  EXPECT_TRUE(again.report.issues.empty()) << issues(again);
+  EXPECT_EQ(again.unchanged, 1u);
+  EXPECT_EQ(again.templates_in_source, 5u);
+  EXPECT_EQ(again.templates_unchanged, 5u);
+  EXPECT_EQ(again.templates_written, 0u);
+  EXPECT_EQ(*s.c->list_templates(), want);
+
+  // A wizard edits one in Parley: a conflict, left alone as for the tables.
+  auto edited = want;
+  edited[2].value = "Wait (edited in Parley)";
+  ASSERT_TRUE(s.c->replace_templates(edited));
+  auto kept = import_source(s.c.get(), Format::webwoz, d.rooms, {});
+  EXPECT_EQ(kept.template_conflicts_left, 1u);
+  EXPECT_EQ(*s.c->list_templates(), edited);
+}
+
+// The app's older flat style, {"key": "value"}, is category "General" (its _normalise).
+TEST(ImportWebwozFiles, FlatTemplatesJsonIsCategoryGeneral) {
+  WebwozDataDir d(R"({"hello": "Hello there", "bye": "Goodbye", "greeting": "Hi!"})");
+  Store s;
+  auto r = import_source(s.c.get(), Format::webwoz, d.rooms, {});
+  EXPECT_TRUE(r.report.issues.empty()) << issues(r);
+  const std::vector<Template> want{{"General", "hello", "Hello there"},
+                                   {"General", "bye", "Goodbye"},
+                                   {"General", "greeting", "Hi!"}};
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(r.templates_unchanged, 0u);
+  EXPECT_EQ(r.template_defaults_dropped, 3u);  // the defaults the file does not have
+  EXPECT_EQ(r.templates_verified, 3u);
+  EXPECT_EQ(import_source(s.c.get(), Format::webwoz, d.rooms, {}).templates_unchanged, 3u);
+}
+
+// A templates.json the app could not load is reported with where and why, and the rooms are
+// imported all the same; the stored templates stay as they were.
+TEST(ImportWebwozFiles, MalformedTemplatesJsonIsReportedAndTheRoomsStillCome) {
+  for (const auto& [text, where] : std::vector<std::pair<std::string, std::string>>{
+           {"{\n  \"General\": {\"hi\": \"Hello\"},\n  \"Phase 1\": {\"ask\": 5}\n}",
+            "templates.json:3: skipped: templates not imported: template \"Phase 1/ask\""},
+           {"{\n  \"General\": {\n    \"hi\": \"Hello\",\n", "templates.json:4: skipped: templates not "
+                                                             "imported: not valid JSON"},
+           {"[\"hi\"]", "templates.json:1: skipped: templates not imported: templates must be a JSON "
+                        "object"}}) {
+    WebwozDataDir d(text);
+    Store s;
+    auto r = import_source(s.c.get(), Format::webwoz, d.data, {});
+    EXPECT_TRUE(has_issue(r, where)) << issues(r);
+    EXPECT_EQ(r.report.skipped(), 1u) << issues(r);
+    EXPECT_FALSE(r.aborted);
+    EXPECT_EQ(r.conversations_written, 1u);
+    EXPECT_EQ(messages(*s.c, "a1b2c3d4").size(), 1u);
+    EXPECT_EQ(r.templates_in_source, 0u);
+    EXPECT_EQ(*s.c->list_templates(), store::default_templates());
+  }
+}
+
 // --- Each conversation commits whole or not at all -----------------------------------------
 
 // What the store holds of one conversation: the row, every message, every reader.
@@ -756,12 +955,20 @@ TEST(ImportPostgres, WebwozTablesWithTemplates) {
   EXPECT_EQ(m[0].id, importers::derived_message_id("webwoz", "a1b2c3d4", 0));
   const auto conv = *s.c->get_conversation("a1b2c3d4");
   EXPECT_EQ(json::parse(conv.meta).at("extra_data").at("study"), "pilot");
-  const auto tpl = s.c->get_conversation("parley:webwoz-templates");
-  ASSERT_TRUE(tpl);
-  EXPECT_EQ(json::parse(tpl->settings).at("webwoz_templates").at("Greetings").at("bye"), "Goodbye");
-  EXPECT_EQ(tpl->participants, std::vector<UserId>{"parley:system"});
+  // The templates are in the template store, in the table's order, no longer in a reserved
+  // conversation.
+  const std::vector<Template> want{
+      {"Greetings", "hello", "Hello!"},
+      {"Greetings", "bye", "Goodbye"},
+      {"Booking", "confirm", "Your table is booked"}};
+  EXPECT_EQ(*s.c->list_templates(), want);
+  EXPECT_EQ(s.c->get_conversation("parley:webwoz-templates").error(), Errc::not_found);
+  EXPECT_EQ(r.templates_verified, 3u);
   EXPECT_TRUE(r.mismatches.empty());
-  EXPECT_EQ(import_source(s.c.get(), Format::postgres, *url, {}).unchanged, 2u);
+  const auto again = import_source(s.c.get(), Format::postgres, *url, {});
+  EXPECT_EQ(again.unchanged, 1u);
+  EXPECT_EQ(again.templates_unchanged, 3u);
+  EXPECT_EQ(again.templates_written, 0u);
 }
 
 TEST(ImportPostgres, Seed003And004TablesFromTheSeedsDdl) {

@@ -330,6 +330,7 @@ struct Reader {
   const Visitor& visit;
   ParseReport& report;
   const std::string fmt;
+  const TemplateVisitor& templates_out;
 
   void issue(const std::string& where, std::string msg, bool skipped = true) {
     report.issues.push_back({src.name(), 0, where, std::move(msg), skipped});
@@ -470,46 +471,55 @@ struct Reader {
     if (!t.templates.empty()) templates(t);
   }
 
-  // WebWOz's templates have no place in Parley's model yet: they go, in the shape of the
-  // app's templates.json ({category: {key: value}}), into the settings of the reserved
-  // conversation `parley:webwoz-templates`, whose only participant is `parley:system` so
-  // no client can join it. The WebWOz endpoints read them from there.
+  // WebWOz's templates, handed to `templates_out` in the app's order (its load_templates
+  // reads the rows in insertion order: `id`) for the command to write into Parley's template
+  // store, where the wizard front end reads them (the `templates` event, /api/templates) as
+  // {category: {key: value}}: the key is the template's id there, so it is kept as it is.
   void templates(const Tables& t) {
     if (!t.templates.contains("key") || !t.templates.contains("value")) {
       issue("templates", "no key or value column: templates not imported");
       return;
     }
-    json::object all;
+    report_unexpected(src, "templates", t.templates,
+                      {"id", "category", "key", "value", "created_at", "updated_at"}, report);
+    std::vector<Template> all;
+    std::map<std::pair<std::string, std::string>, std::size_t> at;  // (category, key) -> index
     std::string err;
-    std::size_t n = 0;
     const bool ok = src.query(
         0,
-        "SELECT " + col(t.templates, "category") + ", \"key\", \"value\" FROM templates ORDER BY " +
+        "SELECT " + col(t.templates, "category") + ", \"key\", \"value\", " +
+            col(t.templates, "id") + " FROM templates ORDER BY " +
             (t.templates.contains("id") ? "id" : "2"),
         {},
         [&](const Row& r) {
-          const std::string cat = r[0].value_or("General");
-          if (!r[1] || !r[2] || !detail::valid_utf8(cat) || !detail::valid_utf8(*r[1]) ||
-              !detail::valid_utf8(*r[2])) {
-            issue("templates", "a template without key or value, or not UTF-8");
+          const std::string where = "templates id " + r[3].value_or("?");
+          // The model's default category (backend/database.py: default='General').
+          Template tpl{r[0].value_or("General"), r[1].value_or(""), r[2].value_or("")};
+          if (!r[1] || !r[2] || !detail::valid_utf8(tpl.category) ||
+              !detail::valid_utf8(tpl.key) || !detail::valid_utf8(tpl.value)) {
+            issue(where, "no key or value, or not UTF-8");
             return true;
           }
-          auto& c = all[cat];
-          if (!c.is_object()) c = json::object();
-          c.get_object()[*r[1]] = *r[2];
-          ++n;
+          if (tpl.category.empty() || tpl.key.empty()) {
+            issue(where, "empty category or key: the wizard cannot address it");
+            return true;
+          }
+          // The app reads the rows into a dict: a later row of the same (category, key)
+          // overwrites the value where the first one stands.
+          const auto [it, fresh] = at.try_emplace({tpl.category, tpl.key}, all.size());
+          if (!fresh) {
+            issue(where, "category '" + tpl.category + "' key '" + tpl.key +
+                             "' again: its value replaces the earlier one's, as the app reads it",
+                  false);
+            all[it->second].value = std::move(tpl.value);
+            return true;
+          }
+          all.push_back(std::move(tpl));
           return true;
         },
         err);
     if (!ok) return issue("templates", "not readable: " + err);
-    ParsedConversation c;
-    c.file = src.name();
-    c.whole.id = "parley:webwoz-templates";
-    c.whole.title = "WebWOz templates";
-    c.whole.participants = {"parley:system"};
-    c.whole.settings = json::serialize(json::object{{"webwoz_templates", std::move(all)}});
-    c.whole.meta = json::serialize(json::object{{"source", "webwoz"}, {"templates", n}});
-    (void)detail::hand_over(std::move(c), visit, report);
+    if (templates_out) templates_out(std::move(all));
   }
 
   void seed003(const Tables& t) {
@@ -817,7 +827,7 @@ Schema probe(Format format, const std::string& source, std::unique_ptr<SqlSource
 }  // namespace
 
 void parse_sql(Format format, const std::string& source, const Visitor& visit,
-               ParseReport& report) {
+               ParseReport& report, const TemplateVisitor& templates) {
   std::unique_ptr<SqlSource> src;
   Tables tables;
   std::string why;
@@ -828,7 +838,7 @@ void parse_sql(Format format, const std::string& source, const Visitor& visit,
     report.fatal = true;
     return;
   }
-  Reader r{*src, visit, report, std::string(format_name(format))};
+  Reader r{*src, visit, report, std::string(format_name(format)), templates};
   switch (schema) {
     case Schema::webwoz:
       return r.webwoz(tables);

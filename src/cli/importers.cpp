@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "protocol/json_fields.hpp"
+#include "protocol/webwoz.hpp"
 
 namespace parley::cli::importers {
 
@@ -699,8 +700,100 @@ using detail::hand_over;
 
 // --- webwoz ------------------------------------------------------------------------------------
 
-void parse_webwoz_dir(const fs::path& dir, const Visitor& visit, ParseReport& report) {
+detail::WebwozLayout detail::webwoz_layout(const fs::path& dir) {
+  const auto is = [](const fs::path& p, fs::file_type type) {
+    std::error_code ec;
+    const auto st = fs::symlink_status(p, ec);
+    // A symlinked templates.json counts, so that read_file reports it instead of a silence.
+    return !ec && (type == fs::file_type::none ? fs::exists(st) : st.type() == type);
+  };
+  WebwozLayout out{dir, std::nullopt};
+  if (is(dir / "conversations", fs::file_type::directory)) out.rooms = dir / "conversations";
+  if (is(dir / "templates.json", fs::file_type::none)) {
+    out.templates = dir / "templates.json";
+    return out;
+  }
+  // DATA_DIR/conversations: the parent's templates.json, when the parent's conversations/ is
+  // this directory (not just any directory's parent).
   std::error_code ec;
+  fs::path self = fs::absolute(dir, ec).lexically_normal();
+  if (ec) return out;
+  if (!self.has_filename()) self = self.parent_path();  // "DATA_DIR/conversations/"
+  const fs::path parent = self.parent_path();
+  if (is(parent / "templates.json", fs::file_type::none) &&
+      fs::equivalent(parent / "conversations", dir, ec) && !ec) {
+    out.templates = parent / "templates.json";
+  }
+  return out;
+}
+
+bool detail::webwoz_room_name(std::string_view name) {
+  return name.size() > 5 && name.ends_with(".json") && !name.starts_with(".") &&
+         name != "templates.json";
+}
+
+namespace {
+
+// WebWOz's templates.json as the app's _load_templates reads it: json.load (a repeated key
+// keeps its first place and the last value, in Boost.JSON as in Python's dict), then
+// _normalise (protocol::webwoz::templates_from_json: a flat {"key": "value"} is category
+// "General"), in the file's order. A file the app could not have loaded is skipped whole,
+// with its line, and the rooms are imported all the same.
+void read_webwoz_templates(const fs::path& path, const TemplateVisitor& out, ParseReport& report) {
+  const std::string file = path.string();
+  const auto skip = [&](std::size_t line, const std::string& why) {
+    report.issues.push_back({file, line, {}, "templates not imported: " + why, true});
+  };
+  std::string text, why;
+  if (!read_file(path, text, why)) return skip(0, why);
+  auto doc = parse_document(text, file, report);
+  if (!doc) {
+    report.issues.back().message = "templates not imported: " + report.issues.back().message;
+    return;
+  }
+  Lines lines(text);
+  auto set = protocol::webwoz::templates_from_json(*doc, why);
+  if (!set) {
+    // The line of the first category that is neither a template nor an object of them.
+    std::size_t line = 1;
+    if (doc->is_object()) {
+      for (const auto& member : doc->get_object()) {
+        const auto& v = member.value();
+        const bool ok = v.is_string() ||
+                        (v.is_object() && std::ranges::all_of(v.get_object(), [](const auto& kv) {
+                           return kv.value().is_string() && !kv.key().empty();
+                         }));
+        if (!ok) {
+          line = lines.of("/" + std::string(member.key()));
+          break;
+        }
+      }
+    }
+    return skip(line, why);
+  }
+  std::vector<Template> kept;
+  kept.reserve(set->size());
+  for (Template& t : *set) {
+    if (t.category.empty()) {  // the wizard cannot address it (the SQL reader skips it too)
+      report.issues.push_back({file, lines.of("/"), {},
+                               "template with an empty category" +
+                                   (t.key.empty() ? std::string() : " (key '" + t.key + "')") +
+                                   ": skipped",
+                               true});
+      continue;
+    }
+    kept.push_back(std::move(t));
+  }
+  if (!kept.empty() && out) out(std::move(kept));
+}
+
+}  // namespace
+
+void parse_webwoz_dir(const fs::path& source, const Visitor& visit, ParseReport& report,
+                      const TemplateVisitor& templates) {
+  std::error_code ec;
+  const detail::WebwozLayout layout = detail::webwoz_layout(source);
+  const fs::path& dir = layout.rooms;
   const auto st = fs::symlink_status(dir, ec);
   if (ec || !fs::is_directory(st)) {
     report.issues.push_back({dir.string(), 0, {}, "not a directory", true});
@@ -712,7 +805,7 @@ void parse_webwoz_dir(const fs::path& dir, const Visitor& visit, ParseReport& re
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const auto& entry = *it;
     const std::string name = entry.path().filename().string();
-    if (name.size() <= 5 || !name.ends_with(".json") || name.starts_with(".")) continue;
+    if (!detail::webwoz_room_name(name)) continue;
     std::error_code sec;
     if (!fs::is_regular_file(entry.symlink_status(sec)) || sec) {
       report.issues.push_back({entry.path().string(), 0, {}, "not a regular file", true});
@@ -762,6 +855,7 @@ void parse_webwoz_dir(const fs::path& dir, const Visitor& visit, ParseReport& re
     if (!conversation_from_json(o, id, Format::webwoz, file, "", lines, c, report)) continue;
     if (!hand_over(std::move(c), visit, report)) return;
   }
+  if (layout.templates) read_webwoz_templates(*layout.templates, templates, report);
 }
 
 // --- conversations-json ----------------------------------------------------------------------
@@ -1184,10 +1278,11 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
   }
 }
 
-void parse(Format format, const fs::path& path, const Visitor& visit, ParseReport& report) {
+void parse(Format format, const fs::path& path, const Visitor& visit, ParseReport& report,
+           const TemplateVisitor& templates) {
   switch (format) {
     case Format::webwoz:
-      return parse_webwoz_dir(path, visit, report);
+      return parse_webwoz_dir(path, visit, report, templates);
     case Format::conversations_json:
       return parse_conversations_json(path, visit, report);
     case Format::jsonl:
@@ -1196,7 +1291,7 @@ void parse(Format format, const fs::path& path, const Visitor& visit, ParseRepor
       return parse_sqlite_tables(path, visit, report);
     case Format::sqlite:
     case Format::postgres:
-      return parse_sql(format, path.string(), visit, report);
+      return parse_sql(format, path.string(), visit, report, templates);
     case Format::mongodump:
     case Format::mongoexport:
       return parse_mongo(format, path, visit, report);

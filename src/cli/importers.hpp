@@ -3,7 +3,8 @@
 //
 //   webwoz              a directory of per-room JSON files (seed 000):
 //                       {room_id, created_at, last_updated, message_count,
-//                        messages:[{sender, text, timestamp, room}]}
+//                        messages:[{sender, text, timestamp, room}]}, and the app's
+//                       templates.json beside them (detail::webwoz_layout)
 //   conversations-json  one JSON file (seed 004): {conversation_id: {title, created_at,
 //                       updated_at, messages:[{role, content, ...}], settings}}; also an array
 //                       of conversations with "id", or one conversation (Parley's json export)
@@ -93,18 +94,24 @@ struct ParseReport {
 
 // Called per conversation, in source order; returns false to stop reading.
 using Visitor = std::function<bool(ParsedConversation&&)>;
+// Called once with WebWOz's templates (its `templates` table, or its templates.json), in the
+// app's order, each (category, key) once, after the conversations; not called when the
+// source has none or they could not be read (an issue then).
+using TemplateVisitor = std::function<void(std::vector<Template>&&)>;
 
 void parse(Format format, const std::filesystem::path& path, const Visitor& visit,
-           ParseReport& report);
+           ParseReport& report, const TemplateVisitor& templates = {});
 
-void parse_webwoz_dir(const std::filesystem::path& dir, const Visitor& visit, ParseReport& report);
+void parse_webwoz_dir(const std::filesystem::path& dir, const Visitor& visit, ParseReport& report,
+                      const TemplateVisitor& templates = {});
 void parse_conversations_json(const std::filesystem::path& file, const Visitor& visit,
                               ParseReport& report);
 void parse_jsonl(const std::filesystem::path& file, const Visitor& visit, ParseReport& report);
 void parse_sqlite_tables(const std::filesystem::path& file, const Visitor& visit,
                          ParseReport& report);
 // `source` is a SQLite file path or a PostgreSQL URL (import_sql.cpp).
-void parse_sql(Format format, const std::string& source, const Visitor& visit, ParseReport& report);
+void parse_sql(Format format, const std::string& source, const Visitor& visit, ParseReport& report,
+               const TemplateVisitor& templates = {});
 // A mongodump directory or .bson file, or a mongoexport directory or .json file
 // (import_mongo.cpp).
 void parse_mongo(Format format, const std::filesystem::path& source, const Visitor& visit,
@@ -150,6 +157,18 @@ std::size_t max_content_bytes();
 // `ok` false with the reason when none.
 std::string describe_sql(Format format, const std::string& source, bool& ok);
 std::string describe_mongo(Format format, const std::filesystem::path& source, bool& ok);
+// Where WebWOz's file deployment keeps its data (backend/app.py): DATA_DIR holds the room
+// files in conversations/ and the templates in templates.json. The operator may name
+// DATA_DIR (the rooms are then read from its conversations/ when it has one) or
+// DATA_DIR/conversations (templates.json is then its parent's).
+struct WebwozLayout {
+  std::filesystem::path rooms;
+  std::optional<std::filesystem::path> templates;  // absent: the directory has none
+};
+WebwozLayout webwoz_layout(const std::filesystem::path& dir);
+// A room file's name: NAME.json, not hidden, not the app's templates.json (room ids are
+// uuid4().hex[:8], so no room is called "templates").
+bool webwoz_room_name(std::string_view filename);
 }  // namespace detail
 
 }  // namespace parley::cli::importers

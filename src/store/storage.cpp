@@ -26,6 +26,9 @@ class UnavailableConnection final : public Connection {
   Result<StoredMessage> find_message(const MessageId&) override { return down(); }
   Result<std::vector<Template>> list_templates() override { return down(); }
   Result<void> replace_templates(std::span<const Template>) override { return down(); }
+  Result<bool> replace_templates_if(std::span<const Template>, std::span<const Template>) override {
+    return Result<bool>(boost::system::in_place_error, down());
+  }
   Result<StoredMessage> edit_message(const ConversationId&, Seq, const std::string&,
                                      const std::optional<UserId>&, TimeMs) override {
     return down();

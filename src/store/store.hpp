@@ -318,7 +318,25 @@ class TemplateStore {
   // invalid_argument when two share (category, key), or a top-level entry's category also
   // has keyed templates.
   [[nodiscard]] virtual Result<void> replace_templates(std::span<const Template> templates) = 0;
+  // replace_templates, but only while the store holds exactly `expected` (same templates, same
+  // order): checked and written in one transaction that other writers wait for. false,
+  // changing nothing, when it holds anything else. Another process (`parley import`) reads,
+  // changes and writes the set this way without losing a wizard's edit made in between.
+  [[nodiscard]] virtual Result<bool> replace_templates_if(std::span<const Template> expected,
+                                                          std::span<const Template> templates) = 0;
 };
+
+// The app's four defaults (backend/database.py's load_templates creates them in an empty
+// table): what a new store holds.
+inline const std::vector<Template>& default_templates() {
+  static const std::vector<Template> defaults{
+      {"General", "greeting", "Hello! How can I help you today?"},
+      {"General", "understanding", "I understand. Let me look into that for you."},
+      {"General", "no_info", "I'm sorry, I don't have information about that."},
+      {"General", "goodbye", "Thank you for chatting with me. Goodbye!"},
+  };
+  return defaults;
+}
 
 // One session with a backend: every noun at once, because one transaction (append_batch
 // creating conversations and raising read state, replace_conversation) spans several.

@@ -1582,6 +1582,61 @@ TEST_P(TemplateStoreConformance, InvalidTemplateSetsAreRefusedAndChangeNothing) 
   }
 }
 
+TEST_P(TemplateStoreConformance, ConditionalReplaceWritesOnlyOverTheExpectedSet) {
+  const auto defaults = ok(c().list_templates());
+  EXPECT_EQ(defaults, store::default_templates());
+  const std::vector<Template> mine{{"General", "greeting", "Hi!"}, {"Pinned", "p", "pinned"}};
+  EXPECT_TRUE(ok(c().replace_templates_if(defaults, mine)));
+  auto other = ok(db_->connect());
+  EXPECT_EQ(ok(other->list_templates()), mine);
+  // Stale: the set read before is no longer there; nothing changes.
+  const std::vector<Template> theirs{{"General", "greeting", "Hello"}};
+  EXPECT_FALSE(ok(other->replace_templates_if(defaults, theirs)));
+  EXPECT_EQ(ok(c().list_templates()), mine);
+  // The same templates in another order are another set.
+  EXPECT_FALSE(ok(other->replace_templates_if({{mine[1], mine[0]}}, theirs)));
+  EXPECT_EQ(ok(c().list_templates()), mine);
+  // Invalid sets are refused before anything is compared.
+  EXPECT_EQ(error_of(c().replace_templates_if(mine, {{{"", "k", "v"}}})), Errc::invalid_argument);
+  EXPECT_EQ(ok(c().list_templates()), mine);
+}
+
+TEST_P(TemplateStoreConformance, ConditionalReplacesFromTwoConnectionsLoseNoEdit) {
+  // Two writers each add 10 templates by read, add, replace_templates_if, again on false: a
+  // check and write that another writer could come between would lose some of them.
+  constexpr int kEach = 10;
+  auto writer = [this](std::string name, std::string& failure) {
+    auto conn = db_->connect();
+    if (!conn) return void(failure = "connect: " + conn.error().message());
+    for (int i = 0; i < kEach; ++i) {
+      for (int attempt = 0;; ++attempt) {
+        if (attempt == 1000) return void(failure = name + ": 1000 attempts");
+        auto set = (*conn)->list_templates();
+        if (!set) continue;  // busy: try again
+        auto next = *set;
+        next.push_back({name, std::to_string(i), "v"});
+        auto done = (*conn)->replace_templates_if(*set, next);
+        if (done && *done) break;
+      }
+    }
+  };
+  std::string fa, fb;
+  std::thread a(writer, "a", std::ref(fa));
+  std::thread b(writer, "b", std::ref(fb));
+  a.join();
+  b.join();
+  ASSERT_EQ(fa, "");
+  ASSERT_EQ(fb, "");
+  const auto set = ok(c().list_templates());
+  EXPECT_EQ(set.size(), store::default_templates().size() + 2 * kEach);
+  for (const char* name : {"a", "b"}) {
+    for (int i = 0; i < kEach; ++i) {
+      EXPECT_TRUE(std::ranges::count(set, Template{name, std::to_string(i), "v"}) == 1)
+          << name << i;
+    }
+  }
+}
+
 std::string backend_name(const ::testing::TestParamInfo<Backend>& param_info) {
   return param_info.param.name;
 }

@@ -54,7 +54,8 @@ sources_of() {
     ws_frame) echo "${core[*]} src/net/ws_frame.cpp src/protocol/socketio/engineio_packet.cpp" ;;
     jwt) echo "${core[*]} src/hub/jwt_authenticator.cpp" ;;
     import | import_mongo)
-      echo "${core[*]} src/cli/importers.cpp src/cli/import_sql.cpp src/cli/import_mongo.cpp" ;;
+      echo "${core[*]} src/cli/importers.cpp src/cli/import_sql.cpp src/cli/import_mongo.cpp
+        src/protocol/webwoz.cpp" ;;
   esac
 }
 libs_of() {

@@ -563,6 +563,16 @@ Result<void> MemoryConnection::replace_templates(std::span<const Template> templ
   return {};
 }
 
+Result<bool> MemoryConnection::replace_templates_if(std::span<const Template> expected,
+                                                    std::span<const Template> templates) {
+  if (!detail::valid_templates(templates))
+    return Result<bool>(boost::system::in_place_error, err(Errc::invalid_argument));
+  std::lock_guard lock(state_->mu);
+  if (!std::ranges::equal(state_->templates, expected)) return false;
+  state_->templates.assign(templates.begin(), templates.end());
+  return true;
+}
+
 // --- Users -------------------------------------------------------------------------------
 
 Result<void> MemoryConnection::upsert_user(const User& user) {

@@ -40,12 +40,7 @@ struct MemoryState {
   std::map<ConversationId, std::int64_t> change_of;
   std::map<std::int64_t, ConversationId> changes;
   // The app's defaults, as a new SQLite or PostgreSQL store has them (their migrations).
-  std::vector<Template> templates{
-      {"General", "greeting", "Hello! How can I help you today?"},
-      {"General", "understanding", "I understand. Let me look into that for you."},
-      {"General", "no_info", "I'm sorry, I don't have information about that."},
-      {"General", "goodbye", "Thank you for chatting with me. Goodbye!"},
-  };
+  std::vector<Template> templates = default_templates();
 };
 
 class MemoryDatabase final : public Database {
@@ -111,6 +106,8 @@ class MemoryConnection final : public Connection {
 
   [[nodiscard]] Result<std::vector<Template>> list_templates() override;
   [[nodiscard]] Result<void> replace_templates(std::span<const Template> templates) override;
+  [[nodiscard]] Result<bool> replace_templates_if(std::span<const Template> expected,
+                                                  std::span<const Template> templates) override;
   [[nodiscard]] Result<void> upsert_user(const User& user) override;
   [[nodiscard]] Result<User> get_user(const UserId& id) override;
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;

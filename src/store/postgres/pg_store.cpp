@@ -2041,19 +2041,21 @@ Result<Seq> PgConnection::read_seq(const ConversationId& conversation, const Use
 // someone edits it by hand, a few times a minute at most.
 
 Result<std::vector<Template>> PgConnection::list_templates() {
-  return with_reconnect(true, [&]() -> Result<std::vector<Template>> {
-    auto res = exec_sql("SELECT category, key, value FROM templates ORDER BY position",
-                        "list_templates", info_->deadlines().statement);
-    if (!res) return res.error();
-    const PGresult* r = res->get();
-    std::vector<Template> out;
-    out.reserve(static_cast<std::size_t>(PQntuples(r)));
-    for (int i = 0; i < PQntuples(r); ++i) {
-      out.push_back(Template{std::string(text_at(r, i, 0)), std::string(text_at(r, i, 1)),
-                             std::string(text_at(r, i, 2))});
-    }
-    return out;
-  });
+  return with_reconnect(true, [&] { return read_templates(); });
+}
+
+Result<std::vector<Template>> PgConnection::read_templates() {
+  auto res = exec_sql("SELECT category, key, value FROM templates ORDER BY position",
+                      "list_templates", info_->deadlines().statement);
+  if (!res) return res.error();
+  const PGresult* r = res->get();
+  std::vector<Template> out;
+  out.reserve(static_cast<std::size_t>(PQntuples(r)));
+  for (int i = 0; i < PQntuples(r); ++i) {
+    out.push_back(Template{std::string(text_at(r, i, 0)), std::string(text_at(r, i, 1)),
+                           std::string(text_at(r, i, 2))});
+  }
+  return out;
 }
 
 Result<void> PgConnection::replace_templates(std::span<const Template> templates) {
@@ -2062,24 +2064,64 @@ Result<void> PgConnection::replace_templates(std::span<const Template> templates
   return with_reconnect(true, [&]() -> Result<void> {
     Transaction tx(*this);
     if (auto ok = tx.begin(); !ok) return ok.error();
-    if (auto r = exec_sql("DELETE FROM templates", "replace_templates", info_->deadlines().commit); !r) return r.error();
-    std::int64_t position = 0;
-    for (const Template& t : templates) {
-      const std::string pos = std::to_string(++position);
-      const char* values[4] = {pos.c_str(), t.category.c_str(), t.key.c_str(), t.value.c_str()};
-      const int lengths[4] = {static_cast<int>(pos.size()), static_cast<int>(t.category.size()),
-                              static_cast<int>(t.key.size()), static_cast<int>(t.value.size())};
-      const int formats[4] = {0, 0, 0, 0};
-      PgResult res(PQexecParams(conn_,
-                                "INSERT INTO templates (position, category, key, value) "
-                                "VALUES ($1::bigint, $2, $3, $4)",
-                                4, nullptr, values, lengths, formats, 0));
-      if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
-        return fail(res.get(), "replace_templates insert");
-      }
-    }
+    if (auto r = write_templates(templates); !r) return r.error();
     return tx.commit();
   });
+}
+
+Result<bool> PgConnection::replace_templates_if(std::span<const Template> expected,
+                                                std::span<const Template> templates) {
+  if (!detail::valid_templates(templates)) {
+    return Result<bool>(boost::system::in_place_error, err(Errc::invalid_argument));
+  }
+  // Not Result<bool> inside: with_reconnect returns its own errors as the lambda's type, and
+  // an error_code converts to bool.
+  enum class Outcome { written, stale };
+  // Run again after a drop that lost a commit, it finds the new set and says stale: the
+  // caller reads again and finds its change made.
+  auto r = with_reconnect(true, [&]() -> Result<Outcome> {
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    // SHARE ROW EXCLUSIVE conflicts with itself and with the ROW EXCLUSIVE lock of
+    // replace_templates' DELETE: no other writer between the check and the write (reads,
+    // ACCESS SHARE, go on).
+    if (auto locked = exec_sql("LOCK TABLE templates IN SHARE ROW EXCLUSIVE MODE",
+                               "replace_templates_if lock", info_->deadlines().commit);
+        !locked) {
+      return locked.error();
+    }
+    auto now = read_templates();
+    if (!now) return now.error();
+    if (!std::ranges::equal(*now, expected)) return Outcome::stale;
+    if (auto written = write_templates(templates); !written) return written.error();
+    if (auto ok = tx.commit(); !ok) return ok.error();
+    return Outcome::written;
+  });
+  if (!r) return Result<bool>(boost::system::in_place_error, r.error());
+  return *r == Outcome::written;
+}
+
+Result<void> PgConnection::write_templates(std::span<const Template> templates) {
+  if (auto r = exec_sql("DELETE FROM templates", "replace_templates", info_->deadlines().commit);
+      !r) {
+    return r.error();
+  }
+  std::int64_t position = 0;
+  for (const Template& t : templates) {
+    const std::string pos = std::to_string(++position);
+    const char* values[4] = {pos.c_str(), t.category.c_str(), t.key.c_str(), t.value.c_str()};
+    const int lengths[4] = {static_cast<int>(pos.size()), static_cast<int>(t.category.size()),
+                            static_cast<int>(t.key.size()), static_cast<int>(t.value.size())};
+    const int formats[4] = {0, 0, 0, 0};
+    PgResult res(PQexecParams(conn_,
+                              "INSERT INTO templates (position, category, key, value) "
+                              "VALUES ($1::bigint, $2, $3, $4)",
+                              4, nullptr, values, lengths, formats, 0));
+    if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      return fail(res.get(), "replace_templates insert");
+    }
+  }
+  return {};
 }
 
 // --- Users -------------------------------------------------------------------------------

@@ -148,6 +148,8 @@ class PgConnection final : public Connection {
 
   [[nodiscard]] Result<std::vector<Template>> list_templates() override;
   [[nodiscard]] Result<void> replace_templates(std::span<const Template> templates) override;
+  [[nodiscard]] Result<bool> replace_templates_if(std::span<const Template> expected,
+                                                  std::span<const Template> templates) override;
   [[nodiscard]] Result<void> upsert_user(const User& user) override;
   [[nodiscard]] Result<User> get_user(const UserId& id) override;
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
@@ -187,6 +189,10 @@ class PgConnection final : public Connection {
   // and none while the backoff after a failed attempt runs). unavailable otherwise.
   [[nodiscard]] Result<void> ensure_connected();
   [[nodiscard]] Result<void> reconnect();
+  // The template set (list_templates without the retry, for use inside a transaction), and
+  // writing one (inside the caller's transaction).
+  [[nodiscard]] Result<std::vector<Template>> read_templates();
+  [[nodiscard]] Result<void> write_templates(std::span<const Template> templates);
   void disconnect() noexcept;
   // Runs `fn`; if it failed because the connection dropped and `retry_safe`, reconnects and
   // runs it once more. `fn` must leave no transaction open when it fails.

@@ -43,6 +43,10 @@ class FlakyConnection final : public Connection {
   Result<void> replace_templates(std::span<const Template> t) override {
     return in_->replace_templates(t);
   }
+  Result<bool> replace_templates_if(std::span<const Template> e,
+                                    std::span<const Template> t) override {
+    return in_->replace_templates_if(e, t);
+  }
   Result<StoredMessage> edit_message(const ConversationId& c, Seq s, const std::string& t,
                                      const std::optional<UserId>& by, TimeMs at) override {
     return in_->edit_message(c, s, t, by, at);

@@ -1426,6 +1426,27 @@ Result<void> SqliteConnection::replace_templates(std::span<const Template> templ
   if (!detail::valid_templates(templates)) return err(Errc::invalid_argument);
   Transaction tx(*this);
   if (auto ok = tx.begin(); !ok) return ok.error();
+  if (auto ok = write_templates(templates); !ok) return ok.error();
+  return tx.commit();
+}
+
+Result<bool> SqliteConnection::replace_templates_if(std::span<const Template> expected,
+                                                    std::span<const Template> templates) {
+  if (!detail::valid_templates(templates))
+    return Result<bool>(boost::system::in_place_error, err(Errc::invalid_argument));
+  // BEGIN IMMEDIATE: no other writer between the check and the write.
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return Result<bool>(boost::system::in_place_error, ok.error());
+  auto now = list_templates();
+  if (!now) return Result<bool>(boost::system::in_place_error, now.error());
+  if (!std::ranges::equal(*now, expected)) return false;
+  if (auto ok = write_templates(templates); !ok)
+    return Result<bool>(boost::system::in_place_error, ok.error());
+  if (auto ok = tx.commit(); !ok) return Result<bool>(boost::system::in_place_error, ok.error());
+  return true;
+}
+
+Result<void> SqliteConnection::write_templates(std::span<const Template> templates) {
   {
     auto stmt = prepare("DELETE FROM templates");
     if (!stmt) return stmt.error();
@@ -1439,7 +1460,7 @@ Result<void> SqliteConnection::replace_templates(std::span<const Template> templ
     stmt->bind(1, ++position).bind(2, t.category).bind(3, t.key).bind(4, t.value);
     if (auto ok = stmt->run(); !ok) return ok.error();
   }
-  return tx.commit();
+  return {};
 }
 
 // --- Users -------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ class SqliteConnection final : public Connection {
 
   [[nodiscard]] Result<std::vector<Template>> list_templates() override;
   [[nodiscard]] Result<void> replace_templates(std::span<const Template> templates) override;
+  [[nodiscard]] Result<bool> replace_templates_if(std::span<const Template> expected,
+                                                  std::span<const Template> templates) override;
   [[nodiscard]] Result<void> upsert_user(const User& user) override;
   [[nodiscard]] Result<User> get_user(const UserId& id) override;
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
@@ -160,6 +162,8 @@ class SqliteConnection final : public Connection {
   boost::system::error_code fail(int rc, const char* what);
 
   [[nodiscard]] Result<Conversation> load_conversation(const ConversationId& id);
+  // Writes the template set; inside the caller's transaction.
+  [[nodiscard]] Result<void> write_templates(std::span<const Template> templates);
   // The conversation's last seq; not_found when it does not exist.
   [[nodiscard]] Result<Seq> last_seq_of(const ConversationId& id);
   [[nodiscard]] Result<void> insert_conversation(const Conversation& conversation);

@@ -46,7 +46,13 @@ int WalCheckpointer::on_commit(void* self, sqlite3* db, const char* schema, int 
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
   }
-  if (pages >= kPages && !c->wanted_.exchange(true, std::memory_order_acq_rel)) {
+  if (pages < kPages) {
+    c->requested_at_.store(0, std::memory_order_relaxed);  // the WAL restarted
+    return SQLITE_OK;
+  }
+  if (pages - c->requested_at_.load(std::memory_order_relaxed) >= kStep &&
+      !c->wanted_.exchange(true, std::memory_order_acq_rel)) {
+    c->requested_at_.store(pages, std::memory_order_relaxed);
     std::lock_guard lock(c->mu_);
     c->cv_.notify_one();
   }

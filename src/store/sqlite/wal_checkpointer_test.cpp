@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "store/sqlite/sqlite_store.hpp"
+#include <sqlite3.h>
+
 #include "store/sqlite/wal_checkpointer.hpp"
 
 namespace parley::store::sqlite {
@@ -61,6 +63,49 @@ TEST(WalCheckpointer, CheckpointsWhileTheWriterCommits) {
     auto rows = (*conn)->read_after("c0", 0, 5000);
     ASSERT_TRUE(rows);
     EXPECT_EQ(rows->size(), 2400u);  // 15 of every 100 messages
+  }
+  fs::remove_all(dir);
+}
+
+// Past kPages the thread is asked once per kStep new pages, not after every commit: while a
+// reader holds an old snapshot the WAL cannot restart, and the old hook asked for a
+// checkpoint (two fsyncs) after each of these 300 commits.
+TEST(WalCheckpointer, AsksOncePerStepNotPerCommit) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("parley-walstep-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "step.db").string();
+  sqlite3* db = nullptr;
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode = WAL; CREATE TABLE t(x)", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  {
+    auto checkpointer = WalCheckpointer::start(path);
+    ASSERT_TRUE(checkpointer);
+    checkpointer->attach(db);
+    // A reader's snapshot from the start keeps every later frame in the WAL.
+    ASSERT_EQ(sqlite3_open(path.c_str(), &reader), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM t", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    // ~1,100 pages in one commit: past kPages.
+    ASSERT_EQ(sqlite3_exec(db, "INSERT INTO t VALUES (zeroblob(4500000))", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    for (int i = 0; i < 300; ++i) {
+      ASSERT_EQ(sqlite3_exec(db, "INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr),
+                SQLITE_OK);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the thread keeps up
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // 300 commits of one or two pages each: at most 600 / kStep + 1 requests.
+    EXPECT_GE(checkpointer->checkpoints(), 1u);
+    EXPECT_LE(checkpointer->checkpoints(), 600u / WalCheckpointer::kStep + 1);
+    sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close(reader);
+    sqlite3_close(db);  // before the checkpointer it was attached to
   }
   fs::remove_all(dir);
 }

@@ -4,7 +4,9 @@
 // backend/database.py, with Debian's python3-sqlalchemy) and in PostgreSQL (the same models'
 // DDL, when PARLEY_TEST_PG_URL names a server). After each import the app's own clients
 // (lib.mjs: the participant and wizard front ends) join each room and get its history in
-// order, one new_message per stored message, as the app sends it.
+// order, one new_message per stored message, as the app sends it; the wizard also gets the
+// app's templates (its templates.json beside the room files, its `templates` table) in its
+// `templates` event.
 // Parley only (WEBWOZ_TARGET=flask runs the app itself, which has no import).
 
 import assert from 'node:assert/strict';
@@ -25,10 +27,15 @@ function tempDir(t) {
   return dir;
 }
 
-function importInto(source, data) {
+// `again`: the source was imported already, so nothing is written (nor verified).
+function importInto(source, data, { again = false } = {}) {
   const r = spawnSync(parleyBin(), ['import', source, '--data-dir', data], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /verified (\d+) conversation\(s\): \1 match the source/);
+  if (again) {
+    assert.match(r.stdout, /imported 0 conversation\(s\), 0 message\(s\)/);
+  } else {
+    assert.match(r.stdout, /verified (\d+) conversation\(s\): \1 match the source/);
+  }
   return r.stdout;
 }
 
@@ -61,7 +68,7 @@ async function historyOf(url, room, count) {
   }
 }
 
-test("WebWOz's real room files: imported, then the app's clients get each room's history in order", { skip: skipAll }, async (t) => {
+test("WebWOz's real data directory (room files, templates.json): imported, then the app's clients get each room's history and the templates in order", { skip: skipAll }, async (t) => {
   const list = fs.existsSync(WOZCHAT_GIT_DIR)
     ? spawnSync('git', ['--git-dir', WOZCHAT_GIT_DIR, 'ls-tree', '--name-only', 'HEAD', 'backend/data/conversations/'], { encoding: 'utf8' })
     : null;
@@ -70,14 +77,25 @@ test("WebWOz's real room files: imported, then the app's clients get each room's
     t.skip('WebWOz snapshot absent');
     return;
   }
+  // The app's DATA_DIR: conversations/ and templates.json beside it (backend/app.py).
   const dir = tempDir(t);
   const rooms = path.join(dir, 'conversations');
   fs.mkdirSync(rooms);
   const files = list.stdout.trim().split('\n').filter((p) => p.endsWith('.json'));
   assert.ok(files.length > 0);
   for (const p of files) fs.writeFileSync(path.join(rooms, path.basename(p)), fromSnapshot(p));
+  const templatesJson = fromSnapshot('backend/data/templates.json');
+  assert.ok(templatesJson, 'backend/data/templates.json in the snapshot');
+  fs.writeFileSync(path.join(dir, 'templates.json'), templatesJson);
   const data = path.join(dir, 'data');
-  assert.match(importInto(rooms, data), /WebWOz room file\(s\) \(seed 000\)/);
+  const out = importInto(rooms, data);
+  assert.match(out, /WebWOz room file\(s\) \(seed 000\), with the app's templates in /);
+  // The file as json.load reads it: its categories and keys in their order.
+  const want = Object.entries(JSON.parse(templatesJson)).map(([category, items]) => [category, Object.entries(items)]);
+  const count = want.reduce((n, [, items]) => n + items.length, 0);
+  assert.match(out, new RegExp(`verified templates: ${count} held with the source's value`));
+  // Named by DATA_DIR this time: the same rooms and templates, nothing to write.
+  assert.match(importInto(dir, data, { again: true }), new RegExp(`templates: imported 0 of the source's ${count} into the template store; ${count} unchanged`));
   const server = await startTarget({ dataDir: data });
   t.after(() => server.stop());
   for (const file of fs.readdirSync(rooms)) {
@@ -85,6 +103,7 @@ test("WebWOz's real room files: imported, then the app's clients get each room's
     const want = room.messages.map((m) => [m.sender, m.text, Date.parse(m.timestamp)]);
     assert.deepEqual(await historyOf(server.url, room.room_id, want.length), want, `room ${room.room_id}`);
   }
+  assert.deepEqual(await templatesOf(server.url, JSON.parse(fs.readFileSync(path.join(rooms, fs.readdirSync(rooms)[0]), 'utf8')).room_id), want);
 });
 
 // Two rooms as the app's DatabaseManager stores them: message_order decides the order (rows
@@ -98,6 +117,15 @@ const ROOMS = {
   ],
   e5f6a7b8: [['participant', 'Anyone there?', '2025-08-08T09:00:00+00:00']],
 };
+
+// The app's templates table, rows in id order: [category, key, value]. The wizard front end
+// shows each category as a phase (Pinned apart) and each key as a template's id.
+const TEMPLATES = [
+  ['Phase 1', 'greeting', 'Welcome to the study!'],
+  ['Phase 1', 'ask', 'What happened, **exactly**?'],
+  ['Pinned', 'wait', 'One moment please 🙂'],
+  ['Phase 2', 'bye', 'Thanks, goodbye!'],
+];
 
 // Runs Debian's python with the app's backend/database.py (its SQLAlchemy models).
 function withModels(t, script, env = {}) {
@@ -118,8 +146,9 @@ const FILL = `
 import json, os
 from datetime import datetime
 rooms = json.loads(os.environ['ROOMS'])
-def rows(Conversation, Message):
-    out = []
+templates = json.loads(os.environ['TEMPLATES'])
+def rows(Conversation, Message, Template):
+    out = [Template(category=c, key=k, value=v) for c, k, v in templates]
     for room, msgs in rooms.items():
         out.append(Conversation(room_id=room, created_at=datetime.fromisoformat(msgs[0][2]),
                                 last_updated=datetime.fromisoformat(msgs[-1][2]),
@@ -132,6 +161,18 @@ def rows(Conversation, Message):
     return out
 `;
 
+// The `templates` event a wizard gets on joining `room`, as ordered entries (the front end
+// lists phases and templates in the dict's order).
+async function templatesOf(url, room) {
+  const wizard = await wizardClient(url, room);
+  try {
+    const dict = await wizard.rec.next('templates');
+    return Object.entries(dict).map(([category, items]) => [category, Object.entries(items)]);
+  } finally {
+    wizard.close();
+  }
+}
+
 async function expectRooms(t, data) {
   const server = await startTarget({ dataDir: data });
   t.after(() => server.stop());
@@ -139,6 +180,14 @@ async function expectRooms(t, data) {
     const want = msgs.map(([sender, text, at]) => [sender, text, Date.parse(at)]);
     assert.deepEqual(await historyOf(server.url, room, want.length), want, `room ${room}`);
   }
+  // The app's templates, not Parley's defaults, in the table's order.
+  const want = [];
+  for (const [category, key, value] of TEMPLATES) {
+    let entry = want.find(([c]) => c === category);
+    if (!entry) want.push((entry = [category, []]));
+    entry[1].push([key, value]);
+  }
+  assert.deepEqual(await templatesOf(server.url, Object.keys(ROOMS)[0]), want);
 }
 
 test("WebWOz's SQLite tables, made by the app's own models: imported, then the app's clients get each room's history in order", { skip: skipAll }, async (t) => {
@@ -147,13 +196,13 @@ test("WebWOz's SQLite tables, made by the app's own models: imported, then the a
   const made = withModels(t, `${FILL}
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
-from database import Base, Conversation, Message
+from database import Base, Conversation, Message, Template
 engine = create_engine('sqlite:///${db}')
 Base.metadata.create_all(engine)
 with Session(engine) as s:
-    s.add_all(rows(Conversation, Message))
+    s.add_all(rows(Conversation, Message, Template))
     s.commit()
-`, { ROOMS: JSON.stringify(ROOMS) });
+`, { ROOMS: JSON.stringify(ROOMS), TEMPLATES: JSON.stringify(TEMPLATES) });
   if (made.skipped) {
     console.error(`\n*** SKIPPED: ${made.skipped} ***\n`);
     t.skip(made.skipped);
@@ -186,14 +235,14 @@ test("WebWOz's PostgreSQL tables (the models' DDL): imported, then the app's cli
 from sqlalchemy import literal_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable, CreateIndex
-from database import Base, Conversation, Message
+from database import Base, Conversation, Message, Template
 d = postgresql.dialect()
 out = open(os.environ['OUT'], 'w')  # (importing the module prints to stdout)
 for table in Base.metadata.sorted_tables:
     out.write(str(CreateTable(table).compile(dialect=d)).strip() + ';\\n')
     for index in table.indexes:
         out.write(str(CreateIndex(index).compile(dialect=d)).strip() + ';\\n')
-for row in rows(Conversation, Message):
+for row in rows(Conversation, Message, Template):
     table = row.__table__
     values = {c.name: getattr(row, c.key) for c in table.columns if getattr(row, c.key) is not None}
     # SQLAlchemy 1.4 renders no datetime literal: the ISO text, which PostgreSQL casts.
@@ -201,7 +250,7 @@ for row in rows(Conversation, Message):
               for k, v in values.items()}
     out.write(str(table.insert().values(**values).compile(dialect=d, compile_kwargs={'literal_binds': True})) + ';\\n')
 out.close()
-`, { ROOMS: JSON.stringify(ROOMS), OUT: sql });
+`, { ROOMS: JSON.stringify(ROOMS), TEMPLATES: JSON.stringify(TEMPLATES), OUT: sql });
   if (made.skipped) {
     console.error(`\n*** SKIPPED: ${made.skipped} ***\n`);
     t.skip(made.skipped);
