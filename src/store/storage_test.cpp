@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <memory>
 #include <latch>
 #include <optional>
 
@@ -16,6 +17,22 @@ std::unique_ptr<Storage> open_memory(Storage::Options opts = {}) {
   auto s = Storage::open(std::make_shared<memory::MemoryDatabase>(), opts);
   EXPECT_TRUE(s.has_value());
   return std::move(*s);
+}
+
+// Holds the writer inside a job until the returned promise is set, so that everything queued
+// meanwhile is taken in one drain. Returns once the writer is inside the job: a writer slow to
+// wake (ASan) could otherwise take the first of what the test queues into the job's drain.
+std::promise<void> hold_writer(Storage& storage) {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  auto entered = std::make_shared<std::promise<void>>();
+  auto inside = entered->get_future();
+  storage.write([released, entered](Connection&) {
+    entered->set_value();
+    released.wait();
+  });
+  inside.get();
+  return release;
 }
 
 NewMessage msg(std::string conv, std::string text, std::string sender = "alice") {
@@ -160,17 +177,8 @@ TEST(Storage, AppendsQueuedBehindAJoinBurstAreCommittedFirst) {
     created.set_value();
   });
   created.get_future().get();
-  // Hold the writer in a job, so that the burst and the append are taken in one drain.
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  std::promise<void> entered;
-  storage->write([released, &entered](Connection&) {
-    entered.set_value();
-    released.wait();
-  });
-  // Only once the writer is inside the job: a writer slow to wake (ASan) could otherwise take
-  // the first memberships into the job's drain.
-  entered.get_future().get();
+  // The burst and the append are taken in one drain.
+  auto release = hold_writer(*storage);
   for (int i = 0; i < 5000; ++i) storage->add_member("room", "u" + std::to_string(i), 1);
   std::promise<std::size_t> members_at_ack;
   storage->append(msg("room", "canary"), [&](Result<Appended> r) {
@@ -187,15 +195,8 @@ TEST(Storage, AppendsQueuedBehindAJoinBurstAreCommittedFirst) {
 // Room loads (issue 14): a join storm over new rooms queues one opening per room.
 TEST(Storage, OpeningsQueuedTogetherAreCreatedTogetherAfterTheAppendsQueuedWithThem) {
   auto storage = open_memory();
-  // Hold the writer in a job, so that the openings and the append are taken in one drain.
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  std::promise<void> entered;
-  storage->write([released, &entered](Connection&) {
-    entered.set_value();
-    released.wait();
-  });
-  entered.get_future().get();
+  // The openings and the append are taken in one drain.
+  auto release = hold_writer(*storage);
   constexpr int kRooms = 300;
   std::vector<std::int64_t> seen(kRooms, -1);  // conversations each `then` saw; writer only
   std::vector<bool> exists(kRooms, false);
