@@ -5,16 +5,15 @@
 
 namespace parley::hub {
 
-Client::Client(Hub& hub, const Authenticator& auth, const ClientOptions& options,
-               boost::asio::any_io_executor strand)
+Client::Client(Hub& hub, const Authenticator& auth, std::shared_ptr<const ClientOptions> options,
+               std::string address, const boost::asio::any_io_executor& strand)
     : hub_(hub),
       auth_(auth),
-      options_(options),
-      bucket_(options.rate_per_s, options.rate_burst),
+      options_(std::move(options)),
+      bucket_(options_->rate_per_s, options_->rate_burst),
       deadline_(auth.requires_token() ? std::make_unique<boost::asio::steady_timer>(strand)
                                       : nullptr) {
-  set_address(options.address);
-  set_strand(std::move(strand));
+  set_address(std::move(address));
 }
 
 Result<User> Client::authenticate(AuthRequest request, std::string& why) {
@@ -74,7 +73,7 @@ void Client::arm(std::chrono::steady_clock::time_point when, const char* why) {
 
 void Client::submit(protocol::WireFormat format, protocol::Command cmd, Hub::ReplyFn reply) {
   std::string why;
-  if (auto ec = protocol::check(cmd, options_.limits, why)) {
+  if (auto ec = protocol::check(cmd, options_->limits, why)) {
     reply(protocol::Reply::make_error(ec, std::move(why)));
     return;
   }

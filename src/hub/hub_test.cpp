@@ -34,6 +34,8 @@ using protocol::WireFormat;
 // A session that records the native frames it is given.
 class RecordingSession final : public Session {
  public:
+  boost::asio::any_io_executor strand() const override { return strand_; }
+  void set_strand(boost::asio::any_io_executor strand) { strand_ = std::move(strand); }
   void deliver(const Frame& frame) override {
     std::lock_guard lock(mu_);
     frames_.push_back(json::parse(*frame).as_object());
@@ -81,6 +83,7 @@ class RecordingSession final : public Session {
   }
 
  private:
+  boost::asio::any_io_executor strand_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<json::object> frames_;

@@ -8,8 +8,16 @@ namespace parley::hub {
 bool Presence::connected(const SessionPtr& session, const User& user) {
   std::lock_guard lock(mu_);
   auto [it, first] = local_.try_emplace(user.id);
-  if (first) it->second.user = user;
-  it->second.sessions.push_back(session);
+  auto& local = it->second;
+  if (first) {
+    local.name = user.name;
+    local.avatar = user.avatar;
+    local.role = user.role;
+    local.last_seen = user.last_seen;
+    local.first = session;
+  } else {
+    local.others.push_back(session);
+  }
   return first;
 }
 
@@ -17,12 +25,20 @@ bool Presence::disconnected(const SessionPtr& session, const UserId& user) {
   std::lock_guard lock(mu_);
   auto it = local_.find(user);
   if (it == local_.end()) return false;
-  auto& sessions = it->second.sessions;
-  std::erase_if(sessions, [&](const std::weak_ptr<Session>& w) {
+  auto& local = it->second;
+  const auto gone = [&](const std::weak_ptr<Session>& w) {
     auto s = w.lock();
     return !s || s == session;
-  });
-  if (!sessions.empty()) return false;
+  };
+  std::erase_if(local.others, gone);
+  if (gone(local.first)) {
+    local.first.reset();
+    if (!local.others.empty()) {
+      local.first = std::move(local.others.back());
+      local.others.pop_back();
+    }
+  }
+  if (!local.first.expired()) return false;
   local_.erase(it);
   return true;
 }
@@ -56,7 +72,8 @@ std::vector<SessionPtr> Presence::sessions_of(const UserId& user) const {
   std::vector<SessionPtr> out;
   std::lock_guard lock(mu_);
   if (auto it = local_.find(user); it != local_.end()) {
-    for (const auto& w : it->second.sessions) {
+    if (auto s = it->second.first.lock()) out.push_back(std::move(s));
+    for (const auto& w : it->second.others) {
       if (auto s = w.lock()) out.push_back(std::move(s));
     }
   }
@@ -87,7 +104,7 @@ std::vector<User> Presence::online_list() const {
   std::map<UserId, User> users;  // sorted by id: a stable order for clients and tests
   std::lock_guard lock(mu_);
   for (const auto& [id, remote] : remote_) users[id] = remote.user;
-  for (const auto& [id, local] : local_) users[id] = local.user;  // this server knows best
+  for (const auto& [id, local] : local_) users[id] = local.user(id);  // this server knows best
   std::vector<User> out;
   out.reserve(users.size());
   for (auto& [id, user] : users) out.push_back(std::move(user));

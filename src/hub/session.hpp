@@ -53,10 +53,11 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::string& address() const noexcept { return address_; }
   void set_address(std::string address) { address_ = std::move(address); }
   // The strand the session's calls into the hub come from (Hub::handle continues there when
-  // it must keep a session's commands in order); empty: the hub continues where it is. Set
-  // like the address.
-  const boost::asio::any_io_executor& strand() const noexcept { return strand_; }
-  void set_strand(boost::asio::any_io_executor strand) { strand_ = std::move(strand); }
+  // it must keep a session's commands in order); empty: the hub continues where it is. Fixed
+  // before the session reaches the hub, so any thread may ask. Virtual, made on demand from
+  // the transport's own typed strand: a stored any_io_executor was 56 bytes on every idle
+  // connection for a value only room creation reads (issue 13).
+  virtual boost::asio::any_io_executor strand() const { return {}; }
 
   // Rooms this session joined (or is joining), with the wire format it joined them in.
   // Thread-safe: the hub records a join on the session's strand and forgets a refused one on
@@ -74,7 +75,6 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::uint64_t id_;
   User user_;
   std::string address_;
-  boost::asio::any_io_executor strand_;
   std::mutex joined_mu_;
   std::unordered_map<ConversationId, protocol::WireFormat> joined_;
 };

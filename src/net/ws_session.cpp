@@ -35,9 +35,7 @@ class WsSession final : public hub::Client, public WsConnection::Handler {
  public:
   WsSession(WsSocket socket, WsEndpoint& endpoint, std::shared_ptr<void> slot,
             std::string address)
-      : hub::Client(endpoint.hub_, endpoint.auth_,
-                    hub::ClientOptions{endpoint.options_.limits, endpoint.options_.rate_per_s,
-                                       endpoint.options_.rate_burst, std::move(address)},
+      : hub::Client(endpoint.hub_, endpoint.auth_, endpoint.client_options_, std::move(address),
                     socket.get_executor()),
         endpoint_(endpoint),
         slot_(std::move(slot)),
@@ -52,6 +50,8 @@ class WsSession final : public hub::Client, public WsConnection::Handler {
   void deliver(const hub::Frame& frame) override { conn_->push(ws::Opcode::text, frame); }
   void deliver_batch(std::span<const hub::Frame> frames) override { conn_->push_batch(frames); }
   void wake() override { conn_->wake(); }
+  // The socket's strand, fixed at construction.
+  boost::asio::any_io_executor strand() const override { return conn_->executor(); }
 
   // Thread-safe: closes with `code` after what is queued.
   void close(std::uint16_t code) { conn_->close(code); }
@@ -168,7 +168,12 @@ void WsSession::auth(hub::AuthRequest request, std::string_view ref) {
 
 WsEndpoint::WsEndpoint(hub::Hub& hub, const hub::Authenticator& auth, NetStats& stats,
                        WsOptions options)
-    : hub_(hub), auth_(auth), stats_(stats), options_(options) {}
+    : hub_(hub),
+      auth_(auth),
+      stats_(stats),
+      options_(options),
+      client_options_(std::make_shared<const hub::ClientOptions>(
+          hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst})) {}
 
 asio::awaitable<std::optional<Response>> WsEndpoint::serve(HttpContext& ctx) {
   if (!websocket::is_upgrade(ctx.request)) {

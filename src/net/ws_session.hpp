@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "hub/authenticator.hpp"
+#include "hub/client.hpp"
 #include "hub/hub.hpp"
 #include "net/endpoint.hpp"
 #include "net/origin_policy.hpp"
@@ -52,6 +53,7 @@ class WsEndpoint final : public Endpoint {
   const hub::Authenticator& auth_;
   NetStats& stats_;
   WsOptions options_;
+  std::shared_ptr<const hub::ClientOptions> client_options_;  // shared by every session
   mutable std::mutex mu_;  // guards sessions_
   std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions_;
 };

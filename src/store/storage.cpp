@@ -123,7 +123,7 @@ void Storage::append(NewMessage msg, Callback<Appended> done) {
   {
     std::lock_guard lock(write_mu_);
     if (!stopping_) {
-      write_queue_.push_back(WriteItem{std::move(p), {}, {}, {}});
+      write_queue_.push_back(WriteItem{std::move(p)});
       write_cv_.notify_one();
       return;
     }
@@ -135,7 +135,7 @@ void Storage::write(Job job) {
   {
     std::lock_guard lock(write_mu_);
     if (!stopping_) {
-      write_queue_.push_back(WriteItem{nullptr, std::move(job), {}, {}});
+      write_queue_.push_back(WriteItem{std::move(job)});
       write_cv_.notify_one();
       return;
     }
@@ -146,8 +146,8 @@ void Storage::write(Job job) {
 void Storage::add_member(ConversationId conversation, UserId user, TimeMs at) {
   std::lock_guard lock(write_mu_);
   if (stopping_) return;  // nobody waits on a membership
-  write_queue_.push_back(
-      WriteItem{nullptr, {}, Membership{std::move(conversation), std::move(user), at}, {}});
+  write_queue_.push_back(WriteItem{
+      std::make_unique<Membership>(Membership{std::move(conversation), std::move(user), at})});
   write_cv_.notify_one();
 }
 
@@ -156,10 +156,7 @@ void Storage::open_conversation(ConversationId conversation, Job then) {
     std::lock_guard lock(write_mu_);
     if (!stopping_) {
       write_queue_.push_back(
-          WriteItem{nullptr,
-                    {},
-                    {},
-                    std::make_unique<Opening>(Opening{std::move(conversation), std::move(then)})});
+          WriteItem{std::make_unique<Opening>(Opening{std::move(conversation), std::move(then)})});
       write_cv_.notify_one();
       return;
     }
@@ -229,26 +226,28 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
     // Memberships wait (in members_) until the appends around them are committed: a join
     // storm must not hold a send's ack back (issue 14: 2,000 clients joining 50 rooms each
     // delayed an unrelated send by 30 s when each join was its own fsynced transaction).
+    using AppendPtr = std::unique_ptr<PendingAppend>;
     while (!taken.empty()) {
-      if (taken.front().append) {
-        while (!taken.empty() && taken.front().append && group.size() < options_.max_batch) {
-          group.push_back(std::move(taken.front().append));
+      if (std::holds_alternative<AppendPtr>(taken.front())) {
+        while (!taken.empty() && std::holds_alternative<AppendPtr>(taken.front()) &&
+               group.size() < options_.max_batch) {
+          group.push_back(std::move(std::get<AppendPtr>(taken.front())));
           taken.pop_front();
         }
         commit_group(*conn, group);
         group.clear();
-      } else if (taken.front().job) {
-        Job job = std::move(taken.front().job);
+      } else if (auto* queued = std::get_if<Job>(&taken.front())) {
+        Job job = std::move(*queued);
         taken.pop_front();
         write_opens(*conn, true);  // a job sees the creations and joins queued before it
         write_members(*conn, true);
         job(*conn);
         index_behind_ = true;  // a job may insert messages (replace_conversation)
-      } else if (taken.front().open) {
-        opens_.push_back(std::move(*taken.front().open));
+      } else if (auto* open = std::get_if<std::unique_ptr<Opening>>(&taken.front())) {
+        opens_.push_back(std::move(**open));
         taken.pop_front();
       } else {
-        members_.push_back(std::move(taken.front().member));
+        members_.push_back(std::move(*std::get<std::unique_ptr<Membership>>(taken.front())));
         taken.pop_front();
       }
     }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "store/store.hpp"
@@ -103,12 +104,13 @@ class Storage {
     ConversationId conversation;
     Job then;
   };
-  struct WriteItem {  // an append, a job, an opening or (none set) a membership
-    std::unique_ptr<PendingAppend> append;
-    Job job;
-    Membership member;
-    std::unique_ptr<Opening> open;
-  };
+  // One of an append, a job, a membership or an opening. A variant of pointers and a Job: 40
+  // bytes, as the queue's items were before memberships and openings joined it. A struct of
+  // all four was 120, and a server whose writer is behind holds one item for every user
+  // upsert queued: 19,000 idle /ws connections authenticating is 19,000 of them, +80 bytes
+  // of RSS a connection on the idle bench (issue 13).
+  using WriteItem = std::variant<std::unique_ptr<PendingAppend>, Job,
+                                 std::unique_ptr<Membership>, std::unique_ptr<Opening>>;
 
   Storage(std::shared_ptr<Database> db, Options options);
   void run_writer(std::unique_ptr<Connection> conn);

@@ -52,13 +52,15 @@ std::string str_field(const json::object& o, std::string_view key) {
 class ChatSocket final : public hub::Client, public SioSocket {
  public:
   ChatSocket(hub::Hub& hub, const hub::Authenticator& auth, const SocketIoOptions& options,
+             std::shared_ptr<const hub::ClientOptions> client_options,
              const std::shared_ptr<EioSocket>& engine, std::string address)
-      : hub::Client(hub, auth,
-                    hub::ClientOptions{options.limits, options.rate_per_s, options.rate_burst,
-                                       std::move(address)},
-                    engine->strand()),
+      : hub::Client(hub, auth, std::move(client_options), std::move(address), engine->strand()),
         token_at_connect_(options.token_at_connect && auth.requires_token()),
+        strand_(engine->strand()),
         engine_(engine) {}
+
+  // The engine's strand (kept typed: 24 bytes, where an any_io_executor is 56).
+  boost::asio::any_io_executor strand() const override { return strand_; }
 
   // hub::Session. Thread-safe. Over a WebSocket the frames go straight into its connection
   // (one write per batch, the room's frame shared, not copied); over polling, to the
@@ -455,6 +457,7 @@ class ChatSocket final : public hub::Client, public SioSocket {
   }
 
   const bool token_at_connect_;
+  const Strand strand_;
   std::weak_ptr<EioSocket> engine_;
   // Who the CONNECT payload says the client is; null when it says nothing, and released once
   // the socket is authenticated (nothing reads it then): 144 bytes on every idle socket.
@@ -472,7 +475,11 @@ class ChatSocket final : public hub::Client, public SioSocket {
 class ChatApp final : public SioApp {
  public:
   ChatApp(hub::Hub& hub, const hub::Authenticator& auth, SocketIoOptions options)
-      : hub_(hub), auth_(auth), options_(std::move(options)) {}
+      : hub_(hub),
+        auth_(auth),
+        options_(std::move(options)),
+        client_options_(std::make_shared<const hub::ClientOptions>(
+            hub::ClientOptions{options_.limits, options_.rate_per_s, options_.rate_burst})) {}
 
   std::shared_ptr<SioSocket> connect(SioConnection& connection, std::string_view nsp,
                                      const json::value& auth, std::string& error) override {
@@ -491,7 +498,8 @@ class ChatApp final : public SioApp {
       return;
     }
     auto socket =
-        std::make_shared<ChatSocket>(hub_, auth_, options_, connection.engine()->shared_from_this(),
+        std::make_shared<ChatSocket>(hub_, auth_, options_, client_options_,
+                                     connection.engine()->shared_from_this(),
                                      connection.handshake().remote_address);
     socket->parse(auth, connection.handshake());
     // Room batches over its WebSocket wake the socket once per DeliveryScope (a weak
@@ -537,6 +545,7 @@ class ChatApp final : public SioApp {
   hub::Hub& hub_;
   const hub::Authenticator& auth_;
   const SocketIoOptions options_;
+  const std::shared_ptr<const hub::ClientOptions> client_options_;  // shared by every socket
 };
 
 }  // namespace
