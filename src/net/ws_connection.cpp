@@ -1,5 +1,6 @@
 #include "net/ws_connection.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -55,9 +56,13 @@ WsConnection::WsConnection(WsSocket socket, WsLimits limits, NetStats& stats, st
       name_(std::move(name)),
       reader_(limits.max_message_bytes, hard_frame_cap(limits.max_message_bytes)) {}
 
-WsTimer& WsConnection::timer() {
-  if (!timer_) timer_ = std::make_unique<WsTimer>(socket_.get_executor());
+WsConnection::Timer& WsConnection::timer() {
+  if (!timer_) timer_ = std::make_unique<Timer>(socket_.get_executor());
   return *timer_;
+}
+
+int WsConnection::waits_in_slots() const noexcept {
+  return (read_slot_.in_use() ? 1 : 0) + (timer_ && timer_->slot.in_use() ? 1 : 0);
 }
 
 void WsConnection::start(std::shared_ptr<Handler> handler, std::weak_ptr<hub::Session> scope_session) {
@@ -209,10 +214,13 @@ void WsConnection::on_written(boost::system::error_code ec) {
       abort();  // the closing handshake is done (or the peer broke the protocol)
     } else {
       // The peer may be too slow to answer the close: give it a few seconds, then cut.
-      timer().expires_after(kCloseGrace);
-      timer().async_wait([self = shared_from_this()](boost::system::error_code tec) {
-        if (!tec) self->abort();
-      });
+      auto& t = timer();
+      t.timer.expires_after(kCloseGrace);
+      t.timer.async_wait(asio::bind_allocator(
+          OpAllocator<void, kTimerWaitBytes>(t.slot),
+          [self = shared_from_this()](boost::system::error_code tec) {
+            if (!tec) self->abort();
+          }));
     }
     return;
   }
@@ -236,8 +244,11 @@ void WsConnection::on_written(boost::system::error_code ec) {
 // --- reading ------------------------------------------------------------------------------
 
 void WsConnection::wait_readable() {
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](
-                                                 boost::system::error_code ec) { self->on_readable(ec); });
+  socket_.async_wait(tcp::socket::wait_read,
+                     asio::bind_allocator(OpAllocator<void, kReadWaitBytes>(read_slot_),
+                                          [self = shared_from_this()](boost::system::error_code ec) {
+                                            self->on_readable(ec);
+                                          }));
 }
 
 void WsConnection::on_readable(boost::system::error_code ec) {
@@ -322,18 +333,22 @@ void WsConnection::finish() {
   }
   boost::system::error_code ec;
   socket_.close(ec);
-  if (timer_) timer_->cancel();
+  if (timer_) timer_->timer.cancel();
   if (auto handler = std::move(handler_)) handler->on_closed(*this);
 }
 
 // --- keep-alive ---------------------------------------------------------------------------
 
 void WsConnection::arm_keepalive(std::chrono::steady_clock::duration after) {
-  timer().expires_after(after);
-  timer().async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->on_keepalive();
-  });
+  auto& t = timer();
+  t.timer.expires_after(after);
+  // The wait holds the connection (not a weak reference, as before its memory moved into the
+  // connection's slot): the slot must outlive it. finish() cancels it, so a closed
+  // connection is released as promptly as before.
+  t.timer.async_wait(asio::bind_allocator(OpAllocator<void, kTimerWaitBytes>(t.slot),
+                                          [self = shared_from_this()](boost::system::error_code ec) {
+                                            if (!ec) self->on_keepalive();
+                                          }));
 }
 
 void WsConnection::on_keepalive() {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "hub/session.hpp"
+#include "net/op_slot.hpp"
 #include "net/stats.hpp"
 #include "net/ws_frame.hpp"
 
@@ -114,8 +115,19 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   void abort();
   bool finished() const noexcept { return finished_; }
   const std::string& name() const noexcept { return name_; }
+  // How many of its pending waits (the socket's readiness, the keep-alive timer's) live in
+  // the connection's own slots (see OpSlot); for tests.
+  int waits_in_slots() const noexcept;
 
  private:
+  // The waits' own sizes with Boost 1.81 (a reactive wait, a timer's wait, each of a
+  // 24-byte handler, as OpSlot was asked for them): an idle connection's read wait and
+  // keep-alive take 144 + 128 bytes here where Asio's recycled blocks took about 310 each
+  // (op_slot.hpp). A larger wait still works, from the recycled blocks;
+  // WsConnectionTest.AnIdleConnectionsWaitsLiveInItsSlots says when that happens.
+  static constexpr std::size_t kReadWaitBytes = 144;
+  static constexpr std::size_t kTimerWaitBytes = 128;
+
   struct Out {
     hub::Frame data;
     ws::Opcode op;
@@ -137,7 +149,13 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   void on_close(std::uint16_t code, std::string_view reason) override;
   void finish();
 
-  WsTimer& timer();
+  // The keep-alive timer and the memory of its wait, in one block.
+  struct Timer {
+    explicit Timer(const WsStrand& strand) : timer(strand) {}
+    WsTimer timer;
+    OpSlot<kTimerWaitBytes> slot;
+  };
+  Timer& timer();
   void arm_keepalive(std::chrono::steady_clock::duration after);
   void on_keepalive();
 
@@ -146,9 +164,10 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   NetStats& stats_;
   const std::string name_;
   ws::FrameReader reader_;
+  OpSlot<kReadWaitBytes> read_slot_;  // the socket's readiness wait (wait_readable)
   // Keep-alive pings, then the close grace period; made when first armed, so a connection
   // without keep-alive (Engine.IO has its heartbeat) holds no timer while it is open.
-  std::unique_ptr<WsTimer> timer_;
+  std::unique_ptr<Timer> timer_;
   std::shared_ptr<Handler> handler_;  // until on_closed
 
   // Shared with delivering threads.

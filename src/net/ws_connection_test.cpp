@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/write.hpp>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,7 +26,7 @@ class Quiet final : public WsConnection::Handler {
 // Nothing runs the io_context but the test, so it decides when a write starts and completes.
 class WsConnectionTest : public ::testing::Test {
  protected:
-  void open(WsLimits limits, std::size_t small_buffers = 0) {
+  void open(WsLimits limits, std::size_t small_buffers = 0, bool keepalive = false) {
     tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     client_.open(tcp::v4());
     if (small_buffers) {
@@ -37,7 +38,7 @@ class WsConnectionTest : public ::testing::Test {
     if (small_buffers) {
       server.set_option(asio::socket_base::send_buffer_size(static_cast<int>(small_buffers)));
     }
-    limits.idle_timeout = {};  // no keep-alive timer
+    if (!keepalive) limits.idle_timeout = {};  // no keep-alive timer
     conn_ = std::make_shared<WsConnection>(std::move(server), limits, stats_, "test");
     conn_->start(std::make_shared<Quiet>());
   }
@@ -104,6 +105,34 @@ TEST_F(WsConnectionTest, FramesBehindAStalledWriteCloseTheConnectionAsSlow) {
   conn_->push_batch(behind);
   EXPECT_TRUE(conn_->closed_as_slow());
   EXPECT_EQ(stats_.slow_closed.load(), 1u);
+}
+
+// Issue 13: an idle connection's two pending waits (the socket's readiness, the keep-alive
+// timer) live in the connection's own slots, not in Asio's recycled blocks (about 310 bytes
+// each, where they need 120 and 104); they stay there as the waits are re-armed after a read
+// and after a keep-alive ping. When the peer goes, the waits let the connection go.
+TEST_F(WsConnectionTest, AnIdleConnectionsWaitsLiveInItsSlots) {
+  WsLimits limits;
+  limits.idle_timeout = std::chrono::milliseconds(200);  // a ping after 100 ms quiet
+  open(limits, 0, /*keepalive=*/true);
+  ioc_.poll();
+  EXPECT_EQ(conn_->waits_in_slots(), 2);
+  // A masked ping from the client: read, answered, the read wait re-armed.
+  const unsigned char ping[] = {0x89, 0x80, 1, 2, 3, 4};
+  asio::write(client_, asio::buffer(ping));
+  for (int i = 0; i < 100 && stats_.frames_out.load() == 0 && client_.available() < 2; ++i) {
+    ioc_.run_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(conn_->waits_in_slots(), 2);
+  // The keep-alive fires (a ping to the client) and is re-armed.
+  ioc_.run_for(std::chrono::milliseconds(150));
+  EXPECT_GE(client_.available(), 4u);  // our pong's echo and the server's ping
+  EXPECT_EQ(conn_->waits_in_slots(), 2);
+  std::weak_ptr<WsConnection> weak = conn_;
+  conn_.reset();
+  client_.close();
+  for (int i = 0; i < 100 && !weak.expired(); ++i) ioc_.run_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(weak.expired());
 }
 
 }  // namespace
