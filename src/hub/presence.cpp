@@ -5,20 +5,15 @@
 
 namespace parley::hub {
 
-bool Presence::connected(const SessionPtr& session, const User& user) {
+bool Presence::connected(const SessionPtr& session, std::shared_ptr<const User> user) {
   std::lock_guard lock(mu_);
-  auto [it, first] = local_.try_emplace(user.id);
-  auto& local = it->second;
-  if (first) {
-    local.name = user.name;
-    local.avatar = user.avatar;
-    local.role = user.role;
-    local.last_seen = user.last_seen;
-    local.first = session;
-  } else {
-    local.others.push_back(session);
+  if (auto it = local_.find(user->id); it != local_.end()) {
+    it->second.others.push_back(session);
+    return false;
   }
-  return first;
+  const std::string_view key = user->id;  // lives as long as the entry's user
+  local_.emplace(key, Local{std::move(user), session, {}});
+  return true;
 }
 
 bool Presence::disconnected(const SessionPtr& session, const UserId& user) {
@@ -104,7 +99,7 @@ std::vector<User> Presence::online_list() const {
   std::map<UserId, User> users;  // sorted by id: a stable order for clients and tests
   std::lock_guard lock(mu_);
   for (const auto& [id, remote] : remote_) users[id] = remote.user;
-  for (const auto& [id, local] : local_) users[id] = local.user(id);  // this server knows best
+  for (const auto& [id, local] : local_) users[local.user->id] = *local.user;  // this server knows best
   std::vector<User> out;
   out.reserve(users.size());
   for (auto& [id, user] : users) out.push_back(std::move(user));

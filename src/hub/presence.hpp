@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -22,8 +23,9 @@ namespace parley::hub {
 
 class Presence {
  public:
-  // A session authenticated as `user`. True when it is the user's first connection here.
-  bool connected(const SessionPtr& session, const User& user);
+  // A session authenticated as `user` (its Session::shared_user(): kept, not copied, while
+  // it is the first connection). True when it is the user's first connection here.
+  bool connected(const SessionPtr& session, std::shared_ptr<const User> user);
   // It ended (after connected()). True when it was the user's last connection here.
   bool disconnected(const SessionPtr& session, const UserId& user);
 
@@ -56,19 +58,15 @@ class Presence {
   bool remote_in_room(const ConversationId& conversation, const UserId& user) const;
 
  private:
-  // One a user connected here: on the idle bench one a connection, so kept small. The id is
-  // the map's key (not a second copy in a User), and the first session is held inline (a
-  // user has one connection as a rule): the node was 216 bytes plus a 32-byte vector block,
-  // now 200 bytes and none (issue 13).
+  // One a user connected here: on the idle bench one a connection, so kept small. It shares
+  // the first connection's User (immutable, Session::shared_user) and the map's key is a view
+  // of that user's id, where it held a copy of the name, avatar, role and last_seen and the
+  // key a copy of the id: the node was 200 bytes and two string blocks, now 88 and none; the
+  // first session is held inline (a user has one connection as a rule) (issue 13).
   struct Local {
-    // What the first connection said of the user (online_list).
-    std::string name;
-    std::string avatar;
-    std::string role;
-    std::optional<TimeMs> last_seen;
+    std::shared_ptr<const User> user;            // what the first connection said (online_list)
     std::weak_ptr<Session> first;                // the first session still connected, or none
     std::vector<std::weak_ptr<Session>> others;  // any more
-    User user(const UserId& id) const { return User{id, name, avatar, role, last_seen}; }
   };
   struct Remote {
     User user;
@@ -80,7 +78,7 @@ class Presence {
   };
 
   mutable std::mutex mu_;  // guards every member below
-  std::unordered_map<UserId, Local> local_;
+  std::unordered_map<std::string_view, Local> local_;  // key: a view of Local::user->id
   std::unordered_map<UserId, Remote> remote_;
   // Per conversation: other servers where the user is a room member.
   std::unordered_map<ConversationId, std::unordered_map<UserId, int>> remote_rooms_;

@@ -9,6 +9,11 @@ thread_local DeliveryScope* DeliveryScope::current_ = nullptr;
 
 Session::Session() : id_(next_id_.fetch_add(1, std::memory_order_relaxed)) {}
 
+const User& Session::nobody() noexcept {
+  static const User none;
+  return none;
+}
+
 bool Session::note_join(const ConversationId& conversation, protocol::WireFormat format,
                         std::size_t max, bool& fresh) {
   std::lock_guard lock(joined_mu_);

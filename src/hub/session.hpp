@@ -43,10 +43,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The authenticated user; empty id before authentication.
   // Requires: read and written only on the session's strand (the hub reads it in
-  // Hub::handle, which the session calls on its strand).
-  const User& user() const noexcept { return user_; }
-  void set_user(User user) { user_ = std::move(user); }
-  bool is_authenticated() const noexcept { return !user_.id.empty(); }
+  // Hub::handle, which the session calls on its strand). A re-auth replaces it (set_user);
+  // a reference from user() lasts until then.
+  const User& user() const noexcept { return user_ ? *user_ : nobody(); }
+  // The same, shared: the user is immutable, so Presence and a queued upsert keep this one
+  // instead of copies of their own (issue 13: Presence's copy of the name, avatar and role
+  // and the map key's copy of the id were 144 bytes and two string blocks a connection).
+  const std::shared_ptr<const User>& shared_user() const noexcept { return user_; }
+  void set_user(User user) { user_ = std::make_shared<const User>(std::move(user)); }
+  bool is_authenticated() const noexcept { return user_ && !user_->id.empty(); }
   // The peer's address (for per-address limits in open mode, where users name themselves);
   // empty when unknown. Set by the transport before the session reaches the hub; read-only
   // after, so any thread may read it.
@@ -71,9 +76,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unordered_map<ConversationId, protocol::WireFormat> take_joined();
 
  private:
+  static const User& nobody() noexcept;
+
   static std::atomic<std::uint64_t> next_id_;
   const std::uint64_t id_;
-  User user_;
+  std::shared_ptr<const User> user_;  // null before authentication
   std::string address_;
   std::mutex joined_mu_;
   std::unordered_map<ConversationId, protocol::WireFormat> joined_;
