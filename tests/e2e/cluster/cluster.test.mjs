@@ -241,3 +241,137 @@ describe('several servers in token mode', { skip: !haveDeps && 'needs postgresql
     }
   });
 });
+
+// Issue 14, "history, then live, nothing twice", with several servers: four writers on s1
+// keep committing while a reader on s2 re-joins 800 messages behind (past the room's
+// 256-message cache, so its page is read from PostgreSQL while s2's room fans out what the
+// bus brings). Each re-join must answer its history first, then the live messages, every seq
+// once, in order, none missing; over all rounds the reader saw what REST history holds, seq
+// for seq and id for id.
+const kBehind = 800;
+
+// Judges one re-join: `pages` are the join's history reply then any pages read on after it,
+// `live` the live messages that followed, `early` how many live ones came before the reply.
+// Adds to `stats` and `stats.seen`; returns the last seq the reader now holds.
+function judgeRound(stats, round, last, pages, live, early) {
+  const join = pages[0];
+  stats.early += early;
+  const pageEnd = join.messages.length ? join.messages[join.messages.length - 1].seq : last;
+  for (const m of live) if (m.seq <= pageEnd) stats.repeats++; // the join's page held it already
+  stats.repeats += live.length - new Set(live.map((m) => m.seq)).size;
+  for (let i = 1; i < live.length; i++) if (live[i].seq !== live[i - 1].seq + 1) stats.breaks++;
+  if (live.length && !join.more && live[0].seq !== pageEnd + 1) stats.breaks++;
+  // Pages read on after the join may overlap the live ones: the client reading ahead, not the
+  // server sending twice.
+  const bySeq = new Map();
+  for (const m of [...pages.flatMap((p) => p.messages), ...live]) bySeq.set(m.seq, m);
+  const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  assert.ok(all.length >= kBehind, `round ${round}: ${all.length} messages`);
+  assert.equal(all[0].seq, last + 1, `round ${round}: starts right after since`);
+  for (let i = 1; i < all.length; i++) if (all[i].seq !== all[i - 1].seq + 1) stats.breaks++;
+  for (const m of all) stats.seen.push({ seq: m.seq, id: m.id });
+  return all[all.length - 1].seq;
+}
+
+// Four writers on `server`, four sends in flight each, until stop() (or 40 s, or 20,000
+// sends each). `committed()` is the highest seq acknowledged so far.
+async function busyWriters(server, conversation) {
+  const writers = [];
+  for (let i = 0; i < 4; i++) {
+    const w = await login(server, uid(`writer${i}`));
+    await join(w, conversation);
+    writers.push(w);
+  }
+  let committed = 0;
+  let stop = false;
+  const deadline = Date.now() + 40000;
+  const writing = writers.map(async (w, k) => {
+    let n = 0;
+    async function lane() {
+      while (!stop && n < 20000 && Date.now() < deadline) {
+        n++;
+        const r = await w.request({ op: 'send', conversation, content: `w${k}-${n}` }, { timeoutMs: 20000 });
+        assert.equal(r.type, 'ack', JSON.stringify(r));
+        committed = Math.max(committed, r.seq);
+      }
+    }
+    await Promise.all([lane(), lane(), lane(), lane()]);
+  });
+  return {
+    committed: () => committed,
+    deadline,
+    async stop() {
+      stop = true;
+      try {
+        await Promise.all(writing);
+      } finally {
+        for (const w of writers) w.ws.terminate();
+      }
+    },
+  };
+}
+
+describe('re-joins far behind with several servers', { skip: !haveDeps && 'needs postgresql and redis-server' }, () => {
+  test('20 native re-joins on s2 at 800 behind 4 writers on s1: history first, then live, every seq once, in order', { timeout: 60000 }, async (t) => {
+    const [s1, s2] = servers;
+    const conversation = uid('busy2');
+    const writers = await busyWriters(s1, conversation);
+    const reader = await login(s2, uid('reader'));
+    const stats = { early: 0, repeats: 0, breaks: 0, seen: [] };
+    const ours = (f) => f.type === 'message' && f.message.conversation === conversation;
+    try {
+      let last = 0;
+      for (let round = 0; round < 20; round++) {
+        while (writers.committed() < last + kBehind) {
+          assert.ok(Date.now() < writers.deadline, `round ${round}: the writers stalled at ${writers.committed()}`);
+          await sleep(5);
+        }
+        const from = reader.frames.length;
+        const history = await reader.request({ op: 'join', conversation, since: last, limit: 1000 }, { timeoutMs: 15000 });
+        assert.equal(history.type, 'history', JSON.stringify(history).slice(0, 300));
+        const at = reader.frames.indexOf(history);
+        const pages = [{ messages: history.messages, more: history.has_more }];
+        while (pages[pages.length - 1].more) {
+          const prev = pages[pages.length - 1];
+          const after = prev.messages.length ? prev.messages[prev.messages.length - 1].seq : last;
+          const p = await reader.request({ op: 'history', conversation, after, limit: 1000 }, { timeoutMs: 15000 });
+          assert.equal(p.type, 'history', JSON.stringify(p).slice(0, 300));
+          pages.push({ messages: p.messages, more: p.has_more });
+        }
+        await sleep(60); // live messages arrive meanwhile
+        let early = 0;
+        const live = [];
+        for (let i = from; i < reader.frames.length; i++) {
+          if (!ours(reader.frames[i])) continue;
+          if (i < at) early++;
+          live.push(reader.frames[i].message);
+        }
+        last = judgeRound(stats, round, last, pages, live, early);
+        const left = await reader.request({ op: 'leave', conversation }, { timeoutMs: 15000 });
+        assert.equal(left.type, 'ok', JSON.stringify(left));
+      }
+      t.diagnostic(`20 re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);
+      assert.equal(stats.early, 0, 'live messages before the history reply');
+      assert.equal(stats.repeats, 0, 'messages delivered twice');
+      assert.equal(stats.breaks, 0, 'messages out of order or missing');
+    } finally {
+      await writers.stop();
+      reader.ws.terminate();
+    }
+    const all = await storedAll(s2, conversation);
+    assert.deepEqual(stats.seen, all.slice(0, stats.seen.length).map((m) => ({ seq: m.seq, id: m.id })));
+  });
+});
+
+// Every message of `conversation` through REST paging, oldest first.
+async function storedAll(server, conversation) {
+  const out = [];
+  for (let after = 0, page = 0; page < 200; page++) {
+    const r = await api(server.url, 'GET', `/api/conversations/${conversation}/messages?after=${after}&limit=1000`);
+    assert.equal(r.status, 200, r.text);
+    out.push(...r.json.messages);
+    if (!r.json.has_more || r.json.messages.length === 0) return out;
+    after = r.json.messages[r.json.messages.length - 1].seq;
+  }
+  throw new Error('more than 200 pages');
+}
