@@ -3,7 +3,8 @@
 // here as a child). A native client on each; concurrent sends from both into one
 // conversation give one gapless seq and every client gets every message in seq order; a REST
 // post on one reaches the other's client; presence and typing cross servers; after Redis is
-// killed and restarted, messages committed meanwhile reach the other server's client.
+// killed and restarted, messages committed meanwhile reach the other server's client; a
+// reader on one server re-joining far behind writers on the other gets history, then live.
 //
 // Needs Debian's `postgresql` and `redis-server`; skipped when missing.
 //   cd tests/e2e/cluster && npm ci && node --test
@@ -15,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import { uid, join, login as chatLogin } from '../lib/chat.mjs';
@@ -247,7 +249,9 @@ describe('several servers in token mode', { skip: !haveDeps && 'needs postgresql
 // 256-message cache, so its page is read from PostgreSQL while s2's room fans out what the
 // bus brings). Each re-join must answer its history first, then the live messages, every seq
 // once, in order, none missing; over all rounds the reader saw what REST history holds, seq
-// for seq and id for id.
+// for seq and id for id. On 8b0f714, before the fix, 20 native re-joins had 649-966 live
+// messages before the history and 402-416 repeats (two runs); 20 Socket.IO re-joins (its
+// vocabulary named the live event `new-message`) 212 and 214.
 const kBehind = 800;
 
 // Judges one re-join: `pages` are the join's history reply then any pages read on after it,
@@ -311,56 +315,131 @@ async function busyWriters(server, conversation) {
   };
 }
 
-describe('re-joins far behind with several servers', { skip: !haveDeps && 'needs postgresql and redis-server' }, () => {
-  test('20 native re-joins on s2 at 800 behind 4 writers on s1: history first, then live, every seq once, in order', { timeout: 60000 }, async (t) => {
-    const [s1, s2] = servers;
-    const conversation = uid('busy2');
-    const writers = await busyWriters(s1, conversation);
-    const reader = await login(s2, uid('reader'));
-    const stats = { early: 0, repeats: 0, breaks: 0, seen: [] };
-    const ours = (f) => f.type === 'message' && f.message.conversation === conversation;
-    try {
-      let last = 0;
-      for (let round = 0; round < 20; round++) {
-        while (writers.committed() < last + kBehind) {
-          assert.ok(Date.now() < writers.deadline, `round ${round}: the writers stalled at ${writers.committed()}`);
-          await sleep(5);
-        }
-        const from = reader.frames.length;
-        const history = await reader.request({ op: 'join', conversation, since: last, limit: 1000 }, { timeoutMs: 15000 });
-        assert.equal(history.type, 'history', JSON.stringify(history).slice(0, 300));
-        const at = reader.frames.indexOf(history);
-        const pages = [{ messages: history.messages, more: history.has_more }];
-        while (pages[pages.length - 1].more) {
-          const prev = pages[pages.length - 1];
-          const after = prev.messages.length ? prev.messages[prev.messages.length - 1].seq : last;
-          const p = await reader.request({ op: 'history', conversation, after, limit: 1000 }, { timeoutMs: 15000 });
-          assert.equal(p.type, 'history', JSON.stringify(p).slice(0, 300));
-          pages.push({ messages: p.messages, more: p.has_more });
-        }
-        await sleep(60); // live messages arrive meanwhile
-        let early = 0;
-        const live = [];
-        for (let i = from; i < reader.frames.length; i++) {
-          if (!ours(reader.frames[i])) continue;
-          if (i < at) early++;
-          live.push(reader.frames[i].message);
-        }
-        last = judgeRound(stats, round, last, pages, live, early);
-        const left = await reader.request({ op: 'leave', conversation }, { timeoutMs: 15000 });
-        assert.equal(left.type, 'ok', JSON.stringify(left));
+// A reader on `server` that records everything it receives in arrival order. join(since)
+// re-joins, reads on while the reply says there is more, waits 60 ms for live messages and
+// returns {pages, live, early}; leave() leaves. Native (/ws) or socket.io-client (the
+// radio-istic vocabulary: join-conversation, conversation-history, receive-message).
+async function nativeReader(server, conversation) {
+  const c = await login(server, uid('reader'));
+  const ours = (f) => f.type === 'message' && f.message.conversation === conversation;
+  return {
+    async join(since) {
+      const from = c.frames.length;
+      const history = await c.request({ op: 'join', conversation, since, limit: 1000 }, { timeoutMs: 15000 });
+      assert.equal(history.type, 'history', JSON.stringify(history).slice(0, 300));
+      const at = c.frames.indexOf(history);
+      const pages = [{ messages: history.messages, more: history.has_more }];
+      while (pages[pages.length - 1].more) {
+        const prev = pages[pages.length - 1];
+        const after = prev.messages.length ? prev.messages[prev.messages.length - 1].seq : since;
+        const p = await c.request({ op: 'history', conversation, after, limit: 1000 }, { timeoutMs: 15000 });
+        assert.equal(p.type, 'history', JSON.stringify(p).slice(0, 300));
+        pages.push({ messages: p.messages, more: p.has_more });
       }
-      t.diagnostic(`20 re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);
-      assert.equal(stats.early, 0, 'live messages before the history reply');
-      assert.equal(stats.repeats, 0, 'messages delivered twice');
-      assert.equal(stats.breaks, 0, 'messages out of order or missing');
-    } finally {
-      await writers.stop();
-      reader.ws.terminate();
-    }
-    const all = await storedAll(s2, conversation);
-    assert.deepEqual(stats.seen, all.slice(0, stats.seen.length).map((m) => ({ seq: m.seq, id: m.id })));
+      await sleep(60); // live messages arrive meanwhile
+      let early = 0;
+      const live = [];
+      for (let i = from; i < c.frames.length; i++) {
+        if (!ours(c.frames[i])) continue;
+        if (i < at) early++;
+        live.push(c.frames[i].message);
+      }
+      return { pages, live, early };
+    },
+    async leave() {
+      const left = await c.request({ op: 'leave', conversation }, { timeoutMs: 15000 });
+      assert.equal(left.type, 'ok', JSON.stringify(left));
+    },
+    close: () => c.ws.terminate(),
+  };
+}
+
+async function socketioReader(server, conversationId) {
+  const socket = io(server.url, { transports: ['websocket'], auth: { userId: uid('reader') }, forceNew: true, reconnection: false });
+  const events = []; // [name, first argument], in arrival order
+  socket.onAny((name, arg) => events.push([name, arg]));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('socket.io reader: not connected within 5 s')), 5000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('connect_error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
+  const call = async (event, payload) => {
+    const ack = await socket.timeout(15000).emitWithAck(event, payload);
+    assert.equal(ack.ok, true, `${event}: ${JSON.stringify(ack).slice(0, 300)}`);
+    return ack;
+  };
+  const ours = (arg) => arg?.conversationId === conversationId;
+  return {
+    async join(since) {
+      const from = events.length;
+      await call('join-conversation', { conversationId, since, limit: 1000 });
+      let at = -1;
+      for (const until = Date.now() + 15000; at < 0; await sleep(5)) {
+        assert.ok(Date.now() < until, 'no conversation-history within 15 s of the ack');
+        at = events.findIndex(([name, arg], i) => i >= from && name === 'conversation-history' && ours(arg));
+      }
+      const history = events[at][1];
+      const pages = [{ messages: history.messages, more: history.hasMore }];
+      while (pages[pages.length - 1].more) {
+        const prev = pages[pages.length - 1];
+        const after = prev.messages.length ? prev.messages[prev.messages.length - 1].seq : since;
+        const p = await call('get-history', { conversationId, after, limit: 1000 });
+        pages.push({ messages: p.messages, more: p.hasMore });
+      }
+      await sleep(60); // live messages arrive meanwhile
+      let early = 0;
+      const live = [];
+      for (let i = from; i < events.length; i++) {
+        const [name, arg] = events[i];
+        if (name !== 'receive-message' || !ours(arg)) continue;
+        if (i < at) early++;
+        live.push(arg);
+      }
+      return { pages, live, early };
+    },
+    leave: () => call('leave-conversation', { conversationId }),
+    close: () => socket.close(),
+  };
+}
+
+describe('re-joins far behind with several servers', { skip: !haveDeps && 'needs postgresql and redis-server' }, () => {
+  for (const [kind, makeReader] of [['native', nativeReader], ['socket.io', socketioReader]]) {
+    test(`20 ${kind} re-joins on s2 at 800 behind 4 writers on s1: history first, then live, every seq once, in order`, { timeout: 60000 }, async (t) => {
+      const [s1, s2] = servers;
+      const conversation = uid('busy2');
+      const writers = await busyWriters(s1, conversation);
+      const stats = { early: 0, repeats: 0, breaks: 0, seen: [] };
+      let reader;
+      try {
+        reader = await makeReader(s2, conversation);
+        let last = 0;
+        for (let round = 0; round < 20; round++) {
+          while (writers.committed() < last + kBehind) {
+            assert.ok(Date.now() < writers.deadline, `round ${round}: the writers stalled at ${writers.committed()}`);
+            await sleep(5);
+          }
+          const { pages, live, early } = await reader.join(last);
+          last = judgeRound(stats, round, last, pages, live, early);
+          await reader.leave();
+        }
+        t.diagnostic(`20 re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);
+        assert.equal(stats.early, 0, 'live messages before the history reply');
+        assert.equal(stats.repeats, 0, 'messages delivered twice');
+        assert.equal(stats.breaks, 0, 'messages out of order or missing');
+      } finally {
+        await writers.stop();
+        reader?.close();
+      }
+      const all = await storedAll(s2, conversation);
+      assert.deepEqual(stats.seen, all.slice(0, stats.seen.length).map((m) => ({ seq: m.seq, id: m.id })));
+    });
+  }
 });
 
 // Every message of `conversation` through REST paging, oldest first.
