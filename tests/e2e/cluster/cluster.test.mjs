@@ -249,15 +249,16 @@ describe('several servers in token mode', { skip: !haveDeps && 'needs postgresql
 // 256-message cache, so its page is read from PostgreSQL while s2's room fans out what the
 // bus brings). Each re-join must answer its history first, then the live messages, every seq
 // once, in order, none missing; over all rounds the reader saw what REST history holds, seq
-// for seq and id for id. On 8b0f714, before the fix, 20 native re-joins had 649-966 live
-// messages before the history and 402-416 repeats (two runs); 20 Socket.IO re-joins (its
-// vocabulary named the live event `new-message`) 212 and 214.
+// for seq and id for id. On 8b0f714, before the fix, 20 native re-joins had 322-966 live
+// messages before the history and 164-416 repeats (three runs); 20 Socket.IO re-joins (its
+// vocabulary named the live event `new-message`) 162-212 and 152-214 (two runs).
 const kBehind = 800;
 
 // Judges one re-join: `pages` are the join's history reply then any pages read on after it,
-// `live` the live messages that followed, `early` how many live ones came before the reply.
+// `live` the live messages that followed, `early` how many live ones came before the reply;
+// `target` is the last seq acknowledged before the join, which must have arrived.
 // Adds to `stats` and `stats.seen`; returns the last seq the reader now holds.
-function judgeRound(stats, round, last, pages, live, early) {
+function judgeRound(stats, round, last, target, pages, live, early) {
   const join = pages[0];
   stats.early += early;
   const pageEnd = join.messages.length ? join.messages[join.messages.length - 1].seq : last;
@@ -272,6 +273,7 @@ function judgeRound(stats, round, last, pages, live, early) {
   const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   assert.ok(all.length >= kBehind, `round ${round}: ${all.length} messages`);
   assert.equal(all[0].seq, last + 1, `round ${round}: starts right after since`);
+  assert.ok(all.at(-1).seq >= target, `round ${round}: ${target} was acknowledged before the join, ${all.at(-1).seq} arrived`);
   for (let i = 1; i < all.length; i++) if (all[i].seq !== all[i - 1].seq + 1) stats.breaks++;
   for (const m of all) stats.seen.push({ seq: m.seq, id: m.id });
   return all[all.length - 1].seq;
@@ -316,14 +318,15 @@ async function busyWriters(server, conversation) {
 }
 
 // A reader on `server` that records everything it receives in arrival order. join(since)
-// re-joins, reads on while the reply says there is more, waits 60 ms for live messages and
-// returns {pages, live, early}; leave() leaves. Native (/ws) or socket.io-client (the
+// re-joins, reads on while the reply says there is more, waits (at most 10 s) until live
+// messages reach `target`, the last seq acknowledged before the join, and returns
+// {pages, live, early}; leave() leaves. Native (/ws) or socket.io-client (the
 // radio-istic vocabulary: join-conversation, conversation-history, receive-message).
 async function nativeReader(server, conversation) {
   const c = await login(server, uid('reader'));
   const ours = (f) => f.type === 'message' && f.message.conversation === conversation;
   return {
-    async join(since) {
+    async join(since, target) {
       const from = c.frames.length;
       const history = await c.request({ op: 'join', conversation, since, limit: 1000 }, { timeoutMs: 15000 });
       assert.equal(history.type, 'history', JSON.stringify(history).slice(0, 300));
@@ -336,7 +339,10 @@ async function nativeReader(server, conversation) {
         assert.equal(p.type, 'history', JSON.stringify(p).slice(0, 300));
         pages.push({ messages: p.messages, more: p.has_more });
       }
-      await sleep(60); // live messages arrive meanwhile
+      const top = () => Math.max(since, ...pages.map((p) => p.messages.at(-1)?.seq ?? 0),
+        ...c.frames.slice(from).filter(ours).map((f) => f.message.seq));
+      for (const until = Date.now() + 10000; top() < target && Date.now() < until;) await sleep(10);
+      await sleep(20);
       let early = 0;
       const live = [];
       for (let i = from; i < c.frames.length; i++) {
@@ -376,7 +382,7 @@ async function socketioReader(server, conversationId) {
   };
   const ours = (arg) => arg?.conversationId === conversationId;
   return {
-    async join(since) {
+    async join(since, target) {
       const from = events.length;
       await call('join-conversation', { conversationId, since, limit: 1000 });
       let at = -1;
@@ -392,7 +398,10 @@ async function socketioReader(server, conversationId) {
         const p = await call('get-history', { conversationId, after, limit: 1000 });
         pages.push({ messages: p.messages, more: p.hasMore });
       }
-      await sleep(60); // live messages arrive meanwhile
+      const top = () => Math.max(since, ...pages.map((p) => p.messages.at(-1)?.seq ?? 0),
+        ...events.slice(from).filter(([name, arg]) => name === 'receive-message' && ours(arg)).map(([, arg]) => arg.seq));
+      for (const until = Date.now() + 10000; top() < target && Date.now() < until;) await sleep(10);
+      await sleep(20);
       let early = 0;
       const live = [];
       for (let i = from; i < events.length; i++) {
@@ -424,8 +433,9 @@ describe('re-joins far behind with several servers', { skip: !haveDeps && 'needs
             assert.ok(Date.now() < writers.deadline, `round ${round}: the writers stalled at ${writers.committed()}`);
             await sleep(5);
           }
-          const { pages, live, early } = await reader.join(last);
-          last = judgeRound(stats, round, last, pages, live, early);
+          const target = writers.committed();
+          const { pages, live, early } = await reader.join(last, target);
+          last = judgeRound(stats, round, last, target, pages, live, early);
           await reader.leave();
         }
         t.diagnostic(`20 re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);

@@ -8,7 +8,7 @@
 // (WebSocket and long-polling) and the radio-istic vocabulary's history and message encodings.
 // On 8b0f714, before the fix (its vocabulary named the live event `new-message`), the
 // WebSocket run had 90-349 live messages before the history and 39-289 repeats in 24 joins
-// (two runs), the polling run 82 and 62 in 12.
+// (three runs), the polling run 62-82 and 33-62 in 12.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -74,6 +74,7 @@ for (const [mode, kRounds] of [['websocket', 24], ['polling', 12]]) {
           assert.ok(Date.now() < deadline, `round ${round}: the writers stalled at ${committed}`);
           await sleep(5);
         }
+        const target = committed; // acknowledged before the join: must all arrive
         const from = rec.events.length;
         const ack = await call(socket, 'join-conversation', { conversationId, since: last, limit: 1000 }, 15000);
         assert.equal(ack.ok, true, JSON.stringify(ack).slice(0, 300));
@@ -90,7 +91,12 @@ for (const [mode, kRounds] of [['websocket', 24], ['polling', 12]]) {
           assert.equal(page.ok, true, JSON.stringify(page).slice(0, 300));
           pages.push(page);
         }
-        await sleep(60); // live messages arrive meanwhile
+        // Live messages arrive meanwhile; wait (bounded) until the one acknowledged last
+        // before the join is among what arrived, then a little more.
+        const top = () => Math.max(last, ...pages.map((p) => p.messages.at(-1)?.seq ?? 0),
+          ...rec.events.slice(from).filter((e) => e.name === 'receive-message' && ours(e.args[0])).map((e) => e.args[0].seq));
+        for (const until = Date.now() + 10000; top() < target && Date.now() < until;) await sleep(10);
+        await sleep(20);
         const live = [];
         for (let i = from; i < rec.events.length; i++) {
           const e = rec.events[i];
@@ -110,6 +116,7 @@ for (const [mode, kRounds] of [['websocket', 24], ['polling', 12]]) {
         const round_ = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
         assert.ok(round_.length >= kBehind, `round ${round}: ${round_.length} messages`);
         assert.equal(round_[0].seq, last + 1, `round ${round}: starts right after since`);
+        assert.ok(round_.at(-1).seq >= target, `round ${round}: ${target} was acknowledged before the join, ${round_.at(-1).seq} arrived`);
         for (let i = 1; i < round_.length; i++) if (round_[i].seq !== round_[i - 1].seq + 1) breaks++;
         for (const m of round_) seen.push({ seq: m.seq, id: m.id });
         last = round_[round_.length - 1].seq;
