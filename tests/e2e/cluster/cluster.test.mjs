@@ -3,7 +3,8 @@
 // here as a child). A native client on each; concurrent sends from both into one
 // conversation give one gapless seq and every client gets every message in seq order; a REST
 // post on one reaches the other's client; presence and typing cross servers; after Redis is
-// killed and restarted, messages committed meanwhile reach the other server's client.
+// killed and restarted, messages committed meanwhile reach the other server's client; a
+// reader on one server re-joining far behind writers on the other gets history, then live.
 //
 // Needs Debian's `postgresql` and `redis-server`; skipped when missing.
 //   cd tests/e2e/cluster && npm ci && node --test
@@ -15,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import { uid, join, login as chatLogin } from '../lib/chat.mjs';
@@ -241,3 +243,224 @@ describe('several servers in token mode', { skip: !haveDeps && 'needs postgresql
     }
   });
 });
+
+// Issue 14, "history, then live, nothing twice", with several servers: four writers on s1
+// keep committing while a reader on s2 re-joins 800 messages behind (past the room's
+// 256-message cache, so its page is read from PostgreSQL while s2's room fans out what the
+// bus brings). Each re-join must answer its history first, then the live messages, every seq
+// once, in order, none missing; over all rounds the reader saw what REST history holds, seq
+// for seq and id for id. On 8b0f714, before the fix, 20 native re-joins had 322-966 live
+// messages before the history and 164-416 repeats (three runs); 20 Socket.IO re-joins (its
+// vocabulary named the live event `new-message`) 162-212 and 152-214 (two runs).
+const kBehind = 800;
+
+// Judges one re-join: `pages` are the join's history reply then any pages read on after it,
+// `live` the live messages that followed, `early` how many live ones came before the reply;
+// `target` is the last seq acknowledged before the join, which must have arrived.
+// Adds to `stats` and `stats.seen`; returns the last seq the reader now holds.
+function judgeRound(stats, round, last, target, pages, live, early) {
+  const join = pages[0];
+  stats.early += early;
+  const pageEnd = join.messages.length ? join.messages[join.messages.length - 1].seq : last;
+  for (const m of live) if (m.seq <= pageEnd) stats.repeats++; // the join's page held it already
+  stats.repeats += live.length - new Set(live.map((m) => m.seq)).size;
+  for (let i = 1; i < live.length; i++) if (live[i].seq !== live[i - 1].seq + 1) stats.breaks++;
+  if (live.length && !join.more && live[0].seq !== pageEnd + 1) stats.breaks++;
+  // Pages read on after the join may overlap the live ones: the client reading ahead, not the
+  // server sending twice.
+  const bySeq = new Map();
+  for (const m of [...pages.flatMap((p) => p.messages), ...live]) bySeq.set(m.seq, m);
+  const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  assert.ok(all.length >= kBehind, `round ${round}: ${all.length} messages`);
+  assert.equal(all[0].seq, last + 1, `round ${round}: starts right after since`);
+  assert.ok(all.at(-1).seq >= target, `round ${round}: ${target} was acknowledged before the join, ${all.at(-1).seq} arrived`);
+  for (let i = 1; i < all.length; i++) if (all[i].seq !== all[i - 1].seq + 1) stats.breaks++;
+  for (const m of all) stats.seen.push({ seq: m.seq, id: m.id });
+  return all[all.length - 1].seq;
+}
+
+// Four writers on `server`, four sends in flight each, until stop() (or 40 s, or 20,000
+// sends each). `committed()` is the highest seq acknowledged so far.
+async function busyWriters(server, conversation) {
+  const writers = [];
+  for (let i = 0; i < 4; i++) {
+    const w = await login(server, uid(`writer${i}`));
+    await join(w, conversation);
+    writers.push(w);
+  }
+  let committed = 0;
+  let stop = false;
+  const deadline = Date.now() + 40000;
+  const writing = writers.map(async (w, k) => {
+    let n = 0;
+    async function lane() {
+      while (!stop && n < 20000 && Date.now() < deadline) {
+        n++;
+        const r = await w.request({ op: 'send', conversation, content: `w${k}-${n}` }, { timeoutMs: 20000 });
+        assert.equal(r.type, 'ack', JSON.stringify(r));
+        committed = Math.max(committed, r.seq);
+      }
+    }
+    await Promise.all([lane(), lane(), lane(), lane()]);
+  });
+  return {
+    committed: () => committed,
+    deadline,
+    async stop() {
+      stop = true;
+      try {
+        await Promise.all(writing);
+      } finally {
+        for (const w of writers) w.ws.terminate();
+      }
+    },
+  };
+}
+
+// A reader on `server` that records everything it receives in arrival order. join(since)
+// re-joins, reads on while the reply says there is more, waits (at most 10 s) until live
+// messages reach `target`, the last seq acknowledged before the join, and returns
+// {pages, live, early}; leave() leaves. Native (/ws) or socket.io-client (the
+// radio-istic vocabulary: join-conversation, conversation-history, receive-message).
+async function nativeReader(server, conversation) {
+  const c = await login(server, uid('reader'));
+  const ours = (f) => f.type === 'message' && f.message.conversation === conversation;
+  return {
+    async join(since, target) {
+      const from = c.frames.length;
+      const history = await c.request({ op: 'join', conversation, since, limit: 1000 }, { timeoutMs: 15000 });
+      assert.equal(history.type, 'history', JSON.stringify(history).slice(0, 300));
+      const at = c.frames.indexOf(history);
+      const pages = [{ messages: history.messages, more: history.has_more }];
+      while (pages[pages.length - 1].more) {
+        const prev = pages[pages.length - 1];
+        const after = prev.messages.length ? prev.messages[prev.messages.length - 1].seq : since;
+        const p = await c.request({ op: 'history', conversation, after, limit: 1000 }, { timeoutMs: 15000 });
+        assert.equal(p.type, 'history', JSON.stringify(p).slice(0, 300));
+        pages.push({ messages: p.messages, more: p.has_more });
+      }
+      const top = () => Math.max(since, ...pages.map((p) => p.messages.at(-1)?.seq ?? 0),
+        ...c.frames.slice(from).filter(ours).map((f) => f.message.seq));
+      for (const until = Date.now() + 10000; top() < target && Date.now() < until;) await sleep(10);
+      await sleep(20);
+      let early = 0;
+      const live = [];
+      for (let i = from; i < c.frames.length; i++) {
+        if (!ours(c.frames[i])) continue;
+        if (i < at) early++;
+        live.push(c.frames[i].message);
+      }
+      return { pages, live, early };
+    },
+    async leave() {
+      const left = await c.request({ op: 'leave', conversation }, { timeoutMs: 15000 });
+      assert.equal(left.type, 'ok', JSON.stringify(left));
+    },
+    close: () => c.ws.terminate(),
+  };
+}
+
+async function socketioReader(server, conversationId) {
+  const socket = io(server.url, { transports: ['websocket'], auth: { userId: uid('reader') }, forceNew: true, reconnection: false });
+  const events = []; // [name, first argument], in arrival order
+  socket.onAny((name, arg) => events.push([name, arg]));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('socket.io reader: not connected within 5 s')), 5000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('connect_error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+  const call = async (event, payload) => {
+    const ack = await socket.timeout(15000).emitWithAck(event, payload);
+    assert.equal(ack.ok, true, `${event}: ${JSON.stringify(ack).slice(0, 300)}`);
+    return ack;
+  };
+  const ours = (arg) => arg?.conversationId === conversationId;
+  return {
+    async join(since, target) {
+      const from = events.length;
+      await call('join-conversation', { conversationId, since, limit: 1000 });
+      let at = -1;
+      for (const until = Date.now() + 15000; at < 0; await sleep(5)) {
+        assert.ok(Date.now() < until, 'no conversation-history within 15 s of the ack');
+        at = events.findIndex(([name, arg], i) => i >= from && name === 'conversation-history' && ours(arg));
+      }
+      const history = events[at][1];
+      const pages = [{ messages: history.messages, more: history.hasMore }];
+      while (pages[pages.length - 1].more) {
+        const prev = pages[pages.length - 1];
+        const after = prev.messages.length ? prev.messages[prev.messages.length - 1].seq : since;
+        const p = await call('get-history', { conversationId, after, limit: 1000 });
+        pages.push({ messages: p.messages, more: p.hasMore });
+      }
+      const top = () => Math.max(since, ...pages.map((p) => p.messages.at(-1)?.seq ?? 0),
+        ...events.slice(from).filter(([name, arg]) => name === 'receive-message' && ours(arg)).map(([, arg]) => arg.seq));
+      for (const until = Date.now() + 10000; top() < target && Date.now() < until;) await sleep(10);
+      await sleep(20);
+      let early = 0;
+      const live = [];
+      for (let i = from; i < events.length; i++) {
+        const [name, arg] = events[i];
+        if (name !== 'receive-message' || !ours(arg)) continue;
+        if (i < at) early++;
+        live.push(arg);
+      }
+      return { pages, live, early };
+    },
+    leave: () => call('leave-conversation', { conversationId }),
+    close: () => socket.close(),
+  };
+}
+
+describe('re-joins far behind with several servers', { skip: !haveDeps && 'needs postgresql and redis-server' }, () => {
+  for (const [kind, makeReader] of [['native', nativeReader], ['socket.io', socketioReader]]) {
+    test(`20 ${kind} re-joins on s2 at 800 behind 4 writers on s1: history first, then live, every seq once, in order`, { timeout: 60000 }, async (t) => {
+      const [s1, s2] = servers;
+      const conversation = uid('busy2');
+      const writers = await busyWriters(s1, conversation);
+      const stats = { early: 0, repeats: 0, breaks: 0, seen: [] };
+      let reader;
+      try {
+        reader = await makeReader(s2, conversation);
+        let last = 0;
+        for (let round = 0; round < 20; round++) {
+          while (writers.committed() < last + kBehind) {
+            assert.ok(Date.now() < writers.deadline, `round ${round}: the writers stalled at ${writers.committed()}`);
+            await sleep(5);
+          }
+          const target = writers.committed();
+          const { pages, live, early } = await reader.join(last, target);
+          last = judgeRound(stats, round, last, target, pages, live, early);
+          await reader.leave();
+        }
+        t.diagnostic(`20 re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);
+        assert.equal(stats.early, 0, 'live messages before the history reply');
+        assert.equal(stats.repeats, 0, 'messages delivered twice');
+        assert.equal(stats.breaks, 0, 'messages out of order or missing');
+      } finally {
+        await writers.stop();
+        reader?.close();
+      }
+      const all = await storedAll(s2, conversation);
+      assert.deepEqual(stats.seen, all.slice(0, stats.seen.length).map((m) => ({ seq: m.seq, id: m.id })));
+    });
+  }
+});
+
+// Every message of `conversation` through REST paging, oldest first.
+async function storedAll(server, conversation) {
+  const out = [];
+  for (let after = 0, page = 0; page < 200; page++) {
+    const r = await api(server.url, 'GET', `/api/conversations/${conversation}/messages?after=${after}&limit=1000`);
+    assert.equal(r.status, 200, r.text);
+    out.push(...r.json.messages);
+    if (!r.json.has_more || r.json.messages.length === 0) return out;
+    after = r.json.messages[r.json.messages.length - 1].seq;
+  }
+  throw new Error('more than 200 pages');
+}
