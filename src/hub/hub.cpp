@@ -135,14 +135,10 @@ Hub::Stats Hub::stats() const noexcept {
 // --- Users -------------------------------------------------------------------------------
 
 void Hub::authenticated(const SessionPtr& session) {
-  // The session's own User, shared (not copied) by the queued upsert and by Presence: a
-  // writer behind on 19,000 idle logins holds 19,000 of these jobs (issue 13).
+  // The session's own User, shared (not copied) by the queued upsert and by Presence; the
+  // upserts of a login burst are written together (Storage::upsert_user, issue 13).
   std::shared_ptr<const User> user = session->shared_user();
-  storage_.write([user](store::Connection& c) {
-    if (auto r = c.upsert_user(*user); !r) {
-      spdlog::warn("user {}: could not be stored: {}", user->id, r.error().message());
-    }
-  });
+  storage_.upsert_user(user);
   if (presence_.connected(session, user)) broadcast_user_status(*user, true, std::nullopt);
 }
 

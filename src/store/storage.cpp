@@ -62,6 +62,7 @@ class UnavailableConnection final : public Connection {
   Result<Seq> mark_read(const ConversationId&, const UserId&, Seq) override { return down(); }
   Result<Seq> read_seq(const ConversationId&, const UserId&) override { return down(); }
   Result<void> upsert_user(const User&) override { return down(); }
+  Result<void> upsert_users(std::span<const User>) override { return down(); }
   Result<User> get_user(const UserId&) override { return down(); }
   Result<void> set_last_seen(const UserId&, TimeMs) override { return down(); }
   Result<std::vector<SearchHit>> search(const SearchQuery&) override { return down(); }
@@ -151,6 +152,13 @@ void Storage::add_member(ConversationId conversation, UserId user, TimeMs at) {
   write_cv_.notify_one();
 }
 
+void Storage::upsert_user(std::shared_ptr<const User> user) {
+  std::lock_guard lock(write_mu_);
+  if (stopping_) return;  // nobody waits on an upsert
+  write_queue_.push_back(WriteItem{std::move(user)});
+  write_cv_.notify_one();
+}
+
 void Storage::open_conversation(ConversationId conversation, Job then) {
   {
     std::lock_guard lock(write_mu_);
@@ -211,7 +219,8 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
     {
       std::unique_lock lock(write_mu_);
       const auto ready = [&] { return stopping_ || !write_queue_.empty(); };
-      if (members_.empty() && opens_.empty()) {  // else: what write_members/opens left goes next
+      // Else what write_members/users/opens left goes next.
+      if (members_.empty() && opens_.empty() && users_.empty()) {
         if (index_behind_ && !write_cv_.wait_for(lock, options_.index_idle, ready)) {
           // Idle for index_idle: catch the search index up (index_some stops at new work).
           lock.unlock();
@@ -220,7 +229,10 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
         }
         write_cv_.wait(lock, ready);
       }
-      if (write_queue_.empty() && stopping_ && members_.empty() && opens_.empty()) break;
+      if (write_queue_.empty() && stopping_ && members_.empty() && opens_.empty() &&
+          users_.empty()) {
+        break;
+      }
       taken.swap(write_queue_);
     }
     // Memberships wait (in members_) until the appends around them are committed: a join
@@ -239,12 +251,16 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
       } else if (auto* queued = std::get_if<Job>(&taken.front())) {
         Job job = std::move(*queued);
         taken.pop_front();
-        write_opens(*conn, true);  // a job sees the creations and joins queued before it
+        write_opens(*conn, true);  // a job sees the creations, joins and logins queued before it
         write_members(*conn, true);
+        write_users(*conn, true);
         job(*conn);
         index_behind_ = true;  // a job may insert messages (replace_conversation)
       } else if (auto* open = std::get_if<std::unique_ptr<Opening>>(&taken.front())) {
         opens_.push_back(std::move(**open));
+        taken.pop_front();
+      } else if (auto* user = std::get_if<std::shared_ptr<const User>>(&taken.front())) {
+        users_.push_back(std::move(*user));
         taken.pop_front();
       } else {
         members_.push_back(std::move(*std::get<std::unique_ptr<Membership>>(taken.front())));
@@ -259,6 +275,7 @@ void Storage::run_writer(std::unique_ptr<Connection> conn) {
     // Openings first: a membership is recorded only in a conversation that exists.
     write_opens(*conn, stopping);
     if (opens_.empty()) write_members(*conn, stopping);
+    if (opens_.empty() && members_.empty()) write_users(*conn, stopping);
     if (index_behind_ && unindexed_ > options_.index_backlog) index_some(*conn, false);
   }
 }
@@ -348,6 +365,24 @@ void Storage::write_members(Connection& conn, bool all) {
     }
   }
   members_.erase(members_.begin(), members_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+void Storage::write_users(Connection& conn, bool all) {
+  std::size_t done = 0;
+  std::vector<User> chunk;
+  while (done < users_.size()) {
+    const std::size_t n = std::min(std::max<std::size_t>(1, options_.max_users), users_.size() - done);
+    chunk.clear();
+    for (std::size_t i = done; i < done + n; ++i) chunk.push_back(*users_[i]);
+    if (auto ok = conn.upsert_users(chunk); !ok) {
+      // As a membership: the next login of each user stores it again; not retried here.
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("storage: {} users not stored: {}", n, ok.error().message());
+    }
+    done += n;
+    if (!all && done < users_.size() && work_queued()) break;  // appends first
+  }
+  users_.erase(users_.begin(), users_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 void Storage::commit_group(Connection& conn, std::vector<std::unique_ptr<PendingAppend>>& group) {

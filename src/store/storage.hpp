@@ -39,6 +39,8 @@ class Storage {
     // Memberships written in one transaction at most: 1024 rows cost SQLite about as much
     // as one group commit of the chat benchmark (bench/README.md, join storm).
     std::size_t max_members = 1024;
+    // User upserts written in one transaction at most (upsert_user).
+    std::size_t max_users = 1024;
     // Conversations created in one transaction at most by open_conversation; the loads that
     // follow them run one by one, back down whenever appends are queued.
     std::size_t max_opens = 256;
@@ -74,6 +76,12 @@ class Storage {
   // them, so a join burst costs a few commits and never holds an append back by more than
   // one of them. In order with jobs: a job sees every membership queued before it.
   void add_member(ConversationId conversation, UserId user, TimeMs at);
+  // Stores `user` (Connection::upsert_user): a login. Upserts queued together are written
+  // in one transaction (Connection::upsert_users), after the appends queued with them, as
+  // memberships are: 19,000 idle logins were 19,000 commits of their own, each queued as a
+  // job holding a copy of its User while the writer caught up (issue 13). In order with
+  // jobs: a job sees every upsert queued before it.
+  void upsert_user(std::shared_ptr<const User> user);
   // Runs `then` on the writer once `conversation` exists (a room's load: a conversation is
   // created on its first join). The conversations of the opens queued together are created
   // in one transaction (Connection::ensure_conversations) after the appends queued before
@@ -109,8 +117,10 @@ class Storage {
   // all four was 120, and a server whose writer is behind holds one item for every user
   // upsert queued: 19,000 idle /ws connections authenticating is 19,000 of them, +80 bytes
   // of RSS a connection on the idle bench (issue 13).
+  // A user upsert is the User the session holds, shared (16 bytes, no block of its own).
   using WriteItem = std::variant<std::unique_ptr<PendingAppend>, Job,
-                                 std::unique_ptr<Membership>, std::unique_ptr<Opening>>;
+                                 std::unique_ptr<Membership>, std::unique_ptr<Opening>,
+                                 std::shared_ptr<const User>>;
 
   Storage(std::shared_ptr<Database> db, Options options);
   void run_writer(std::unique_ptr<Connection> conn);
@@ -124,6 +134,8 @@ class Storage {
   // Creates the conversations of the openings gathered in opens_ and runs their `then`s
   // (writer only), as write_members does its memberships.
   void write_opens(Connection& conn, bool all);
+  // Writes the upserts gathered in users_ (writer only), as write_members does.
+  void write_users(Connection& conn, bool all);
   // Whether anything waits in write_queue_ (writer only: to back down to it).
   bool work_queued();
 
@@ -146,6 +158,8 @@ class Storage {
   std::size_t unindexed_ = 0;
   // Writer thread only: memberships taken from the queue, not yet written.
   std::vector<Membership> members_;
+  // Writer thread only: user upserts taken from the queue, not yet written.
+  std::vector<std::shared_ptr<const User>> users_;
   // Writer thread only: openings taken from the queue whose `then` has not run; the first
   // `opened_` of them have had their conversations created.
   std::vector<Opening> opens_;

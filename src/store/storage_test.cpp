@@ -192,6 +192,36 @@ TEST(Storage, AppendsQueuedBehindAJoinBurstAreCommittedFirst) {
   EXPECT_EQ(members_at_ack.get_future().get(), 1u);  // alice's read state only
 }
 
+// Issue 13: a login burst (19,000 idle connections) queues one upsert per login; they are
+// written together after the appends queued with them, and a job queued after them (a
+// disconnect's last_seen) sees them.
+TEST(Storage, UserUpsertsQueuedTogetherAreWrittenAfterTheAppendsAndBeforeLaterJobs) {
+  auto storage = open_memory();
+  auto release = hold_writer(*storage);  // the burst and the append are taken in one drain
+  constexpr int kUsers = 3000;
+  for (int i = 0; i < kUsers; ++i) {
+    const std::string id = "u" + std::to_string(i);
+    storage->upsert_user(std::make_shared<const User>(User{id, "name " + id, "", "user", {}}));
+  }
+  std::promise<bool> stored_at_ack;
+  storage->append(msg("room", "canary"), [&](Result<Appended> r) {
+    ASSERT_TRUE(r);
+    // On the writer thread: the append was committed before any upsert of the burst.
+    auto conn = storage->database().connect();
+    stored_at_ack.set_value((*conn)->get_user("u0").has_value());
+  });
+  std::promise<std::optional<User>> seen;
+  storage->write([&](Connection& c) {
+    (void)c.set_last_seen("u2999", 42);
+    auto first = c.get_user("u0");
+    auto last = c.get_user("u2999");
+    seen.set_value(first && last ? std::optional<User>(*last) : std::nullopt);
+  });
+  release.set_value();
+  EXPECT_FALSE(stored_at_ack.get_future().get());
+  EXPECT_EQ(seen.get_future().get(), (User{"u2999", "name u2999", "", "user", 42}));
+}
+
 // Room loads (issue 14): a join storm over new rooms queues one opening per room.
 TEST(Storage, OpeningsQueuedTogetherAreCreatedTogetherAfterTheAppendsQueuedWithThem) {
   auto storage = open_memory();

@@ -275,6 +275,10 @@ class UserStore {
 
   // Inserts or updates; empty name/avatar/role keep what was stored.
   [[nodiscard]] virtual Result<void> upsert_user(const User& user) = 0;
+  // upsert_user for each of `users`, in order (a later one of the same id merges into the
+  // earlier), in one transaction: Storage writes a burst of logins this way, one commit
+  // for the burst rather than one each (issue 13). Nothing is written when an id is invalid.
+  [[nodiscard]] virtual Result<void> upsert_users(std::span<const User> users) = 0;
   [[nodiscard]] virtual Result<User> get_user(const UserId& id) = 0;
   [[nodiscard]] virtual Result<void> set_last_seen(const UserId& id, TimeMs at) = 0;
 };

@@ -954,6 +954,22 @@ TEST_P(UserStoreConformance, UpsertUserKeepsStoredFieldsWhenEmpty) {
   EXPECT_EQ(error_of(c().upsert_user(User{"", "x", "", "", std::nullopt})), Errc::invalid_argument);
 }
 
+// Issue 13: Storage writes a burst of logins in one call. In order, a later upsert of the
+// same id merging into the earlier; all or nothing when an id is bad.
+TEST_P(UserStoreConformance, UpsertUsersInOrderAllOrNothing) {
+  ok(c().upsert_users({}));
+  const std::vector<User> burst{{"ada", "Ada", "a.png", "wizard", std::nullopt},
+                                {"bob", "Bob", "", "user", 7},
+                                {"ada", "Ada L.", "", "", std::nullopt}};
+  ok(c().upsert_users(burst));
+  EXPECT_EQ(ok(c().get_user("ada")), (User{"ada", "Ada L.", "a.png", "wizard", std::nullopt}));
+  EXPECT_EQ(ok(c().get_user("bob")), (User{"bob", "Bob", "", "user", 7}));
+  const std::vector<User> bad{{"cy", "Cy", "", "user", std::nullopt},
+                              {"bad user", "x", "", "", std::nullopt}};
+  EXPECT_EQ(error_of(c().upsert_users(bad)), Errc::invalid_argument);
+  EXPECT_EQ(error_of(c().get_user("cy")), Errc::not_found);
+}
+
 TEST_P(UserStoreConformance, SetLastSeen) {
   ok(c().upsert_user(User{"bob", "Bob", "", "user", std::nullopt}));
   ok(c().set_last_seen("bob", 1234));

@@ -576,15 +576,23 @@ Result<bool> MemoryConnection::replace_templates_if(std::span<const Template> ex
 // --- Users -------------------------------------------------------------------------------
 
 Result<void> MemoryConnection::upsert_user(const User& user) {
-  if (!is_valid_id(user.id)) return err(Errc::invalid_argument);
-  std::lock_guard lock(state_->mu);
-  auto [it, fresh] = state_->users.try_emplace(user.id, user);
-  if (fresh) return {};
-  User& stored = it->second;
-  if (!user.name.empty()) stored.name = user.name;
-  if (!user.avatar.empty()) stored.avatar = user.avatar;
-  if (!user.role.empty()) stored.role = user.role;
-  if (user.last_seen) stored.last_seen = user.last_seen;
+  return upsert_users(std::span<const User>(&user, 1));
+}
+
+Result<void> MemoryConnection::upsert_users(std::span<const User> users) {
+  for (const User& user : users) {
+    if (!is_valid_id(user.id)) return err(Errc::invalid_argument);
+  }
+  std::lock_guard lock(state_->mu);  // one lock: all of them at once, as one transaction
+  for (const User& user : users) {
+    auto [it, fresh] = state_->users.try_emplace(user.id, user);
+    if (fresh) continue;
+    User& stored = it->second;
+    if (!user.name.empty()) stored.name = user.name;
+    if (!user.avatar.empty()) stored.avatar = user.avatar;
+    if (!user.role.empty()) stored.role = user.role;
+    if (user.last_seen) stored.last_seen = user.last_seen;
+  }
   return {};
 }
 

@@ -2136,6 +2136,24 @@ Result<void> PgConnection::upsert_user(const User& user) {
   });
 }
 
+Result<void> PgConnection::upsert_users(std::span<const User> users) {
+  if (users.empty()) return {};
+  for (const User& user : users) {
+    if (!is_valid_id(user.id)) return err(Errc::invalid_argument);
+  }
+  // Safe to run again after a drop: each upsert merges, so the rows end the same either way.
+  return with_reconnect(true, [&]() -> Result<void> {
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    for (const User& user : users) {
+      Params params;
+      params.text(user.id).text(user.name).text(user.avatar).text(user.role).i64(user.last_seen);
+      if (auto r = exec(Stmt::kUpsertUser, params); !r) return r.error();
+    }
+    return tx.commit();
+  });
+}
+
 Result<User> PgConnection::get_user(const UserId& id) {
   Params params;
   params.text(id);

@@ -151,6 +151,7 @@ class PgConnection final : public Connection {
   [[nodiscard]] Result<bool> replace_templates_if(std::span<const Template> expected,
                                                   std::span<const Template> templates) override;
   [[nodiscard]] Result<void> upsert_user(const User& user) override;
+  [[nodiscard]] Result<void> upsert_users(std::span<const User> users) override;
   [[nodiscard]] Result<User> get_user(const UserId& id) override;
   [[nodiscard]] Result<void> set_last_seen(const UserId& id, TimeMs at) override;
 

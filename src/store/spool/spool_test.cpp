@@ -99,6 +99,9 @@ class FlakyConnection final : public Connection {
     return in_->read_seq(c, u);
   }
   Result<void> upsert_user(const User& u) override { return in_->upsert_user(u); }
+  Result<void> upsert_users(std::span<const User> users) override {
+    return in_->upsert_users(users);
+  }
   Result<User> get_user(const UserId& id) override { return in_->get_user(id); }
   Result<void> set_last_seen(const UserId& id, TimeMs at) override {
     return in_->set_last_seen(id, at);

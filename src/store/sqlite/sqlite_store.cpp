@@ -1477,6 +1477,19 @@ Result<void> SqliteConnection::upsert_user(const User& user) {
   return stmt->run();
 }
 
+Result<void> SqliteConnection::upsert_users(std::span<const User> users) {
+  if (users.empty()) return {};
+  for (const User& user : users) {
+    if (!is_valid_id(user.id)) return err(Errc::invalid_argument);
+  }
+  Transaction tx(*this);
+  if (auto ok = tx.begin(); !ok) return ok.error();
+  for (const User& user : users) {
+    if (auto ok = upsert_user(user); !ok) return ok.error();
+  }
+  return tx.commit();
+}
+
 Result<User> SqliteConnection::get_user(const UserId& id) {
   auto stmt = prepare(kGetUser);
   if (!stmt) return stmt.error();
