@@ -56,7 +56,9 @@ class WsConnectionTest : public ::testing::Test {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
-      got += client_.read_some(asio::buffer(buf));
+      const std::size_t n_read = client_.read_some(asio::buffer(buf));
+      received_.append(buf.data(), n_read);
+      got += n_read;
     }
     ioc_.stop();
     runner.join();
@@ -67,6 +69,7 @@ class WsConnectionTest : public ::testing::Test {
   asio::io_context ioc_;
   tcp::socket client_{ioc_};
   std::shared_ptr<WsConnection> conn_;
+  std::string received_;  // every byte read_client read
 };
 
 // Issue 14: a replayed outage spool reaches a room's members as batches posted back to back,
@@ -104,6 +107,28 @@ TEST_F(WsConnectionTest, FramesBehindAStalledWriteCloseTheConnectionAsSlow) {
   conn_->push_batch(behind);
   EXPECT_TRUE(conn_->closed_as_slow());
   EXPECT_EQ(stats_.slow_closed.load(), 1u);
+}
+
+// A lazy frame (presence, hub/lull.hpp) starts no write: it waits for end_lull, or rides
+// with the next eager frame, in order. Presence written as it came was one sendmsg per frame
+// in a join storm (server CPU x4, issue 14).
+TEST_F(WsConnectionTest, ALazyFrameWaitsForTheLullOrTheNextEagerFrame) {
+  open(WsLimits{});
+  EXPECT_TRUE(conn_->push_lazy(frame("p1")));
+  EXPECT_FALSE(conn_->push_lazy(frame("p2")));  // the lull is asked for once
+  EXPECT_EQ(ioc_.poll(), 0u);                   // nothing posted: no write
+  conn_->end_lull();
+  EXPECT_EQ(read_client(8), 8u);  // 2 x (2 header bytes + 2)
+  EXPECT_EQ(received_, "\x81\x02p1\x81\x02p2");
+  ioc_.restart();
+
+  EXPECT_TRUE(conn_->push_lazy(frame("p3")));
+  conn_->push(ws::Opcode::text, frame("message"));  // eager: writes both, in order
+  EXPECT_EQ(read_client(4 + 9), 4u + 9);
+  EXPECT_EQ(received_.substr(8), "\x81\x02p3\x81\x07message");
+  ioc_.restart();
+  conn_->end_lull();         // the lull ends with nothing left: no write
+  EXPECT_EQ(ioc_.poll(), 0u);
 }
 
 }  // namespace
