@@ -14,7 +14,7 @@ namespace {
 // reconnect queued every join's work ahead of other clients' sends).
 TEST(JoinGate, JoinsPastTheLimitStartInTurnsOverSessions) {
   boost::asio::io_context ioc;
-  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 2);
+  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 2, std::chrono::hours(1));
   std::vector<std::string> started;
   std::vector<JoinGate::Ticket> held;
   auto join = [&](std::uint64_t session, std::string name) {
@@ -53,7 +53,7 @@ TEST(JoinGate, JoinsPastTheLimitStartInTurnsOverSessions) {
 // A session that disconnects takes its waiting joins with it; the others still start.
 TEST(JoinGate, ADisconnectedSessionsWaitingJoinsNeverStart) {
   boost::asio::io_context ioc;
-  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 1);
+  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 1, std::chrono::hours(1));
   std::vector<std::string> started;
   std::vector<JoinGate::Ticket> held;
   for (auto [session, name] : {std::pair<std::uint64_t, const char*>{1, "a1"}, {1, "a2"},
@@ -68,6 +68,35 @@ TEST(JoinGate, ADisconnectedSessionsWaitingJoinsNeverStart) {
   held.clear();
   ioc.poll();
   EXPECT_EQ(started, (std::vector<std::string>{"a1", "b1"}));
+}
+
+// A join that holds its slot past max_hold is waiting on something slow (a hung database),
+// not using CPU: the next join starts; its late release does not free a second slot.
+TEST(JoinGate, ASlotHeldPastMaxHoldLetsTheNextJoinIn) {
+  boost::asio::io_context ioc;
+  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 1, std::chrono::milliseconds(50));
+  std::vector<std::string> started;
+  std::vector<JoinGate::Ticket> held;
+  for (auto [session, name] : {std::pair<std::uint64_t, const char*>{1, "stuck"}, {2, "b1"},
+                               {3, "c1"}}) {
+    gate->enter(session, [&, name = std::string(name)](JoinGate::Ticket t) {
+      started.push_back(name);
+      held.push_back(std::move(t));
+    });
+  }
+  EXPECT_EQ(started, (std::vector<std::string>{"stuck"}));
+  ioc.run_for(std::chrono::milliseconds(80));  // the timer: "stuck" is counted out
+  ioc.restart();
+  EXPECT_EQ(started, (std::vector<std::string>{"stuck", "b1"}));
+  EXPECT_EQ(gate->in_flight(), 1u);
+  held.erase(held.begin());  // "stuck" finishes at last: no slot of its own to give back
+  ioc.poll();
+  ioc.restart();
+  EXPECT_EQ(gate->in_flight(), 1u);
+  EXPECT_EQ(started, (std::vector<std::string>{"stuck", "b1"}));
+  held.clear();  // b1 finishes: c1 starts
+  ioc.poll();
+  EXPECT_EQ(started, (std::vector<std::string>{"stuck", "b1", "c1"}));
 }
 
 // 0: no limit, every join starts at once.
