@@ -70,7 +70,7 @@ asan: deps
 # ThreadSanitizer over the tests whose code runs on several threads at once: the hub (rooms,
 # presence, sessions' strands, the writer's callbacks), storage (writer, readers, checkpoints),
 # the spool, the bus and the network layer. Only those targets are built.
-TSAN_TESTS := parley_hub_test parley_storage_test parley_store_sqlite_test parley_store_spool_test \
+TSAN_TESTS := parley_hub_test parley_join_gate_test parley_storage_test parley_store_sqlite_test parley_store_spool_test \
   parley_bus_test parley_net_test
 tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON \

@@ -75,6 +75,8 @@ Config config_from_env() {
   optional_number("REST_RATE_LIMIT_BURST", c.rest_rate_limit_burst);
   optional_number("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip);
   number("MAX_JOINED_ROOMS", c.max_joined_rooms);
+  number("JOINS_IN_FLIGHT", c.joins_in_flight);
+  number("PRESENCE_LULL_MS", c.presence_lull_ms);
   number("SOCKETIO_MAX_SESSIONS", c.socketio_max_sessions);
   optional_number("SOCKETIO_MAX_SESSIONS_PER_IP", c.socketio_max_sessions_per_ip);
   number("SOCKETIO_HANDSHAKES_PER_S", c.socketio_handshakes_per_s);

@@ -52,6 +52,8 @@ struct Config {
   std::optional<double> rest_rate_limit_burst;  // REST_RATE_LIMIT_BURST: token 100, open = rate
   std::optional<std::size_t> max_connections_per_ip;  // MAX_CONNECTIONS_PER_IP: token 256, open 0
   std::size_t max_joined_rooms = 1000;         // MAX_JOINED_ROOMS: per connection
+  std::size_t joins_in_flight = 64;            // JOINS_IN_FLIGHT: joins worked on at once (JoinGate)
+  std::size_t presence_lull_ms = 10;           // PRESENCE_LULL_MS: presence frames wait this long to share a write (Lull)
   std::size_t socketio_max_sessions = 100'000;  // SOCKETIO_MAX_SESSIONS: in all
   // Socket.IO (Engine.IO) sessions per peer address: token 256, open 1024; 0: no limit.
   std::optional<std::size_t> socketio_max_sessions_per_ip;  // SOCKETIO_MAX_SESSIONS_PER_IP

@@ -191,6 +191,8 @@ int run_server(const Config& config) {
   hub::Hub::Options hub_options;
   hub_options.limits = limits;
   hub_options.max_joined_rooms = config.max_joined_rooms;
+  hub_options.joins_in_flight = config.joins_in_flight;
+  hub_options.presence_lull = std::chrono::milliseconds(config.presence_lull_ms);
   hub_options.enforce_access = token_mode;
   // Creations by joins and sends of new ids, REST and the seed apps' routes: one budget.
   hub_options.conversations_per_min =

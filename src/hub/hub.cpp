@@ -54,7 +54,9 @@ Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options option
       archive_(*this, storage, options.enforce_access),
       appender_(appender),
       sweeper_(std::make_shared<Sweeper>(executor_)),
-      creations_(options.conversations_per_min / 60.0, options.conversations_per_min) {
+      creations_(options.conversations_per_min / 60.0, options.conversations_per_min),
+      join_gate_(std::make_shared<JoinGate>(executor_, options.joins_in_flight)),
+      lull_(std::make_shared<Lull>(executor_, options.presence_lull)) {
   // A spooled message is stored at last: fan it out with its final seq (unless another
   // message under its client id was stored first: nothing new then).
   if (appender_) appender_->set_on_stored([this](const Appended& a) { apply_commit(a, [] {}); });
@@ -64,6 +66,7 @@ Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options option
 Hub::~Hub() { stop(); }
 
 void Hub::stop() {
+  lull_->stop();
   asio::post(sweeper_->timer.get_executor(), [sw = sweeper_] {
     sw->stopped = true;
     sw->timer.cancel();
@@ -179,7 +182,7 @@ void Hub::broadcast_user_status(const User& user, bool online, std::optional<Tim
       if (!text.empty()) frames[f] = std::make_shared<const std::string>(std::move(text));
     }
     if (!frames[f]) continue;
-    s->deliver(frames[f]);
+    deliver_lazy(s, frames[f]);
     ++delivered;
   }
   // Vocabularies that follow each change with the whole list (radio-istic's online-users,
@@ -203,6 +206,7 @@ void Hub::broadcast_user_status(const User& user, bool online, std::optional<Tim
 }
 
 void Hub::disconnect(const SessionPtr& session) {
+  join_gate_->forget(session->id());  // its joins still waiting for a turn never start
   for (const auto& [conversation, format] : session->take_joined()) {
     if (auto r = room(conversation, false)) {
       asio::post(r->strand(), [r, session] {
@@ -533,6 +537,7 @@ struct Hub::Join {
   std::optional<Reply> page;    // read from storage, to reconcile with the room
   std::optional<Seq> read_seq;  // the user's, once known
   int rounds = 0;
+  JoinGate::Ticket ticket;  // its slot in the join gate, freed with the Join
 };
 
 void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command cmd, User user,
@@ -550,7 +555,15 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
   join->user = std::move(user);
   join->fresh = fresh;
   join->reply = std::move(reply);
-  with_room(cmd.conversation, [this, join](Room& r) {
+  join_gate_->enter(session->id(), [this, join, id = std::move(cmd.conversation)](
+                                       JoinGate::Ticket ticket) mutable {
+    join->ticket = std::move(ticket);
+    start_join(std::move(id), join);
+  });
+}
+
+void Hub::start_join(ConversationId id, const std::shared_ptr<Join>& join) {
+  with_room(id, [this, join](Room& r) {
     r.when_ready([this, room = r.shared_from_this(), join] {
       if (options_.enforce_access) {
         if (auto ec = room->access(join->user)) {
@@ -630,6 +643,9 @@ void Hub::finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<J
     page->online.insert(std::lower_bound(page->online.begin(), page->online.end(), user), user);
   }
   join->reply(std::move(*page));
+  // Left or gone while the join was under way (its leave or disconnect found no member to
+  // remove yet): answered, but not a member.
+  if (!join->session->is_joined(room->id())) return;
   room->add_member(join->session, join->user, join->format);
   if (room->note_member_user(user)) storage_.add_member(room->id(), user, now_ms());
 }

@@ -22,6 +22,8 @@
 #include "core/client_rate_limiter.hpp"
 #include "core/error.hpp"
 #include "hub/archive.hpp"
+#include "hub/join_gate.hpp"
+#include "hub/lull.hpp"
 #include "hub/presence.hpp"
 #include "hub/sent_index.hpp"
 #include "hub/session.hpp"
@@ -42,6 +44,12 @@ class Hub {
     // (protocol::check) and pages by.
     protocol::Limits limits;
     std::size_t max_joined_rooms = 1000;      // per session
+    // Joins worked on at once, server-wide; more wait their turn (round robin over
+    // sessions), so a mass reconnect does not queue its whole work ahead of other clients'
+    // sends (JoinGate). 0: unlimited.
+    std::size_t joins_in_flight = 64;
+    // How long presence frames may wait to share a write (Lull).
+    std::chrono::milliseconds presence_lull{10};
     std::chrono::seconds idle_room_ttl{120};  // memberless rooms are dropped after this
     // Token mode: a conversation whose participants list is non-empty admits only those
     // users (and role "admin") to join, history, send, edit, delete, read and typing.
@@ -203,6 +211,8 @@ class Hub {
   // handle() for send, edit, delete, read, typing and history, once past the gate.
   void handle_in_conversation(User user, protocol::Command cmd, ReplyFn reply);
   struct Join;
+  // The join once the gate let it in: the room, then finish_join.
+  void start_join(ConversationId id, const std::shared_ptr<Join>& join);
   // Requires: on the room's strand.
   void finish_join(const std::shared_ptr<Room>& room, const std::shared_ptr<Join>& join);
   static bool reconcile(const Room& room, protocol::Reply& page, std::optional<Seq> since,
@@ -216,6 +226,10 @@ class Hub {
   // order; else ask the live room if there is one, storage if not.
   void authorize(const User& user, const ConversationId& id, bool load_room,
                  std::function<void(boost::system::error_code)> then);
+  // Queues a frame that may wait for the lull (presence) on `session`.
+  void deliver_lazy(const SessionPtr& session, const Frame& frame) {
+    if (session->deliver_lazy(frame)) lull_->add(session);
+  }
   void count_deliveries(std::uint64_t n) noexcept {
     deliveries_.fetch_add(n, std::memory_order_relaxed);
   }
@@ -243,6 +257,8 @@ class Hub {
   std::shared_ptr<Sweeper> sweeper_;
 
   ClientRateLimiter creations_;  // Options::conversations_per_min
+  std::shared_ptr<JoinGate> join_gate_;  // Options::joins_in_flight
+  std::shared_ptr<Lull> lull_;           // Options::presence_lull
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> deliveries_{0};
 };

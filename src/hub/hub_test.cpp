@@ -38,8 +38,37 @@ class RecordingSession final : public Session {
   void set_strand(boost::asio::any_io_executor strand) { strand_ = std::move(strand); }
   void deliver(const Frame& frame) override {
     std::lock_guard lock(mu_);
+    release_held();  // as WsConnection: an eager frame writes the lazy ones before it
     frames_.push_back(json::parse(*frame).as_object());
     cv_.notify_all();
+  }
+  // With set_lazy(true), lazy frames are held until end_lull (or the next eager frame), as
+  // WsConnection::push_lazy holds them; otherwise delivered at once (Session's default).
+  bool deliver_lazy(const Frame& frame) override {
+    std::lock_guard lock(mu_);
+    if (!lazy_) {
+      frames_.push_back(json::parse(*frame).as_object());
+      cv_.notify_all();
+      return false;
+    }
+    held_.push_back(json::parse(*frame).as_object());
+    if (lulled_) return false;
+    lulled_ = true;
+    return true;
+  }
+  void end_lull() override {
+    std::lock_guard lock(mu_);
+    lulled_ = false;
+    ++lulls_ended_;
+    release_held();
+  }
+  void set_lazy(bool lazy) {
+    std::lock_guard lock(mu_);
+    lazy_ = lazy;
+  }
+  std::size_t lulls_ended() {
+    std::lock_guard lock(mu_);
+    return lulls_ended_;
   }
   // Waits until at least `n` frames arrived; returns them all.
   std::vector<json::object> wait_frames(std::size_t n) {
@@ -87,6 +116,15 @@ class RecordingSession final : public Session {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<json::object> frames_;
+  void release_held() {  // requires mu_
+    for (auto& f : held_) frames_.push_back(std::move(f));
+    held_.clear();
+    cv_.notify_all();
+  }
+  bool lazy_ = false;
+  bool lulled_ = false;
+  std::size_t lulls_ended_ = 0;
+  std::vector<json::object> held_;
 };
 
 class HubTest : public ::testing::Test {
@@ -379,6 +417,46 @@ TEST_F(HubTest, PresenceOnlineOnFirstConnectionOfflineOnLast) {
                        std::string(f.at("status").as_string()));
   }
   EXPECT_EQ(presence, (std::vector<std::string>{"alice:online", "bob:online", "bob:offline"}));
+}
+
+// Presence waits for the lull (one write per connection for a storm's O(members^2) presence,
+// issue 14); a message does not, and takes the presence queued before it along, in order.
+class HubLullTest : public HubTest {
+ protected:
+  Hub::Options hub_options() override {
+    auto options = HubTest::hub_options();
+    options.presence_lull = std::chrono::milliseconds(2000);
+    return options;
+  }
+};
+
+TEST_F(HubLullTest, PresenceWaitsForTheLullAndAMessageTakesItAlongInOrder) {
+  auto alice = connect("alice");
+  ASSERT_EQ(join(alice, "room").type, ReplyType::history);
+  alice->wait_type("presence", 1);  // her own, made after the join's reply
+  alice->clear();
+  alice->set_lazy(true);
+  auto bob = connect("bob");
+  ASSERT_EQ(join(bob, "room").type, ReplyType::history);
+  EXPECT_TRUE(alice->frames_of("presence").empty());  // held: the lull is 2 s
+  ASSERT_EQ(send(bob, "room", "hi").type, ReplyType::ack);
+  alice->wait_type("message", 1);
+  std::vector<std::string> seen;  // presence and messages, in arrival order
+  for (const auto& f : alice->wait_frames(2)) {
+    const std::string type(f.at("type").as_string());
+    if (type == "presence") seen.push_back("presence:" + std::string(f.at("user").as_string()));
+    if (type == "message") seen.push_back("message");
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"presence:bob", "message"}));
+
+  // Nothing eager follows carol's presence: the lull ends and writes it.
+  auto carol = connect("carol");
+  ASSERT_EQ(join(carol, "room").type, ReplyType::history);
+  alice->wait_type("presence", 2);
+  auto presence = alice->frames_of("presence");
+  ASSERT_EQ(presence.size(), 2u);
+  EXPECT_EQ(presence[1].at("user").as_string(), "carol");
+  EXPECT_GE(alice->lulls_ended(), 1u);
 }
 
 TEST_F(HubTest, TypingReachesOthersNotTheTypist) {

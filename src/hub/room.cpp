@@ -503,7 +503,12 @@ void Room::fanout(const Event& event, const UserId* skip_user) {
       if (!text.empty()) frames[f] = std::make_shared<const std::string>(std::move(text));
     }
     if (frames[f]) {
-      m.session->deliver(frames[f]);
+      // Presence may wait a few ms to share a write (a join storm is O(members^2) of it).
+      if (event.type == EventType::presence) {
+        hub_.deliver_lazy(m.session, frames[f]);
+      } else {
+        m.session->deliver(frames[f]);
+      }
       ++delivered;
     }
   }

@@ -28,6 +28,11 @@ void Session::forget_join(const ConversationId& conversation) {
   joined_.erase(conversation);
 }
 
+bool Session::is_joined(const ConversationId& conversation) {
+  std::lock_guard lock(joined_mu_);
+  return joined_.contains(conversation);
+}
+
 std::unordered_map<ConversationId, protocol::WireFormat> Session::take_joined() {
   std::lock_guard lock(joined_mu_);
   return std::exchange(joined_, {});

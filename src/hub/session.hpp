@@ -35,6 +35,16 @@ class Session : public std::enable_shared_from_this<Session> {
   virtual void deliver(const Frame& frame) = 0;
   // Starts writing what was queued while a DeliveryScope deferred it (see below).
   virtual void wake() {}
+  // Queues `frame` for a write that may wait up to the lull's interval (presence: see
+  // hub/lull.hpp); returns true when the session started no write for it and must be handed
+  // to the lull, which calls end_lull(). A session without lazy writes delivers at once and
+  // returns false. Thread-safe, like deliver.
+  virtual bool deliver_lazy(const Frame& frame) {
+    deliver(frame);
+    return false;
+  }
+  // Writes what deliver_lazy queued (and anything queued since). Thread-safe.
+  virtual void end_lull() {}
 
   // Queues several frames in order; a session that writes them in one go overrides it.
   virtual void deliver_batch(std::span<const Frame> frames) {
@@ -72,6 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool note_join(const ConversationId& conversation, protocol::WireFormat format, std::size_t max,
                  bool& fresh);
   void forget_join(const ConversationId& conversation);
+  // Whether the session is still in (or joining) `conversation`: false once it left or
+  // disconnected. Thread-safe.
+  bool is_joined(const ConversationId& conversation);
   // Every room recorded, forgotten at once (disconnect).
   std::unordered_map<ConversationId, protocol::WireFormat> take_joined();
 

@@ -89,6 +89,23 @@ void WsConnection::push_batch(std::span<const hub::Frame> frames, char prefix) {
   for (const auto& frame : frames) push_locked(ws::Opcode::text, frame, prefix);
 }
 
+bool WsConnection::push_lazy(const hub::Frame& frame, char prefix) {
+  std::lock_guard lock(mu_);
+  if (closing_) return false;
+  push_locked(ws::Opcode::text, frame, prefix, true);
+  if (closing_) return false;  // closed as slow instead: the close is being written
+  if (flush_pending_ || lulled_) return false;  // a write will take it, or a lull will end
+  lulled_ = true;
+  return true;
+}
+
+void WsConnection::end_lull() {
+  std::lock_guard lock(mu_);
+  lulled_ = false;
+  if (inbox_.empty() && !closing_) return;  // an eager write took the lazy frames already
+  schedule_flush();
+}
+
 void WsConnection::set_scope_session(std::weak_ptr<hub::Session> session) {
   std::lock_guard lock(mu_);
   scope_session_ = std::move(session);
@@ -99,7 +116,7 @@ bool WsConnection::closed_as_slow() const {
   return slow_;
 }
 
-void WsConnection::push_locked(ws::Opcode op, const hub::Frame& frame, char prefix) {
+void WsConnection::push_locked(ws::Opcode op, const hub::Frame& frame, char prefix, bool lazy) {
   if (closing_) return;
   const std::size_t size = frame->size() + (prefix ? 1 : 0);
   const bool data = op == ws::Opcode::text || op == ws::Opcode::binary;
@@ -126,7 +143,7 @@ void WsConnection::push_locked(ws::Opcode op, const hub::Frame& frame, char pref
   }
   inbox_bytes_ += size;
   inbox_.push_back(Out{frame, op, prefix});
-  schedule_flush();
+  if (!lazy) schedule_flush();
 }
 
 void WsConnection::close(std::uint16_t code) {

@@ -100,6 +100,11 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   void push(ws::Opcode op, const hub::Frame& frame, char prefix = 0);
   // Several text frames in order, under one lock.
   void push_batch(std::span<const hub::Frame> frames, char prefix = 0);
+  // Queues a text frame like push but starts no write for it (hub/lull.hpp): true when the
+  // caller must call end_lull() later (no write is pending or lulled already).
+  bool push_lazy(const hub::Frame& frame, char prefix = 0);
+  // Writes what push_lazy queued, unless a write already took it.
+  void end_lull();
   // Closes with `code` after what is queued (the peer has a few seconds to answer).
   void close(std::uint16_t code);
   // Starts writing what a DeliveryScope deferred.
@@ -134,7 +139,8 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
     char prefix;
   };
 
-  void push_locked(ws::Opcode op, const hub::Frame& frame, char prefix);  // requires mu_
+  // Requires mu_. `lazy`: starts no write (push_lazy).
+  void push_locked(ws::Opcode op, const hub::Frame& frame, char prefix, bool lazy = false);
   void begin_close(std::uint16_t code);                                  // requires mu_
   void schedule_flush();                                                 // requires mu_
   void flush();
@@ -179,6 +185,7 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   std::size_t in_flight_bytes_ = 0;
   std::chrono::steady_clock::time_point write_started_;  // of the write in flight
   bool flush_pending_ = false;  // a flush is posted or a write is in flight
+  bool lulled_ = false;         // push_lazy queued frames and asked for an end_lull()
   bool closing_ = false;        // nothing more is accepted; the close frame follows the queue
   bool slow_ = false;
   std::uint16_t close_code_ = ws::close_code::normal;

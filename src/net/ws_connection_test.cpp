@@ -57,7 +57,9 @@ class WsConnectionTest : public ::testing::Test {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
-      got += client_.read_some(asio::buffer(buf));
+      const std::size_t n_read = client_.read_some(asio::buffer(buf));
+      received_.append(buf.data(), n_read);
+      got += n_read;
     }
     ioc_.stop();
     runner.join();
@@ -68,6 +70,7 @@ class WsConnectionTest : public ::testing::Test {
   asio::io_context ioc_;
   tcp::socket client_{ioc_};
   std::shared_ptr<WsConnection> conn_;
+  std::string received_;  // every byte read_client read
 };
 
 // Issue 14: a replayed outage spool reaches a room's members as batches posted back to back,
@@ -109,7 +112,7 @@ TEST_F(WsConnectionTest, FramesBehindAStalledWriteCloseTheConnectionAsSlow) {
 
 // Issue 13: an idle connection's two pending waits (the socket's readiness, the keep-alive
 // timer) live in the connection's own slots, not in Asio's recycled blocks (about 310 bytes
-// each, where they need 120 and 104); they stay there as the waits are re-armed after a read
+// each, where they need 144 and 128); they stay there as the waits are re-armed after a read
 // and after a keep-alive ping. When the peer goes, the waits let the connection go.
 TEST_F(WsConnectionTest, AnIdleConnectionsWaitsLiveInItsSlots) {
   WsLimits limits;
@@ -133,6 +136,28 @@ TEST_F(WsConnectionTest, AnIdleConnectionsWaitsLiveInItsSlots) {
   client_.close();
   for (int i = 0; i < 100 && !weak.expired(); ++i) ioc_.run_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(weak.expired());
+}
+
+// A lazy frame (presence, hub/lull.hpp) starts no write: it waits for end_lull, or rides
+// with the next eager frame, in order. Presence written as it came was one sendmsg per frame
+// in a join storm (server CPU x4, issue 14).
+TEST_F(WsConnectionTest, ALazyFrameWaitsForTheLullOrTheNextEagerFrame) {
+  open(WsLimits{});
+  EXPECT_TRUE(conn_->push_lazy(frame("p1")));
+  EXPECT_FALSE(conn_->push_lazy(frame("p2")));  // the lull is asked for once
+  EXPECT_EQ(ioc_.poll(), 0u);                   // nothing posted: no write
+  conn_->end_lull();
+  EXPECT_EQ(read_client(8), 8u);  // 2 x (2 header bytes + 2)
+  EXPECT_EQ(received_, "\x81\x02p1\x81\x02p2");
+  ioc_.restart();
+
+  EXPECT_TRUE(conn_->push_lazy(frame("p3")));
+  conn_->push(ws::Opcode::text, frame("message"));  // eager: writes both, in order
+  EXPECT_EQ(read_client(4 + 9), 4u + 9);
+  EXPECT_EQ(received_.substr(8), "\x81\x02p3\x81\x07message");
+  ioc_.restart();
+  conn_->end_lull();         // the lull ends with nothing left: no write
+  EXPECT_EQ(ioc_.poll(), 0u);
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ class WsSession final : public hub::Client, public WsConnection::Handler {
   void deliver(const hub::Frame& frame) override { conn_->push(ws::Opcode::text, frame); }
   void deliver_batch(std::span<const hub::Frame> frames) override { conn_->push_batch(frames); }
   void wake() override { conn_->wake(); }
+  bool deliver_lazy(const hub::Frame& frame) override { return conn_->push_lazy(frame); }
+  void end_lull() override { conn_->end_lull(); }
   // The socket's strand, fixed at construction.
   boost::asio::any_io_executor strand() const override { return conn_->executor(); }
 

@@ -233,6 +233,28 @@ void EioSocket::deliver_batch(std::span<const hub::Frame> data) {
   });
 }
 
+bool EioSocket::deliver_lazy(const hub::Frame& data) {
+  std::shared_ptr<WsConnection> direct;
+  {
+    std::lock_guard lock(route_mu_);
+    if (direct_ && posted_ == 0) direct = direct_;
+  }
+  if (!direct) {
+    deliver(data);
+    return false;
+  }
+  return direct->push_lazy(data, static_cast<char>(eio::PacketType::message));
+}
+
+void EioSocket::end_lull() {
+  std::shared_ptr<WsConnection> conn;
+  {
+    std::lock_guard lock(route_mu_);
+    conn = last_direct_;
+  }
+  if (conn) conn->end_lull();
+}
+
 void EioSocket::wake_delivery() {
   std::shared_ptr<WsConnection> conn;
   {

@@ -113,6 +113,10 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket>,
   // transport, else posted to the strand (polling, or an upgrade in progress).
   void deliver(const hub::Frame& data);
   void deliver_batch(std::span<const hub::Frame> data);
+  // hub::Session::deliver_lazy over the WebSocket (WsConnection::push_lazy); over polling
+  // (or while the route is changing) delivered at once, false.
+  bool deliver_lazy(const hub::Frame& data);
+  void end_lull();
   // Starts the WebSocket's write that a DeliveryScope deferred.
   void wake_delivery();
   // Posts close() to the strand.

@@ -73,6 +73,14 @@ class ChatSocket final : public hub::Client, public SioSocket {
     if (disconnected_.load(std::memory_order_relaxed)) return;
     if (auto e = engine_.lock()) e->deliver_batch(frames);
   }
+  bool deliver_lazy(const hub::Frame& frame) override {
+    if (disconnected_.load(std::memory_order_relaxed)) return false;
+    auto e = engine_.lock();
+    return e && e->deliver_lazy(frame);
+  }
+  void end_lull() override {
+    if (auto e = engine_.lock()) e->end_lull();
+  }
   // A DeliveryScope deferred the WebSocket's write (EioSocket::set_scope_session).
   void wake() override {
     if (auto e = engine_.lock()) e->wake_delivery();
