@@ -20,6 +20,7 @@ import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
 import { uid, join, login as chatLogin } from '../lib/chat.mjs';
+import { judgeRound } from '../lib/rejoin.mjs';
 import { api } from '../lib/http.mjs';
 import { freePort, repoRoot, sleep, startServer } from '../lib/server.mjs';
 import { WsClient } from '../lib/wsclient.mjs';
@@ -254,31 +255,6 @@ describe('several servers in token mode', { skip: !haveDeps && 'needs postgresql
 // vocabulary named the live event `new-message`) 162-212 and 152-214 (two runs).
 const kBehind = 800;
 
-// Judges one re-join: `pages` are the join's history reply then any pages read on after it,
-// `live` the live messages that followed, `early` how many live ones came before the reply;
-// `target` is the last seq acknowledged before the join, which must have arrived.
-// Adds to `stats` and `stats.seen`; returns the last seq the reader now holds.
-function judgeRound(stats, round, last, target, pages, live, early) {
-  const join = pages[0];
-  stats.early += early;
-  const pageEnd = join.messages.length ? join.messages[join.messages.length - 1].seq : last;
-  for (const m of live) if (m.seq <= pageEnd) stats.repeats++; // the join's page held it already
-  stats.repeats += live.length - new Set(live.map((m) => m.seq)).size;
-  for (let i = 1; i < live.length; i++) if (live[i].seq !== live[i - 1].seq + 1) stats.breaks++;
-  if (live.length && !join.more && live[0].seq !== pageEnd + 1) stats.breaks++;
-  // Pages read on after the join may overlap the live ones: the client reading ahead, not the
-  // server sending twice.
-  const bySeq = new Map();
-  for (const m of [...pages.flatMap((p) => p.messages), ...live]) bySeq.set(m.seq, m);
-  const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-  assert.ok(all.length >= kBehind, `round ${round}: ${all.length} messages`);
-  assert.equal(all[0].seq, last + 1, `round ${round}: starts right after since`);
-  assert.ok(all.at(-1).seq >= target, `round ${round}: ${target} was acknowledged before the join, ${all.at(-1).seq} arrived`);
-  for (let i = 1; i < all.length; i++) if (all[i].seq !== all[i - 1].seq + 1) stats.breaks++;
-  for (const m of all) stats.seen.push({ seq: m.seq, id: m.id });
-  return all[all.length - 1].seq;
-}
-
 // Four writers on `server`, four sends in flight each, until stop() (or 40 s, or 20,000
 // sends each). `committed()` is the highest seq acknowledged so far.
 async function busyWriters(server, conversation) {
@@ -435,7 +411,7 @@ describe('re-joins far behind with several servers', { skip: !haveDeps && 'needs
           }
           const target = writers.committed();
           const { pages, live, early } = await reader.join(last, target);
-          last = judgeRound(stats, round, last, target, pages, live, early);
+          last = judgeRound(stats, round, last, target, pages, live, early, kBehind);
           await reader.leave();
         }
         t.diagnostic(`20 re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);

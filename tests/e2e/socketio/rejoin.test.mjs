@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { judgeRound } from '../lib/rejoin.mjs';
 import { call, sleep, uid, useServer } from './helpers.mjs';
 
 const ctx = useServer();
@@ -63,10 +64,8 @@ for (const [mode, kRounds] of [['websocket', 24], ['polling', 12]]) {
 
     const { socket, rec } = await ctx.sio({ mode, auth: { userId: uid('reader') }, name: 'reader' });
     const ours = (m) => m?.conversationId === conversationId;
-    const seen = []; // {seq, id} of every message the reader accepted, over all rounds, in order
-    let liveFirst = 0;
-    let repeats = 0;
-    let breaks = 0;
+    // seen: {seq, id} of every message the reader accepted, over all rounds, in order
+    const stats = { early: 0, repeats: 0, breaks: 0, seen: [] };
     try {
       let last = 0;
       for (let round = 0; round < kRounds; round++) {
@@ -98,35 +97,22 @@ for (const [mode, kRounds] of [['websocket', 24], ['polling', 12]]) {
         for (const until = Date.now() + 10000; top() < target && Date.now() < until;) await sleep(10);
         await sleep(20);
         const live = [];
+        let early = 0;
         for (let i = from; i < rec.events.length; i++) {
           const e = rec.events[i];
           if (e.name !== 'receive-message' || !ours(e.args[0])) continue;
-          if (i < at) liveFirst++;
+          if (i < at) early++;
           live.push(e.args[0]);
         }
-        const pageEnd = history.messages.length ? history.messages[history.messages.length - 1].seq : last;
-        for (const m of live) if (m.seq <= pageEnd) repeats++; // the join's page held it already
-        repeats += live.length - new Set(live.map((m) => m.seq)).size;
-        for (let i = 1; i < live.length; i++) if (live[i].seq !== live[i - 1].seq + 1) breaks++;
-        if (live.length && !history.hasMore && live[0].seq !== pageEnd + 1) breaks++;
-        // Later pages are read after live delivery began, so they may overlap the live ones:
-        // that is the client reading ahead, not the server sending twice.
-        const bySeq = new Map();
-        for (const m of [...pages.flatMap((p) => p.messages), ...live]) bySeq.set(m.seq, m);
-        const round_ = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-        assert.ok(round_.length >= kBehind, `round ${round}: ${round_.length} messages`);
-        assert.equal(round_[0].seq, last + 1, `round ${round}: starts right after since`);
-        assert.ok(round_.at(-1).seq >= target, `round ${round}: ${target} was acknowledged before the join, ${round_.at(-1).seq} arrived`);
-        for (let i = 1; i < round_.length; i++) if (round_[i].seq !== round_[i - 1].seq + 1) breaks++;
-        for (const m of round_) seen.push({ seq: m.seq, id: m.id });
-        last = round_[round_.length - 1].seq;
+        last = judgeRound(stats, round, last, target,
+          pages.map((p) => ({ messages: p.messages, more: p.hasMore })), live, early, kBehind);
         const left = await call(socket, 'leave-conversation', { conversationId }, 15000);
         assert.equal(left.ok, true, JSON.stringify(left));
       }
-      t.diagnostic(`${kRounds} re-joins, ${seen.length} messages: ${liveFirst} live before the history, ${repeats} repeats, ${breaks} breaks in the order`);
-      assert.equal(liveFirst, 0, 'receive-message before the conversation-history reply');
-      assert.equal(repeats, 0, 'messages delivered twice');
-      assert.equal(breaks, 0, 'messages out of order or missing');
+      t.diagnostic(`${kRounds} re-joins, ${stats.seen.length} messages: ${stats.early} live before the history, ${stats.repeats} repeats, ${stats.breaks} breaks in the order`);
+      assert.equal(stats.early, 0, 'receive-message before the conversation-history reply');
+      assert.equal(stats.repeats, 0, 'messages delivered twice');
+      assert.equal(stats.breaks, 0, 'messages out of order or missing');
     } finally {
       stop = true;
       await Promise.all(writing);
@@ -134,7 +120,7 @@ for (const [mode, kRounds] of [['websocket', 24], ['polling', 12]]) {
     }
     // What the reader saw is what was stored: every seq from 1, each with its stored id.
     const stored = await restMessages(conversationId);
-    assert.ok(stored.length >= seen.length);
-    assert.deepEqual(seen, stored.slice(0, seen.length).map((m) => ({ seq: m.seq, id: m.id })));
+    assert.ok(stored.length >= stats.seen.length);
+    assert.deepEqual(stats.seen, stored.slice(0, stats.seen.length).map((m) => ({ seq: m.seq, id: m.id })));
   });
 }
