@@ -76,6 +76,7 @@ Config config_from_env() {
   optional_number("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip);
   number("MAX_JOINED_ROOMS", c.max_joined_rooms);
   number("JOINS_IN_FLIGHT", c.joins_in_flight);
+  number("JOIN_LAG_TARGET_US", c.join_lag_target_us);
   number("PRESENCE_LULL_MS", c.presence_lull_ms);
   number("SOCKETIO_MAX_SESSIONS", c.socketio_max_sessions);
   optional_number("SOCKETIO_MAX_SESSIONS_PER_IP", c.socketio_max_sessions_per_ip);

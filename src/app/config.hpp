@@ -53,6 +53,7 @@ struct Config {
   std::optional<std::size_t> max_connections_per_ip;  // MAX_CONNECTIONS_PER_IP: token 256, open 0
   std::size_t max_joined_rooms = 1000;         // MAX_JOINED_ROOMS: per connection
   std::size_t joins_in_flight = 64;            // JOINS_IN_FLIGHT: joins worked on at once (JoinGate)
+  std::size_t join_lag_target_us = 2000;       // JOIN_LAG_TARGET_US: fewer joins at once while the queue is slower (0: off)
   std::size_t presence_lull_ms = 10;           // PRESENCE_LULL_MS: presence frames wait this long to share a write (Lull)
   std::size_t socketio_max_sessions = 100'000;  // SOCKETIO_MAX_SESSIONS: in all
   // Socket.IO (Engine.IO) sessions per peer address: token 256, open 1024; 0: no limit.

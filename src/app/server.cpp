@@ -192,6 +192,7 @@ int run_server(const Config& config) {
   hub_options.limits = limits;
   hub_options.max_joined_rooms = config.max_joined_rooms;
   hub_options.joins_in_flight = config.joins_in_flight;
+  hub_options.join_lag_target = std::chrono::microseconds(config.join_lag_target_us);
   hub_options.presence_lull = std::chrono::milliseconds(config.presence_lull_ms);
   hub_options.enforce_access = token_mode;
   // Creations by joins and sends of new ids, REST and the seed apps' routes: one budget.

@@ -55,7 +55,9 @@ Hub::Hub(asio::any_io_executor executor, store::Storage& storage, Options option
       appender_(appender),
       sweeper_(std::make_shared<Sweeper>(executor_)),
       creations_(options.conversations_per_min / 60.0, options.conversations_per_min),
-      join_gate_(std::make_shared<JoinGate>(executor_, options.joins_in_flight)),
+      join_gate_(std::make_shared<JoinGate>(
+          executor_, options.joins_in_flight, std::chrono::milliseconds(250),
+          JoinGate::Pacing{.lag_target = options.join_lag_target})),
       lull_(std::make_shared<Lull>(executor_, options.presence_lull)) {
   // A spooled message is stored at last: fan it out with its final seq (unless another
   // message under its client id was stored first: nothing new then).
@@ -555,11 +557,16 @@ void Hub::join(const SessionPtr& session, protocol::WireFormat format, Command c
   join->user = std::move(user);
   join->fresh = fresh;
   join->reply = std::move(reply);
-  join_gate_->enter(session->id(), [this, join, id = std::move(cmd.conversation)](
-                                       JoinGate::Ticket ticket) mutable {
-    join->ticket = std::move(ticket);
-    start_join(std::move(id), join);
-  });
+  join_gate_->enter(
+      session->id(),
+      [this, join, id = std::move(cmd.conversation)](JoinGate::Ticket ticket) mutable {
+        join->ticket = std::move(ticket);
+        start_join(std::move(id), join);
+      },
+      // While this session's joins wait, what it sends after them waits unparsed.
+      [weak = std::weak_ptr<Session>(session)](bool waiting) {
+        if (auto s = weak.lock()) s->hold_input(waiting);
+      });
 }
 
 void Hub::start_join(ConversationId id, const std::shared_ptr<Join>& join) {

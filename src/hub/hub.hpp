@@ -48,6 +48,9 @@ class Hub {
     // sessions), so a mass reconnect does not queue its whole work ahead of other clients'
     // sends (JoinGate). 0: unlimited.
     std::size_t joins_in_flight = 64;
+    // Paces the gate below joins_in_flight while the I/O threads' queue makes a probe wait
+    // longer than this (JoinGate::Pacing). 0: a fixed limit.
+    std::chrono::microseconds join_lag_target{2000};
     // How long presence frames may wait to share a write (Lull).
     std::chrono::milliseconds presence_lull{10};
     std::chrono::seconds idle_room_ttl{120};  // memberless rooms are dropped after this

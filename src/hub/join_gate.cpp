@@ -1,5 +1,6 @@
 #include "hub/join_gate.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <utility>
 #include <vector>
@@ -7,8 +8,13 @@
 namespace parley::hub {
 
 JoinGate::JoinGate(boost::asio::any_io_executor executor, std::size_t max_in_flight,
-                   std::chrono::milliseconds max_hold)
-    : executor_(std::move(executor)), max_(max_in_flight), max_hold_(max_hold), timer_(executor_) {}
+                   std::chrono::milliseconds max_hold, Pacing pacing)
+    : executor_(std::move(executor)),
+      max_(max_in_flight),
+      max_hold_(max_hold),
+      pacing_(pacing),
+      limit_(max_in_flight),
+      timer_(executor_) {}
 
 JoinGate::Ticket JoinGate::ticket(std::shared_ptr<Slot> slot) {
   // The slot was counted under mu_; the ticket gives it back, unless it was counted out.
@@ -19,7 +25,7 @@ JoinGate::Ticket JoinGate::ticket(std::shared_ptr<Slot> slot) {
   });
 }
 
-void JoinGate::enter(std::uint64_t session, Start start) {
+void JoinGate::enter(std::uint64_t session, Start start, Hold hold) {
   if (max_ == 0) {
     start(nullptr);
     return;
@@ -29,21 +35,32 @@ void JoinGate::enter(std::uint64_t session, Start start) {
   {
     std::lock_guard lock(mu_);
     auto& mine = waiting_[session];
-    if (mine.empty()) turns_.push_back(session);
-    mine.push_back(std::move(start));
+    if (mine.joins.empty()) {
+      turns_.push_back(session);
+      mine.hold = std::move(hold);
+    }
+    mine.joins.push_back(std::move(start));
     ++queued_;
     admit_locked(later);
     // When this session's join was let in at once (nothing waited before it), run it here,
     // as without a gate; anything else admitted goes through the executor.
-    if (!later.empty() && waiting_.find(session) == waiting_.end() && later.size() == 1) {
+    auto it = waiting_.find(session);
+    if (!later.empty() && it == waiting_.end() && later.size() == 1) {
       now = later.front().second;
       start = std::move(later.front().first);
       later.clear();
+    } else if (it != waiting_.end() && !it->second.told && it->second.hold) {
+      it->second.told = true;
+      it->second.hold(true);
     }
     if (queued_ > 0) arm_locked();
   }
   if (now) start(ticket(std::move(now)));
   post(std::move(later));
+}
+
+void JoinGate::done_waiting_locked(Waiting& w) {
+  if (w.told) w.hold(false);
 }
 
 void JoinGate::admit_locked(std::vector<std::pair<Start, std::shared_ptr<Slot>>>& start) {
@@ -59,13 +76,14 @@ void JoinGate::admit_locked(std::vector<std::pair<Start, std::shared_ptr<Slot>>>
       break;
     }
   }
-  while (in_flight_ < max_ && !turns_.empty()) {
+  while (in_flight_ < limit_ && !turns_.empty()) {
     const std::uint64_t session = turns_.front();
     turns_.pop_front();
     auto it = waiting_.find(session);
-    Start next = std::move(it->second.front());
-    it->second.pop_front();
-    if (it->second.empty()) {
+    Start next = std::move(it->second.joins.front());
+    it->second.joins.pop_front();
+    if (it->second.joins.empty()) {
+      done_waiting_locked(it->second);
       waiting_.erase(it);
     } else {
       turns_.push_back(session);  // its next join waits for the other sessions' turns
@@ -91,19 +109,37 @@ void JoinGate::post(std::vector<std::pair<Start, std::shared_ptr<Slot>>> start) 
 void JoinGate::arm_locked() {
   if (armed_) return;
   armed_ = true;
-  timer_.expires_after(max_hold_);
-  timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self) return;
-    std::vector<std::pair<Start, std::shared_ptr<Slot>>> start;
-    {
-      std::lock_guard lock(self->mu_);
-      self->armed_ = false;
-      self->admit_locked(start);
-      if (self->queued_ > 0) self->arm_locked();
-    }
-    self->post(std::move(start));
+  const bool paced = pacing_.lag_target.count() > 0;
+  const auto due = std::chrono::steady_clock::now() +
+                   (paced ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                pacing_.probe)
+                          : std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                max_hold_));
+  timer_.expires_at(due);
+  timer_.async_wait([weak = weak_from_this(), due](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->tick(due);
   });
+}
+
+void JoinGate::tick(std::chrono::steady_clock::time_point due) {
+  std::vector<std::pair<Start, std::shared_ptr<Slot>>> start;
+  {
+    std::lock_guard lock(mu_);
+    armed_ = false;
+    const bool paced = pacing_.lag_target.count() > 0;
+    if (paced) {
+      // How long this tick waited behind the queue: what a send's first step waits now.
+      const auto late = std::chrono::steady_clock::now() - due;
+      if (late > pacing_.lag_target) {
+        limit_ = std::max<std::size_t>(1, limit_ / 2);
+      } else if (limit_ < max_) {
+        ++limit_;
+      }
+    }
+    admit_locked(start);
+    if (queued_ > 0 || (paced && limit_ < max_)) arm_locked();
+  }
+  post(std::move(start));
 }
 
 void JoinGate::forget(std::uint64_t session) {
@@ -111,8 +147,9 @@ void JoinGate::forget(std::uint64_t session) {
   std::lock_guard lock(mu_);
   auto it = waiting_.find(session);
   if (it == waiting_.end()) return;
-  queued_ -= it->second.size();
-  dropped = std::move(it->second);
+  queued_ -= it->second.joins.size();
+  dropped = std::move(it->second.joins);
+  done_waiting_locked(it->second);
   waiting_.erase(it);
   std::erase(turns_, session);
 }
@@ -130,6 +167,11 @@ void JoinGate::release() {
 std::size_t JoinGate::in_flight() const {
   std::lock_guard lock(mu_);
   return in_flight_;
+}
+
+std::size_t JoinGate::limit() const {
+  std::lock_guard lock(mu_);
+  return limit_;
 }
 
 std::size_t JoinGate::queued() const {

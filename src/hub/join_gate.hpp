@@ -15,6 +15,15 @@
 // database: reads wait for their statement deadline, 5 s by default), not using CPU: its slot
 // is counted out and the next join starts, so joins a room can answer from memory are not
 // held behind those for the deadline.
+//
+// A fixed limit is either too many or too few: 64 joins' steps still put ~10-20 ms of work
+// ahead of a send on 2 busy cores (join-storm 300 x 20, server on one core: canary ack p50
+// 13 ms, p99 44), and 8 (p50 4-5 ms, p99 21) slows a storm on a machine with cores to
+// spare. So with a lag target the gate paces itself on what the queue costs everyone: while
+// joins wait it ticks every `probe` on the executor; a tick that runs more than
+// `lag_target` late (the time a send's first step would have waited behind queued work)
+// halves the number of joins let in at once, down to one, and each tick on time lets one
+// more in, up to `max_in_flight` (AIMD, as TCP paces a sender on its round trips).
 #pragma once
 
 #include <atomic>
@@ -31,27 +40,43 @@
 
 namespace parley::hub {
 
+struct JoinPacing {
+  std::chrono::microseconds lag_target{0};  // 0: a fixed limit of max_in_flight
+  std::chrono::microseconds probe{1000};
+};
+
 class JoinGate : public std::enable_shared_from_this<JoinGate> {
  public:
   // Held by a join while it runs; destroying it frees the slot (the next join starts on
   // `executor`, never inside the destructor).
   using Ticket = std::shared_ptr<void>;
   using Start = std::function<void(Ticket)>;
+  // Told true when a session's joins start waiting, false when none waits any more (let in
+  // or forgotten): once each, in order, under the gate's lock (it must not call the gate).
+  // The hub holds the session's input meanwhile (Session::hold_input): the frames behind a
+  // waiting join are parsed when it is let in, so a storm's 6,000 join frames are not all
+  // parsed at once ahead of everyone's sends (~50 ms of work on one core at 300 x 20).
+  using Hold = std::function<void(bool waiting)>;
+
+  using Pacing = JoinPacing;
 
   // max_in_flight 0: no limit (every join starts at once, as before the gate).
   JoinGate(boost::asio::any_io_executor executor, std::size_t max_in_flight,
-           std::chrono::milliseconds max_hold = std::chrono::milliseconds(250));
+           std::chrono::milliseconds max_hold = std::chrono::milliseconds(250),
+           Pacing pacing = {});
 
   // Starts `start` now (on the calling thread) when a slot is free, else later on the
   // executor, after the joins queued before it by the same session and in its round-robin
-  // turn among sessions. Thread-safe.
-  void enter(std::uint64_t session, Start start);
+  // turn among sessions. `hold`: see Hold (the first one given while the session's joins
+  // wait is the one told). Thread-safe.
+  void enter(std::uint64_t session, Start start, Hold hold = {});
 
   // Drops the joins `session` has queued (it disconnected); they never start. Thread-safe.
   void forget(std::uint64_t session);
 
   std::size_t in_flight() const;
   std::size_t queued() const;
+  std::size_t limit() const;  // joins let in at once now (max_in_flight unless paced down)
 
  private:
   struct Slot {
@@ -65,16 +90,28 @@ class JoinGate : public std::enable_shared_from_this<JoinGate> {
   // while slots are free (into `start`, to be posted outside the lock).
   void admit_locked(std::vector<std::pair<Start, std::shared_ptr<Slot>>>& start);
   void post(std::vector<std::pair<Start, std::shared_ptr<Slot>>> start);
-  void arm_locked();  // requires mu_: the max_hold timer, while joins wait
+  // Requires mu_: the timer, while joins wait (or, paced, while the limit is below max):
+  // every `probe` when paced, else after max_hold.
+  void arm_locked();
+  void tick(std::chrono::steady_clock::time_point due);
 
   boost::asio::any_io_executor executor_;
   const std::size_t max_;
   const std::chrono::milliseconds max_hold_;
+  const Pacing pacing_;
   mutable std::mutex mu_;  // guards everything below
+  std::size_t limit_;  // == max_ unless paced down
   std::size_t in_flight_ = 0;
   std::size_t queued_ = 0;
   std::deque<std::shared_ptr<Slot>> slots_;  // in admission order; counted-out ones leave
-  std::unordered_map<std::uint64_t, std::deque<Start>> waiting_;  // by session
+  struct Waiting {
+    std::deque<Start> joins;
+    Hold hold;
+    bool told = false;  // hold(true) was called
+  };
+  // Requires mu_: a session's joins no longer wait; tells its hold.
+  void done_waiting_locked(Waiting& w);
+  std::unordered_map<std::uint64_t, Waiting> waiting_;  // by session
   std::deque<std::uint64_t> turns_;  // sessions with queued joins, in round-robin order
   boost::asio::steady_timer timer_;
   bool armed_ = false;

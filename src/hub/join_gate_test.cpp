@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace parley::hub {
@@ -107,6 +108,76 @@ TEST(JoinGate, ZeroMeansNoLimit) {
   for (int i = 0; i < 1000; ++i) gate->enter(1, [&](JoinGate::Ticket t) { held.push_back(t); });
   EXPECT_EQ(held.size(), 1000u);
   EXPECT_EQ(gate->queued(), 0u);
+}
+
+// A session whose joins wait is told so once (the hub holds its input: the frames behind
+// the join are parsed when it is let in, issue 14 item 4), and told again when none waits:
+// let in, or dropped with the session.
+TEST(JoinGate, AWaitingSessionIsHeldUntilItsLastWaitingJoinIsLetIn) {
+  boost::asio::io_context ioc;
+  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 1, std::chrono::hours(1));
+  std::vector<JoinGate::Ticket> held;
+  std::vector<std::string> told;
+  auto join = [&](std::uint64_t session) {
+    gate->enter(
+        session, [&](JoinGate::Ticket t) { held.push_back(std::move(t)); },
+        [&, session](bool waiting) {
+          told.push_back(std::to_string(session) + (waiting ? ":held" : ":released"));
+        });
+  };
+  join(1);  // let in at once: never held
+  join(2);
+  join(2);
+  join(3);
+  EXPECT_EQ(told, (std::vector<std::string>{"2:held", "3:held"}));
+  held.clear();  // 1 done: 2's first join is let in, its second still waits
+  ioc.poll();
+  ioc.restart();
+  EXPECT_EQ(told, (std::vector<std::string>{"2:held", "3:held"}));
+  gate->forget(3);  // 3 disconnected: its waiting join is dropped, its hold released
+  EXPECT_EQ(told, (std::vector<std::string>{"2:held", "3:held", "3:released"}));
+  held.clear();  // 2's second join is let in: nothing of 2's waits any more
+  ioc.poll();
+  EXPECT_EQ(told, (std::vector<std::string>{"2:held", "3:held", "3:released", "2:released"}));
+  EXPECT_EQ(held.size(), 1u);
+}
+
+// Paced, the gate lets fewer joins in while a probe on the executor runs late (work queued
+// ahead of it, as a storm's joins queue ahead of a send), and more again once probes run on
+// time, back up to the limit.
+TEST(JoinGate, APacedGateHalvesWhileTheQueueIsSlowAndGrowsBackWhenItIsNot) {
+  boost::asio::io_context ioc;
+  JoinGate::Pacing pacing;
+  pacing.lag_target = std::chrono::milliseconds(5);
+  pacing.probe = std::chrono::milliseconds(1);
+  auto gate = std::make_shared<JoinGate>(ioc.get_executor(), 8, std::chrono::hours(1), pacing);
+  std::vector<JoinGate::Ticket> held;
+  for (std::uint64_t s = 1; s <= 40; ++s) {
+    gate->enter(s, [&](JoinGate::Ticket t) { held.push_back(std::move(t)); });
+  }
+  EXPECT_EQ(held.size(), 8u);
+  EXPECT_EQ(gate->limit(), 8u);
+  // 40 ms of work ahead of the probe: it runs 35+ ms past its lag target.
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  ioc.run_one();
+  ioc.restart();
+  EXPECT_EQ(gate->limit(), 4u);
+  held.clear();  // 8 slots free, 4 let in (5 if a probe came due meanwhile, on time)
+  ioc.poll();
+  ioc.restart();
+  EXPECT_GE(held.size(), 4u);
+  EXPECT_LE(held.size(), 5u);
+  // Probes on time (one per ms) let one more in each, up to 8 (a loaded machine may make
+  // one late and halve it again: waited for, within a bound).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (gate->limit() < 8u && std::chrono::steady_clock::now() < deadline) {
+    ioc.run_for(std::chrono::milliseconds(5));
+    ioc.restart();
+  }
+  EXPECT_EQ(gate->limit(), 8u);
+  ioc.poll();
+  EXPECT_EQ(gate->in_flight(), 8u);
+  EXPECT_EQ(held.size(), 8u);
 }
 
 }  // namespace

@@ -45,6 +45,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // Writes what deliver_lazy queued (and anything queued since). Thread-safe.
   virtual void end_lull() {}
+  // The hub holds (true) the client's input while its joins wait for a turn and releases it
+  // (false) after, in that order, once each (hub::JoinGate): a transport that can stops
+  // parsing what the client sends meanwhile (net::WsConnection::hold_input). Thread-safe.
+  virtual void hold_input(bool held) { (void)held; }
 
   // Queues several frames in order; a session that writes them in one go overrides it.
   virtual void deliver_batch(std::span<const Frame> frames) {

@@ -275,6 +275,10 @@ void WsConnection::on_readable(boost::system::error_code ec) {
   }
   char* scratch = read_scratch();
   for (int i = 0; i < kReadsPerWakeup; ++i) {
+    if (input_held()) {
+      stalled_ = true;  // the socket keeps the rest; continue_reading picks it up
+      return;
+    }
     const std::size_t n = socket_.read_some(asio::buffer(scratch, kReadPiece), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;
     if (ec) {  // end of stream or a reset: the peer is gone
@@ -283,24 +287,66 @@ void WsConnection::on_readable(boost::system::error_code ec) {
     }
     last_rx_ns_ = now_ns();
     ping_sent_ = false;
-    // After a close frame or a protocol failure what the peer sends is discarded.
-    if (reader_.closed() || reader_.failure_code() != 0) continue;
-    if (!reader_.feed(std::span<char>(scratch, n), *this)) {
-      stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
-      spdlog::info("{}: {}, closed {}", name_, reader_.failure_reason(), reader_.failure_code());
-      {
-        std::lock_guard lock(mu_);
-        inbox_.clear();
-        inbox_bytes_ = 0;
-        closing_ = false;  // the protocol failure's code wins over an earlier close
-        begin_close(reader_.failure_code());
-      }
-      // Reading goes on (discarding) until the close is written and the socket closed.
-    }
+    const std::size_t used = parse(std::span<char>(scratch, n));
     if (finished_) return;
+    if (used < n) {
+      stash_.assign(scratch + used, n - used);  // the scratch is the thread's, not ours
+      stalled_ = true;
+      return;
+    }
     if (n < kReadPiece) break;
   }
   if (!finished_) wait_readable();
+}
+
+std::size_t WsConnection::parse(std::span<char> data) {
+  // After a close frame or a protocol failure what the peer sends is discarded.
+  if (reader_.closed() || reader_.failure_code() != 0) return data.size();
+  std::size_t used = data.size();
+  if (!reader_.feed(data, *this, &used)) {
+    stats_.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("{}: {}, closed {}", name_, reader_.failure_reason(), reader_.failure_code());
+    {
+      std::lock_guard lock(mu_);
+      inbox_.clear();
+      inbox_bytes_ = 0;
+      closing_ = false;  // the protocol failure's code wins over an earlier close
+      begin_close(reader_.failure_code());
+    }
+    // Reading goes on (discarding) until the close is written and the socket closed.
+    return data.size();
+  }
+  return used;
+}
+
+void WsConnection::hold_input(bool held) {
+  if (held) {
+    holds_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  int h = holds_.load(std::memory_order_relaxed);
+  while (h > 0 && !holds_.compare_exchange_weak(h, h - 1, std::memory_order_relaxed)) {
+  }
+  if (h == 1) {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->continue_reading(); });
+  }
+}
+
+void WsConnection::continue_reading() {
+  if (!stalled_ || finished_ || input_held()) return;
+  stalled_ = false;
+  if (!stash_.empty()) {
+    std::string data = std::move(stash_);
+    stash_ = std::string();
+    const std::size_t used = parse(std::span<char>(data.data(), data.size()));
+    if (finished_) return;
+    if (used < data.size()) {
+      stash_.assign(data, used);
+      stalled_ = true;
+      return;
+    }
+  }
+  wait_readable();
 }
 
 void WsConnection::on_message(std::string_view payload, bool binary) {
@@ -373,6 +419,7 @@ void WsConnection::on_keepalive() {
   // Like Beast's idle timeout with keep-alive pings: quiet for half the timeout, a ping;
   // quiet for the whole of it (the ping unanswered), the connection is dropped.
   const auto half = std::chrono::duration_cast<std::chrono::nanoseconds>(limits_.idle_timeout / 2);
+  if (stalled_) last_rx_ns_ = now_ns();  // a held peer's bytes wait unread: not quiet
   const auto quiet = std::chrono::nanoseconds(now_ns() - last_rx_ns_);
   if (quiet < half) {
     arm_keepalive(half - quiet);

@@ -16,6 +16,7 @@
 // wake and close are thread-safe (room strands call them).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -113,6 +114,14 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   bool closed_as_slow() const;
   // Replaces the session whose DeliveryScope defers writes (see start).
   void set_scope_session(std::weak_ptr<hub::Session> session);
+  // Holds (true) or releases (false) the client's input: while holds outnumber releases, no
+  // further message is parsed (what was read stays as bytes, the rest in the kernel: TCP
+  // pushes back) and the connection is not idle for the keep-alive. The hub holds a session
+  // whose joins wait for a turn (hub::JoinGate): a storm's frames are then parsed as the
+  // joins are let in, not all at once ahead of everyone else's (issue 14, item 4).
+  void hold_input(bool held);
+  // True while input is held (thread-safe; a heartbeat does not time out a held peer).
+  bool input_held() const noexcept { return holds_.load(std::memory_order_relaxed) > 0; }
 
   // --- On the socket's executor ---------------------------------------------------------
   const WsStrand& executor() { return socket_.get_executor(); }
@@ -148,6 +157,11 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
 
   void wait_readable();
   void on_readable(boost::system::error_code ec);
+  // Parses `data` (a read, or the stash); returns the bytes taken (all unless held).
+  std::size_t parse(std::span<char> data);
+  // On the executor: reading goes on after the last release (stash first).
+  void continue_reading();
+  bool paused() const override { return input_held(); }
   void on_message(std::string_view payload, bool binary) override;
   void on_oversized(std::uint64_t size) override;
   void on_ping(std::string_view payload) override;
@@ -175,6 +189,7 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   // without keep-alive (Engine.IO has its heartbeat) holds no timer while it is open.
   std::unique_ptr<Timer> timer_;
   std::shared_ptr<Handler> handler_;  // until on_closed
+  std::atomic<int> holds_{0};         // hold_input(true) minus releases, never below 0
 
   // Shared with delivering threads.
   mutable std::mutex mu_;
@@ -194,6 +209,8 @@ class WsConnection final : public std::enable_shared_from_this<WsConnection>,
   std::string out_;         // the bytes of the write in flight
   std::vector<Out> batch_;  // swapped with inbox_ by flush
   std::int64_t last_rx_ns_ = 0;
+  std::string stash_;    // read while held, not parsed yet (empty unless stalled_)
+  bool stalled_ = false;  // reading stopped for a hold: no readiness wait pending
   bool ping_sent_ = false;
   bool close_sent_ = false;
   bool writing_ = false;

@@ -160,5 +160,66 @@ TEST_F(WsConnectionTest, ALazyFrameWaitsForTheLullOrTheNextEagerFrame) {
   EXPECT_EQ(ioc_.poll(), 0u);
 }
 
+// Records messages; holds the connection's input after the first, as the hub holds a
+// session whose join waits for a turn (hub::JoinGate).
+class HoldingRecorder final : public WsConnection::Handler {
+ public:
+  void on_message(WsConnection& conn, std::string_view payload, bool) override {
+    messages.emplace_back(payload);
+    if (messages.size() == 1) conn.hold_input(true);
+  }
+  void on_oversized(WsConnection&, std::uint64_t) override {}
+  void on_closed(WsConnection&) override {}
+  std::vector<std::string> messages;
+};
+
+// A client frame, masked with the key 0 (so the payload goes as it is).
+std::string masked_text(std::string_view payload) {
+  std::string out{'\x81', static_cast<char>(0x80 | payload.size()), 0, 0, 0, 0};
+  return out.append(payload);
+}
+
+// Issue 14, item 4: a join storm's frames were all parsed at once (6,000 at 300 x 20, ~50 ms
+// on one core) ahead of an unrelated client's send. Held, a connection parses nothing more
+// (the rest of a read waits as bytes) until released, and then everything, in order.
+TEST_F(WsConnectionTest, HeldInputIsParsedAfterTheReleaseInOrder) {
+  tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  client_.connect(acceptor.local_endpoint());
+  WsSocket server(asio::make_strand(ioc_));
+  acceptor.accept(server);
+  WsLimits limits;
+  limits.idle_timeout = {};
+  conn_ = std::make_shared<WsConnection>(std::move(server), limits, stats_, "test");
+  auto recorder = std::make_shared<HoldingRecorder>();
+  conn_->start(recorder);
+  asio::write(client_, asio::buffer(masked_text("join") + masked_text("send") +
+                                    masked_text("typing")));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (recorder->messages.empty() && std::chrono::steady_clock::now() < deadline) {
+    ioc_.run_for(std::chrono::milliseconds(5));
+    ioc_.restart();
+  }
+  ioc_.run_for(std::chrono::milliseconds(50));  // held: nothing more is parsed
+  ioc_.restart();
+  EXPECT_EQ(recorder->messages, (std::vector<std::string>{"join"}));
+  EXPECT_TRUE(conn_->input_held());
+  asio::write(client_, asio::buffer(masked_text("later")));  // waits in the socket
+  ioc_.run_for(std::chrono::milliseconds(20));
+  ioc_.restart();
+  EXPECT_EQ(recorder->messages.size(), 1u);
+
+  conn_->hold_input(false);
+  while (recorder->messages.size() < 4 && std::chrono::steady_clock::now() < deadline) {
+    ioc_.run_for(std::chrono::milliseconds(5));
+    ioc_.restart();
+  }
+  EXPECT_EQ(recorder->messages, (std::vector<std::string>{"join", "send", "typing", "later"}));
+  EXPECT_FALSE(conn_->input_held());
+  conn_->hold_input(false);  // a release without a hold holds nothing
+  EXPECT_FALSE(conn_->input_held());
+  conn_->abort();
+  ioc_.run_for(std::chrono::milliseconds(20));
+}
+
 }  // namespace
 }  // namespace parley::net

@@ -137,12 +137,17 @@ bool FrameReader::end_frame(Handler& handler, std::string_view direct) {
   return true;
 }
 
-bool FrameReader::feed(std::span<char> data, Handler& handler) {
+bool FrameReader::feed(std::span<char> data, Handler& handler, std::size_t* consumed) {
+  if (consumed) *consumed = data.size();
   if (failure_code_ != 0) return false;
   char* p = data.data();
   std::size_t n = data.size();
   while (n > 0 && !closed_) {
     if (!in_payload_) {
+      if (consumed && header_have_ == 0 && handler.paused()) {
+        *consumed = data.size() - n;  // a frame boundary: the rest is as it came
+        return true;
+      }
       while (header_have_ < header_need_ && n > 0) {
         header_[header_have_++] = static_cast<unsigned char>(*p++);
         --n;

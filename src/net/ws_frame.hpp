@@ -53,6 +53,8 @@ class FrameReader {
     virtual void on_pong() = 0;
     // A close frame; `code` is 0 when it carried none. The reader reads nothing after it.
     virtual void on_close(std::uint16_t code, std::string_view reason) = 0;
+    // Asked between frames by a feed that can stop (see feed): true stops it there.
+    virtual bool paused() const { return false; }
 
    protected:
     ~Handler() = default;
@@ -65,7 +67,10 @@ class FrameReader {
   // Consumes `data`, unmasking it in place. Returns false once the connection must fail:
   // then `failure_code()` and `failure_reason()` say which close to send, and every later
   // call returns false at once. After a close frame the reader ignores what follows.
-  bool feed(std::span<char> data, Handler& handler);
+  // With `consumed`, the feed stops at the first frame boundary where handler.paused() is
+  // true and says how many bytes it took: the rest is untouched wire bytes, to be fed
+  // later (a held connection, WsConnection::hold_input). Without it, everything is taken.
+  bool feed(std::span<char> data, Handler& handler, std::size_t* consumed = nullptr);
 
   std::uint16_t failure_code() const noexcept { return failure_code_; }
   const char* failure_reason() const noexcept { return failure_reason_; }

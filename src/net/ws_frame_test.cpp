@@ -77,6 +77,44 @@ TEST(WsFrameReader, DeliversMessagesWhateverTheReadBoundaries) {
   }
 }
 
+// A held connection (WsConnection::hold_input) stops the feed at the next frame boundary;
+// what it did not take is the wire bytes as they came, fed later from there.
+TEST(WsFrameReader, APausedFeedStopsBetweenFramesAndTheRestFeedsLater) {
+  struct Pausing : Recorder {
+    bool pause = false;
+    bool paused() const override { return pause; }
+    void on_message(std::string_view p, bool binary) override {
+      Recorder::on_message(p, binary);
+      pause = true;  // as the hub holds a session whose join must wait
+    }
+  };
+  const std::string first = text("{\"op\":\"join\"}");
+  std::string wire = first + client_frame(1, "frag") + client_frame(kFin, "ment") + text("third");
+  FrameReader reader(1 << 20, 64 << 20);
+  Pausing rec;
+  std::size_t used = 0;
+  ASSERT_TRUE(reader.feed(std::span<char>(wire.data(), wire.size()), rec, &used));
+  EXPECT_EQ(used, first.size());
+  EXPECT_EQ(rec.events, (std::vector<std::string>{"text:{\"op\":\"join\"}"}));
+  std::string rest = wire.substr(used);
+  rec.pause = false;
+  ASSERT_TRUE(reader.feed(std::span<char>(rest.data(), rest.size()), rec, &used));
+  EXPECT_EQ(rec.events.back(), "text:fragment");
+  rest = rest.substr(used);
+  rec.pause = false;
+  ASSERT_TRUE(reader.feed(std::span<char>(rest.data(), rest.size()), rec, &used));
+  EXPECT_EQ(used, rest.size());
+  EXPECT_EQ(rec.events, (std::vector<std::string>{"text:{\"op\":\"join\"}", "text:fragment",
+                                                  "text:third"}));
+  // Without `consumed` a feed never stops.
+  FrameReader whole(1 << 20, 64 << 20);
+  Pausing all;
+  all.pause = true;
+  std::string again = text("a") + text("b");
+  ASSERT_TRUE(whole.feed(std::span<char>(again.data(), again.size()), all));
+  EXPECT_EQ(all.events.size(), 2u);
+}
+
 TEST(WsFrameReader, AssemblesFragmentsWithControlFramesBetween) {
   const std::string wire = client_frame(1, "hel") + client_frame(kFin | 9, "are you there") +
                            client_frame(0, "") + client_frame(0, "lo ") +

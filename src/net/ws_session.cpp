@@ -54,6 +54,7 @@ class WsSession final : public hub::Client, public WsConnection::Handler {
   void wake() override { conn_->wake(); }
   bool deliver_lazy(const hub::Frame& frame) override { return conn_->push_lazy(frame); }
   void end_lull() override { conn_->end_lull(); }
+  void hold_input(bool held) override { conn_->hold_input(held); }
   // The socket's strand, fixed at construction.
   boost::asio::any_io_executor strand() const override { return conn_->executor(); }
 

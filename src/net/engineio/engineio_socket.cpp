@@ -255,6 +255,15 @@ void EioSocket::end_lull() {
   if (conn) conn->end_lull();
 }
 
+void EioSocket::hold_input(bool held) {
+  std::shared_ptr<WsConnection> conn;
+  {
+    std::lock_guard lock(route_mu_);
+    conn = direct_ ? direct_ : last_direct_;
+  }
+  if (conn) conn->hold_input(held);
+}
+
 void EioSocket::wake_delivery() {
   std::shared_ptr<WsConnection> conn;
   {
@@ -330,11 +339,22 @@ void EioSocket::schedule_ping() {
     if (ec || generation != self->ping_generation_ || self->state_ != State::open) return;
     self->awaiting_pong_ = true;
     self->send(eio::make_packet(eio::PacketType::ping));
-    self->ping_timer_.expires_at(self->pong_deadline_);
-    self->ping_timer_.async_wait([self, generation](boost::system::error_code ec2) {
-      if (ec2 || generation != self->ping_generation_) return;
-      self->finish_close("ping timeout", false);
-    });
+    self->await_pong(generation);
+  });
+}
+
+void EioSocket::await_pong(std::uint64_t generation) {
+  ping_timer_.expires_at(pong_deadline_);
+  ping_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (ec || generation != self->ping_generation_) return;
+    if (self->ws_ && self->ws_->input_held()) {
+      // The hub holds the client's input (its joins wait for a turn): the pong may be among
+      // the bytes not read yet. Judged again a timeout after now.
+      self->pong_deadline_ = std::chrono::steady_clock::now() + self->options_->ping_timeout;
+      self->await_pong(generation);
+      return;
+    }
+    self->finish_close("ping timeout", false);
   });
 }
 

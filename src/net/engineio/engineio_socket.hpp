@@ -117,6 +117,9 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket>,
   // (or while the route is changing) delivered at once, false.
   bool deliver_lazy(const hub::Frame& data);
   void end_lull();
+  // hub::Session::hold_input on the WebSocket that is the route (WsConnection::hold_input);
+  // over polling nothing is held (a poll's packets are parsed as one body).
+  void hold_input(bool held);
   // Starts the WebSocket's write that a DeliveryScope deferred.
   void wake_delivery();
   // Posts close() to the strand.
@@ -182,6 +185,7 @@ class EioSocket final : public std::enable_shared_from_this<EioSocket>,
   char close_reply_ = '6';  // what a poll pending at close receives: '1' server, '6' client
 
   // Heartbeat.
+  void await_pong(std::uint64_t generation);  // until pong_deadline_
   StrandTimer ping_timer_;
   std::uint64_t ping_generation_ = 0;
   bool awaiting_pong_ = false;

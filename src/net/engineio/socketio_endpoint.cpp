@@ -81,6 +81,9 @@ class ChatSocket final : public hub::Client, public SioSocket {
   void end_lull() override {
     if (auto e = engine_.lock()) e->end_lull();
   }
+  void hold_input(bool held) override {
+    if (auto e = engine_.lock()) e->hold_input(held);
+  }
   // A DeliveryScope deferred the WebSocket's write (EioSocket::set_scope_session).
   void wake() override {
     if (auto e = engine_.lock()) e->wake_delivery();
