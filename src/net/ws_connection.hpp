@@ -3,7 +3,8 @@
 // directions (net/ws_frame.hpp). Reads are taken when the socket is readable, into a buffer
 // of the thread's, and parsed in place; everything queued for the client (messages, pongs,
 // the close) is framed into one buffer and written with one write per batch; an idle
-// connection holds no read or write buffer. The slow-consumer rule, the close handshake's
+// connection holds no read or write buffer (a held one keeps the unparsed rest of its last
+// read: hold_input). The slow-consumer rule, the close handshake's
 // grace period and the keep-alive pings live here, once.
 //
 // What the messages mean is the Handler's business: the native session plugs in its JSON
