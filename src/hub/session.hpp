@@ -35,8 +35,8 @@ class Session : public std::enable_shared_from_this<Session> {
   virtual void deliver(const Frame& frame) = 0;
   // Starts writing what was queued while a DeliveryScope deferred it (see below).
   virtual void wake() {}
-  // Queues `frame` for a write that may wait up to the lull's interval (presence: see
-  // hub/lull.hpp); returns true when the session started no write for it and must be handed
+  // Queues `frame` for a write that may wait as long as a lull lasts (presence: see
+  // hub/lull.hpp, PRESENCE_LULL_MS, up to 10x it in a mass reconnect); returns true when the session started no write for it and must be handed
   // to the lull, which calls end_lull(). A session without lazy writes delivers at once and
   // returns false. Thread-safe, like deliver.
   virtual bool deliver_lazy(const Frame& frame) {
