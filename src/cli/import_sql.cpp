@@ -85,6 +85,10 @@ class SqliteSource final : public SqlSource {
       why = err;
       return nullptr;
     }
+    if (auto damage = detail::sqlite_damage(raw); !damage.empty()) {
+      why = "damaged SQLite file: " + damage;
+      return nullptr;
+    }
     return s;
   }
   ~SqliteSource() override { sqlite3_close_v2(db_); }

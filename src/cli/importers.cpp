@@ -341,6 +341,21 @@ std::size_t max_content_bytes() {
   return limit;
 }
 
+std::string sqlite_damage(sqlite3* db) {
+  // quick_check: every page and record well formed, without matching indexes to tables
+  // (integrity_check's costlier part); reads the file once.
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &raw, nullptr) != SQLITE_OK) {
+    return sqlite3_errmsg(db);
+  }
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+  const int rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) return sqlite3_errmsg(db);
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+  const std::string result = text ? text : "";
+  return result == "ok" ? std::string() : result;
+}
+
 std::optional<TimeMs> time_text(std::string_view t) {
   if (t.empty()) return std::nullopt;
   if (t.find_first_not_of("0123456789.") == std::string_view::npos) {
@@ -1117,6 +1132,11 @@ void parse_sqlite_tables(const fs::path& path, const Visitor& visit, ParseReport
   Db db(raw);
   if (rc != SQLITE_OK) {
     report.issues.push_back({file, 0, {}, std::string("cannot open: ") + sqlite3_errstr(rc), true});
+    report.fatal = true;
+    return;
+  }
+  if (const auto damage = detail::sqlite_damage(db.get()); !damage.empty()) {
+    report.issues.push_back({file, 0, {}, "damaged SQLite file: " + damage, true});
     report.fatal = true;
     return;
   }

@@ -31,6 +31,8 @@
 #include "core/model.hpp"
 #include "store/store.hpp"
 
+struct sqlite3;
+
 namespace parley::cli::importers {
 
 enum class Format {
@@ -153,6 +155,10 @@ bool conversation_from_object(const std::string& object_json, const Conversation
                               ParsedConversation& out, ParseReport& report);
 // The largest message content an import accepts (MAX_CONTENT_BYTES, as the server).
 std::size_t max_content_bytes();
+// Empty when SQLite's quick_check finds the open database sound, else what it found first.
+// A damaged file can make a scan loop: a 3.5 KB one found by the import fuzzer handed two
+// conversation rows back in turn forever, each an issue, until memory ran out.
+std::string sqlite_damage(sqlite3* db);
 // Which app's schema a SQL source or a Mongo dump holds, for the report before writing;
 // `ok` false with the reason when none.
 std::string describe_sql(Format format, const std::string& source, bool& ok);

@@ -272,6 +272,41 @@ TEST(Importers, SqliteTables) {
   std::filesystem::remove_all(path.parent_path());
 }
 
+// A damaged file is refused before it is read: one found by the import fuzzer (a corrupt
+// index) made the conversations scan hand two rows back in turn forever, an issue each,
+// until memory ran out. Here the conversations index's page header is broken.
+TEST(Importers, SqliteTablesDamagedFileIsRefused) {
+  const auto path = make_multichat_db();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::int64_t page_size = 0, root = 0;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, nullptr);
+  if (sqlite3_step(st) == SQLITE_ROW) page_size = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_prepare_v2(db,
+                     "SELECT rootpage FROM sqlite_master WHERE name = "
+                     "'sqlite_autoindex_conversations_1'",
+                     -1, &st, nullptr);
+  if (sqlite3_step(st) == SQLITE_ROW) root = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ASSERT_GT(page_size, 0);
+  ASSERT_GT(root, 1);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp((root - 1) * page_size);
+    const char junk[8] = {'\x42', '\x42', '\x42', '\x42', '\x42', '\x42', '\x42', '\x42'};
+    f.write(junk, sizeof junk);
+    ASSERT_TRUE(f.good());
+  }
+  auto c = run(Format::sqlite_tables, path);
+  EXPECT_TRUE(c.report.fatal);
+  EXPECT_TRUE(c.conversations.empty());
+  EXPECT_TRUE(find_issue(c.report, "damaged SQLite file")) << all_issues(c.report);
+  std::filesystem::remove_all(path.parent_path());
+}
+
 TEST(Importers, SqliteTablesNotADatabase) {
   auto c = run(Format::sqlite_tables, kFixtures / "conversations.json");
   EXPECT_TRUE(c.report.fatal);
