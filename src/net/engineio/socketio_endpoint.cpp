@@ -187,16 +187,23 @@ class ChatSocket final : public hub::Client, public SioSocket {
     if (auto e = engine_.lock()) e->deliver(std::make_shared<const std::string>(std::move(text)));
   }
 
-  // Sends what the client gets for `r`: the vocabulary's event (if any), then the ack.
-  // Thread-safe (pure encoding, then emit_text).
+  // Sends what the client gets for `r`: the vocabulary's event (if any), then the ack, as
+  // one delivery (one lock of the connection's queue for both packets of a send's reply).
+  // Thread-safe (pure encoding, then deliver_batch).
   void reply(const ChatRequest& req, AckId ack_id, const Reply& r) {
     if (disconnected_.load(std::memory_order_relaxed)) return;
-    for (auto& event : protocol::socketio::encode_reply_events(req, r)) emit_text(std::move(event));
+    std::vector<hub::Frame> frames;
+    for (auto& event : protocol::socketio::encode_reply_events(req, r)) {
+      if (!event.empty()) frames.push_back(std::make_shared<const std::string>(std::move(event)));
+    }
     if (ack_id) {
       json::array args;
       args.emplace_back(protocol::socketio::ack_payload(req, r));
-      emit_text(protocol::socketio::encode_ack("/", *ack_id, args));
+      frames.push_back(std::make_shared<const std::string>(
+          protocol::socketio::encode_ack("/", *ack_id, args)));
     }
+    if (frames.empty()) return;
+    if (auto e = engine_.lock()) e->deliver_batch(frames);
   }
 
   bool authenticate(User claimed, const std::string& token, boost::system::error_code& ec,
