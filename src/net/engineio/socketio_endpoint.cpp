@@ -374,8 +374,10 @@ class ChatSocket final : public hub::Client, public SioSocket {
     if (is_authenticated()) req.actor = user().id;
     const bool radio = req.format == WireFormat::sio_messaging;
     const bool wizard_join = protocol::socketio::webwoz::is_wizard_join(req);
-    // Captured here (the user is the strand's); the reply may run on any thread.
-    User me = is_authenticated() ? user() : User{};
+    // Captured here (the user is the strand's); the reply may run on any thread. Only what
+    // the reply needs it for (a notification's sender, a join's read mark) pays for the copy.
+    const bool needs_me = radio && (req.recipient || cmd.op == Op::join);
+    User me = needs_me && is_authenticated() ? user() : User{};
     submit(req.format, std::move(cmd),
            [self = self(), req = std::move(req), ack_id, radio, wizard_join,
             me = std::move(me)](Reply r) {

@@ -255,8 +255,13 @@ void Spool::send_direct(std::uint64_t ticket, NewMessage msg) {
     }
     Done d = std::move(it->second.done);
     order_.erase(it);
+    // The spool thread waits for the oldest item to be one to spool; the erased one may
+    // have stood before such items (an outage starting). Otherwise nobody waits on this:
+    // waking the thread after every stored message cost it 0.26 s of CPU in 8 s of
+    // parley-bench chat on PostgreSQL (~3 us a message, plus the futex wake here).
+    const bool wake = !order_.empty() && order_.begin()->second.state == State::to_spool;
     l.unlock();
-    cv_.notify_all();
+    if (wake) cv_.notify_all();
     d(std::move(r), false);
   });
 }
