@@ -8,6 +8,11 @@ namespace {
 TEST(Time, FormatsRfc3339WithMilliseconds) {
   EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(format_rfc3339(1795343400123), "2026-11-22T10:30:00.123Z");
+  EXPECT_EQ(format_rfc3339(951868799009), "2000-02-29T23:59:59.009Z");
+  EXPECT_EQ(format_rfc3339(-1), "1969-12-31T23:59:59.999Z");  // before the epoch
+  EXPECT_EQ(format_rfc3339(-62135596800000), "0001-01-01T00:00:00.000Z");
+  // Past four digits of year (an imported date gone wrong): written out whole.
+  EXPECT_EQ(format_rfc3339(253402300800000), "10000-01-01T00:00:00.000Z");
 }
 
 TEST(Time, ParsesWhatItFormats) {
