@@ -17,6 +17,9 @@ inline constexpr std::string_view kJoin = "join-conversation";
 inline constexpr std::string_view kSend = "send-message";
 // server -> every member of the room, the sender included: {seq, content, ...}.
 inline constexpr std::string_view kBroadcast = "receive-message";
+// server -> the sender, before its ack: the stored message with its tempId (radio-istic's
+// websocket-server.js line 209; the reference peers do not send it). Not counted.
+inline constexpr std::string_view kSenderEcho = "message-sent";
 // client -> server, with an ack callback: {conversationId}; ack {ok}. The idle probes'
 // ping (a room they never joined: nothing but the ack happens).
 inline constexpr std::string_view kLeave = "leave-conversation";
