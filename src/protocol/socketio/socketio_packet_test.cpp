@@ -112,6 +112,22 @@ TEST(SocketIoPacket, EncodeShorthands) {
             R"(4/random,{"message":"Invalid namespace"})");
 }
 
+// The encoders serialize through a 2 KiB buffer: a history page (tens of KiB) comes out in
+// many pieces, joined whole, escapes and multi-byte characters included.
+TEST(SocketIoPacket, LargePayloadIsEncodedWhole) {
+  std::string content;
+  for (int i = 0; i < 3000; ++i) content += i % 7 == 0 ? "\"é\n" : "abc";
+  json::array messages;
+  for (int i = 0; i < 20; ++i) messages.emplace_back(json::object{{"seq", i}, {"content", content}});
+  json::array args{"conversation-history", json::object{{"messages", messages}}};
+  const std::string text = encode_event("/", args, 12);
+  ASSERT_GT(text.size(), 20u * content.size());
+  const auto back = ok(text);
+  EXPECT_EQ(back.id, 12u);
+  EXPECT_EQ(back.data, json::value(args));
+  EXPECT_EQ(encode_ack("/", 12, args), "3" + text.substr(1));
+}
+
 TEST(SocketIoPacket, RoundTripKeepsText) {
   for (std::string_view s : {R"(2["a","**bold** _it_\n- item"])", R"(3/x,5[{"k":[1,2,null]}])",
                              R"(0{"token":"é"})", "1/custom,"}) {
