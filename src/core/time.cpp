@@ -29,8 +29,8 @@ void append_rfc3339(std::string& out, TimeMs t) {
     return;
   }
   // Fixed-width digits, not snprintf: a Socket.IO message carries three of these (its
-  // broadcast, the sender's message-sent and ack); snprintf's format parsing cost ~0.3 us
-  // each (parley-microbench BM_SioEncodeAck, below).
+  // broadcast, the sender's message-sent and ack), and snprintf took ~170 ns of each
+  // (parley-microbench: the Socket.IO reply 1.79 -> 1.33 us; bench/README.md, run I).
   char buf[24] = {'0', '0', '0', '0', '-', '0', '0', '-', '0', '0', 'T', '0',
                   '0', ':', '0', '0', ':', '0', '0', '.', '0', '0', '0', 'Z'};
   const auto put = [&buf](std::size_t at, std::size_t width, long long v) {
